@@ -1,0 +1,15 @@
+// @ts-check
+import tseslint from 'typescript-eslint';
+
+export default tseslint.config(
+  { ignores: ['dist/**', 'node_modules/**', '.cache/**', 'registry/**/assembly/**', 'registry/sdk/assemblyscript/**'] },
+  ...tseslint.configs.recommended,
+  {
+    rules: {
+      // stdout is the MCP channel in `mcpg run`: output goes through src/shared/log.ts or src/cli/output.ts.
+      'no-console': 'error',
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
+    },
+  },
+  { files: ['test/**', 'scripts/**'], rules: { 'no-console': 'off' } },
+);

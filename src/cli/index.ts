@@ -1,0 +1,41 @@
+import yargs from 'yargs';
+import { EXIT, McpgError } from '../shared/errors.ts';
+import { VERSION } from '../shared/version.ts';
+import { configCommand } from './commands/config.ts';
+import { runCommand } from './commands/run.ts';
+import { exitWith } from './exit.ts';
+
+export const EPILOG = `Exit codes:
+  0  success
+  1  internal error (a bug: please report it)
+  2  usage error (unknown command or option)
+  3  config error (file, key and expectation are named)
+  4  a backend server failed to start
+  5  a guard failed to load or answered wrongly
+  6  guard supply: lock, hash or signature mismatch, download failure`;
+
+export async function main(argv: string[]): Promise<void> {
+  try {
+    await yargs(argv)
+      .scriptName('mcpg')
+      .usage('$0 <command>\n\nAn MCP gateway that enforces information-flow control with WebAssembly guards.')
+      .command(runCommand)
+      .command(configCommand)
+      .demandCommand(1, 'Name a command.')
+      .strict()
+      .version(VERSION)
+      .alias('h', 'help')
+      .example('$0 run --config mcpg.toml', 'serve MCP on stdio, in front of the servers in mcpg.toml')
+      .example('$0 config check mcpg.toml', 'validate a config and show what it resolves to')
+      .epilog(EPILOG)
+      .wrap(Math.min(100, process.stdout.columns || 100))
+      .fail((message, err) => {
+        throw err ?? new McpgError('USAGE', message);
+      })
+      .parseAsync();
+  } catch (err) {
+    exitWith(err);
+  }
+}
+
+export { EXIT };

@@ -1,0 +1,40 @@
+/**
+ * DIFC labels: a secrecy set and an integrity set of string tags.
+ *
+ * A tag in the superset side of a comparison may end in `*`: `*` alone matches any tag,
+ * `private:octo/*` matches every tag with that prefix. Tags on the subset side are literal.
+ */
+export interface Labels {
+  secrecy: string[];
+  integrity: string[];
+}
+
+export type Operation = 'read' | 'write' | 'read-write';
+export const OPERATIONS: readonly Operation[] = ['read', 'write', 'read-write'];
+
+export const EMPTY: Labels = Object.freeze({ secrecy: [], integrity: [] }) as Labels;
+
+function covers(pattern: string, tag: string): boolean {
+  return pattern.endsWith('*') ? tag.startsWith(pattern.slice(0, -1)) : pattern === tag;
+}
+
+/** The tags of `subset` that no tag of `superset` covers: empty when subset ⊆ superset. */
+export function uncovered(subset: readonly string[], superset: readonly string[]): string[] {
+  return subset.filter((tag) => !superset.some((p) => covers(p, tag)));
+}
+
+export function union(a: readonly string[], b: readonly string[]): string[] {
+  return [...new Set([...a, ...b])].sort();
+}
+
+export function intersect(a: readonly string[], b: readonly string[]): string[] {
+  return a.filter((tag) => b.some((p) => covers(p, tag))).sort();
+}
+
+export function normalise(labels: Labels): Labels {
+  return { secrecy: [...new Set(labels.secrecy)].sort(), integrity: [...new Set(labels.integrity)].sort() };
+}
+
+export function format(labels: Labels): string {
+  return `secrecy [${labels.secrecy.join(', ')}], integrity [${labels.integrity.join(', ')}]`;
+}

@@ -1,0 +1,146 @@
+import type { Labels } from './labels.ts';
+
+/**
+ * How a guard labeled a response (the `label_response` answer, already validated):
+ * - `whole`: nothing fine-grained; the resource labels cover the whole response.
+ * - `items`: the guard hands back the collection's items, each with its labels.
+ * - `paths`: RFC 6901 pointers into the response document label its items in place.
+ */
+export type ResponseLabeling =
+  | { kind: 'whole' }
+  | { kind: 'items'; items: { data: unknown; labels: Labels }[] }
+  | { kind: 'paths'; paths: { path: string; labels: Labels }[]; defaultLabels?: Labels; itemsPath?: string };
+
+export interface LabeledItem {
+  labels: Labels;
+}
+
+/** Where the response's JSON document lives, so a filtered document goes back the same way. */
+type Source = 'text' | 'structured' | 'raw';
+
+type Result = Record<string, unknown>;
+
+export class ResponseShapeError extends Error {}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** The first text block, when it holds a JSON object or array: tools commonly answer that way. */
+function jsonText(result: Result): { text: string; doc: unknown } | undefined {
+  const first = Array.isArray(result.content) ? (result.content[0] as unknown) : undefined;
+  if (!isObject(first) || first.type !== 'text' || typeof first.text !== 'string') return undefined;
+  const t = first.text.trimStart();
+  if (!t.startsWith('{') && !t.startsWith('[')) return undefined;
+  try {
+    return { text: first.text, doc: JSON.parse(first.text) };
+  } catch {
+    return undefined;
+  }
+}
+
+export function parsePointer(pointer: string): string[] {
+  if (pointer === '') return [];
+  if (!pointer.startsWith('/')) throw new ResponseShapeError(`"${pointer}" is not a JSON pointer (must start with "/")`);
+  return pointer
+    .slice(1)
+    .split('/')
+    .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
+}
+
+function resolvePointer(doc: unknown, segments: string[], pointer: string): unknown {
+  let cur = doc;
+  for (const seg of segments) {
+    if (Array.isArray(cur) && /^(0|[1-9][0-9]*)$/.test(seg) && Number(seg) < cur.length) cur = cur[Number(seg)];
+    else if (isObject(cur) && Object.hasOwn(cur, seg)) cur = cur[seg];
+    else throw new ResponseShapeError(`pointer "${pointer}" does not exist in the response`);
+  }
+  return cur;
+}
+
+/**
+ * A response split into labeled items, and a way to rebuild a valid MCP result from the items
+ * that may pass. The result keeps its shape: JSON text stays JSON text, other keys stay put.
+ */
+export interface Split {
+  items: LabeledItem[];
+  rebuild(keep: boolean[]): Result;
+}
+
+export function split(result: Result, resourceLabels: Labels, labeling: ResponseLabeling): Split {
+  if (labeling.kind === 'whole') {
+    return { items: [{ labels: resourceLabels }], rebuild: () => result };
+  }
+  const text = jsonText(result);
+  const source: Source = text ? 'text' : isObject(result.structuredContent) ? 'structured' : 'raw';
+  const doc = text ? text.doc : source === 'structured' ? result.structuredContent : result;
+  const write = (newDoc: unknown) => writeBack(result, source, doc, newDoc, text?.text);
+
+  if (labeling.kind === 'items') {
+    const items = labeling.items;
+    return {
+      items: items.map((i) => ({ labels: i.labels })),
+      rebuild: (keep) => write(items.filter((_, i) => keep[i]).map((i) => i.data)),
+    };
+  }
+
+  const fallback = labeling.defaultLabels ?? resourceLabels;
+  const base = parsePointer(labeling.itemsPath ?? '');
+  const collection = resolvePointer(doc, base, labeling.itemsPath ?? '');
+  if (!Array.isArray(collection)) {
+    if (labeling.itemsPath) throw new ResponseShapeError(`items_path "${labeling.itemsPath}" is not an array`);
+    // No collection: the document is one item, labeled by a path at its root or by the default.
+    const root = labeling.paths.filter((p) => p.path === '' || p.path === '/');
+    return { items: [{ labels: root.length ? merge(root.map((p) => p.labels)) : fallback }], rebuild: () => result };
+  }
+  const perItem: Labels[][] = collection.map(() => []);
+  for (const p of labeling.paths) {
+    const segs = parsePointer(p.path);
+    resolvePointer(doc, segs, p.path);
+    const under = segs.length > base.length && base.every((s, i) => segs[i] === s);
+    if (!under) throw new ResponseShapeError(`path "${p.path}" is not inside items_path "${labeling.itemsPath ?? ''}"`);
+    perItem[Number(segs[base.length])]!.push(p.labels);
+  }
+  return {
+    items: perItem.map((ls) => ({ labels: ls.length ? merge(ls) : fallback })),
+    rebuild: (keep) => {
+      const copy = structuredClone(doc);
+      const arr = resolvePointer(copy, base, '') as unknown[];
+      const kept = arr.filter((_, i) => keep[i]);
+      arr.splice(0, arr.length, ...kept);
+      return write(copy);
+    },
+  };
+}
+
+/** Several labels on one item: the item is as secret as all of them and as trusted as the least. */
+function merge(all: Labels[]): Labels {
+  const secrecy = [...new Set(all.flatMap((l) => l.secrecy))].sort();
+  const integrity = all.slice(1).reduce((acc, l) => acc.filter((t) => l.integrity.includes(t)), [...all[0]!.integrity]);
+  return { secrecy, integrity: integrity.sort() };
+}
+
+function sameJson(a: unknown, b: unknown): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+function writeBack(result: Result, source: Source, oldDoc: unknown, newDoc: unknown, oldText?: string): Result {
+  if (source === 'raw') return newDoc as Result;
+  const out: Result = { ...result };
+  const serialised = JSON.stringify(newDoc, null, oldText?.includes('\n') ? 2 : undefined);
+  if (source === 'text') {
+    const content = [...(result.content as unknown[])];
+    content[0] = { ...(content[0] as object), text: serialised };
+    out.content = content;
+    // structuredContent repeating the document is filtered with it; anything else cannot be vouched for.
+    if ('structuredContent' in result) {
+      if (sameJson(result.structuredContent, oldDoc) && isObject(newDoc)) out.structuredContent = newDoc;
+      else delete out.structuredContent;
+    }
+  } else {
+    out.structuredContent = newDoc;
+    // The text blocks beside structured content usually repeat it: replace them with the filtered copy.
+    out.content = [{ type: 'text', text: serialised }];
+  }
+  return out;
+}

@@ -1,0 +1,38 @@
+import { McpgError } from '../shared/errors.ts';
+import type { Guard } from './guard.ts';
+
+const none = { secrecy: [], integrity: [] };
+
+/** No labels; every call read-write, so it passes only while the agent carries no tags. */
+export function noopGuard(name = 'noop'): Guard {
+  return {
+    name,
+    labelAgent: async () => ({ agent: none }),
+    labelResource: async () => ({ resource: { description: 'unlabeled', ...none }, operation: 'read-write' }),
+    labelResponse: async () => ({ kind: 'whole' }),
+  };
+}
+
+/**
+ * For output channels: every call is a write, and the sink accepts the secrecy tags in the
+ * policy's `accept` list (`["*"]` accepts all). An agent tainted beyond that cannot write here.
+ */
+export function writeSinkGuard(name: string, policy: unknown): Guard {
+  const accept = (policy as { accept?: unknown } | undefined)?.accept;
+  const extra = policy && typeof policy === 'object' ? Object.keys(policy).filter((k) => k !== 'accept') : [];
+  if (!Array.isArray(accept) || !accept.every((t) => typeof t === 'string') || extra.length) {
+    throw new McpgError(
+      'GUARD_LOAD',
+      `guard "${name}": write-sink needs policy = { accept = ["tag", ...] } and nothing else`,
+    );
+  }
+  return {
+    name,
+    labelAgent: async () => ({ agent: none }),
+    labelResource: async (tool) => ({
+      resource: { description: `write-sink (${tool})`, secrecy: [...accept], integrity: [] },
+      operation: 'write',
+    }),
+    labelResponse: async () => ({ kind: 'whole' }),
+  };
+}

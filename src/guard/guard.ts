@@ -1,0 +1,32 @@
+import type { Mode } from '../config/schema.ts';
+import type { Labels, Operation } from '../difc/labels.ts';
+import type { ResponseLabeling } from '../difc/response.ts';
+
+/** Calls a tool on the guard's own backend, outside DIFC (the gateway logs every such call). */
+export type BackendCall = (tool: string, args: Record<string, unknown>) => Promise<unknown>;
+
+export interface AgentAnswer {
+  agent: Labels;
+  difcMode?: Mode;
+}
+
+export interface ResourceAnswer {
+  resource: Labels & { description: string };
+  operation: Operation;
+}
+
+/**
+ * What the gateway asks of a guard. Built-in guards and WebAssembly guards both implement it;
+ * the pipeline knows nothing else about them. Answers are already validated.
+ */
+export interface Guard {
+  readonly name: string;
+  labelAgent(policy: unknown, backend: BackendCall): Promise<AgentAnswer>;
+  labelResource(tool: string, args: Record<string, unknown>, backend: BackendCall): Promise<ResourceAnswer>;
+  labelResponse(
+    tool: string,
+    args: Record<string, unknown>,
+    result: unknown,
+    backend: BackendCall,
+  ): Promise<ResponseLabeling>;
+}

@@ -1,0 +1,3 @@
+import { main } from './cli/index.ts';
+
+void main(process.argv.slice(2));

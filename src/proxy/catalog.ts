@@ -1,0 +1,110 @@
+import type { Prompt, Resource, ResourceTemplate, Tool } from '@modelcontextprotocol/sdk/types.js';
+import { logger } from '../shared/log.ts';
+import type { Backend, ListKind } from './backend.ts';
+
+/** `<server>___<tool>`: gh-aw-mcpg's convention, so agents' prompts and configs carry over. */
+export const SEPARATOR = '___';
+
+interface Entry<T> {
+  backend: Backend;
+  original: string;
+  item: T;
+}
+
+const log = logger('catalog');
+
+/**
+ * The aggregate of every backend's tools, prompts and resources, and the routes back to them.
+ * Each backend's share is refreshed on its own when it says its list changed.
+ */
+export class Catalog {
+  readonly #tools = new Map<string, Map<string, Entry<Tool>>>();
+  readonly #prompts = new Map<string, Map<string, Entry<Prompt>>>();
+  readonly #resources = new Map<string, Map<string, Entry<Resource>>>();
+  readonly #templates = new Map<string, { backend: Backend; template: ResourceTemplate; pattern: RegExp }[]>();
+
+  async refresh(backend: Backend, kind: ListKind): Promise<void> {
+    const caps = backend.capabilities;
+    if (kind === 'tools') {
+      const tools = caps.tools ? await listAll<Tool>(backend, 'tools/list', 'tools') : [];
+      const allow = backend.config.tools;
+      const missing = allow?.filter((t) => !tools.some((x) => x.name === t)) ?? [];
+      if (missing.length) log.warn(`server "${backend.name}": allow-listed tools not offered: ${missing.join(', ')}`);
+      this.#tools.set(
+        backend.name,
+        new Map(
+          tools
+            .filter((t) => !allow || allow.includes(t.name))
+            .map((t) => [`${backend.name}${SEPARATOR}${t.name}`, { backend, original: t.name, item: t }]),
+        ),
+      );
+    } else if (kind === 'prompts') {
+      const prompts = caps.prompts ? await listAll<Prompt>(backend, 'prompts/list', 'prompts') : [];
+      this.#prompts.set(
+        backend.name,
+        new Map(prompts.map((p) => [`${backend.name}${SEPARATOR}${p.name}`, { backend, original: p.name, item: p }])),
+      );
+    } else {
+      const resources = caps.resources ? await listAll<Resource>(backend, 'resources/list', 'resources') : [];
+      const templates = caps.resources
+        ? await listAll<ResourceTemplate>(backend, 'resources/templates/list', 'resourceTemplates')
+        : [];
+      this.#resources.set(backend.name, new Map(resources.map((r) => [r.uri, { backend, original: r.uri, item: r }])));
+      this.#templates.set(
+        backend.name,
+        templates.map((template) => ({ backend, template, pattern: templatePattern(template.uriTemplate) })),
+      );
+    }
+  }
+
+  tools(): Tool[] {
+    return [...this.#tools.values()].flatMap((m) => [...m].map(([name, e]) => ({ ...e.item, name })));
+  }
+  prompts(): Prompt[] {
+    return [...this.#prompts.values()].flatMap((m) => [...m].map(([name, e]) => ({ ...e.item, name })));
+  }
+  resources(): Resource[] {
+    return [...this.#resources.values()].flatMap((m) => [...m.values()].map((e) => e.item));
+  }
+  templates(): ResourceTemplate[] {
+    return [...this.#templates.values()].flatMap((l) => l.map((t) => t.template));
+  }
+
+  tool(name: string): { backend: Backend; name: string } | undefined {
+    const e = this.#tools.get(name.split(SEPARATOR, 1)[0] ?? '')?.get(name);
+    return e && { backend: e.backend, name: e.original };
+  }
+  prompt(name: string): { backend: Backend; name: string } | undefined {
+    const e = this.#prompts.get(name.split(SEPARATOR, 1)[0] ?? '')?.get(name);
+    return e && { backend: e.backend, name: e.original };
+  }
+  /** A listed URI first; otherwise the first template that matches it. */
+  resource(uri: string): Backend | undefined {
+    for (const m of this.#resources.values()) {
+      const e = m.get(uri);
+      if (e) return e.backend;
+    }
+    for (const list of this.#templates.values()) for (const t of list) if (t.pattern.test(uri)) return t.backend;
+    return undefined;
+  }
+}
+
+async function listAll<T>(backend: Backend, method: string, key: string): Promise<T[]> {
+  const all: T[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = (await backend.request(method, cursor ? { cursor } : undefined)) as Record<string, unknown>;
+    all.push(...((page[key] as T[] | undefined) ?? []));
+    cursor = typeof page.nextCursor === 'string' ? page.nextCursor : undefined;
+  } while (cursor);
+  return all;
+}
+
+/** RFC 6570 level-1 templates: `{var}` matches one path segment, `{+var}`/`{/var}` more. */
+function templatePattern(template: string): RegExp {
+  const parts = template.split(/(\{[^}]*\})/);
+  const source = parts
+    .map((p) => (p.startsWith('{') ? (/^\{[+#/]/.test(p) ? '.*' : '[^/]*') : p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))
+    .join('');
+  return new RegExp(`^${source}$`);
+}

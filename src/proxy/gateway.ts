@@ -1,0 +1,217 @@
+import { Server } from '@modelcontextprotocol/sdk/server/index.js';
+import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
+import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js';
+import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
+import {
+  CallToolRequestSchema,
+  ErrorCode,
+  GetPromptRequestSchema,
+  ListPromptsRequestSchema,
+  ListResourceTemplatesRequestSchema,
+  ListResourcesRequestSchema,
+  ListToolsRequestSchema,
+  McpError,
+  ReadResourceRequestSchema,
+  type ServerNotification,
+  type ServerRequest,
+} from '@modelcontextprotocol/sdk/types.js';
+import type { Config } from '../config/load.ts';
+import type { Mode } from '../config/schema.ts';
+import { AgentState } from '../difc/evaluator.ts';
+import { type Labels, format, union } from '../difc/labels.ts';
+import type { BackendCall, Guard } from '../guard/guard.ts';
+import { McpgError, errorMessage } from '../shared/errors.ts';
+import { logger } from '../shared/log.ts';
+import { VERSION } from '../shared/version.ts';
+import { AuditLog } from './audit.ts';
+import { Backend, type ListKind } from './backend.ts';
+import { Catalog } from './catalog.ts';
+import { type Outcome, Pipeline, type Route } from './pipeline.ts';
+
+/** Arguments larger than this are refused before any guard or backend sees them. */
+const MAX_ARGUMENT_BYTES = 8 * 1024 * 1024;
+
+export interface GatewayOptions {
+  config: Config;
+  mode?: Mode;
+  auditLog?: string;
+  /** Makes the guard of one server; the gateway does not know how guards are loaded. */
+  makeGuard: (server: Config['servers'][number]) => Promise<Guard>;
+  transport?: Transport;
+}
+
+export interface Gateway {
+  closed: Promise<void>;
+  close(): Promise<void>;
+}
+
+const log = logger('gateway');
+
+type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
+
+export async function startGateway(options: GatewayOptions): Promise<Gateway> {
+  const { config } = options;
+  const backends = config.servers.map((s) => new Backend(s));
+  const closeAll = () => Promise.all(backends.map((b) => b.close()));
+  const audit = options.auditLog ? new AuditLog(options.auditLog) : undefined;
+
+  const routes = new Map<string, Route>();
+  let agent: AgentState;
+  try {
+    const started = await Promise.allSettled(backends.map((b) => b.start()));
+    const failed = started.find((s) => s.status === 'rejected');
+    if (failed) throw failed.reason;
+    let initial: Labels = { secrecy: [], integrity: [] };
+    for (const backend of backends) {
+      const guard = await options.makeGuard(backend.config);
+      const policy = config.guards.find((g) => g.name === backend.config.guard)?.policy;
+      const direct: BackendCall = (name, args) => backend.request('tools/call', { name, arguments: args });
+      const answer = await guard.labelAgent(policy, direct).catch((err: unknown) => {
+        throw new McpgError('GUARD_FAILED', `guard "${guard.name}" failed in label_agent for server "${backend.name}": ${errorMessage(err)}`);
+      });
+      initial = { secrecy: union(initial.secrecy, answer.agent.secrecy), integrity: union(initial.integrity, answer.agent.integrity) };
+      routes.set(backend.name, { backend, guard, mode: answer.difcMode ?? options.mode ?? config.mode });
+    }
+    agent = new AgentState(initial);
+    log.info(`agent labels: ${format(initial)}`);
+  } catch (err) {
+    await closeAll();
+    throw err;
+  }
+
+  const catalog = new Catalog();
+  await Promise.all(backends.flatMap((b) => (['tools', 'prompts', 'resources'] as const).map((k) => catalog.refresh(b, k))));
+  const pipeline = new Pipeline(agent, audit);
+
+  const server = new Server(
+    { name: 'mcpg', version: VERSION },
+    { capabilities: { tools: { listChanged: true }, prompts: { listChanged: true }, resources: { listChanged: true } } },
+  );
+  const notifyChanged = (kind: ListKind) =>
+    kind === 'tools' ? server.sendToolListChanged() : kind === 'prompts' ? server.sendPromptListChanged() : server.sendResourceListChanged();
+  for (const backend of backends) {
+    backend.onListChanged = (kind) => {
+      catalog
+        .refresh(backend, kind)
+        .then(() => notifyChanged(kind))
+        .catch((err: unknown) => log.warn(`server "${backend.name}": refreshing ${kind} failed: ${errorMessage(err)}`));
+    };
+  }
+
+  const forwardOptions = (extra: Extra) => {
+    const token = extra._meta?.progressToken;
+    return {
+      signal: extra.signal,
+      ...(token !== undefined && {
+        onprogress: (p: { progress: number; total?: number; message?: string }) =>
+          void extra.sendNotification({ method: 'notifications/progress', params: { ...p, progressToken: token } }),
+        resetTimeoutOnProgress: true,
+      }),
+    };
+  };
+  const routeOf = (name: string) => routes.get(name)!;
+
+  server.setRequestHandler(ListToolsRequestSchema, async () => ({ tools: catalog.tools() }));
+  server.setRequestHandler(ListPromptsRequestSchema, async () => ({ prompts: catalog.prompts() }));
+  server.setRequestHandler(ListResourcesRequestSchema, async () => ({ resources: catalog.resources() }));
+  server.setRequestHandler(ListResourceTemplatesRequestSchema, async () => ({ resourceTemplates: catalog.templates() }));
+
+  server.setRequestHandler(CallToolRequestSchema, async (req, extra) => {
+    const target = catalog.tool(req.params.name);
+    if (!target) throw new McpError(ErrorCode.InvalidParams, `unknown tool "${req.params.name}"`);
+    const args = checkedArguments(req.params.arguments);
+    const outcome = await toolError(pipeline.run({
+      route: routeOf(target.backend.name),
+      method: 'tools/call',
+      tool: target.name,
+      args,
+      forward: () =>
+        target.backend.request('tools/call', { name: target.name, arguments: args }, forwardOptions(extra)),
+    }));
+    return outcome.error === undefined ? outcome.result : { isError: true, content: [{ type: 'text', text: outcome.error }] };
+  });
+
+  server.setRequestHandler(GetPromptRequestSchema, async (req, extra) => {
+    const target = catalog.prompt(req.params.name);
+    if (!target) throw new McpError(ErrorCode.InvalidParams, `unknown prompt "${req.params.name}"`);
+    const params = { name: target.name, arguments: req.params.arguments ?? {} };
+    return resultOrError(
+      await pipeline.run({
+        route: routeOf(target.backend.name),
+        method: 'prompts/get',
+        tool: 'prompts/get',
+        args: params,
+        forward: () => target.backend.request('prompts/get', params, forwardOptions(extra)),
+      }),
+    );
+  });
+
+  server.setRequestHandler(ReadResourceRequestSchema, async (req, extra) => {
+    const backend = catalog.resource(req.params.uri);
+    if (!backend) throw new McpError(ErrorCode.InvalidParams, `no server offers resource "${req.params.uri}"`);
+    const params = { uri: req.params.uri };
+    return resultOrError(
+      await pipeline.run({
+        route: routeOf(backend.name),
+        method: 'resources/read',
+        tool: 'resources/read',
+        args: params,
+        forward: () => backend.request('resources/read', params, forwardOptions(extra)),
+      }),
+    );
+  });
+
+  const transport = options.transport ?? new StdioServerTransport();
+  await server.connect(transport);
+  answerParseErrors(transport);
+
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    (closing ??= (async () => {
+      await closeAll();
+      await server.close().catch(() => {});
+      audit?.close();
+    })());
+  const closed = new Promise<void>((resolve) => {
+    server.onclose = () => void close().then(resolve);
+  });
+  log.info(`serving ${catalog.tools().length} tools from ${backends.length} servers`);
+  return { closed, close };
+}
+
+function checkedArguments(args: Record<string, unknown> | undefined): Record<string, unknown> {
+  const value = args ?? {};
+  if (Buffer.byteLength(JSON.stringify(value)) > MAX_ARGUMENT_BYTES) {
+    throw new McpError(ErrorCode.InvalidParams, `arguments larger than ${MAX_ARGUMENT_BYTES / 1024 / 1024} MiB are refused`);
+  }
+  return value;
+}
+
+/** A backend that is down answers a tool call with an error result naming it, as a denial does. */
+async function toolError(outcome: Promise<Outcome>): Promise<Outcome> {
+  try {
+    return await outcome;
+  } catch (err) {
+    if (err instanceof McpgError) return { error: err.message };
+    throw err;
+  }
+}
+
+function resultOrError(outcome: Outcome) {
+  if (outcome.error !== undefined) throw new McpError(ErrorCode.InvalidRequest, outcome.error);
+  return outcome.result;
+}
+
+/** The SDK drops a line that is not JSON-RPC; JSON-RPC asks for a parse error answer. */
+function answerParseErrors(transport: Transport): void {
+  const previous = transport.onerror;
+  transport.onerror = (err) => {
+    previous?.(err);
+    const parse = err instanceof SyntaxError;
+    void transport.send({
+      jsonrpc: '2.0',
+      id: null,
+      error: { code: parse ? ErrorCode.ParseError : ErrorCode.InvalidRequest, message: parse ? 'Parse error' : 'Invalid Request' },
+    } as never);
+  };
+}

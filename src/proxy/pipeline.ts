@@ -1,0 +1,135 @@
+import type { Mode } from '../config/schema.ts';
+import { decideAfter, decideBefore } from '../difc/decide.ts';
+import { type AgentState, type Violation, describe } from '../difc/evaluator.ts';
+import { format } from '../difc/labels.ts';
+import { ResponseShapeError, split } from '../difc/response.ts';
+import type { BackendCall, Guard, ResourceAnswer } from '../guard/guard.ts';
+import { errorMessage } from '../shared/errors.ts';
+import { logger } from '../shared/log.ts';
+import type { AuditLog, AuditRecord } from './audit.ts';
+import type { Backend } from './backend.ts';
+
+/** A server as the pipeline sees it: where calls go, who labels them, and in which mode. */
+export interface Route {
+  backend: Backend;
+  guard: Guard;
+  mode: Mode;
+}
+
+export interface Call {
+  route: Route;
+  /** The MCP method (`tools/call`, `prompts/get`, `resources/read`). */
+  method: string;
+  /** The name the guard sees: the backend's own tool name, or the method for prompts and resources. */
+  tool: string;
+  args: Record<string, unknown>;
+  forward: () => Promise<Record<string, unknown>>;
+}
+
+/** A result for the agent, or an error message that names the server and the reason. */
+export type Outcome = { result: Record<string, unknown>; error?: undefined } | { error: string };
+
+const log = logger('pipeline');
+
+/** label resource -> decide -> forward -> label response -> decide/filter, one audit line. */
+export class Pipeline {
+  readonly agent: AgentState;
+  readonly audit?: AuditLog;
+  constructor(agent: AgentState, audit?: AuditLog) {
+    this.agent = agent;
+    this.audit = audit;
+  }
+
+  async run(call: Call): Promise<Outcome> {
+    const { route, tool, args } = call;
+    const server = route.backend.name;
+    const record: AuditRecord = {
+      time: new Date().toISOString(),
+      server,
+      guard: route.guard.name,
+      mode: route.mode,
+      method: call.method,
+      tool,
+      operation: null,
+      resource: null,
+      agent_before: this.agent.labels,
+      agent_after: this.agent.labels,
+      decision: 'allow',
+      violations: [],
+      items: null,
+      backend_calls: [],
+      reason: null,
+    };
+    const finish = (outcome: Outcome): Outcome => {
+      record.agent_after = this.agent.labels;
+      this.audit?.write(record);
+      return outcome;
+    };
+    const deny = (violations: Violation[], operation: string): Outcome => {
+      record.decision = 'deny';
+      record.violations = violations;
+      record.reason = describe(violations);
+      return finish({
+        error:
+          `mcpg denied ${operation} of "${tool}" on server "${server}": ${describe(violations)}. ` +
+          `Agent labels: ${this.agent}.`,
+      });
+    };
+    const fail = (stage: string, err: unknown): Outcome => {
+      record.decision = 'error';
+      record.reason = `${stage}: ${errorMessage(err)}`;
+      log.warn(`server "${server}": ${record.reason}`);
+      return finish({ error: `mcpg denied "${tool}" on server "${server}": ${record.reason}` });
+    };
+    const backend: BackendCall = async (name, callArgs) => {
+      log.debug(`guard "${route.guard.name}" calls ${server}.${name}`);
+      try {
+        const r = await route.backend.request('tools/call', { name, arguments: callArgs });
+        record.backend_calls.push({ tool: name, ok: true });
+        return r;
+      } catch (err) {
+        record.backend_calls.push({ tool: name, ok: false });
+        throw err;
+      }
+    };
+
+    let answer: ResourceAnswer;
+    try {
+      answer = await route.guard.labelResource(tool, args, backend);
+    } catch (err) {
+      return fail(`guard "${route.guard.name}" failed in label_resource`, err);
+    }
+    record.operation = answer.operation;
+    record.resource = answer.resource;
+    const before = decideBefore(route.mode, this.agent.labels, answer.resource, answer.operation);
+    if (before.deny) return deny(before.deny, answer.operation);
+
+    let result: Record<string, unknown>;
+    try {
+      result = await call.forward();
+    } catch (err) {
+      record.decision = 'error';
+      record.reason = errorMessage(err);
+      finish({ error: record.reason });
+      throw err;
+    }
+    if (!before.checkResponse) return finish({ result });
+
+    let after;
+    try {
+      const labeling = await route.guard.labelResponse(tool, args, result, backend);
+      after = decideAfter(route.mode, this.agent, result, split(result, answer.resource, labeling));
+    } catch (err) {
+      const stage = err instanceof ResponseShapeError ? 'malformed response labels' : 'label_response';
+      return fail(`guard "${route.guard.name}" failed in ${stage}`, err);
+    }
+    if (after.deny) return deny(after.deny, answer.operation);
+    record.items = { total: after.total, withheld: after.withheld };
+    if (after.withheld) {
+      record.decision = 'filter';
+      record.reason = `${after.withheld} of ${after.total} items withheld`;
+    }
+    if (after.absorbed) log.debug(`agent labels now ${format(after.absorbed)}`);
+    return finish({ result: after.result });
+  }
+}

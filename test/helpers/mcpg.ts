@@ -1,0 +1,79 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { CallToolResultSchema } from '@modelcontextprotocol/sdk/types.js';
+
+export const ROOT = resolve(import.meta.dirname, '../..');
+export const FIXTURES = join(ROOT, 'test/fixtures');
+
+/** How to start mcpg: the binary when MCPG_BIN names one, else the bundle on this Node. */
+export function mcpgCommand(): { command: string; args: string[] } {
+  const bin = process.env.MCPG_BIN;
+  return bin ? { command: resolve(bin), args: [] } : { command: process.execPath, args: [join(ROOT, 'dist/mcpg.cjs')] };
+}
+
+export function tempDir(): string {
+  return mkdtempSync(join(tmpdir(), 'mcpg-test-'));
+}
+
+/** A stdio server entry running a fixture server on this Node. */
+export function fixtureServer(file: string, ...args: string[]) {
+  return { command: process.execPath, args: [join(FIXTURES, 'servers', file), ...args] };
+}
+
+export function writeConfig(dir: string, config: object | string, name = 'mcpg.json'): string {
+  const file = join(dir, name);
+  writeFileSync(file, typeof config === 'string' ? config : JSON.stringify(config, null, 2));
+  return file;
+}
+
+/** Runs an mcpg command to completion. */
+export function mcpg(args: string[], env: NodeJS.ProcessEnv = {}) {
+  const { command, args: pre } = mcpgCommand();
+  const r = spawnSync(command, [...pre, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 60_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+export interface Session {
+  client: Client;
+  stderr: () => string;
+  call(name: string, args?: Record<string, unknown>): Promise<{ isError?: boolean; text: string; raw: Record<string, unknown> }>;
+  close(): Promise<void>;
+}
+
+/** `mcpg run` as a child process, with the SDK's stdio client as the agent. */
+export async function startGateway(configFile: string, extra: string[] = [], env: Record<string, string> = {}): Promise<Session> {
+  const { command, args } = mcpgCommand();
+  const transport = new StdioClientTransport({
+    command,
+    args: [...args, 'run', '--config', configFile, ...extra],
+    env: { ...(process.env as Record<string, string>), ...env },
+    stderr: 'pipe',
+  });
+  let err = '';
+  transport.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+  const client = new Client({ name: 'test-agent', version: '1.0.0' });
+  try {
+    await client.connect(transport);
+  } catch (e) {
+    await new Promise((r) => setTimeout(r, 100));
+    throw new Error(`gateway did not start: ${String(e)}\n${err}`);
+  }
+  return {
+    client,
+    stderr: () => err,
+    async call(name, a = {}) {
+      const raw = (await client.request({ method: 'tools/call', params: { name, arguments: a } }, CallToolResultSchema)) as Record<string, unknown>;
+      const content = (raw.content as { type: string; text?: string }[]) ?? [];
+      return { isError: raw.isError as boolean | undefined, text: content.map((c) => c.text ?? '').join('\n'), raw };
+    },
+    close: () => client.close(),
+  };
+}
+
+export function readAudit(file: string): Record<string, unknown>[] {
+  return readFileSync(file, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+}
