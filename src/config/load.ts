@@ -99,6 +99,8 @@ function expandEnv(value: unknown, file: string, env: NodeJS.ProcessEnv, path: (
 }
 
 function formatIssues(file: string, issues: z.core.$ZodIssue[]): string {
-  const [first, ...rest] = issues.map((i) => `${file}: ${i.path.length ? i.path.join('.') : '(top level)'}: ${i.message}`);
+  // A bad record key (a server or guard name) carries its reason one level down.
+  const why = (i: z.core.$ZodIssue) => (i.code === 'invalid_key' && i.issues[0] ? `name ${i.issues[0].message}` : i.message);
+  const [first, ...rest] = issues.map((i) => `${file}: ${i.path.length ? i.path.join('.') : '(top level)'}: ${why(i)}`);
   return rest.length ? `${first} (and ${rest.length} more problem${rest.length > 1 ? 's' : ''})` : `${first}`;
 }

@@ -1,0 +1,100 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config/load.ts';
+import { McpgError } from '../../src/shared/errors.ts';
+import { tempDir, writeConfig } from '../helpers/mcpg.ts';
+
+function error(fn: () => unknown): McpgError {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof McpgError) return err;
+    throw err;
+  }
+  throw new Error('expected an McpgError');
+}
+
+const TOML = `
+[gateway]
+mode = "filter"
+
+[servers.github]
+command = "./bin/github-mcp-server"
+args = ["stdio"]
+env = { GITHUB_TOKEN = "\${GITHUB_TOKEN}" }
+guard = "github"
+tools = ["list_issues"]
+
+[servers.web]
+url = "http://127.0.0.1:9/mcp"
+headers = { Authorization = "Bearer x" }
+tool_timeout = 5
+
+[guards.github]
+path = "./guards/github.wasm"
+policy = { allow-only = { repos = "public", min-integrity = "none" } }
+`;
+
+describe('config loading', () => {
+  it('reads TOML, expands ${VAR}, fills defaults once and resolves paths against the config file', () => {
+    const dir = tempDir();
+    const cfg = loadConfig(writeConfig(dir, TOML, 'mcpg.toml'), { GITHUB_TOKEN: 'tok' });
+    expect(cfg.mode).toBe('filter');
+    const gh = cfg.servers.find((s) => s.name === 'github')!;
+    expect(gh).toMatchObject({ command: join(dir, 'bin/github-mcp-server'), env: { GITHUB_TOKEN: 'tok' }, tools: ['list_issues'] });
+    expect(gh.startupTimeoutMs).toBe(30_000);
+    expect(cfg.servers.find((s) => s.name === 'web')).toMatchObject({ url: 'http://127.0.0.1:9/mcp', toolTimeoutMs: 5000 });
+    expect(cfg.guards[0]).toMatchObject({ name: 'github', path: join(dir, 'guards/github.wasm'), limits: { memory_mib: 32, backend_calls: 50 } });
+    expect(cfg.guards[0]?.policy).toEqual({ 'allow-only': { repos: 'public', 'min-integrity': 'none' } });
+  });
+
+  it('accepts the MCP-client JSON convention {"mcpServers": ...}', () => {
+    const dir = tempDir();
+    const cfg = loadConfig(writeConfig(dir, { mcpServers: { a: { command: 'x', type: 'stdio' } }, guards: {} }));
+    expect(cfg.servers).toMatchObject([{ name: 'a', command: 'x', args: [] }]);
+    expect(cfg.mode).toBe('strict');
+  });
+
+  it('names the variable, the file and the key when ${VAR} is not set', () => {
+    const dir = tempDir();
+    const file = writeConfig(dir, TOML, 'mcpg.toml');
+    const e = error(() => loadConfig(file, {}));
+    expect(e.code).toBe('CONFIG_ENV_MISSING');
+    expect(e.message).toBe(`${file}: servers.github.env.GITHUB_TOKEN: environment variable GITHUB_TOKEN is not set (used as \${GITHUB_TOKEN})`);
+    expect(e.exitCode).toBe(3);
+  });
+
+  const cases: [string, object | string, string, RegExp][] = [
+    ['unknown key', { servers: { a: { command: 'x', comand: 'y' } } }, 'CONFIG_INVALID', /servers\.a: Unrecognized key: "comand"/],
+    ['wrong type', { servers: { a: { command: 'x', args: 'stdio' } } }, 'CONFIG_INVALID', /servers\.a\.args: Invalid input: expected array/],
+    ['no transport', { servers: { a: { args: [] } } }, 'CONFIG_INVALID', /servers\.a: a server needs one of `command` \(stdio\) or `url`/],
+    ['two transports', { servers: { a: { command: 'x', url: 'http://h' } } }, 'CONFIG_INVALID', /servers\.a: .*not several/],
+    ['bad mode', { gateway: { mode: 'lenient' }, servers: { a: { command: 'x' } } }, 'CONFIG_INVALID', /gateway\.mode: Invalid option/],
+    ['undefined guard', { servers: { a: { command: 'x', guard: 'gh' } } }, 'CONFIG_INVALID', /servers\.a\.guard: names guard "gh", which is not defined/],
+    ['reserved separator', { servers: { 'a___b': { command: 'x' } } }, 'CONFIG_INVALID', /must not contain "___"/],
+    ['no servers', { servers: {} }, 'CONFIG_INVALID', /servers: at least one server/],
+    ['bad guard source', { servers: { a: { command: 'x' } }, guards: { g: { policy: {} } } }, 'CONFIG_INVALID', /guards\.g: a guard needs one of/],
+    ['bad sha256', { servers: { a: { command: 'x' } }, guards: { g: { path: 'g.wasm', sha256: 'abc' } } }, 'CONFIG_INVALID', /guards\.g\.sha256: 64 lowercase hex/],
+    ['limits', { servers: { a: { command: 'x' } }, guards: { g: { path: 'g.wasm', limits: { memory_mib: 0 } } } }, 'CONFIG_INVALID', /guards\.g\.limits\.memory_mib/],
+    ['invalid JSON', '{"servers": ', 'CONFIG_PARSE', /not valid JSON/],
+  ];
+  for (const [what, content, code, pattern] of cases) {
+    it(`reports ${what} with the file and key path`, () => {
+      const file = writeConfig(tempDir(), content);
+      const e = error(() => loadConfig(file, {}));
+      expect(e.code).toBe(code);
+      expect(e.message.startsWith(`${file}: `)).toBe(true);
+      expect(e.message).toMatch(pattern);
+    });
+  }
+
+  it('reports invalid TOML, an unknown format and an unreadable file', () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'bad.toml'), '[servers.a\ncommand = 1');
+    expect(error(() => loadConfig(join(dir, 'bad.toml'))).message).toMatch(/bad\.toml: not valid TOML/);
+    writeFileSync(join(dir, 'c.yaml'), 'x: 1');
+    expect(error(() => loadConfig(join(dir, 'c.yaml'))).message).toMatch(/unknown config format "\.yaml"/);
+    expect(error(() => loadConfig(join(dir, 'missing.toml'))).code).toBe('CONFIG_READ');
+  });
+});
