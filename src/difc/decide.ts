@@ -26,21 +26,29 @@ export function decideBefore(mode: Mode, agent: Labels, resource: Labels, op: Op
 
 export type After =
   | { deny: Violation[] }
-  | { deny?: undefined; result: Record<string, unknown>; withheld: number; total: number; absorbed?: Labels };
+  | {
+      deny?: undefined;
+      result: Record<string, unknown>;
+      withheld: number;
+      total: number;
+      /** Why the withheld items were withheld. */
+      violations: Violation[];
+      absorbed?: Labels;
+    };
 
 export function decideAfter(mode: Mode, agent: AgentState, result: Record<string, unknown>, split: Split): After {
   const total = split.items.length;
   if (mode === 'propagate') {
     for (const item of split.items) agent.absorb(item.labels);
-    return { result, withheld: 0, total, absorbed: agent.labels };
+    return { result, withheld: 0, total, violations: [], absorbed: agent.labels };
   }
   const verdicts = split.items.map((item) => check(agent.labels, item.labels, 'read'));
   const blocked = verdicts.filter((v) => v.length > 0);
-  if (!blocked.length) return { result, withheld: 0, total };
+  if (!blocked.length) return { result, withheld: 0, total, violations: [] };
   const violations = mergeViolations(blocked.flat());
   if (mode === 'strict' || blocked.length === total) return { deny: violations };
   const rebuilt = split.rebuild(verdicts.map((v) => v.length === 0));
-  return { result: withNotice(rebuilt, blocked.length, total, violations), withheld: blocked.length, total };
+  return { result: withNotice(rebuilt, blocked.length, total, violations), withheld: blocked.length, total, violations };
 }
 
 function mergeViolations(all: Violation[]): Violation[] {

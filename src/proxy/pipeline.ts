@@ -127,6 +127,7 @@ export class Pipeline {
     record.items = { total: after.total, withheld: after.withheld };
     if (after.withheld) {
       record.decision = 'filter';
+      record.violations = after.violations;
       record.reason = `${after.withheld} of ${after.total} items withheld`;
     }
     if (after.absorbed) log.debug(`agent labels now ${format(after.absorbed)}`);

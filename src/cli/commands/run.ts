@@ -1,7 +1,8 @@
 import type { CommandModule } from 'yargs';
 import { loadConfig } from '../../config/load.ts';
 import { MODES, type Mode } from '../../config/schema.ts';
-import { makeGuard } from '../../guard/load.ts';
+import { GuardFactory, readLocalGuard } from '../../guard/load.ts';
+import { McpgError } from '../../shared/errors.ts';
 import { startGateway } from '../../proxy/gateway.ts';
 import { LEVELS, type Level, configureLog } from '../../shared/log.ts';
 import { exitOk } from '../exit.ts';
@@ -27,11 +28,15 @@ export const runCommand: CommandModule<object, Args> = {
   handler: async (args) => {
     configureLog({ level: args['log-level'], file: args['log-file'] });
     const config = loadConfig(args.config);
+    const guards = new GuardFactory(config.guards, async (cfg) => {
+      if ('path' in cfg) return readLocalGuard(cfg);
+      throw new McpgError('GUARD_LOAD', `guard "${cfg.name}": remote and registry guards need \`mcpg guard lock\` first`);
+    });
     const gateway = await startGateway({
       config,
       mode: args.mode,
       auditLog: args['audit-log'],
-      makeGuard: (server) => makeGuard(server, config.guards),
+      makeGuard: (server) => guards.make(server),
     });
     for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => void gateway.close());
     await gateway.closed;

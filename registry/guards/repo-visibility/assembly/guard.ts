@@ -1,0 +1,107 @@
+// repo-visibility: labels the GitHub MCP server's tools by repository visibility.
+import { READ, READ_WRITE, Value, WRITE, agent, callBackend, labels, log, resource, resultJson } from "../../../sdk/assemblyscript";
+
+const CONTRIBUTOR = "contributor";
+const MAINTAINER = "maintainer";
+
+/** Visibility learned from the backend, per "owner/repo", for this instance's lifetime. */
+const known = new Map<string, bool>();
+
+/**
+ * Policy: { "allow-only": { "repos": "public" | "all", "min-integrity": "none" | "contributor" | "maintainer" } }.
+ * repos = "all" clears the agent to read private repositories; min-integrity is both what the agent
+ * demands of what it reads and what it may write with.
+ */
+export function labelAgent(policy: Value): Value | null {
+  const allow = policy.get("allow-only");
+  const repos = allow != null ? allow.str("repos", "public") : "public";
+  const min = allow != null ? allow.str("min-integrity", "none") : "none";
+  const secrecy: string[] = repos == "all" ? ["private:*"] : [];
+  const integrity: string[] = min == MAINTAINER ? [CONTRIBUTOR, MAINTAINER] : min == CONTRIBUTOR ? [CONTRIBUTOR] : [];
+  return agent(secrecy, integrity);
+}
+
+function isPrivate(repo: string): bool {
+  if (known.has(repo)) return known.get(repo);
+  const args = Value.obj().set("query", Value.str("repo:" + repo));
+  const result = callBackend("search_repositories", args);
+  // Unknown or unreachable counts as private: the guard fails closed.
+  let priv = true;
+  if (result != null) {
+    const doc = resultJson(result);
+    const items = doc != null ? doc.get("items") : null;
+    if (items != null && items.isArray) {
+      for (let i = 0; i < items.items.length; i++) {
+        const item = items.items[i];
+        if (item.str("full_name").toLowerCase() == repo.toLowerCase()) priv = item.flag("private", true);
+      }
+    }
+  }
+  log(0, "repository " + repo + (priv ? " is private" : " is public"));
+  known.set(repo, priv);
+  return priv;
+}
+
+function repoOf(args: Value): string {
+  const owner = args.str("owner");
+  const repo = args.str("repo");
+  return owner.length > 0 && repo.length > 0 ? owner + "/" + repo : "";
+}
+
+function secrecyOf(repo: string): string[] {
+  return repo.length > 0 && isPrivate(repo) ? ["private:" + repo] : [];
+}
+
+export function labelResource(input: Value): Value | null {
+  const tool = input.str("tool_name");
+  const args = input.get("tool_args");
+  const repo = args != null ? repoOf(args) : "";
+  const secrecy = secrecyOf(repo);
+  const what = tool + (repo.length > 0 ? " on " + repo : "");
+  if (tool == "merge_pull_request") return resource(what, secrecy, [MAINTAINER], READ_WRITE);
+  if (tool.startsWith("list_") || tool.startsWith("get_") || tool.startsWith("search_")) {
+    return resource(what, secrecy, [CONTRIBUTOR, MAINTAINER], READ);
+  }
+  if (tool.startsWith("create_") || tool.startsWith("update_") || tool.startsWith("add_")) {
+    return resource(what, secrecy, [CONTRIBUTOR], WRITE);
+  }
+  // Anything else may change the repository: only a maintainer may, and nothing secret leaks into it.
+  return resource(what, secrecy, [MAINTAINER], WRITE);
+}
+
+function itemIntegrity(item: Value): string[] {
+  const assoc = item.str("author_association");
+  if (assoc == "OWNER" || assoc == "MEMBER") return [CONTRIBUTOR, MAINTAINER];
+  if (assoc == "COLLABORATOR" || assoc == "CONTRIBUTOR") return [CONTRIBUTOR];
+  if (assoc.length == 0) return [CONTRIBUTOR, MAINTAINER];
+  return [];
+}
+
+/** list_* and search_* results are labeled per item; anything else takes the resource labels. */
+export function labelResponse(input: Value): Value | null {
+  const tool = input.str("tool_name");
+  if (!tool.startsWith("list_") && !tool.startsWith("search_")) return null;
+  const result = input.get("tool_result");
+  const doc = result != null ? resultJson(result) : null;
+  if (doc == null) return null;
+  let items: Value | null = doc;
+  let itemsPath = "";
+  if (doc.isObject) {
+    items = doc.get("items");
+    itemsPath = "/items";
+  }
+  if (items == null || !items.isArray) return null;
+  const args = input.get("tool_args");
+  const repo = args != null ? repoOf(args) : "";
+  const paths = Value.arr();
+  for (let i = 0; i < items.items.length; i++) {
+    const item = items.items[i];
+    // A search result names its repository; a listing belongs to the repository in the arguments.
+    const name = item.str("full_name", repo);
+    const secrecy: string[] = item.isObject && item.get("private") != null
+      ? (item.flag("private", true) ? ["private:" + name] : [])
+      : secrecyOf(name);
+    paths.push(Value.obj().set("path", Value.str(itemsPath + "/" + i.toString())).set("labels", labels(secrecy, itemIntegrity(item))));
+  }
+  return Value.obj().set("labeled_paths", paths).set("items_path", Value.str(itemsPath));
+}

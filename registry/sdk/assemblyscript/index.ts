@@ -1,0 +1,89 @@
+// The mcpg guard SDK for AssemblyScript: ABI plumbing, labels, backend calls and logging.
+// A guard author writes labelAgent, labelResource and labelResponse; the build adds the exports.
+import { Value, parse } from "./json";
+export { Value, parse } from "./json";
+
+// @ts-ignore: decorator
+@external("env", "call_backend")
+declare function call_backend(toolPtr: usize, toolLen: i32, argsPtr: usize, argsLen: i32, resPtr: usize, resSize: i32): i32;
+// @ts-ignore: decorator
+@external("env", "host_log")
+declare function host_log(level: i32, ptr: usize, len: i32): void;
+
+export const READ = "read";
+export const WRITE = "write";
+export const READ_WRITE = "read-write";
+
+/** Secrecy and integrity tags as the ABI spells them. */
+export function labels(secrecy: string[], integrity: string[]): Value {
+  return Value.obj().set("secrecy", Value.strings(secrecy)).set("integrity", Value.strings(integrity));
+}
+
+/** The answer of label_agent. */
+export function agent(secrecy: string[], integrity: string[]): Value {
+  return Value.obj().set("agent", labels(secrecy, integrity));
+}
+
+/** The answer of label_resource. */
+export function resource(description: string, secrecy: string[], integrity: string[], operation: string): Value {
+  const r = labels(secrecy, integrity).set("description", Value.str(description));
+  return Value.obj().set("resource", r).set("operation", Value.str(operation));
+}
+
+/** Log through the gateway: 0 debug, 1 info, 2 warn, 3 error. */
+export function log(level: i32, message: string): void {
+  const buf = String.UTF8.encode(message);
+  host_log(level, changetype<usize>(buf), buf.byteLength);
+}
+
+/** Calls a tool on the guard's own backend; null when the call fails or is refused. */
+export function callBackend(tool: string, args: Value): Value | null {
+  const t = String.UTF8.encode(tool);
+  const a = String.UTF8.encode(args.toString());
+  let size = 65536;
+  for (let attempt = 0; attempt < 4; attempt++) {
+    const res = new ArrayBuffer(size);
+    const n = call_backend(changetype<usize>(t), t.byteLength, changetype<usize>(a), a.byteLength, changetype<usize>(res), size);
+    if (n >= 0) return parse(String.UTF8.decodeUnsafe(changetype<usize>(res), n));
+    if (n != -2) return null;
+    size = <i32>load<u32>(changetype<usize>(res));
+  }
+  return null;
+}
+
+/** The first text block of an MCP tool result, parsed as JSON when it is JSON; else null. */
+export function resultJson(result: Value): Value | null {
+  const content = result.get("content");
+  if (content == null || !content.isArray || content.items.length == 0) return null;
+  const first = content.items[0];
+  if (!first.isObject || first.str("type") != "text") return null;
+  const text = first.str("text");
+  if (!text.startsWith("{") && !text.startsWith("[")) return null;
+  return parse(text);
+}
+
+// ---- ABI plumbing: used by the exports the build generates.
+
+export function alloc(size: i32): usize {
+  const buf = new ArrayBuffer(size);
+  const ptr = changetype<usize>(buf);
+  __pin(ptr);
+  return ptr;
+}
+
+export function dealloc(ptr: usize, size: i32): void {
+  __unpin(ptr);
+}
+
+/** Runs a handler on the JSON input and writes its answer (or asks for a bigger buffer). */
+export function handle(inPtr: usize, inLen: i32, outPtr: usize, outSize: i32, handler: (input: Value) => Value | null): i32 {
+  const answer = handler(parse(String.UTF8.decodeUnsafe(inPtr, inLen)));
+  if (answer == null) return 0;
+  const out = String.UTF8.encode(answer.toString());
+  if (out.byteLength > outSize) {
+    if (outSize >= 4) store<u32>(outPtr, out.byteLength);
+    return -2;
+  }
+  memory.copy(outPtr, changetype<usize>(out), out.byteLength);
+  return out.byteLength;
+}

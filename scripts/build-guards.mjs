@@ -1,0 +1,72 @@
+// Builds the registry's guards from source into dist/guards/NAME.wasm.
+// Each build is cached under .cache/guards by a hash of its sources, the SDK and the compiler,
+// so a rebuild without changes costs a copy. Usage: node scripts/build-guards.mjs [NAME...]
+import { createHash } from 'node:crypto';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { buildGo } from './go-toolchain.mjs';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const guardsDir = join(root, 'registry/guards');
+const out = join(root, 'dist/guards');
+const cache = join(root, '.cache/guards');
+
+function files(dir) {
+  return readdirSync(dir).flatMap((f) => {
+    const p = join(dir, f);
+    return statSync(p).isDirectory() ? files(p) : [p];
+  }).sort();
+}
+
+function hashOf(paths, extra) {
+  const h = createHash('sha256').update(extra);
+  for (const p of paths) h.update(relative(root, p)).update(readFileSync(p));
+  return h.digest('hex').slice(0, 16);
+}
+
+async function buildAssemblyScript(name, dir, target) {
+  const { default: asc } = await import('assemblyscript/asc');
+  const work = join(cache, `${name}-src`);
+  mkdirSync(work, { recursive: true });
+  const entry = join(work, 'entry.ts');
+  const guard = relative(work, join(dir, 'assembly/guard')).replaceAll('\\', '/');
+  const sdk = relative(work, join(root, 'registry/sdk/assemblyscript')).replaceAll('\\', '/');
+  // The ABI exports, generated so that a guard's author writes only its three functions.
+  writeFileSync(entry, `import { labelAgent, labelResource, labelResponse } from "${guard}";
+import { handle } from "${sdk}";
+export { alloc, dealloc } from "${sdk}";
+export function label_agent(p: usize, n: i32, o: usize, s: i32): i32 { return handle(p, n, o, s, labelAgent); }
+export function label_resource(p: usize, n: i32, o: usize, s: i32): i32 { return handle(p, n, o, s, labelResource); }
+export function label_response(p: usize, n: i32, o: usize, s: i32): i32 { return handle(p, n, o, s, labelResponse); }
+`);
+  const { error, stderr } = await asc.main([entry, '-o', target, '--optimize', '--runtime', 'incremental', '--exportStart', '_initialize', '--noAssert'], {});
+  if (error) throw new Error(`guard ${name}: ${error.message}\n${stderr.toString()}`);
+}
+
+export async function buildGuards(names = []) {
+  mkdirSync(out, { recursive: true });
+  mkdirSync(cache, { recursive: true });
+  const ascVersion = JSON.parse(readFileSync(join(root, 'node_modules/assemblyscript/package.json'), 'utf8')).version;
+  const built = [];
+  for (const name of readdirSync(guardsDir).sort()) {
+    if (names.length && !names.includes(name)) continue;
+    const dir = join(guardsDir, name);
+    const manifest = JSON.parse(readFileSync(join(dir, 'guard.json'), 'utf8'));
+    const sdkDir = join(root, 'registry/sdk', manifest.language === 'go' ? 'go' : 'assemblyscript');
+    const key = hashOf([...files(dir), ...files(sdkDir)], `${manifest.language} ${ascVersion} v1`);
+    const cached = join(cache, `${name}-${key}.wasm`);
+    const target = join(out, `${name}.wasm`);
+    if (!existsSync(cached)) {
+      if (manifest.language === 'go') await buildGo(dir, cached);
+      else await buildAssemblyScript(name, dir, cached);
+    }
+    copyFileSync(cached, target);
+    built.push(target);
+  }
+  return built;
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  for (const p of await buildGuards(process.argv.slice(2))) console.log(relative(root, p));
+}

@@ -1,0 +1,254 @@
+import type { Limits } from '../config/schema.ts';
+import { errorMessage } from '../shared/errors.ts';
+import { type Logger, logger } from '../shared/log.ts';
+import { ENV_IMPORTS, type LabelExport, LABEL_EXPORTS, RC_ERROR, RC_NOTHING, RC_TOO_SMALL, WASI_MODULE } from './abi.ts';
+import type { BackendCall } from './guard.ts';
+import { FUEL_EXPORT, type ModuleInfo } from './wasm-binary.ts';
+import { ProcExit, wasiImports } from './wasi.ts';
+
+/** JSPI (on by default in Node 24): an async import suspends the guest, not the event loop. */
+const JSPI = WebAssembly as unknown as {
+  Suspending: new (fn: (...args: number[]) => Promise<number>) => object;
+  promising: (fn: unknown) => (...args: number[]) => Promise<number>;
+};
+
+const PAGE = 65536;
+const FIRST_OUTPUT = 64 * 1024;
+const MAX_RETRIES = 4;
+
+/** A limit the guard hit (fuel, call_backend count, sizes): this call fails, the guard lives on. */
+export class GuardLimitError extends Error {}
+/** The guard broke (trap, proc_exit, abort): it is failed until the gateway restarts. */
+export class GuardTrapError extends Error {}
+/** The guard answered with an error code. */
+export class GuardAnswerError extends Error {}
+
+type LabelFns = Record<LabelExport, (...a: number[]) => Promise<number>>;
+
+/** The one invocation in flight on an instance: its backend, and its call_backend budget. */
+interface Invocation {
+  backend: BackendCall;
+  calls: number;
+  last?: { key: string; bytes: Uint8Array };
+  limitHit?: string;
+}
+
+/**
+ * One instance of a compiled guard: it owns the guest memory and the functions the guest
+ * imports. Guest memory is not re-entrant, so an instance runs one call at a time.
+ */
+export class GuardInstance {
+  readonly #name: string;
+  readonly #limits: Limits;
+  readonly #log: Logger;
+  #memory!: WebAssembly.Memory;
+  #fuel!: WebAssembly.Global;
+  #exports!: Record<string, unknown>;
+  #labels!: LabelFns;
+  #alloc?: { alloc: (n: number) => number; dealloc: (p: number, n: number) => void };
+  /** For modules without alloc/dealloc: a scratch region the host grew past the guest's data. */
+  #scratch?: { ptr: number; size: number };
+  #current?: Invocation;
+
+  private constructor(name: string, limits: Limits) {
+    this.#name = name;
+    this.#limits = limits;
+    this.#log = logger(`guard:${name}`);
+  }
+
+  static create(name: string, module: WebAssembly.Module, info: ModuleInfo, limits: Limits): GuardInstance {
+    const self = new GuardInstance(name, limits);
+    const wasiNames = info.imports.filter((i) => i.module === WASI_MODULE).map((i) => i.name);
+    const env: Record<string, unknown> = {};
+    for (const i of info.imports) if (i.module === 'env' && i.name in ENV_IMPORTS) env[i.name] = self.#envImport(i.name);
+    const instance = runGuest(name, () =>
+      new WebAssembly.Instance(module, { env, [WASI_MODULE]: wasiImports(() => self.#memory, self.#log, wasiNames) } as WebAssembly.Imports),
+    );
+    self.#exports = instance.exports as Record<string, unknown>;
+    self.#memory = self.#exports.memory as WebAssembly.Memory;
+    self.#fuel = self.#exports[FUEL_EXPORT] as WebAssembly.Global;
+    self.#labels = Object.fromEntries(LABEL_EXPORTS.map((n) => [n, JSPI.promising(self.#exports[n])])) as LabelFns;
+    if (typeof self.#exports.alloc === 'function') {
+      self.#alloc = { alloc: self.#exports.alloc as (n: number) => number, dealloc: self.#exports.dealloc as (p: number, n: number) => void };
+    }
+    const init = self.#exports._initialize;
+    if (typeof init === 'function') self.#metered(() => (init as () => void)());
+    return self;
+  }
+
+  /** One ABI call: JSON in, JSON out (null for "nothing"), with the -2 retry protocol. */
+  async call(fn: LabelExport, input: string, backend: BackendCall): Promise<string | null> {
+    const data = new TextEncoder().encode(input);
+    if (data.length > this.#limits.input_mib * 1024 * 1024) {
+      throw new GuardLimitError(`input to ${fn} is ${data.length} bytes, over the ${this.#limits.input_mib} MiB input cap`);
+    }
+    const cap = this.#limits.output_mib * 1024 * 1024;
+    this.#current = { backend, calls: 0 };
+    try {
+      let size = FIRST_OUTPUT;
+      for (let attempt = 0; ; attempt++) {
+        const { inPtr, outPtr, release } = this.#buffers(data.length, size);
+        try {
+          new Uint8Array(this.#memory.buffer).set(data, inPtr);
+          this.#fuel.value = BigInt(this.#limits.fuel);
+          const rc = await runGuestAsync(this.#name, this, () => this.#labels[fn](inPtr, data.length, outPtr, size));
+          if (this.#current.limitHit) throw new GuardLimitError(this.#current.limitHit);
+          if (rc === RC_NOTHING) return null;
+          if (rc > 0) {
+            if (rc > size) throw new GuardAnswerError(`${fn} claims ${rc} bytes written into a ${size}-byte buffer`);
+            return new TextDecoder('utf-8', { fatal: true }).decode(new Uint8Array(this.#memory.buffer, outPtr, rc).slice());
+          }
+          if (rc !== RC_TOO_SMALL) throw new GuardAnswerError(`${fn} returned error code ${rc}`);
+          const wanted = new DataView(this.#memory.buffer).getUint32(outPtr, true);
+          const next = wanted > size ? wanted : size * 2;
+          if (next > cap) throw new GuardLimitError(`${fn} needs a ${next}-byte output buffer, over the ${this.#limits.output_mib} MiB output cap`);
+          if (attempt + 1 >= MAX_RETRIES) throw new GuardAnswerError(`${fn} still reported a too-small buffer after ${MAX_RETRIES} tries`);
+          size = next;
+        } finally {
+          release();
+        }
+      }
+    } finally {
+      this.#current = undefined;
+    }
+  }
+
+  /** Fuel left after a trap tells a CPU limit from a guest's own trap. */
+  get outOfFuel(): boolean {
+    return (this.#fuel.value as bigint) < 0n;
+  }
+
+  #metered<T>(fn: () => T): T {
+    this.#fuel.value = BigInt(this.#limits.fuel) * 10n;
+    return runGuest(this.#name, fn, this);
+  }
+
+  #buffers(inLen: number, outLen: number): { inPtr: number; outPtr: number; release: () => void } {
+    const a = this.#alloc;
+    if (a) {
+      const inPtr = this.#metered(() => a.alloc(Math.max(inLen, 1)));
+      const outPtr = this.#metered(() => a.alloc(outLen));
+      if (!inPtr || !outPtr) throw new GuardLimitError('alloc returned 0 (guest out of memory)');
+      return {
+        inPtr,
+        outPtr,
+        release: () => {
+          this.#metered(() => a.dealloc(outPtr, outLen));
+          this.#metered(() => a.dealloc(inPtr, Math.max(inLen, 1)));
+        },
+      };
+    }
+    const need = inLen + outLen;
+    if (!this.#scratch || this.#scratch.size < need) {
+      const pages = Math.ceil(need / PAGE);
+      let old: number;
+      try {
+        old = this.#memory.grow(pages);
+      } catch {
+        throw new GuardLimitError(`no room for ${need} bytes of call buffers under the ${this.#limits.memory_mib} MiB memory cap`);
+      }
+      this.#scratch = { ptr: old * PAGE, size: pages * PAGE };
+    }
+    return { inPtr: this.#scratch.ptr, outPtr: this.#scratch.ptr + inLen, release: () => {} };
+  }
+
+  #read(ptr: number, len: number): string {
+    return new TextDecoder().decode(new Uint8Array(this.#memory.buffer, ptr, len));
+  }
+
+  #envImport(name: string): unknown {
+    if (name === 'host_log') {
+      return (level: number, ptr: number, len: number) => {
+        const text = this.#read(ptr, len);
+        [this.#log.debug, this.#log.info, this.#log.warn, this.#log.error][Math.min(Math.max(level, 0), 3)]!(text);
+      };
+    }
+    if (name === 'abort') {
+      return (msg: number, file: number, line: number, col: number) => {
+        throw new GuardTrapError(`aborted: ${this.#asString(msg)} at ${this.#asString(file)}:${line}:${col}`);
+      };
+    }
+    return new JSPI.Suspending((...a: number[]) => this.#callBackend(a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!));
+  }
+
+  /** AssemblyScript strings: UTF-16, byte length in the u32 before the pointer. */
+  #asString(ptr: number): string {
+    if (!ptr) return '(no message)';
+    const len = new DataView(this.#memory.buffer).getUint32(ptr - 4, true);
+    return Buffer.from(new Uint8Array(this.#memory.buffer, ptr, len)).toString('utf16le');
+  }
+
+  async #callBackend(toolPtr: number, toolLen: number, argsPtr: number, argsLen: number, resPtr: number, resSize: number): Promise<number> {
+    const inv = this.#current;
+    if (!inv) return RC_ERROR;
+    const tool = this.#read(toolPtr, toolLen);
+    const argsText = this.#read(argsPtr, argsLen);
+    const key = `${tool}\n${argsText}`;
+    let bytes = inv.last?.key === key ? inv.last.bytes : undefined;
+    if (!bytes) {
+      if (inv.calls >= this.#limits.backend_calls) {
+        inv.limitHit = `made more than ${this.#limits.backend_calls} call_backend calls in one invocation`;
+        // Ends the guest's call at once: the invocation fails closed.
+        throw new GuardLimitError(inv.limitHit);
+      }
+      inv.calls++;
+      const allowed = this.#limits.backend_tools;
+      if (allowed && !allowed.includes(tool)) {
+        this.#log.warn(`call_backend("${tool}") refused: not in limits.backend_tools`);
+        return RC_ERROR;
+      }
+      let args: unknown;
+      try {
+        args = JSON.parse(argsText || '{}');
+      } catch {
+        this.#log.warn(`call_backend("${tool}"): arguments are not JSON`);
+        return RC_ERROR;
+      }
+      try {
+        const result = await inv.backend(tool, (args ?? {}) as Record<string, unknown>);
+        bytes = new TextEncoder().encode(JSON.stringify(result));
+      } catch (err) {
+        this.#log.warn(`call_backend("${tool}") failed: ${errorMessage(err)}`);
+        return RC_ERROR;
+      }
+      inv.last = { key, bytes };
+    }
+    // The memory may have grown (and its buffer changed) while the guest was suspended.
+    const mem = new Uint8Array(this.#memory.buffer);
+    if (bytes.length > resSize) {
+      if (resSize >= 4) new DataView(this.#memory.buffer).setUint32(resPtr, bytes.length, true);
+      return RC_TOO_SMALL;
+    }
+    mem.set(bytes, resPtr);
+    return bytes.length;
+  }
+}
+
+/** Runs guest code; turns what escapes it into the host's error kinds. */
+function runGuest<T>(name: string, fn: () => T, instance?: GuardInstance): T {
+  try {
+    return fn();
+  } catch (err) {
+    throw classify(name, err, instance);
+  }
+}
+
+async function runGuestAsync<T>(name: string, instance: GuardInstance, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    throw classify(name, err, instance);
+  }
+}
+
+function classify(name: string, err: unknown, instance?: GuardInstance): Error {
+  if (err instanceof GuardLimitError || err instanceof GuardTrapError || err instanceof GuardAnswerError) return err;
+  if (instance?.outOfFuel) return new GuardLimitError('ran out of fuel (CPU limit; raise limits.fuel if the guard is slow but correct)');
+  if (err instanceof ProcExit) return new GuardTrapError(err.message);
+  if (err instanceof WebAssembly.RuntimeError) return new GuardTrapError(`trapped: ${err.message}`);
+  if (err instanceof RangeError && /stack/i.test(err.message)) return new GuardTrapError('trapped: call stack exhausted');
+  if (err instanceof WebAssembly.LinkError || err instanceof WebAssembly.CompileError) {
+    return new GuardTrapError(`cannot be instantiated: ${err.message}`);
+  }
+  return new GuardTrapError(`failed: ${errorMessage(err)} (in guard ${name})`);
+}

@@ -1,0 +1,471 @@
+/**
+ * Reading and rewriting guard modules at the binary level, before they are compiled:
+ * - the signatures of imports and exports (the JS API does not expose them), for the ABI check;
+ * - a memory maximum no larger than the guard's cap;
+ * - fuel metering: an exported i64 global that every function entry and every loop iteration
+ *   decrements, trapping once it goes negative. It bounds CPU on the main thread without a
+ *   watchdog; waiting in an import (call_backend) costs no fuel.
+ *
+ * Only what is needed is decoded; every instruction is walked so that no loop escapes metering.
+ * A module using an encoding this reader does not know is refused, never passed through.
+ */
+
+export const FUEL_EXPORT = '__mcpg_fuel';
+
+export type ValType = 'i32' | 'i64' | 'f32' | 'f64' | 'v128' | 'ref';
+export interface FuncType {
+  params: ValType[];
+  results: ValType[];
+}
+export interface ImportEntry {
+  module: string;
+  name: string;
+  kind: 'func' | 'table' | 'memory' | 'global' | 'tag';
+  type?: FuncType;
+}
+export interface ExportEntry {
+  name: string;
+  kind: 'func' | 'table' | 'memory' | 'global' | 'tag';
+  type?: FuncType;
+}
+export interface ModuleInfo {
+  imports: ImportEntry[];
+  exports: ExportEntry[];
+  /** Initial and maximum memory in 64 KiB pages, when the module defines its memory. */
+  memory?: { min: number; max?: number };
+}
+
+export class WasmFormatError extends Error {}
+
+const KINDS = ['func', 'table', 'memory', 'global', 'tag'] as const;
+const VALTYPES: Record<number, ValType> = { 0x7f: 'i32', 0x7e: 'i64', 0x7d: 'f32', 0x7c: 'f64', 0x7b: 'v128', 0x70: 'ref', 0x6f: 'ref' };
+
+class Reader {
+  pos: number;
+  readonly b: Uint8Array;
+  readonly end: number;
+  constructor(b: Uint8Array, start = 0, end = b.length) {
+    this.b = b;
+    this.pos = start;
+    this.end = end;
+  }
+  byte(): number {
+    if (this.pos >= this.end) throw new WasmFormatError('unexpected end of module');
+    return this.b[this.pos++]!;
+  }
+  u32(): number {
+    let result = 0;
+    let shift = 0;
+    for (;;) {
+      const x = this.byte();
+      result += (x & 0x7f) * 2 ** shift;
+      if (!(x & 0x80)) return result;
+      shift += 7;
+      if (shift > 63) throw new WasmFormatError('LEB128 too long');
+    }
+  }
+  /** Any signed or unsigned LEB128, skipped. */
+  skipLeb(): void {
+    for (let i = 0; this.byte() & 0x80; i++) if (i > 10) throw new WasmFormatError('LEB128 too long');
+  }
+  skip(n: number): void {
+    this.pos += n;
+    if (this.pos > this.end) throw new WasmFormatError('unexpected end of module');
+  }
+  name(): string {
+    const len = this.u32();
+    const s = new TextDecoder().decode(this.b.subarray(this.pos, this.pos + len));
+    this.skip(len);
+    return s;
+  }
+  valtype(): ValType {
+    const t = this.byte();
+    if (t === 0x63 || t === 0x64) {
+      this.skipLeb();
+      return 'ref';
+    }
+    const v = VALTYPES[t];
+    if (!v) throw new WasmFormatError(`unknown value type 0x${t.toString(16)}`);
+    return v;
+  }
+  limits(): { min: number; max?: number; flags: number } {
+    const flags = this.byte();
+    if (flags > 0x07) throw new WasmFormatError(`unknown limits flags 0x${flags.toString(16)}`);
+    const min = this.u32();
+    return flags & 1 ? { flags, min, max: this.u32() } : { flags, min };
+  }
+}
+
+function u32leb(n: number): number[] {
+  const out: number[] = [];
+  do {
+    let b = n & 0x7f;
+    n = Math.floor(n / 128);
+    if (n) b |= 0x80;
+    out.push(b);
+  } while (n);
+  return out;
+}
+
+function sleb64(n: bigint): number[] {
+  const out: number[] = [];
+  for (;;) {
+    const b = Number(n & 0x7fn);
+    n >>= 7n;
+    if ((n === 0n && !(b & 0x40)) || (n === -1n && b & 0x40)) {
+      out.push(b);
+      return out;
+    }
+    out.push(b | 0x80);
+  }
+}
+
+/** A growable byte buffer: modules run to megabytes, too large for array spreads. */
+class Writer {
+  buf = new Uint8Array(1024);
+  len = 0;
+  put(bytes: ArrayLike<number>): void {
+    if (this.len + bytes.length > this.buf.length) {
+      const next = new Uint8Array(Math.max(this.buf.length * 2, this.len + bytes.length));
+      next.set(this.buf.subarray(0, this.len));
+      this.buf = next;
+    }
+    this.buf.set(bytes, this.len);
+    this.len += bytes.length;
+  }
+  bytes(): Uint8Array {
+    return this.buf.subarray(0, this.len);
+  }
+}
+
+interface Section {
+  id: number;
+  start: number;
+  end: number;
+}
+
+function sections(b: Uint8Array): Section[] {
+  if (b.length < 8 || b[0] !== 0 || b[1] !== 0x61 || b[2] !== 0x73 || b[3] !== 0x6d) {
+    throw new WasmFormatError('not a WebAssembly module (bad magic number)');
+  }
+  if (b[4] !== 1 || b[5] !== 0 || b[6] !== 0 || b[7] !== 0) {
+    throw new WasmFormatError('not a WebAssembly core module, version 1 (a component? build a core module)');
+  }
+  const r = new Reader(b, 8);
+  const out: Section[] = [];
+  while (r.pos < b.length) {
+    const id = r.byte();
+    const size = r.u32();
+    out.push({ id, start: r.pos, end: r.pos + size });
+    r.skip(size);
+  }
+  return out;
+}
+
+function parseTypes(b: Uint8Array, s: Section): FuncType[] {
+  const r = new Reader(b, s.start, s.end);
+  const types: FuncType[] = [];
+  for (let n = r.u32(); n > 0; n--) {
+    const form = r.byte();
+    if (form !== 0x60) throw new WasmFormatError('GC or recursive type definitions are not supported in guards');
+    const params = Array.from({ length: r.u32() }, () => r.valtype());
+    const results = Array.from({ length: r.u32() }, () => r.valtype());
+    types.push({ params, results });
+  }
+  return types;
+}
+
+interface Parsed {
+  info: ModuleInfo;
+  secs: Section[];
+  importedFuncs: number;
+  importedGlobals: number;
+  memoryImported: boolean;
+}
+
+function parse(b: Uint8Array): Parsed {
+  const secs = sections(b);
+  const typeSec = secs.find((s) => s.id === 1);
+  const types = typeSec ? parseTypes(b, typeSec) : [];
+  const typeAt = (i: number) => {
+    const t = types[i];
+    if (!t) throw new WasmFormatError(`type index ${i} out of range`);
+    return t;
+  };
+  const imports: ImportEntry[] = [];
+  const funcTypes: FuncType[] = [];
+  let importedGlobals = 0;
+  let memoryImported = false;
+  let memory: ModuleInfo['memory'];
+  const exports: ExportEntry[] = [];
+  for (const s of secs) {
+    const r = new Reader(b, s.start, s.end);
+    if (s.id === 2) {
+      for (let n = r.u32(); n > 0; n--) {
+        const module = r.name();
+        const name = r.name();
+        const kind = KINDS[r.byte()];
+        if (!kind) throw new WasmFormatError('unknown import kind');
+        if (kind === 'func') {
+          const type = typeAt(r.u32());
+          funcTypes.push(type);
+          imports.push({ module, name, kind, type });
+          continue;
+        }
+        if (kind === 'table') {
+          r.valtype();
+          r.limits();
+        } else if (kind === 'memory') {
+          r.limits();
+          memoryImported = true;
+        } else if (kind === 'global') {
+          r.valtype();
+          r.byte();
+          importedGlobals++;
+        } else {
+          r.byte();
+          r.u32();
+        }
+        imports.push({ module, name, kind });
+      }
+    } else if (s.id === 3) {
+      for (let n = r.u32(); n > 0; n--) funcTypes.push(typeAt(r.u32()));
+    } else if (s.id === 5) {
+      const count = r.u32();
+      if (count > 1) throw new WasmFormatError('more than one memory is not supported in guards');
+      if (count === 1) {
+        const l = r.limits();
+        if (l.flags & 0x06) throw new WasmFormatError('shared or 64-bit memories are not supported in guards');
+        memory = { min: l.min, max: l.max };
+      }
+    } else if (s.id === 7) {
+      for (let n = r.u32(); n > 0; n--) {
+        const name = r.name();
+        const kind = KINDS[r.byte()];
+        const index = r.u32();
+        if (!kind) throw new WasmFormatError('unknown export kind');
+        exports.push(kind === 'func' ? { name, kind, type: funcTypes[index] } : { name, kind });
+      }
+    }
+  }
+  const importedFuncs = imports.filter((i) => i.kind === 'func').length;
+  return { info: { imports, exports, memory }, secs, importedFuncs, importedGlobals, memoryImported };
+}
+
+export function inspect(bytes: Uint8Array): ModuleInfo {
+  return parse(bytes).info;
+}
+
+/** Skips one instruction's immediates; calls `onLoop` right after a loop's block type. */
+function walkBody(r: Reader, onLoop: (pos: number) => void): void {
+  const blocktype = () => {
+    const t = r.b[r.pos]!;
+    if (t === 0x40 || VALTYPES[t]) r.pos++;
+    else if (t === 0x63 || t === 0x64) r.valtype();
+    else r.skipLeb();
+  };
+  const memarg = () => {
+    const align = r.u32();
+    if (align & 0x40) r.u32();
+    r.skipLeb();
+  };
+  while (r.pos < r.end) {
+    const op = r.byte();
+    switch (op) {
+      case 0x02: case 0x04: case 0x06:
+        blocktype();
+        break;
+      case 0x03:
+        blocktype();
+        onLoop(r.pos);
+        break;
+      case 0x1f: {
+        blocktype();
+        for (let n = r.u32(); n > 0; n--) {
+          const kind = r.byte();
+          if (kind === 0x00 || kind === 0x01) r.u32();
+          r.u32();
+        }
+        break;
+      }
+      case 0x0c: case 0x0d: case 0x10: case 0x12: case 0x14: case 0x15: case 0x08: case 0x07: case 0x09: case 0x18:
+      case 0x20: case 0x21: case 0x22: case 0x23: case 0x24: case 0x25: case 0x26: case 0xd2: case 0xd5: case 0xd6:
+        r.u32();
+        break;
+      case 0x0e:
+        for (let n = r.u32() + 1; n > 0; n--) r.u32();
+        break;
+      case 0x11: case 0x13:
+        r.u32();
+        r.u32();
+        break;
+      case 0x1c:
+        for (let n = r.u32(); n > 0; n--) r.valtype();
+        break;
+      case 0x3f: case 0x40:
+        r.u32();
+        break;
+      case 0x41: case 0x42:
+        r.skipLeb();
+        break;
+      case 0x43:
+        r.skip(4);
+        break;
+      case 0x44:
+        r.skip(8);
+        break;
+      case 0xd0:
+        blocktype();
+        break;
+      case 0xfc:
+        walkFc(r);
+        break;
+      case 0xfd:
+        walkSimd(r, memarg);
+        break;
+      case 0xfe: {
+        const sub = r.u32();
+        if (sub === 0x03) r.byte();
+        else memarg();
+        break;
+      }
+      default:
+        if (op >= 0x28 && op <= 0x3e) memarg();
+        else if (
+          !(op <= 0x01 || op === 0x05 || op === 0x0a || op === 0x0b || op === 0x0f || op === 0x19 ||
+            op === 0x1a || op === 0x1b || (op >= 0x45 && op <= 0xc4) || op === 0xd1 || op === 0xd3 || op === 0xd4)
+        ) {
+          throw new WasmFormatError(`instruction 0x${op.toString(16)} is not supported in guards (it cannot be metered)`);
+        }
+    }
+  }
+}
+
+function walkFc(r: Reader): void {
+  const sub = r.u32();
+  if (sub <= 7) return;
+  if (sub === 8 || sub === 10 || sub === 12 || sub === 14) {
+    r.u32();
+    r.u32();
+  } else if (sub <= 17) r.u32();
+  else throw new WasmFormatError(`instruction 0xfc ${sub} is not supported in guards`);
+}
+
+function walkSimd(r: Reader, memarg: () => void): void {
+  const sub = r.u32();
+  if (sub <= 11 || sub === 92 || sub === 93) memarg();
+  else if (sub === 12 || sub === 13) r.skip(16);
+  else if (sub >= 21 && sub <= 34) r.byte();
+  else if (sub >= 84 && sub <= 91) {
+    memarg();
+    r.byte();
+  }
+}
+
+export interface InstrumentOptions {
+  /** Cap on memory, in 64 KiB pages. */
+  maxPages: number;
+  /** Fuel the global starts with: it bounds the start function and `_initialize`. */
+  initialFuel: bigint;
+}
+
+/**
+ * The module with its memory capped and fuel metering added. Function and global indices of the
+ * original are unchanged: the fuel global is appended after the existing ones.
+ */
+export function instrument(bytes: Uint8Array, options: InstrumentOptions): { bytes: Uint8Array; info: ModuleInfo } {
+  const { info, secs, importedGlobals, memoryImported } = parse(bytes);
+  if (memoryImported) throw new WasmFormatError('the module imports its memory; a guard must define and export its own');
+  if (info.memory && info.memory.min > options.maxPages) {
+    throw new WasmFormatError(`the module needs ${info.memory.min * 64} KiB of memory at start, over its cap of ${options.maxPages * 64} KiB`);
+  }
+  const definedGlobals = (() => {
+    const g = secs.find((s) => s.id === 6);
+    return g ? new Reader(bytes, g.start, g.end).u32() : 0;
+  })();
+  const fuel = importedGlobals + definedGlobals;
+  const check = [
+    0x23, ...u32leb(fuel), 0x42, 0x01, 0x7d, 0x24, ...u32leb(fuel),
+    0x23, ...u32leb(fuel), 0x42, 0x00, 0x53, 0x04, 0x40, 0x00, 0x0b,
+  ];
+  const fuelGlobal = [0x7e, 0x01, 0x42, ...sleb64(options.initialFuel), 0x0b];
+  const fuelExport = [...u32leb(FUEL_EXPORT.length), ...new TextEncoder().encode(FUEL_EXPORT), 0x03, ...u32leb(fuel)];
+
+  const out = new Writer();
+  out.put(bytes.subarray(0, 8));
+  const emit = (id: number, body: ArrayLike<number>) => {
+    out.put([id, ...u32leb(body.length)]);
+    out.put(body);
+  };
+  const raw = (s: Section) => bytes.subarray(s.start, s.end);
+  const appendToVec = (s: Section, item: number[]) => {
+    const r = new Reader(bytes, s.start, s.end);
+    const w = new Writer();
+    w.put(u32leb(r.u32() + 1));
+    w.put(bytes.subarray(r.pos, s.end));
+    w.put(item);
+    return w.bytes();
+  };
+  const order = (id: number) => (id === 12 ? 9.5 : id === 13 ? 5.5 : id);
+  let globalDone = false;
+  let exportDone = false;
+  const flushBefore = (id: number) => {
+    if (!globalDone && id !== 0 && order(id) > 6) {
+      emit(6, [1, ...fuelGlobal]);
+      globalDone = true;
+    }
+    if (!exportDone && id !== 0 && order(id) > 7) {
+      emit(7, [1, ...fuelExport]);
+      exportDone = true;
+    }
+  };
+  for (const s of secs) {
+    flushBefore(s.id);
+    if (s.id === 5 && info.memory) {
+      const max = Math.min(info.memory.max ?? options.maxPages, options.maxPages);
+      emit(5, [1, 0x01, ...u32leb(info.memory.min), ...u32leb(max)]);
+    } else if (s.id === 6) {
+      emit(6, appendToVec(s, fuelGlobal));
+      globalDone = true;
+    } else if (s.id === 7) {
+      emit(7, appendToVec(s, fuelExport));
+      exportDone = true;
+    } else if (s.id === 10) {
+      emit(10, meterCode(bytes, s, check));
+    } else {
+      emit(s.id, raw(s));
+    }
+  }
+  flushBefore(99);
+  return { bytes: out.bytes(), info };
+}
+
+function meterCode(bytes: Uint8Array, s: Section, check: number[]): Uint8Array {
+  const r = new Reader(bytes, s.start, s.end);
+  const count = r.u32();
+  const out = new Writer();
+  out.put(u32leb(count));
+  for (let i = 0; i < count; i++) {
+    const size = r.u32();
+    const end = r.pos + size;
+    const body = new Reader(bytes, r.pos, end);
+    for (let n = body.u32(); n > 0; n--) {
+      body.u32();
+      body.valtype();
+    }
+    const inserts: number[] = [body.pos];
+    walkBody(body, (pos) => inserts.push(pos));
+    const fn = new Writer();
+    let from = r.pos;
+    for (const at of inserts) {
+      fn.put(bytes.subarray(from, at));
+      fn.put(check);
+      from = at;
+    }
+    fn.put(bytes.subarray(from, end));
+    out.put(u32leb(fn.len));
+    out.put(fn.bytes());
+    r.pos = end;
+  }
+  return out.bytes();
+}
