@@ -2,6 +2,7 @@ import yargs from 'yargs';
 import { EXIT, McpgError } from '../shared/errors.ts';
 import { VERSION } from '../shared/version.ts';
 import { configCommand } from './commands/config.ts';
+import { guardCommand } from './commands/guard.ts';
 import { runCommand } from './commands/run.ts';
 import { exitWith } from './exit.ts';
 
@@ -21,12 +22,14 @@ export async function main(argv: string[]): Promise<void> {
       .usage('$0 <command>\n\nAn MCP gateway that enforces information-flow control with WebAssembly guards.')
       .command(runCommand)
       .command(configCommand)
+      .command(guardCommand)
       .demandCommand(1, 'Name a command.')
       .strict()
       .version(VERSION)
       .alias('h', 'help')
       .example('$0 run --config mcpg.toml', 'serve MCP on stdio, in front of the servers in mcpg.toml')
       .example('$0 config check mcpg.toml', 'validate a config and show what it resolves to')
+      .example('$0 guard inspect guard.wasm', 'check a guard module against the guard ABI')
       .epilog(EPILOG)
       .wrap(Math.min(100, process.stdout.columns || 100))
       .fail((message, err) => {

@@ -29,7 +29,8 @@ type LabelFns = Record<LabelExport, (...a: number[]) => Promise<number>>;
 interface Invocation {
   backend: BackendCall;
   calls: number;
-  last?: { key: string; bytes: Uint8Array };
+  /** The answer that did not fit, kept for the guest's retry with a bigger buffer. */
+  retry?: { key: string; bytes: Uint8Array };
   limitHit?: string;
 }
 
@@ -184,7 +185,8 @@ export class GuardInstance {
     const tool = this.#read(toolPtr, toolLen);
     const argsText = this.#read(argsPtr, argsLen);
     const key = `${tool}\n${argsText}`;
-    let bytes = inv.last?.key === key ? inv.last.bytes : undefined;
+    let bytes = inv.retry?.key === key ? inv.retry.bytes : undefined;
+    inv.retry = undefined;
     if (!bytes) {
       if (inv.calls >= this.#limits.backend_calls) {
         inv.limitHit = `made more than ${this.#limits.backend_calls} call_backend calls in one invocation`;
@@ -211,12 +213,12 @@ export class GuardInstance {
         this.#log.warn(`call_backend("${tool}") failed: ${errorMessage(err)}`);
         return RC_ERROR;
       }
-      inv.last = { key, bytes };
     }
     // The memory may have grown (and its buffer changed) while the guest was suspended.
     const mem = new Uint8Array(this.#memory.buffer);
     if (bytes.length > resSize) {
       if (resSize >= 4) new DataView(this.#memory.buffer).setUint32(resPtr, bytes.length, true);
+      inv.retry = { key, bytes };
       return RC_TOO_SMALL;
     }
     mem.set(bytes, resPtr);

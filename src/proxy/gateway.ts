@@ -58,12 +58,14 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const routes = new Map<string, Route>();
   let agent: AgentState;
   try {
+    // Guards first: a guard that cannot load stops the gateway before any backend is spawned.
+    const guards = await Promise.all(backends.map((b) => options.makeGuard(b.config)));
     const started = await Promise.allSettled(backends.map((b) => b.start()));
     const failed = started.find((s) => s.status === 'rejected');
     if (failed) throw failed.reason;
     let initial: Labels = { secrecy: [], integrity: [] };
-    for (const backend of backends) {
-      const guard = await options.makeGuard(backend.config);
+    for (const [i, backend] of backends.entries()) {
+      const guard = guards[i]!;
       const policy = config.guards.find((g) => g.name === backend.config.guard)?.policy;
       const direct: BackendCall = (name, args) => backend.request('tools/call', { name, arguments: args });
       const answer = await guard.labelAgent(policy, direct).catch((err: unknown) => {
@@ -164,6 +166,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const transport = options.transport ?? new StdioServerTransport();
   await server.connect(transport);
   answerParseErrors(transport);
+  // The agent closing our stdin is the end of the session (the SDK transport does not watch for it).
+  if (!options.transport) process.stdin.once('end', () => void server.close());
 
   let closing: Promise<void> | undefined;
   const close = () =>

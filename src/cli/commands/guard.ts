@@ -1,0 +1,108 @@
+import { readFileSync } from 'node:fs';
+import type { CommandModule } from 'yargs';
+import { limitsSchema } from '../../config/schema.ts';
+import { LABEL_EXPORTS, type LabelExport, abiProblems } from '../../guard/abi.ts';
+import type { BackendCall } from '../../guard/guard.ts';
+import { sha256 } from '../../guard/load.ts';
+import { WasmGuard, compileGuard } from '../../guard/wasm-guard.ts';
+import { inspect } from '../../guard/wasm-binary.ts';
+import { McpgError, errorMessage } from '../../shared/errors.ts';
+import { out } from '../output.ts';
+
+function readWasm(file: string): Uint8Array {
+  try {
+    return readFileSync(file);
+  } catch (err) {
+    throw new McpgError('GUARD_LOAD', `${file}: ${errorMessage(err)}`);
+  }
+}
+
+function json(what: string, text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new McpgError('USAGE', `${what} is not JSON: ${errorMessage(err)}`);
+  }
+}
+
+const sig = (t?: { params: string[]; results: string[] }) => (t ? `(${t.params.join(', ')}) -> (${t.results.join(', ')})` : '');
+
+const inspectCommand: CommandModule<object, { file: string; json: boolean }> = {
+  command: 'inspect <file>',
+  describe: 'Show a guard module: exports, imports, ABI check, size, sha256',
+  builder: (y) => y.positional('file', { type: 'string', demandOption: true }).option('json', { type: 'boolean', default: false }),
+  handler: (args) => {
+    const bytes = readWasm(args.file);
+    let info;
+    try {
+      info = inspect(bytes);
+    } catch (err) {
+      throw new McpgError('GUARD_ABI', `${args.file}: ${errorMessage(err)}`);
+    }
+    const problems = abiProblems(info);
+    const report = { file: args.file, size: bytes.length, sha256: sha256(bytes), abi: problems.length ? 'incompatible' : 'ok', problems, ...info };
+    if (args.json) out(JSON.stringify(report, null, 2));
+    else {
+      out(
+        [
+          `${args.file}: ${bytes.length} bytes, sha256 ${report.sha256}`,
+          `ABI: ${problems.length ? `incompatible\n  - ${problems.join('\n  - ')}` : 'ok (gh-aw-mcpg guard ABI)'}`,
+          'exports:',
+          ...info.exports.map((e) => `  ${e.name} ${e.kind} ${sig(e.type)}`),
+          'imports:',
+          ...info.imports.map((i) => `  ${i.module}.${i.name} ${i.kind} ${sig(i.type)}`),
+          info.memory ? `memory: ${info.memory.min} pages initial${info.memory.max !== undefined ? `, ${info.memory.max} max` : ''}` : '',
+        ]
+          .filter(Boolean)
+          .join('\n'),
+      );
+    }
+    if (problems.length) throw new McpgError('GUARD_ABI', `${args.file} does not fit the guard ABI`);
+  },
+};
+
+interface CallArgs {
+  file: string;
+  fn: LabelExport;
+  input: string;
+  policy: string;
+  backend?: string;
+}
+
+const callCommand: CommandModule<object, CallArgs> = {
+  command: 'call <file> <fn>',
+  describe: 'Run one ABI call with canned backend answers and print the validated output',
+  builder: (y) =>
+    y
+      .positional('file', { type: 'string', demandOption: true })
+      .positional('fn', { choices: LABEL_EXPORTS, demandOption: true })
+      .option('input', { type: 'string', default: '{}', describe: 'the JSON input of the call' })
+      .option('policy', { type: 'string', default: '{}', describe: 'the policy label_agent is given first' })
+      .option('backend', { type: 'string', describe: 'JSON file: { "tool": <MCP result> } answers for call_backend' })
+      .example('$0 guard call g.wasm label_resource --input \'{"tool_name":"list_issues","tool_args":{}}\'', ''),
+  handler: async (args) => {
+    const answers = args.backend ? (json(args.backend, readFileSync(args.backend, 'utf8')) as Record<string, unknown>) : {};
+    const backend: BackendCall = async (tool) => {
+      if (!(tool in answers)) throw new Error(`no canned answer for "${tool}" in ${args.backend ?? '(no --backend file)'}`);
+      return answers[tool];
+    };
+    const limits = limitsSchema.parse({});
+    const guard = new WasmGuard(args.file, await compileGuard(args.file, readWasm(args.file), limits), limits);
+    const agent = await guard.labelAgent(json('--policy', args.policy), backend);
+    const input = json('--input', args.input) as { tool_name?: string; tool_args?: Record<string, unknown>; tool_result?: unknown };
+    const result =
+      args.fn === 'label_agent'
+        ? agent
+        : args.fn === 'label_resource'
+          ? await guard.labelResource(input.tool_name ?? '', input.tool_args ?? {}, backend)
+          : await guard.labelResponse(input.tool_name ?? '', input.tool_args ?? {}, input.tool_result ?? {}, backend);
+    out(JSON.stringify(result, null, 2));
+  },
+};
+
+export const guardCommand: CommandModule = {
+  command: 'guard <command>',
+  describe: 'Inspect, try and supply guards',
+  builder: (y) => y.command(inspectCommand).command(callCommand).demandCommand(1),
+  handler: () => {},
+};
