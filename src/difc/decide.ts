@@ -57,8 +57,13 @@ function mergeViolations(all: Violation[]): Violation[] {
   return [...byRule].map(([rule, tags]) => ({ rule, tags: [...tags].sort() }));
 }
 
+/**
+ * The notice names integrity tags but not secrecy tags: the names of secret things the agent
+ * was not shown (a private repository's name) are themselves secret. The audit log has them.
+ */
 function withNotice(result: Record<string, unknown>, withheld: number, total: number, why: Violation[]) {
-  const notice = `[mcpg] ${withheld} of ${total} items withheld by information-flow policy: ${describe(why)}`;
+  const shown = why.map((v) => (v.rule === 'read-secrecy' ? { ...v, tags: [`${v.tags.length} secrecy tag(s) not shown`] } : v));
+  const notice = `[mcpg] ${withheld} of ${total} items withheld by information-flow policy: ${describe(shown)}`;
   const meta = { ...(result._meta as object | undefined), 'mcpg/withheld': { count: withheld, total } };
   const out: Record<string, unknown> = { ...result, _meta: meta };
   if (Array.isArray(result.content)) out.content = [...result.content, { type: 'text', text: notice }];

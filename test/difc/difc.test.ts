@@ -72,7 +72,9 @@ describe('responses', () => {
     expect(r.withheld).toBe(1);
     expect(docOf(r.result)).toEqual({ total: 3, items: [{ id: 0 }, { id: 2 }] });
     const content = r.result.content as { text: string }[];
-    expect(content[1]?.text).toMatch(/1 of 3 items withheld .*private:o\/r/);
+    expect(content[1]?.text).toBe(
+      '[mcpg] 1 of 3 items withheld by information-flow policy: the resource carries secrecy tags the agent is not cleared for: 1 secrecy tag(s) not shown',
+    );
     expect(r.result._meta).toEqual({ 'mcpg/withheld': { count: 1, total: 3 } });
   });
 

@@ -1,0 +1,1 @@
+export function buildGuards(names?: string[]): Promise<string[]>;

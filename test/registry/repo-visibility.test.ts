@@ -1,0 +1,117 @@
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ROOT, type Session, fixtureServer, readAudit, startGateway, tempDir, writeConfig } from '../helpers/mcpg.ts';
+
+const GUARD = join(ROOT, 'dist/guards/repo-visibility.wasm');
+
+async function gateway(mode: string, policy: object, extra: object = {}): Promise<Session & { audit: string }> {
+  const dir = tempDir();
+  const audit = join(dir, 'audit.jsonl');
+  const config = writeConfig(dir, {
+    gateway: { mode },
+    mcpServers: { github: { ...fixtureServer('github.ts'), guard: 'repo' }, ...extra },
+    guards: {
+      repo: { path: GUARD, policy: { 'allow-only': policy } },
+      sink: { builtin: 'write-sink', policy: { accept: [] } },
+    },
+  });
+  return Object.assign(await startGateway(config, ['--audit-log', audit]), { audit });
+}
+
+const issues = (r: { text: string }) => (JSON.parse(r.text.split('\n')[0]!) as { title: string }[]).map((i) => i.title);
+
+describe('repo-visibility guard (AssemblyScript, built from source) through mcpg run', () => {
+  it('filter: public data reads; a private repository is denied; a mixed search is filtered', async () => {
+    const gw = await gateway('filter', { repos: 'public', 'min-integrity': 'none' });
+    try {
+      expect(issues(await gw.call('github___list_issues', { owner: 'octo', repo: 'public' }))).toEqual(['public bug', 'drive-by report']);
+      const secret = await gw.call('github___list_issues', { owner: 'octo', repo: 'secret' });
+      expect(secret.isError).toBe(true);
+      expect(secret.text).toMatch(/server "github".*private:octo\/secret.*Agent labels: secrecy \[\], integrity \[\]/);
+      const search = await gw.call('github___search_repositories', { query: 'user:octo' });
+      expect(search.isError).toBeFalsy();
+      expect(JSON.parse(search.text.split('\n')[0]!)).toMatchObject({ items: [{ full_name: 'octo/public' }] });
+      expect(search.text).toMatch(/1 of 2 items withheld/);
+      expect(search.text).not.toContain('octo/secret');
+      // The guard asked the backend about visibility; the audit log shows it, once per repository.
+      const lines = readAudit(gw.audit);
+      expect(lines[0]).toMatchObject({ tool: 'list_issues', decision: 'allow', backend_calls: [{ tool: 'search_repositories', ok: true }] });
+      expect(lines[1]).toMatchObject({ tool: 'list_issues', decision: 'deny', resource: { secrecy: ['private:octo/secret'] } });
+      expect(lines[2]).toMatchObject({ tool: 'search_repositories', decision: 'filter', items: { total: 2, withheld: 1 } });
+    } finally {
+      await gw.close();
+    }
+  });
+
+  it('strict: a read that would withhold anything is denied, before or after the backend', async () => {
+    const gw = await gateway('strict', { repos: 'public', 'min-integrity': 'none' });
+    try {
+      expect((await gw.call('github___list_issues', { owner: 'octo', repo: 'public' })).isError).toBeFalsy();
+      expect((await gw.call('github___list_issues', { owner: 'octo', repo: 'secret' })).isError).toBe(true);
+      const search = await gw.call('github___search_repositories', { query: 'user:octo' });
+      expect(search.isError).toBe(true);
+      expect(search.text).toMatch(/private:octo\/secret/);
+    } finally {
+      await gw.close();
+    }
+  });
+
+  it('filter with min-integrity: low-integrity items are withheld, writes need contributor', async () => {
+    const gw = await gateway('filter', { repos: 'public', 'min-integrity': 'contributor' });
+    try {
+      const r = await gw.call('github___list_issues', { owner: 'octo', repo: 'public' });
+      expect(issues(r)).toEqual(['public bug']);
+      expect(r.text).toMatch(/lacks integrity tags the agent requires: contributor/);
+      const created = await gw.call('github___create_issue', { owner: 'octo', repo: 'public', title: 'new' });
+      expect(created.isError).toBeFalsy();
+      const merge = await gw.call('github___merge_pull_request', { owner: 'octo', repo: 'public', pullNumber: 1 });
+      expect(merge.isError).toBe(true);
+      expect(merge.text).toMatch(/denied read-write of "merge_pull_request".*maintainer/);
+    } finally {
+      await gw.close();
+    }
+  });
+
+  it('propagate: reading private data taints the agent, and a public sink then refuses its writes', async () => {
+    const gw = await gateway(
+      'propagate',
+      { repos: 'public', 'min-integrity': 'none' },
+      { out: { ...fixtureServer('tools.ts', 'out'), guard: 'sink' } },
+    );
+    try {
+      expect((await gw.call('out___echo', { text: 'before' })).text).toBe('out: before');
+      const secret = await gw.call('github___list_issues', { owner: 'octo', repo: 'secret' });
+      expect(issues(secret)).toEqual(['secret roadmap']);
+      const leak = await gw.call('out___echo', { text: 'secret roadmap' });
+      expect(leak.isError).toBe(true);
+      expect(leak.text).toMatch(/agent carries secrecy tags the resource does not accept: private:octo\/secret/);
+      const lines = readAudit(gw.audit);
+      const read = lines.find((l) => l.tool === 'list_issues');
+      expect(read).toMatchObject({ agent_before: { secrecy: [] }, agent_after: { secrecy: ['private:octo/secret'] } });
+    } finally {
+      await gw.close();
+    }
+  });
+
+  it('repos = "all" clears the agent for private repositories', async () => {
+    const gw = await gateway('filter', { repos: 'all', 'min-integrity': 'none' });
+    try {
+      expect(issues(await gw.call('github___list_issues', { owner: 'octo', repo: 'secret' }))).toEqual(['secret roadmap']);
+    } finally {
+      await gw.close();
+    }
+  });
+
+  it('serves concurrent calls from a pool of instances, each told the policy', async () => {
+    const gw = await gateway('filter', { repos: 'public', 'min-integrity': 'contributor' });
+    try {
+      const results = await Promise.all(
+        Array.from({ length: 12 }, () => gw.call('github___list_issues', { owner: 'octo', repo: 'public' })),
+      );
+      // Every instance applied min-integrity = contributor: none of them lost the policy.
+      for (const r of results) expect(issues(r)).toEqual(['public bug']);
+    } finally {
+      await gw.close();
+    }
+  });
+});
