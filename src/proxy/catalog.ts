@@ -23,6 +23,16 @@ export class Catalog {
   readonly #resources = new Map<string, Map<string, Entry<Resource>>>();
   readonly #templates = new Map<string, { backend: Backend; template: ResourceTemplate; pattern: RegExp }[]>();
 
+  /** Lists come out in config order, whichever backend answers first. */
+  constructor(servers: string[]) {
+    for (const name of servers) {
+      this.#tools.set(name, new Map());
+      this.#prompts.set(name, new Map());
+      this.#resources.set(name, new Map());
+      this.#templates.set(name, []);
+    }
+  }
+
   async refresh(backend: Backend, kind: ListKind): Promise<void> {
     const caps = backend.capabilities;
     if (kind === 'tools') {

@@ -81,7 +81,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     throw err;
   }
 
-  const catalog = new Catalog();
+  const catalog = new Catalog(backends.map((b) => b.name));
   await Promise.all(backends.flatMap((b) => (['tools', 'prompts', 'resources'] as const).map((k) => catalog.refresh(b, k))));
   const pipeline = new Pipeline(agent, audit);
 

@@ -9,7 +9,7 @@ async function gateway(mode: string, policy: object, extra: object = {}): Promis
   const audit = join(dir, 'audit.jsonl');
   const config = writeConfig(dir, {
     gateway: { mode },
-    mcpServers: { github: { ...fixtureServer('github.ts'), guard: 'repo' }, ...extra },
+    mcpServers: { github: { ...{ command: process.execPath, args: [join(ROOT, 'examples/servers/github-demo.ts')] }, guard: 'repo' }, ...extra },
     guards: {
       repo: { path: GUARD, policy: { 'allow-only': policy } },
       sink: { builtin: 'write-sink', policy: { accept: [] } },
