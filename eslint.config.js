@@ -11,5 +11,5 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
     },
   },
-  { files: ['test/**', 'scripts/**'], rules: { 'no-console': 'off' } },
+  { files: ['test/**', 'scripts/**', 'examples/**'], rules: { 'no-console': 'off' } },
 );

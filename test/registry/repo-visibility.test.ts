@@ -2,7 +2,12 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ROOT, type Session, fixtureServer, readAudit, startGateway, tempDir, writeConfig } from '../helpers/mcpg.ts';
 
-const GUARD = join(ROOT, 'dist/guards/repo-visibility.wasm');
+// The same behaviour from the AssemblyScript guard and its Go twin, both built from source.
+for (const [language, file] of [
+  ['AssemblyScript', 'repo-visibility.wasm'],
+  ['Go', 'repo-visibility-go.wasm'],
+] as const) {
+const GUARD = join(ROOT, 'dist/guards', file);
 
 async function gateway(mode: string, policy: object, extra: object = {}): Promise<Session & { audit: string }> {
   const dir = tempDir();
@@ -20,7 +25,7 @@ async function gateway(mode: string, policy: object, extra: object = {}): Promis
 
 const issues = (r: { text: string }) => (JSON.parse(r.text.split('\n')[0]!) as { title: string }[]).map((i) => i.title);
 
-describe('repo-visibility guard (AssemblyScript, built from source) through mcpg run', () => {
+describe(`repo-visibility guard (${language}, built from source) through mcpg run`, () => {
   it('filter: public data reads; a private repository is denied; a mixed search is filtered', async () => {
     const gw = await gateway('filter', { repos: 'public', 'min-integrity': 'none' });
     try {
@@ -115,3 +120,4 @@ describe('repo-visibility guard (AssemblyScript, built from source) through mcpg
     }
   });
 });
+}

@@ -1,0 +1,161 @@
+// repo-visibility in Go: labels the GitHub MCP server's tools by repository visibility.
+package main
+
+import (
+	"encoding/json"
+	"strconv"
+	"strings"
+
+	"mcpg/guard"
+)
+
+const (
+	contributor = "contributor"
+	maintainer  = "maintainer"
+)
+
+type repoVisibility struct {
+	// Visibility learned from the backend, per "owner/repo", for this instance's lifetime.
+	private map[string]bool
+}
+
+func (g *repoVisibility) LabelAgent(policy json.RawMessage) (*guard.AgentLabels, error) {
+	var p struct {
+		AllowOnly struct {
+			Repos        string `json:"repos"`
+			MinIntegrity string `json:"min-integrity"`
+		} `json:"allow-only"`
+	}
+	if err := json.Unmarshal(policy, &p); err != nil {
+		return nil, err
+	}
+	a := &guard.AgentLabels{Agent: guard.Labels{Secrecy: []string{}, Integrity: []string{}}}
+	if p.AllowOnly.Repos == "all" {
+		a.Agent.Secrecy = []string{"private:*"}
+	}
+	switch p.AllowOnly.MinIntegrity {
+	case maintainer:
+		a.Agent.Integrity = []string{contributor, maintainer}
+	case contributor:
+		a.Agent.Integrity = []string{contributor}
+	}
+	return a, nil
+}
+
+func (g *repoVisibility) isPrivate(repo string) bool {
+	if v, ok := g.private[repo]; ok {
+		return v
+	}
+	// Unknown or unreachable counts as private: the guard fails closed.
+	priv := true
+	if res, err := guard.CallBackend("search_repositories", map[string]string{"query": "repo:" + repo}); err == nil {
+		var doc struct {
+			Items []struct {
+				FullName string `json:"full_name"`
+				Private  bool   `json:"private"`
+			} `json:"items"`
+		}
+		if guard.ResultJSON(res, &doc) == nil {
+			for _, it := range doc.Items {
+				if strings.EqualFold(it.FullName, repo) {
+					priv = it.Private
+				}
+			}
+		}
+	}
+	g.private[repo] = priv
+	return priv
+}
+
+func repoOf(args map[string]any) string {
+	owner, _ := args["owner"].(string)
+	repo, _ := args["repo"].(string)
+	if owner == "" || repo == "" {
+		return ""
+	}
+	return owner + "/" + repo
+}
+
+func (g *repoVisibility) secrecyOf(repo string) []string {
+	if repo != "" && g.isPrivate(repo) {
+		return []string{"private:" + repo}
+	}
+	return []string{}
+}
+
+func (g *repoVisibility) LabelResource(c guard.Call) (*guard.ResourceLabels, error) {
+	repo := repoOf(c.ToolArgs)
+	what := c.ToolName
+	if repo != "" {
+		what += " on " + repo
+	}
+	s := g.secrecyOf(repo)
+	t := c.ToolName
+	switch {
+	case t == "merge_pull_request":
+		return guard.NewResource(what, guard.Labels{Secrecy: s, Integrity: []string{maintainer}}, guard.ReadWrite), nil
+	case strings.HasPrefix(t, "list_") || strings.HasPrefix(t, "get_") || strings.HasPrefix(t, "search_"):
+		return guard.NewResource(what, guard.Labels{Secrecy: s, Integrity: []string{contributor, maintainer}}, guard.Read), nil
+	case strings.HasPrefix(t, "create_") || strings.HasPrefix(t, "update_") || strings.HasPrefix(t, "add_"):
+		return guard.NewResource(what, guard.Labels{Secrecy: s, Integrity: []string{contributor}}, guard.Write), nil
+	}
+	return guard.NewResource(what, guard.Labels{Secrecy: s, Integrity: []string{maintainer}}, guard.Write), nil
+}
+
+func itemIntegrity(assoc string) []string {
+	switch assoc {
+	case "OWNER", "MEMBER", "":
+		return []string{contributor, maintainer}
+	case "COLLABORATOR", "CONTRIBUTOR":
+		return []string{contributor}
+	}
+	return []string{}
+}
+
+func (g *repoVisibility) LabelResponse(c guard.Call) (*guard.ResponseLabels, error) {
+	if !strings.HasPrefix(c.ToolName, "list_") && !strings.HasPrefix(c.ToolName, "search_") {
+		return nil, nil
+	}
+	type item struct {
+		FullName          string `json:"full_name"`
+		Private           *bool  `json:"private"`
+		AuthorAssociation string `json:"author_association"`
+	}
+	var items []item
+	itemsPath := ""
+	var wrapped struct {
+		Items []item `json:"items"`
+	}
+	if guard.ResultJSON(c.ToolResult, &items) != nil {
+		if guard.ResultJSON(c.ToolResult, &wrapped) != nil || wrapped.Items == nil {
+			return nil, nil
+		}
+		items, itemsPath = wrapped.Items, "/items"
+	}
+	repo := repoOf(c.ToolArgs)
+	out := &guard.ResponseLabels{ItemsPath: itemsPath, LabeledPaths: []guard.LabeledPath{}}
+	for i, it := range items {
+		name := it.FullName
+		if name == "" {
+			name = repo
+		}
+		var secrecy []string
+		if it.Private != nil {
+			secrecy = []string{}
+			if *it.Private {
+				secrecy = []string{"private:" + name}
+			}
+		} else {
+			secrecy = g.secrecyOf(name)
+		}
+		out.LabeledPaths = append(out.LabeledPaths, guard.LabeledPath{
+			Path:   itemsPath + "/" + strconv.Itoa(i),
+			Labels: guard.Labels{Secrecy: secrecy, Integrity: itemIntegrity(it.AuthorAssociation)},
+		})
+	}
+	return out, nil
+}
+
+func init() { guard.Register(&repoVisibility{private: map[string]bool{}}) }
+
+func main() {}

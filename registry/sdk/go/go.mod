@@ -1,0 +1,3 @@
+module mcpg/guard
+
+go 1.24

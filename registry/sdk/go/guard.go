@@ -1,0 +1,226 @@
+// Package guard is the mcpg guard SDK for Go >= 1.24 (GOOS=wasip1 GOARCH=wasm,
+// -buildmode=c-shared). It provides the ABI exports; a guard implements Guard and calls Register
+// from an init function. Standard library only.
+package guard
+
+import (
+	"encoding/json"
+	"errors"
+	"unsafe"
+)
+
+// Labels are the secrecy and integrity tags of an agent, a resource or an item.
+type Labels struct {
+	Secrecy   []string `json:"secrecy"`
+	Integrity []string `json:"integrity"`
+}
+
+// Operations a tool call can be.
+const (
+	Read      = "read"
+	Write     = "write"
+	ReadWrite = "read-write"
+)
+
+// AgentLabels is the answer of LabelAgent.
+type AgentLabels struct {
+	Agent    Labels `json:"agent"`
+	DIFCMode string `json:"difc_mode,omitempty"`
+}
+
+// ResourceLabels is the answer of LabelResource.
+type ResourceLabels struct {
+	Resource struct {
+		Description string   `json:"description"`
+		Secrecy     []string `json:"secrecy"`
+		Integrity   []string `json:"integrity"`
+	} `json:"resource"`
+	Operation string `json:"operation"`
+}
+
+// NewResource builds a ResourceLabels answer.
+func NewResource(description string, l Labels, operation string) *ResourceLabels {
+	r := &ResourceLabels{Operation: operation}
+	r.Resource.Description = description
+	r.Resource.Secrecy = nonNil(l.Secrecy)
+	r.Resource.Integrity = nonNil(l.Integrity)
+	return r
+}
+
+// LabeledPath labels the item a JSON pointer points to.
+type LabeledPath struct {
+	Path   string `json:"path"`
+	Labels Labels `json:"labels"`
+}
+
+// ResponseLabels is the answer of LabelResponse; nil means "the resource labels cover it all".
+type ResponseLabels struct {
+	LabeledPaths  []LabeledPath `json:"labeled_paths"`
+	DefaultLabels *Labels       `json:"default_labels,omitempty"`
+	ItemsPath     string        `json:"items_path"`
+}
+
+// Call is the input of LabelResource and LabelResponse.
+type Call struct {
+	ToolName   string          `json:"tool_name"`
+	ToolArgs   map[string]any  `json:"tool_args"`
+	ToolResult json.RawMessage `json:"tool_result,omitempty"`
+}
+
+// Guard is what a guard author implements.
+type Guard interface {
+	LabelAgent(policy json.RawMessage) (*AgentLabels, error)
+	LabelResource(call Call) (*ResourceLabels, error)
+	LabelResponse(call Call) (*ResponseLabels, error)
+}
+
+var registered Guard
+
+// Register installs the guard; call it from an init function.
+func Register(g Guard) { registered = g }
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+//go:wasmimport env call_backend
+func callBackend(toolPtr, toolLen, argsPtr, argsLen, resPtr, resSize int32) int32
+
+//go:wasmimport env host_log
+func hostLog(level, ptr, length int32)
+
+func ptrOf(b []byte) int32 {
+	if len(b) == 0 {
+		return 0
+	}
+	return int32(uintptr(unsafe.Pointer(&b[0])))
+}
+
+// Log writes to the gateway's log: 0 debug, 1 info, 2 warn, 3 error.
+func Log(level int32, message string) {
+	b := []byte(message)
+	hostLog(level, ptrOf(b), int32(len(b)))
+}
+
+// ErrBackend is returned when the gateway refuses or fails a backend call.
+var ErrBackend = errors.New("call_backend failed")
+
+// CallBackend calls a tool on the guard's own backend and returns its MCP result.
+func CallBackend(tool string, args any) (json.RawMessage, error) {
+	t := []byte(tool)
+	a, err := json.Marshal(args)
+	if err != nil {
+		return nil, err
+	}
+	size := int32(64 * 1024)
+	for attempt := 0; attempt < 4; attempt++ {
+		res := make([]byte, size)
+		n := callBackend(ptrOf(t), int32(len(t)), ptrOf(a), int32(len(a)), ptrOf(res), size)
+		if n >= 0 {
+			return json.RawMessage(res[:n]), nil
+		}
+		if n != -2 {
+			return nil, ErrBackend
+		}
+		size = int32(uint32(res[0]) | uint32(res[1])<<8 | uint32(res[2])<<16 | uint32(res[3])<<24)
+	}
+	return nil, ErrBackend
+}
+
+// ResultJSON decodes the first text block of an MCP tool result as JSON into v.
+func ResultJSON(result json.RawMessage, v any) error {
+	var r struct {
+		Content []struct {
+			Type string `json:"type"`
+			Text string `json:"text"`
+		} `json:"content"`
+	}
+	if err := json.Unmarshal(result, &r); err != nil {
+		return err
+	}
+	if len(r.Content) == 0 || r.Content[0].Type != "text" {
+		return errors.New("no text content")
+	}
+	return json.Unmarshal([]byte(r.Content[0].Text), v)
+}
+
+// ---- ABI exports
+
+// Buffers handed to the host stay referenced here until dealloc: Go's GC does not move them.
+var pinned = map[int32][]byte{}
+
+//go:wasmexport alloc
+func alloc(size int32) int32 {
+	b := make([]byte, max(size, 1))
+	p := ptrOf(b)
+	pinned[p] = b
+	return p
+}
+
+//go:wasmexport dealloc
+func dealloc(ptr, size int32) { delete(pinned, ptr) }
+
+func bytesAt(ptr, length int32) []byte {
+	return unsafe.Slice((*byte)(unsafe.Pointer(uintptr(ptr))), length)
+}
+
+func answer(v any, err error, isNil bool, outPtr, outSize int32) int32 {
+	if err != nil {
+		Log(3, err.Error())
+		return -1
+	}
+	if isNil {
+		return 0
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		Log(3, err.Error())
+		return -1
+	}
+	if int32(len(b)) > outSize {
+		if outSize >= 4 {
+			out := bytesAt(outPtr, 4)
+			n := uint32(len(b))
+			out[0], out[1], out[2], out[3] = byte(n), byte(n>>8), byte(n>>16), byte(n>>24)
+		}
+		return -2
+	}
+	copy(bytesAt(outPtr, outSize), b)
+	return int32(len(b))
+}
+
+//go:wasmexport label_agent
+func labelAgent(inPtr, inLen, outPtr, outSize int32) int32 {
+	policy := json.RawMessage(append([]byte(nil), bytesAt(inPtr, inLen)...))
+	r, err := registered.LabelAgent(policy)
+	return answer(r, err, r == nil, outPtr, outSize)
+}
+
+func decodeCall(inPtr, inLen int32) (Call, error) {
+	var c Call
+	err := json.Unmarshal(bytesAt(inPtr, inLen), &c)
+	return c, err
+}
+
+//go:wasmexport label_resource
+func labelResource(inPtr, inLen, outPtr, outSize int32) int32 {
+	c, err := decodeCall(inPtr, inLen)
+	if err != nil {
+		return answer(nil, err, false, outPtr, outSize)
+	}
+	r, err := registered.LabelResource(c)
+	return answer(r, err, r == nil, outPtr, outSize)
+}
+
+//go:wasmexport label_response
+func labelResponse(inPtr, inLen, outPtr, outSize int32) int32 {
+	c, err := decodeCall(inPtr, inLen)
+	if err != nil {
+		return answer(nil, err, false, outPtr, outSize)
+	}
+	r, err := registered.LabelResponse(c)
+	return answer(r, err, r == nil, outPtr, outSize)
+}
