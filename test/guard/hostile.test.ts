@@ -134,6 +134,26 @@ describe('hostile guards: each limit holds, the agent gets a clear error, other 
   });
 });
 
+describe('CPU is guest work only', () => {
+  it('time spent waiting in call_backend costs no fuel', async () => {
+    // 300 ms waiting on the backend's slow tool, with fuel for a few dozen steps: the call passes.
+    const args = '{"steps":3,"ms":100}';
+    const gw = await withGuard(
+      `(if (i32.lt_s (call $call_backend (i32.const 6000) (i32.const 4) (i32.const 6100) (i32.const ${args.length}) (i32.const 8192) (i32.const 4096)) (i32.const 1))
+        (then unreachable))
+      (call $answer (local.get $out) (local.get $size))`,
+      { fuel: 50 },
+      `(data (i32.const 6000) "slow") (data (i32.const 6100) ${JSON.stringify(args)})`,
+    );
+    try {
+      expect((await gw.call('bad___echo', { text: 'waited' })).text).toBe('bad: waited');
+      expect(readAudit(gw.audit)[0]).toMatchObject({ decision: 'allow', backend_calls: [{ tool: 'slow', ok: true }] });
+    } finally {
+      await gw.close();
+    }
+  });
+});
+
 describe('modules that do not fit the ABI are refused at start', () => {
   it('a wrong export signature: exit 5 with the export and both signatures', () => {
     const dir = tempDir();

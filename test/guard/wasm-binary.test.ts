@@ -1,0 +1,81 @@
+import { describe, expect, it } from 'vitest';
+import wabtInit from 'wabt';
+import { FUEL_EXPORT, WasmFormatError, inspect, instrument } from '../../src/guard/wasm-binary.ts';
+
+const wabt = await wabtInit();
+const wasm = (wat: string) => wabt.parseWat('t.wat', wat, { exceptions: true }).toBinary({}).buffer;
+
+const MODULE = wasm(`(module
+  (global $g (mut i32) (i32.const 7))
+  (memory (export "memory") 2 100)
+  (func $sum (export "sum") (param $n i32) (result i32) (local $i i32) (local $acc i32)
+    (block $out (loop $l
+      (br_if $out (i32.ge_u (local.get $i) (local.get $n)))
+      (local.set $acc (i32.add (local.get $acc) (local.get $i)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $l)))
+    (local.get $acc))
+  ;; A loop nested inside an expression operand, not directly in a block.
+  (func (export "nested") (param $n i32) (result i32)
+    (i32.add (i32.const 1)
+      (loop $l (result i32)
+        (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+        (br_if $l (i32.gt_s (local.get $n) (i32.const 0)))
+        (local.get $n))))
+  (func (export "spin") (loop $l (br $l)))
+  (func (export "g") (result i32) (global.get $g))
+  (func (export "rec") (param $n i32) (result i32)
+    (if (result i32) (i32.eqz (local.get $n)) (then (i32.const 0)) (else (call 4 (i32.sub (local.get $n) (i32.const 1)))))))`);
+
+function run(bytes: Uint8Array, fuel: bigint) {
+  const { bytes: out, info } = instrument(bytes, { maxPages: 16, initialFuel: 1_000n });
+  const e = new WebAssembly.Instance(new WebAssembly.Module(out as BufferSource), {}).exports as Record<string, unknown>;
+  const g = e[FUEL_EXPORT] as WebAssembly.Global;
+  g.value = fuel;
+  return { e: e as Record<string, (...a: number[]) => number>, fuel: g, info, memory: e.memory as WebAssembly.Memory };
+}
+
+describe('module rewriting', () => {
+  it('reads export signatures and memory limits', () => {
+    const info = inspect(MODULE);
+    expect(info.exports.find((x) => x.name === 'sum')).toEqual({ name: 'sum', kind: 'func', type: { params: ['i32'], results: ['i32'] } });
+    expect(info.memory).toEqual({ min: 2, max: 100 });
+  });
+
+  it('meters function entries and loop iterations exactly, and keeps results and globals', () => {
+    const { e, fuel } = run(MODULE, 1_000_000n);
+    expect(e.sum!(1000)).toBe(499500);
+    expect(1_000_000n - (fuel.value as bigint)).toBe(1002n);
+    expect(e.g!()).toBe(7);
+    fuel.value = 100n;
+    expect(e.nested!(10)).toBe(1);
+    expect(100n - (fuel.value as bigint)).toBe(11n);
+  });
+
+  it('traps an endless loop and unbounded recursion when the fuel is spent', () => {
+    const { e, fuel } = run(MODULE, 10_000n);
+    expect(() => e.spin!()).toThrow(WebAssembly.RuntimeError);
+    expect(fuel.value as bigint).toBeLessThan(0n);
+    fuel.value = 50n;
+    expect(() => e.rec!(1000)).toThrow(WebAssembly.RuntimeError);
+  });
+
+  it('caps the memory maximum and refuses a module whose initial memory exceeds the cap', () => {
+    const { memory } = run(MODULE, 1000n);
+    expect(() => memory.grow(15)).toThrow(RangeError);
+    expect(memory.grow(14)).toBe(2);
+    expect(() => instrument(wasm('(module (memory 40))'), { maxPages: 16, initialFuel: 1n })).toThrow(/2560 KiB of memory at start, over its cap of 1024 KiB/);
+  });
+
+  it('adds the fuel global and export to a module that has neither section', () => {
+    const { bytes } = instrument(wasm('(module (func (export "f")))'), { maxPages: 1, initialFuel: 5n });
+    const info = inspect(bytes);
+    expect(info.exports.map((x) => x.name)).toEqual(['f', FUEL_EXPORT]);
+  });
+
+  it('refuses what it cannot read rather than passing it through', () => {
+    expect(() => inspect(new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8]))).toThrow(/bad magic number/);
+    expect(() => inspect(new Uint8Array([0, 0x61, 0x73, 0x6d, 0x0d, 0, 1, 0]))).toThrow(/component/);
+    expect(() => instrument(wasm('(module (import "env" "m" (memory 1)))'), { maxPages: 1, initialFuel: 1n })).toThrow(WasmFormatError);
+  });
+});
