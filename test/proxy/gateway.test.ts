@@ -145,3 +145,28 @@ describe('malformed input from the agent', () => {
     expect(lines[2]).toMatchObject({ id: 1, result: { serverInfo: { name: 'mcpg' } } });
   });
 });
+
+describe('streamable HTTP backend', () => {
+  it('routes calls to an HTTP server with the configured headers', async () => {
+    const server = spawn(process.execPath, [join(ROOT, 'test/fixtures/servers/http.ts')], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      const url = await new Promise<string>((resolve) => server.stdout.once('data', (d: Buffer) => resolve(d.toString().trim())));
+      const dir = tempDir();
+      const gw = await startGateway(
+        writeConfig(dir, {
+          mcpServers: { web: { url, headers: { 'X-Test-Token': '${TEST_TOKEN}' } }, alpha: fixtureServer('tools.ts', 'alpha') },
+        }),
+        [],
+        { TEST_TOKEN: 'sesame' },
+      );
+      try {
+        expect((await gw.call('web___echo', { text: 'over http' })).text).toBe('http: over http');
+        expect((await gw.call('alpha___echo', { text: 'stdio' })).text).toBe('alpha: stdio');
+      } finally {
+        await gw.close();
+      }
+    } finally {
+      server.kill();
+    }
+  });
+});

@@ -25,6 +25,23 @@ describe('allow-list guard (AssemblyScript, built from source)', () => {
     }
   });
 
+  it('prompts and resources of a guarded server pass through the guard too', async () => {
+    const dir = tempDir();
+    const config = writeConfig(dir, {
+      mcpServers: { t: { ...fixtureServer('tools.ts', 't'), guard: 'only' } },
+      guards: { only: { path: GUARD, policy: { allow: ['resources/read'] } } },
+    });
+    const gw = await startGateway(config);
+    try {
+      expect((await gw.client.readResource({ uri: 'fixture://t/info' })).contents[0]).toMatchObject({ text: 'info of t' });
+      await expect(gw.client.getPrompt({ name: 't___greet', arguments: { who: 'x' } })).rejects.toThrow(
+        /denied write of "prompts\/get" on server "t"/,
+      );
+    } finally {
+      await gw.close();
+    }
+  });
+
   it('mcpg guard call shows its validated answer', () => {
     const r = mcpg(['guard', 'call', GUARD, 'label_resource', '--policy', '{"allow":["a"]}', '--input', '{"tool_name":"b","tool_args":{}}']);
     expect(r.code).toBe(0);
