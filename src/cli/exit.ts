@@ -13,6 +13,6 @@ export function exitWith(err: unknown): never {
   process.exit(EXIT.internal);
 }
 
-export function exitOk(code: number = EXIT.ok): never {
+export function exitWithCode(code: number = EXIT.ok): never {
   process.exit(code);
 }

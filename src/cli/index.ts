@@ -1,6 +1,8 @@
 import yargs from 'yargs';
 import { EXIT, McpgError } from '../shared/errors.ts';
 import { VERSION } from '../shared/version.ts';
+import { attestCommand } from './commands/attest.ts';
+import { cacheCommand } from './commands/cache.ts';
 import { configCommand } from './commands/config.ts';
 import { guardCommand } from './commands/guard.ts';
 import { runCommand } from './commands/run.ts';
@@ -23,6 +25,8 @@ export async function main(argv: string[]): Promise<void> {
       .command(runCommand)
       .command(configCommand)
       .command(guardCommand)
+      .command(cacheCommand)
+      .command(attestCommand)
       .demandCommand(1, 'Name a command.')
       .strict()
       .version(VERSION)
@@ -30,6 +34,8 @@ export async function main(argv: string[]): Promise<void> {
       .example('$0 run --config mcpg.toml', 'serve MCP on stdio, in front of the servers in mcpg.toml')
       .example('$0 config check mcpg.toml', 'validate a config and show what it resolves to')
       .example('$0 guard inspect guard.wasm', 'check a guard module against the guard ABI')
+      .example('$0 guard lock --config mcpg.toml', 'download, verify and pin the guards in guards.lock')
+      .example('$0 guard verify --frozen --config mcpg.toml', 'in CI: fail when config, lock and signatures disagree')
       .epilog(EPILOG)
       .wrap(Math.min(100, process.stdout.columns || 100))
       .fail((message, err) => {

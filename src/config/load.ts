@@ -17,6 +17,9 @@ export type Guard = GuardConfig & { name: string };
 export interface Config {
   file: string;
   mode: Mode;
+  /** guards.lock, absolute. */
+  lock: string;
+  trustedRoot?: string;
   servers: Server[];
   guards: Guard[];
 }
@@ -39,6 +42,8 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): 
   return {
     file: abs,
     mode: cfg.gateway.mode,
+    lock: relative(cfg.gateway.lock),
+    trustedRoot: cfg.gateway.trusted_root && relative(cfg.gateway.trusted_root),
     servers: Object.entries(cfg.servers).map(([name, s]) => ({
       ...s,
       ...('command' in s
@@ -52,6 +57,7 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): 
       ...g,
       ...('path' in g ? { path: relative(g.path) } : {}),
       ...('bundle' in g && g.bundle && !/^https?:/.test(g.bundle) ? { bundle: relative(g.bundle) } : {}),
+      ...('trusted_root' in g && g.trusted_root ? { trusted_root: relative(g.trusted_root) } : {}),
       name,
     })),
   };

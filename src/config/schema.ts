@@ -75,6 +75,7 @@ const signer = z.strictObject({
   issuer: z.string().default('https://token.actions.githubusercontent.com'),
   identity: z.string().optional(),
   identity_regex: z.string().optional(),
+  predicate_type: z.string().optional(),
 });
 
 const guardCommon = {
@@ -82,6 +83,7 @@ const guardCommon = {
   sha256: z.string().regex(/^[0-9a-f]{64}$/, '64 lowercase hex digits').optional(),
   signer: signer.optional(),
   bundle: z.string().optional(),
+  trusted_root: z.string().optional(),
   limits: limitsSchema.default(limitsSchema.parse({})),
 };
 
@@ -102,8 +104,10 @@ export const configSchema = z
         mode: z.enum(MODES).default('strict'),
         startup_timeout: seconds.default(30),
         tool_timeout: seconds.default(120),
+        lock: z.string().default('guards.lock'),
+        trusted_root: z.string().optional(),
       })
-      .default({ mode: 'strict', startup_timeout: 30, tool_timeout: 120 }),
+      .default({ mode: 'strict', startup_timeout: 30, tool_timeout: 120, lock: 'guards.lock' }),
     servers: z.record(serverName, server).refine((s) => Object.keys(s).length > 0, 'at least one server is needed'),
     guards: z.record(name, guard).default({}),
   })

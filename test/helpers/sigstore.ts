@@ -1,7 +1,7 @@
 // A hermetic Sigstore for tests: a CA with a CT log, a transparency log and a timestamp
 // authority (from @sigstore/mock), served over HTTP on 127.0.0.1 and used by @sigstore/sign's
 // real bundle builders; plus the trusted root that matches their keys.
-import { createHash, generateKeyPairSync } from 'node:crypto';
+import { type KeyPairKeyObjectResult, createHash, generateKeyPairSync } from 'node:crypto';
 import { type AddressInfo } from 'node:net';
 import { createServer } from 'node:http';
 import { bundleToJSON } from '@sigstore/bundle';
@@ -93,7 +93,7 @@ export async function testSigstore(): Promise<TestSigstore> {
   const timestamp = tsaHandler(tsa);
   for (const h of [fulcio, rekor, timestamp]) routes.set(h.path, h.fn);
 
-  const spki = (k: { publicKey: { export(o: object): Buffer } }) => k.publicKey.export({ format: 'der', type: 'spki' }).toString('base64');
+  const spki = (k: KeyPairKeyObjectResult) => k.publicKey.export({ format: 'der', type: 'spki' }).toString('base64');
   const start = new Date(Date.now() - 3600_000).toISOString();
   const b64 = (v: ArrayBufferView) => Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64');
   const trustedRoot = {

@@ -3,11 +3,13 @@ import type { CommandModule } from 'yargs';
 import { limitsSchema } from '../../config/schema.ts';
 import { LABEL_EXPORTS, type LabelExport, abiProblems } from '../../guard/abi.ts';
 import type { BackendCall } from '../../guard/guard.ts';
-import { sha256 } from '../../guard/load.ts';
 import { WasmGuard, compileGuard } from '../../guard/wasm-guard.ts';
 import { inspect } from '../../guard/wasm-binary.ts';
-import { McpgError, errorMessage } from '../../shared/errors.ts';
+import { EXIT, McpgError, errorMessage } from '../../shared/errors.ts';
+import { sha256 } from '../../supply/cache.ts';
+import { exitWithCode } from '../exit.ts';
 import { out } from '../output.ts';
+import { type SupplyArgs, supplyFrom, withSupplyOptions } from '../supply-options.ts';
 
 function readWasm(file: string): Uint8Array {
   try {
@@ -100,9 +102,38 @@ const callCommand: CommandModule<object, CallArgs> = {
   },
 };
 
+const lockCommand: CommandModule<object, SupplyArgs & { names: string[]; update: boolean }> = {
+  command: 'lock [names..]',
+  describe: 'Resolve, download and verify guards; record them in guards.lock',
+  builder: (y) =>
+    withSupplyOptions(y)
+      .positional('names', { type: 'string', array: true, default: [], describe: 'guards to lock (default: all)' })
+      .option('update', { type: 'boolean', default: false, describe: 'move the pins of guards already locked' }),
+  handler: async (args) => {
+    const supply = supplyFrom(args);
+    const { locked, warnings } = await supply.lockGuards(args.names, args.update);
+    for (const w of warnings) process.stderr.write(`mcpg: warning: ${w}\n`);
+    out(locked.length ? `${supply.lockFile}: locked ${locked.join(', ')}` : `${supply.lockFile}: up to date`);
+  },
+};
+
+const verifyCommand: CommandModule<object, SupplyArgs & { json: boolean }> = {
+  command: 'verify',
+  describe: 'Check that config, guards.lock and the signed artifacts agree (for CI)',
+  builder: (y) => withSupplyOptions(y).option('json', { type: 'boolean', default: false, describe: 'print the problems as JSON' }),
+  handler: async (args) => {
+    const supply = supplyFrom({ ...args, frozen: true });
+    const problems = await supply.verify();
+    if (args.json) out(JSON.stringify({ lock: supply.lockFile, ok: problems.length === 0, problems }, null, 2));
+    else if (problems.length) for (const p of problems) process.stderr.write(`mcpg: ${supply.lockFile}: guard "${p.guard}": ${p.problem}\n`);
+    else out(`${supply.lockFile}: ${supply.guards().length} guards verified`);
+    if (problems.length) exitWithCode(EXIT.supply);
+  },
+};
+
 export const guardCommand: CommandModule = {
   command: 'guard <command>',
   describe: 'Inspect, try and supply guards',
-  builder: (y) => y.command(inspectCommand).command(callCommand).demandCommand(1),
+  builder: (y) => y.command(inspectCommand).command(callCommand).command(lockCommand).command(verifyCommand).demandCommand(1),
   handler: () => {},
 };

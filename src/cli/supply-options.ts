@@ -1,0 +1,30 @@
+import type { Argv } from 'yargs';
+import { type Config, loadConfig } from '../config/load.ts';
+import { Supply } from '../supply/resolve.ts';
+
+/** The options every command that reaches guards.lock shares, and the Supply they make. */
+export interface SupplyArgs {
+  config: string;
+  lock?: string;
+  frozen: boolean;
+  offline: boolean;
+  'trusted-root'?: string;
+}
+
+export function withSupplyOptions<T>(y: Argv<T>) {
+  return y
+    .option('config', { alias: 'c', type: 'string', demandOption: true, describe: 'config file (.toml or .json)' })
+    .option('lock', { type: 'string', describe: 'guards.lock to use (default: [gateway] lock, beside the config)' })
+    .option('frozen', { type: 'boolean', default: false, describe: 'never write guards.lock' })
+    .option('offline', { type: 'boolean', default: false, describe: 'never touch the network (the cache must hold everything)' })
+    .option('trusted-root', { type: 'string', describe: 'Sigstore trusted_root.json (default: the public-good root built in)' });
+}
+
+export function supplyFrom(args: SupplyArgs, config: Config = loadConfig(args.config)): Supply {
+  return new Supply(config, {
+    lockFile: args.lock,
+    frozen: args.frozen,
+    offline: args.offline,
+    trustedRoot: args['trusted-root'],
+  });
+}

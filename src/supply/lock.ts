@@ -1,0 +1,73 @@
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { z } from 'zod';
+import { McpgError, errorMessage } from '../shared/errors.ts';
+
+/** guards.lock: JSON, versioned, keys sorted, one entry per guard, stable diffs. */
+export const LOCK_VERSION = 1;
+
+const signerSchema = z.strictObject({
+  issuer: z.string(),
+  san: z.string(),
+  repository: z.string().optional(),
+  ref: z.string().optional(),
+  workflow: z.string().optional(),
+  bundle_sha256: z.string(),
+});
+
+const entrySchema = z.strictObject({
+  /** What the config names: `url:…`, `path:…` or `registry:…`. */
+  source: z.string(),
+  /** Where the bytes came from (a registry name resolves to a URL). */
+  url: z.string().optional(),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  size: z.number().int().nonnegative(),
+  /** For a `.tar.gz` guard package: the digest of the guard.wasm inside. */
+  wasm_sha256: z.string().regex(/^[0-9a-f]{64}$/).optional(),
+  signer: signerSchema.optional(),
+});
+
+const lockSchema = z.strictObject({ version: z.literal(LOCK_VERSION), guards: z.record(z.string(), entrySchema) });
+
+export type LockEntry = z.infer<typeof entrySchema>;
+export type Lock = z.infer<typeof lockSchema>;
+
+export function readLock(file: string): Lock {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { version: LOCK_VERSION, guards: {} };
+    throw new McpgError('SUPPLY_LOCK', `${file}: cannot read: ${errorMessage(err)}`);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw new McpgError('SUPPLY_LOCK', `${file}: not valid JSON (${errorMessage(err)}); restore it or run \`mcpg guard lock --update\``);
+  }
+  const parsed = lockSchema.safeParse(raw);
+  if (!parsed.success) {
+    const i = parsed.error.issues[0]!;
+    throw new McpgError('SUPPLY_LOCK', `${file}: ${i.path.join('.') || '(top level)'}: ${i.message}`);
+  }
+  return parsed.data;
+}
+
+function sorted(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(sorted);
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(
+      Object.entries(value)
+        .filter(([, v]) => v !== undefined)
+        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+        .map(([k, v]) => [k, sorted(v)]),
+    );
+  }
+  return value;
+}
+
+export function writeLock(file: string, lock: Lock): void {
+  const temp = `${file}.${process.pid}.tmp`;
+  writeFileSync(temp, `${JSON.stringify(sorted(lock), null, 2)}\n`);
+  renameSync(temp, file);
+}

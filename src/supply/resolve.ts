@@ -1,0 +1,307 @@
+import { readFileSync } from 'node:fs';
+import { relative } from 'node:path';
+import type { Config, Guard as GuardConfig } from '../config/load.ts';
+import { McpgError, errorMessage } from '../shared/errors.ts';
+import { logger } from '../shared/log.ts';
+import { Cache, sha256 } from './cache.ts';
+import { NotFound, fetchBytes } from './fetch.ts';
+import { attestationsUrl, parseReleaseUrl } from './github.ts';
+import { type Lock, type LockEntry, readLock, writeLock } from './lock.ts';
+import { type SignerPolicy, type VerifiedSigner, publicGoodTrustedRoot, verifyBundle } from './sigstore.ts';
+import { readGuardPackage } from './tarball.ts';
+
+/** A guard that comes from outside the binary: a local path, a URL, or a registry name. */
+export type SuppliedGuard = Exclude<GuardConfig, { builtin: unknown }>;
+
+/** A registry name, resolved to where its bytes are and who must have signed them. */
+export interface RegistryPick {
+  url: string;
+  sha256: string;
+  signer: SignerPolicy;
+}
+export type RegistryResolver = (source: string, guard: string) => Promise<RegistryPick>;
+
+export interface SupplyOptions {
+  cache?: Cache;
+  /** Never write guards.lock. */
+  frozen?: boolean;
+  /** Never touch the network. */
+  offline?: boolean;
+  /** From --trusted-root: wins over [gateway] trusted_root, not over a guard's own. */
+  trustedRoot?: string;
+  lockFile?: string;
+  registry?: RegistryResolver;
+}
+
+const log = logger('supply');
+const MAX_BUNDLE = 1024 * 1024;
+
+const isPackage = (bytes: Uint8Array) => bytes[0] === 0x1f && bytes[1] === 0x8b;
+
+/**
+ * The one path from config to guard bytes: lock -> cache -> fetch -> hash -> signature -> bytes.
+ * Nothing comes out that does not match guards.lock and, where the config names a signer, carry
+ * a valid signature from it.
+ */
+export class Supply {
+  readonly config: Config;
+  readonly lockFile: string;
+  readonly cache: Cache;
+  readonly #options: SupplyOptions;
+  #lock?: Lock;
+
+  constructor(config: Config, options: SupplyOptions = {}) {
+    this.config = config;
+    this.#options = options;
+    this.lockFile = options.lockFile ?? config.lock;
+    this.cache = options.cache ?? new Cache();
+  }
+
+  get lock(): Lock {
+    return (this.#lock ??= readLock(this.lockFile));
+  }
+
+  guards(): SuppliedGuard[] {
+    return this.config.guards.filter((g): g is SuppliedGuard => !('builtin' in g));
+  }
+
+  sourceOf(g: SuppliedGuard): string {
+    if ('path' in g) return `path:${relative(this.#lockDir(), g.path).replaceAll('\\', '/')}`;
+    if ('url' in g) return `url:${g.url}`;
+    return `registry:${g.source.replace(/^registry:/, '')}`;
+  }
+
+  #lockDir(): string {
+    return this.lockFile.replace(/[/\\][^/\\]*$/, '') || '.';
+  }
+
+  /** `mcpg guard lock`: resolves, downloads, verifies and records; `update` moves existing pins. */
+  async lockGuards(names: string[], update: boolean): Promise<{ locked: string[]; warnings: string[] }> {
+    const unknown = names.filter((n) => !this.guards().some((g) => g.name === n));
+    if (unknown.length) throw new McpgError('USAGE', `no guard named ${unknown.join(', ')} in ${this.config.file}`);
+    const lock = this.lock;
+    const warnings: string[] = [];
+    const locked: string[] = [];
+    for (const g of this.guards()) {
+      if (names.length && !names.includes(g.name)) continue;
+      const entry = lock.guards[g.name];
+      if (entry && entry.source === this.sourceOf(g) && !update) continue;
+      lock.guards[g.name] = await this.#resolve(g);
+      locked.push(g.name);
+      if (!this.#signerPolicy(g)) warnings.push(`guard "${g.name}" has no signer: it is locked by its hash only`);
+    }
+    if (!names.length) {
+      for (const name of Object.keys(lock.guards)) if (!this.guards().some((g) => g.name === name)) delete lock.guards[name];
+    }
+    this.#write();
+    return { locked, warnings };
+  }
+
+  /** `mcpg guard verify`: every way config, lock and artifacts disagree, one line each. */
+  async verify(): Promise<{ guard: string; problem: string }[]> {
+    const problems: { guard: string; problem: string }[] = [];
+    const lock = this.lock;
+    for (const g of this.guards()) {
+      const entry = lock.guards[g.name];
+      const add = (problem: string) => problems.push({ guard: g.name, problem });
+      if (!entry) {
+        add('missing from guards.lock (run `mcpg guard lock`)');
+        continue;
+      }
+      if (entry.source !== this.sourceOf(g)) {
+        add(`the config says ${this.sourceOf(g)}, guards.lock says ${entry.source} (run \`mcpg guard lock --update ${g.name}\`)`);
+        continue;
+      }
+      try {
+        await this.#checked(g, entry);
+      } catch (err) {
+        add(errorMessage(err));
+      }
+    }
+    for (const name of Object.keys(lock.guards)) {
+      if (!this.guards().some((g) => g.name === name)) problems.push({ guard: name, problem: 'in guards.lock but not in the config' });
+    }
+    return problems;
+  }
+
+  /** `mcpg run`: the module bytes of a guard, through the lock. */
+  async guardBytes(g: SuppliedGuard): Promise<Uint8Array> {
+    let entry = this.lock.guards[g.name];
+    if (!entry || entry.source !== this.sourceOf(g)) {
+      const why = entry ? `the config says ${this.sourceOf(g)} but guards.lock says ${entry.source}` : 'it is not in guards.lock';
+      if (this.#options.frozen) {
+        throw new McpgError('SUPPLY_LOCK', `guard "${g.name}": ${why}; run \`mcpg guard lock${entry ? ' --update' : ''} ${g.name}\``);
+      }
+      log.info(`guard "${g.name}": ${why}; locking it now`);
+      entry = await this.#resolve(g);
+      this.lock.guards[g.name] = entry;
+      this.#write();
+    }
+    return this.#checked(g, entry);
+  }
+
+  #write(): void {
+    if (this.#options.frozen) throw new McpgError('SUPPLY_LOCK', `${this.lockFile} would change, but --frozen forbids writing it`);
+    writeLock(this.lockFile, this.lock);
+  }
+
+  #signerPolicy(g: SuppliedGuard): SignerPolicy | undefined {
+    return g.signer as SignerPolicy | undefined;
+  }
+
+  #trustedRoot(g: SuppliedGuard): unknown {
+    const file = g.trusted_root ?? this.#options.trustedRoot ?? this.config.trustedRoot;
+    if (!file) return publicGoodTrustedRoot();
+    try {
+      return JSON.parse(readFileSync(file, 'utf8'));
+    } catch (err) {
+      throw new McpgError('SUPPLY_SIGNATURE', `guard "${g.name}": cannot read trusted root ${file}: ${errorMessage(err)}`);
+    }
+  }
+
+  async #fetch(url: string, label: string): Promise<Uint8Array> {
+    if (this.#options.offline) throw new McpgError('SUPPLY_FETCH', `${label}: ${url} is not in the cache, and --offline forbids fetching it`);
+    return fetchBytes(url, { label });
+  }
+
+  /** Fresh resolution: the bytes, their digests and (when asked for) the verified signer. */
+  async #resolve(g: SuppliedGuard): Promise<LockEntry> {
+    let url: string | undefined;
+    let policy = this.#signerPolicy(g);
+    let pin = g.sha256;
+    if ('source' in g) {
+      if (!this.#options.registry) throw new McpgError('SUPPLY_LOCK', `guard "${g.name}": registry guards need the plugin registry`);
+      const pick = await this.#options.registry(g.source, g.name);
+      url = pick.url;
+      pin ??= pick.sha256;
+      policy ??= pick.signer;
+    } else if ('url' in g) url = g.url;
+    const bytes =
+      'path' in g
+        ? readPath(g)
+        : await this.cache.exclusive(url!, async () => {
+            const b = await this.#fetch(url!, `guard "${g.name}"`);
+            this.cache.put(b);
+            return b;
+          });
+    const digest = sha256(bytes);
+    if (pin && digest !== pin) {
+      throw new McpgError('SUPPLY_HASH', `guard "${g.name}": ${url ?? g.name} has sha256 ${digest}, but the config pins ${pin}`);
+    }
+    const entry: LockEntry = { source: this.sourceOf(g), url, sha256: digest, size: bytes.length };
+    if (isPackage(bytes)) entry.wasm_sha256 = sha256((await readGuardPackage(bytes, url ?? g.name)).wasm);
+    if (policy) entry.signer = await this.#signature(g, policy, bytes, url);
+    log.info(`locked guard "${g.name}": sha256 ${digest}${entry.signer ? `, signed by ${entry.signer.san}` : ''}`);
+    return entry;
+  }
+
+  /** Bytes that match the lock entry (from cache, disk or network), signature re-checked. */
+  async #checked(g: SuppliedGuard, entry: LockEntry): Promise<Uint8Array> {
+    let bytes: Uint8Array;
+    if ('path' in g) {
+      bytes = readPath(g);
+    } else {
+      bytes =
+        this.cache.get(entry.sha256) ??
+        (await this.cache.exclusive(entry.sha256, async () => {
+          const again = this.cache.get(entry.sha256);
+          if (again) return again;
+          const b = await this.#fetch(entry.url!, `guard "${g.name}"`);
+          if (sha256(b) === entry.sha256) this.cache.put(b);
+          return b;
+        }));
+    }
+    const digest = sha256(bytes);
+    if (digest !== entry.sha256) {
+      throw new McpgError(
+        'SUPPLY_HASH',
+        `guard "${g.name}": ${entry.url ?? g.name} has sha256 ${digest}, but guards.lock says ${entry.sha256}; ` +
+          'if this change is expected, run `mcpg guard lock --update ' + g.name + '`',
+      );
+    }
+    if (g.sha256 && g.sha256 !== entry.sha256) {
+      throw new McpgError('SUPPLY_HASH', `guard "${g.name}": the config pins sha256 ${g.sha256}, guards.lock says ${entry.sha256}`);
+    }
+    const policy = this.#signerPolicy(g) ?? (entry.signer && 'source' in g ? await this.#registryPolicy(g) : undefined);
+    if (policy) {
+      if (!entry.signer) throw new McpgError('SUPPLY_SIGNATURE', `guard "${g.name}": the config names a signer, but guards.lock records none`);
+      const signer = await this.#signature(g, policy, bytes, entry.url, entry.signer.bundle_sha256);
+      for (const k of ['issuer', 'san', 'repository', 'ref', 'workflow'] as const) {
+        if (signer[k] !== entry.signer[k]) {
+          throw new McpgError('SUPPLY_SIGNATURE', `guard "${g.name}": signer ${k} is ${signer[k]}, guards.lock says ${entry.signer[k]}`);
+        }
+      }
+    }
+    if (!isPackage(bytes)) return bytes;
+    const wasm = (await readGuardPackage(bytes, entry.url ?? g.name)).wasm;
+    if (sha256(wasm) !== entry.wasm_sha256) {
+      throw new McpgError('SUPPLY_HASH', `guard "${g.name}": guard.wasm in the package differs from guards.lock`);
+    }
+    return wasm;
+  }
+
+  async #registryPolicy(g: SuppliedGuard & { source: string }): Promise<SignerPolicy | undefined> {
+    return this.#options.registry ? (await this.#options.registry(g.source, g.name)).signer : undefined;
+  }
+
+  /** Finds a bundle for the artifact and verifies it against the policy. */
+  async #signature(g: SuppliedGuard, policy: SignerPolicy, bytes: Uint8Array, url: string | undefined, known?: string) {
+    const trustedRoot = this.#trustedRoot(g);
+    const what = `guard "${g.name}"`;
+    const cached = known ? this.cache.get(known) : undefined;
+    const candidates: (() => Promise<Uint8Array[]>)[] = [];
+    if (cached) candidates.push(async () => [cached]);
+    if (g.bundle) {
+      const b = g.bundle;
+      candidates.push(async () => [/^https?:/.test(b) ? await this.#fetch(b, `${what} bundle`) : readFileSync(b)]);
+    }
+    if (url) {
+      for (const suffix of ['.sigstore.json', '.sigstore']) {
+        candidates.push(async () => [await this.#fetch(url + suffix, `${what} bundle`)]);
+      }
+      const release = parseReleaseUrl(url);
+      if (release) {
+        candidates.push(async () => {
+          const answer = JSON.parse(Buffer.from(await this.#fetch(attestationsUrl(release.owner, release.repo, sha256(bytes)), `${what} attestations`)).toString()) as {
+            attestations?: { bundle: unknown }[];
+          };
+          return (answer.attestations ?? []).map((a) => new TextEncoder().encode(JSON.stringify(a.bundle)));
+        });
+      }
+    }
+    const looked: string[] = [];
+    let lastError: unknown;
+    for (const candidate of candidates) {
+      let bundles: Uint8Array[];
+      try {
+        bundles = await candidate();
+      } catch (err) {
+        if (err instanceof NotFound || (err instanceof McpgError && err.code === 'SUPPLY_FETCH' && this.#options.offline)) {
+          looked.push(errorMessage(err));
+          continue;
+        }
+        throw err;
+      }
+      for (const bundle of bundles) {
+        if (bundle.length > MAX_BUNDLE) continue;
+        try {
+          const signer: VerifiedSigner = verifyBundle({ what, bundle, artifact: bytes, trustedRoot, policy });
+          this.cache.put(bundle);
+          return signer;
+        } catch (err) {
+          lastError = err;
+        }
+      }
+    }
+    if (lastError) throw lastError;
+    throw new McpgError('SUPPLY_SIGNATURE', `${what}: no Sigstore bundle found (${looked.join('; ') || 'no place to look: set `bundle`'})`);
+  }
+}
+
+function readPath(g: SuppliedGuard & { path: string }): Uint8Array {
+  try {
+    return readFileSync(g.path);
+  } catch (err) {
+    throw new McpgError('GUARD_LOAD', `guard "${g.name}": cannot read ${g.path}: ${errorMessage(err)}`);
+  }
+}
