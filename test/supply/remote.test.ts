@@ -1,0 +1,315 @@
+import { createHash } from 'node:crypto';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type FakeGitHub, fakeGitHub } from '../helpers/fake-github.ts';
+import { ROOT, fixtureServer, mcpgAsync, startGateway, tempDir, writeConfig } from '../helpers/mcpg.ts';
+import { GITHUB_ISSUER, type TestSigstore, testSigstore } from '../helpers/sigstore.ts';
+
+const GUARD = readFileSync(join(ROOT, 'dist/guards/allow-list.wasm'));
+/** The same guard with a custom section naming it: other bytes, other digest, still valid. */
+const variant = (name: string) => Buffer.concat([GUARD, Buffer.from([0, name.length + 1, name.length]), Buffer.from(name)]);
+const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+const SIGNER = {
+  repository: 'octo/guards',
+  workflow: 'octo/guards/.github/workflows/release.yml',
+  ref: 'refs/tags/v*',
+  issuer: GITHUB_ISSUER,
+};
+
+let gh: FakeGitHub;
+let sigstore: TestSigstore;
+let rootFile: string;
+
+beforeAll(async () => {
+  gh = await fakeGitHub();
+  sigstore = await testSigstore();
+  rootFile = join(tempDir(), 'trusted_root.json');
+  writeFileSync(rootFile, JSON.stringify(sigstore.trustedRoot));
+});
+afterAll(() => {
+  gh?.close();
+  sigstore?.close();
+});
+
+/** A config in a fresh folder with one guard on a fixture server, its own cache, and env for mcpg. */
+function setup(guard: object) {
+  const dir = tempDir();
+  const config = writeConfig(dir, {
+    mcpServers: { t: { ...fixtureServer('tools.ts', 't'), guard: 'g' } },
+    guards: { g: { policy: { allow: ['echo'] }, trusted_root: rootFile, ...guard } },
+  });
+  const env = { ...gh.env, MCPG_CACHE_DIR: join(dir, 'cache') };
+  const run = (...args: string[]) => mcpgAsync([...args, '--config', config], env);
+  const lock = () => JSON.parse(readFileSync(join(dir, 'guards.lock'), 'utf8')) as { guards: Record<string, Record<string, unknown>> };
+  return { dir, config, env, run, lock };
+}
+
+let n = 0;
+async function signedRelease(bytes: Uint8Array = GUARD, identity = { repository: 'octo/guards' }, where: 'sidecar' | 'attestation' = 'sidecar', priv = false) {
+  const bundle = await sigstore.sign(bytes, identity);
+  const asset = `guard-${++n}.wasm`;
+  const release = where === 'sidecar' ? { sidecar: bundle } : { attestation: { sha256: sha(bytes), bundle } };
+  return { asset, url: gh.publish('octo/guards', 'v1.0.0', asset, bytes, { ...release, private: priv }) };
+}
+
+describe('remote guards: lock, verify, run', () => {
+  it('locks a signed release asset (bundle beside it), verifies it frozen, and runs it', async () => {
+    const { url } = await signedRelease();
+    const s = setup({ url, signer: SIGNER });
+    const locked = await s.run('guard', 'lock');
+    expect(locked.code).toBe(0);
+    expect(s.lock().guards.g).toMatchObject({
+      source: `url:${url}`,
+      sha256: sha(GUARD),
+      size: GUARD.length,
+      signer: {
+        issuer: GITHUB_ISSUER,
+        san: 'https://github.com/octo/guards/.github/workflows/release.yml@refs/tags/v1.0.0',
+        repository: 'octo/guards',
+        ref: 'refs/tags/v1.0.0',
+        workflow: 'octo/guards/.github/workflows/release.yml',
+      },
+    });
+    const verified = await s.run('guard', 'verify', '--frozen', '--offline');
+    expect(verified.code).toBe(0);
+    expect(verified.stdout).toMatch(/1 guards verified/);
+    const gw = await startGateway(s.config, ['--frozen', '--offline'], s.env);
+    try {
+      expect((await gw.call('t___echo', { text: 'remote' })).text).toBe('t: remote');
+      expect((await gw.call('t___add', { a: 1, b: 1 })).isError).toBe(true);
+    } finally {
+      await gw.close();
+    }
+  });
+
+  it('finds the bundle through the attestations API, with the token for a private repository', async () => {
+    const { url, asset } = await signedRelease(GUARD, { repository: 'octo/guards' }, 'attestation', true);
+    const s = setup({ url, signer: SIGNER });
+    const before = gh.requests.length;
+    const r = await s.run('guard', 'lock');
+    expect(r.code).toBe(0);
+    expect(r.stderr).not.toMatch(/warning|error/);
+    const mine = gh.requests.slice(before);
+    // The token went to GitHub's hosts; the redirect target (another host) never saw it.
+    expect(mine.find((q) => q.path.endsWith(`/${asset}`) && q.host.startsWith('127.0.0.1'))?.auth).toBe(`Bearer ${gh.token}`);
+    const objectStore = mine.filter((q) => q.path.startsWith('/objects/'));
+    expect(objectStore.length).toBeGreaterThan(0);
+    for (const q of objectStore) expect(q.auth).toBeUndefined();
+    expect(mine.some((q) => q.path.includes('/api/repos/octo/guards/attestations/sha256:'))).toBe(true);
+  });
+
+  it('without a token a private repository is not found, and the error says what to do', async () => {
+    const { url } = await signedRelease(GUARD, { repository: 'octo/guards' }, 'sidecar', true);
+    const s = setup({ url, signer: SIGNER });
+    const r = await mcpgAsync(['guard', 'lock', '--config', s.config], { ...s.env, GITHUB_TOKEN: '', GH_TOKEN: '' });
+    expect(r.code).toBe(6);
+    expect(r.stderr).toMatch(/not found \(HTTP 404\)/);
+  });
+
+  it('warns when a guard has no signer: hash only', async () => {
+    const url = gh.publish('octo/guards', 'v1.0.0', `unsigned-${++n}.wasm`, GUARD);
+    const s = setup({ url });
+    const r = await s.run('guard', 'lock');
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/warning: guard "g" has no signer: it is locked by its hash only/);
+  });
+
+  it('retries a 5xx and succeeds', async () => {
+    const url = gh.publish('octo/guards', 'v1.0.0', `flaky-${++n}.wasm`, GUARD);
+    const s = setup({ url });
+    gh.failNext(2);
+    expect((await s.run('guard', 'lock')).code).toBe(0);
+  });
+
+  it('two processes racing for the same digest download it once', async () => {
+    const { url, asset } = await signedRelease();
+    const s = setup({ url, signer: SIGNER });
+    expect((await s.run('guard', 'lock')).code).toBe(0);
+    const cache = join(s.dir, 'cache');
+    const again = setup({ url, signer: SIGNER });
+    writeFileSync(join(again.dir, 'guards.lock'), readFileSync(join(s.dir, 'guards.lock')));
+    const env = { ...again.env, MCPG_CACHE_DIR: join(cache, 'shared') };
+    const before = gh.downloads(asset);
+    const [a, b] = await Promise.all([
+      mcpgAsync(['guard', 'verify', '--config', again.config], env),
+      mcpgAsync(['guard', 'verify', '--config', again.config], env),
+    ]);
+    expect([a.code, b.code]).toEqual([0, 0]);
+    expect(gh.downloads(asset) - before).toBe(1);
+  });
+});
+
+describe('attacks are refused with a clear message', () => {
+  it('a tampered download (bytes differ from the lock)', async () => {
+    const { url } = await signedRelease();
+    const s = setup({ url, signer: SIGNER });
+    expect((await s.run('guard', 'lock')).code).toBe(0);
+    gh.tamper(url, Buffer.concat([GUARD, Buffer.from([0])]));
+    const fresh = { ...s.env, MCPG_CACHE_DIR: join(s.dir, 'empty-cache') };
+    const r = await mcpgAsync(['run', '--config', s.config, '--frozen'], fresh);
+    expect(r.code).toBe(6);
+    expect(r.stderr).toMatch(/guard "g": .* has sha256 [0-9a-f]{64}, but guards.lock says [0-9a-f]{64}; if this change is expected, run `mcpg guard lock --update g`/);
+    gh.tamper(url, GUARD);
+  });
+
+  it('a tampered cache entry is discarded and fetched again; offline it is refused', async () => {
+    const { url } = await signedRelease();
+    const s = setup({ url, signer: SIGNER });
+    expect((await s.run('guard', 'lock')).code).toBe(0);
+    const file = join(s.dir, 'cache/sha256', sha(GUARD));
+    writeFileSync(file, Buffer.from('evil'));
+    const offline = await s.run('guard', 'verify', '--offline');
+    expect(offline.code).toBe(6);
+    expect(offline.stderr).toMatch(/is not in the cache, and --offline forbids fetching it/);
+    writeFileSync(file, Buffer.from('evil'));
+    expect((await s.run('guard', 'verify')).code).toBe(0);
+    expect(sha(readFileSync(file))).toBe(sha(GUARD));
+  });
+
+  it('a lock edited by hand', async () => {
+    const { url } = await signedRelease();
+    const s = setup({ url, signer: SIGNER });
+    expect((await s.run('guard', 'lock')).code).toBe(0);
+    const lock = s.lock();
+    lock.guards.g!.sha256 = 'f'.repeat(64);
+    lock.guards.extra = { ...lock.guards.g };
+    writeFileSync(join(s.dir, 'guards.lock'), JSON.stringify(lock));
+    const r = await s.run('guard', 'verify', '--frozen', '--json');
+    expect(r.code).toBe(6);
+    const report = JSON.parse(r.stdout) as { ok: boolean; problems: { guard: string; problem: string }[] };
+    expect(report.ok).toBe(false);
+    expect(report.problems).toEqual([
+      { guard: 'g', problem: expect.stringMatching(/has sha256 [0-9a-f]{64}, but guards.lock says f{64}/) },
+      { guard: 'extra', problem: 'in guards.lock but not in the config' },
+    ]);
+  });
+
+  const identityCases: [string, object, RegExp][] = [
+    ['wrong repository', { ...SIGNER, repository: 'octo/other' }, /built in repository octo\/guards, expected octo\/other/],
+    ['wrong workflow', { ...SIGNER, workflow: 'octo/guards/.github/workflows/other.yml' }, /built by workflow octo\/guards\/.github\/workflows\/release.yml, expected octo\/guards\/.github\/workflows\/other.yml/],
+    ['wrong issuer', { ...SIGNER, issuer: 'https://accounts.google.com' }, /signed through issuer https:\/\/token.actions.githubusercontent.com, expected https:\/\/accounts.google.com/],
+    ['wrong ref', { ...SIGNER, ref: 'refs/heads/main' }, /built from ref refs\/tags\/v1.0.0, expected refs\/heads\/main/],
+    [
+      'a regex-looking identity (compared literally)',
+      { issuer: GITHUB_ISSUER, identity: 'https://github.com/octo/.*' },
+      /signed by https:\/\/github.com\/octo\/guards\/.github\/workflows\/release.yml@refs\/tags\/v1.0.0, expected exactly https:\/\/github.com\/octo\/\.\*/,
+    ],
+    [
+      'an identity_regex that matches only a prefix (anchored)',
+      { issuer: GITHUB_ISSUER, identity_regex: 'https://github.com/octo/guards/' },
+      /does not match identity_regex/,
+    ],
+  ];
+  for (const [what, signer, pattern] of identityCases) {
+    it(what, async () => {
+      const { url } = await signedRelease();
+      const s = setup({ url, signer });
+      const r = await s.run('guard', 'lock');
+      expect(r.code).toBe(6);
+      expect(r.stderr).toMatch(pattern);
+    });
+  }
+
+  it('an identity_regex that matches the whole identity is accepted', async () => {
+    const { url } = await signedRelease();
+    const s = setup({ url, signer: { issuer: GITHUB_ISSUER, identity_regex: 'https://github\\.com/octo/guards/\\.github/workflows/release\\.yml@refs/tags/v.*' } });
+    expect((await s.run('guard', 'lock')).code).toBe(0);
+  });
+
+  it('a DSSE bundle for another artifact', async () => {
+    const other = await sigstore.sign(Buffer.from('another artifact'), { repository: 'octo/guards' });
+    const url = gh.publish('octo/guards', 'v1.0.0', `swapped-${++n}.wasm`, variant('swapped'), { sidecar: other });
+    const s = setup({ url, signer: SIGNER });
+    const r = await s.run('guard', 'lock');
+    expect(r.code).toBe(6);
+    expect(r.stderr).toMatch(/the attestation is for another artifact/);
+  });
+
+  it('a foreign trust root, and one that expired before the signature', async () => {
+    const { url } = await signedRelease();
+    const foreign = await testSigstore();
+    foreign.close();
+    const foreignFile = join(tempDir(), 'foreign.json');
+    writeFileSync(foreignFile, JSON.stringify(foreign.trustedRoot));
+    const r1 = await setup({ url, signer: SIGNER, trusted_root: foreignFile }).run('guard', 'lock');
+    expect(r1.code).toBe(6);
+    expect(r1.stderr).toMatch(/guard "g": signature does not verify/);
+
+    const expired = JSON.parse(JSON.stringify(sigstore.trustedRoot)) as Record<string, { validFor: { start: string; end?: string } }[]>;
+    const end = new Date(Date.now() - 60_000).toISOString();
+    for (const ca of expired.certificateAuthorities!) ca.validFor.end = end;
+    const expiredFile = join(tempDir(), 'expired.json');
+    writeFileSync(expiredFile, JSON.stringify(expired));
+    const r2 = await setup({ url, signer: SIGNER, trusted_root: expiredFile }).run('guard', 'lock');
+    expect(r2.code).toBe(6);
+    expect(r2.stderr).toMatch(/signature does not verify/);
+  });
+
+  it('a tarball with ../ entries, and a valid package', async () => {
+    const { packTar } = await import('../helpers/tar.ts');
+    const evil = await packTar([
+      { name: 'guard.json', data: '{"name":"x","version":"1","abi":"gh-aw-mcpg/1"}' },
+      { name: '../../etc/evil', data: 'x' },
+      { name: 'guard.wasm', data: GUARD },
+    ]);
+    const s1 = setup({ url: gh.publish('octo/guards', 'v1.0.0', `evil-${++n}.tar.gz`, evil) });
+    const r1 = await s1.run('guard', 'lock');
+    expect(r1.code).toBe(6);
+    expect(r1.stderr).toMatch(/bad guard package: entry "..\/..\/etc\/evil" points outside the package/);
+
+    const good = await packTar([
+      { name: 'guard.json', data: '{"name":"allow-list","version":"1.0.0","abi":"gh-aw-mcpg/1"}' },
+      { name: 'guard.wasm', data: GUARD },
+    ]);
+    const s2 = setup({ url: gh.publish('octo/guards', 'v1.0.0', `good-${++n}.tar.gz`, good) });
+    expect((await s2.run('guard', 'lock')).code).toBe(0);
+    expect(s2.lock().guards.g).toMatchObject({ wasm_sha256: sha(GUARD) });
+    const gw = await startGateway(s2.config, ['--frozen'], s2.env);
+    try {
+      expect((await gw.call('t___echo', { text: 'packaged' })).text).toBe('t: packaged');
+    } finally {
+      await gw.close();
+    }
+  });
+
+  it('an oversized asset', async () => {
+    const url = gh.publish('octo/guards', 'v1.0.0', `huge-${++n}.wasm`, GUARD, { claimSize: 200 * 1024 * 1024 });
+    const r = await setup({ url }).run('guard', 'lock');
+    expect(r.code).toBe(6);
+    expect(r.stderr).toMatch(/209715200 bytes, over the 67108864-byte size cap/);
+  });
+
+  it('plain http to a host that is not loopback', async () => {
+    const r = await setup({ url: 'http://example.com/g.wasm' }).run('guard', 'lock');
+    expect(r.code).toBe(6);
+    expect(r.stderr).toMatch(/refused: only https:\/\/ URLs are fetched/);
+  });
+
+  it('run --frozen refuses a guard missing from the lock and names the fix', async () => {
+    const { url } = await signedRelease();
+    const s = setup({ url, signer: SIGNER });
+    const r = await s.run('run', '--frozen');
+    expect(r.code).toBe(6);
+    expect(r.stderr.trim()).toBe('mcpg: guard "g": it is not in guards.lock; run `mcpg guard lock g`');
+    expect(readdirSync(s.dir)).not.toContain('guards.lock');
+  });
+});
+
+describe('a real public-good bundle', () => {
+  const bundle = join(ROOT, 'test/fixtures/public-good/oci-attestation.sigstore.json');
+  const digest = 'sha256:732112270d7e59418a8c080b134b24cabd67d250d0d0147a97ed95ba5c280aa4';
+  it('verifies against the trusted root shipped in mcpg, offline', async () => {
+    const r = await mcpgAsync(['attest', 'verify-bundle', '--bundle', bundle, '--certificate-identity', 'cody@soyland.com', '--certificate-oidc-issuer', 'https://github.com/login/oauth', digest]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+  });
+  it('fails for another identity or another digest', async () => {
+    const r1 = await mcpgAsync(['attest', 'verify-bundle', '--bundle', bundle, '--certificate-identity', 'someone@else.com', '--certificate-oidc-issuer', 'https://github.com/login/oauth', digest]);
+    expect(r1.code).toBe(6);
+    expect(r1.stderr).toMatch(/signed by cody@soyland.com, expected exactly someone@else.com/);
+    const r2 = await mcpgAsync(['attest', 'verify-bundle', '--bundle', bundle, '--certificate-identity', 'cody@soyland.com', '--certificate-oidc-issuer', 'https://github.com/login/oauth', `sha256:${'0'.repeat(64)}`]);
+    expect(r2.code).toBe(6);
+    expect(r2.stderr).toMatch(/another artifact/);
+  });
+});
