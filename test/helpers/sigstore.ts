@@ -61,7 +61,12 @@ function canonicalDsse(proposed: { kind: string; apiVersion: string; spec: { pro
   };
 }
 
-export async function testSigstore(): Promise<TestSigstore> {
+/**
+ * `privateInstance`: like GitHub's own Sigstore instance for private repositories: no
+ * transparency log, no CT log (certificates without SCTs), a timestamp authority only.
+ */
+export async function testSigstore(options: { privateInstance?: boolean } = {}): Promise<TestSigstore> {
+  const priv = options.privateInstance ?? false;
   const key = () => generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const ctKey = key();
   const tlogKey = key();
@@ -70,7 +75,7 @@ export async function testSigstore(): Promise<TestSigstore> {
   // without trailing zeros ("…41.11Z"), which Sigstore's DER time parser refuses.
   const clock = new Date(Math.floor(Date.now() / 1000) * 1000);
   const ctLog = await initializeCTLog(ctKey, clock);
-  const ca = await initializeCA(key(), ctLog, clock);
+  const ca = await initializeCA(key(), priv ? undefined : ctLog, clock);
   const tsa = await initializeTSA(tsaKey, clock);
 
   const routes = new Map<string, HandlerFn>();
@@ -98,7 +103,7 @@ export async function testSigstore(): Promise<TestSigstore> {
   const b64 = (v: ArrayBufferView) => Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64');
   const trustedRoot = {
     mediaType: 'application/vnd.dev.sigstore.trustedroot+json;version=0.1',
-    tlogs: [
+    tlogs: priv ? [] : [
       {
         baseUrl: base,
         hashAlgorithm: 'SHA2_256',
@@ -114,7 +119,7 @@ export async function testSigstore(): Promise<TestSigstore> {
         validFor: { start },
       },
     ],
-    ctlogs: [
+    ctlogs: priv ? [] : [
       {
         baseUrl: base,
         hashAlgorithm: 'SHA2_256',
@@ -136,7 +141,8 @@ export async function testSigstore(): Promise<TestSigstore> {
     trustedRoot,
     async sign(artifact, identity, kind = 'dsse', statement) {
       const signer = new FulcioSigner({ fulcioBaseURL: base, identityProvider: { getToken: async () => token(identity) } });
-      const witnesses = [new RekorWitness({ rekorBaseURL: base, entryType: 'dsse' }), new TSAWitness({ tsaBaseURL: base })];
+      const tsaWitness = new TSAWitness({ tsaBaseURL: base });
+      const witnesses = priv ? [tsaWitness] : [new RekorWitness({ rekorBaseURL: base, entryType: 'dsse' }), tsaWitness];
       if (kind === 'message') {
         const bundle = await new MessageSignatureBundleBuilder({ signer, witnesses }).create({ data: Buffer.from(artifact) });
         return JSON.stringify(bundleToJSON(bundle));

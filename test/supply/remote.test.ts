@@ -1,4 +1,6 @@
 import { createHash } from 'node:crypto';
+import { createServer, request as httpRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -120,6 +122,35 @@ describe('remote guards: lock, verify, run', () => {
     const s = setup({ url });
     gh.failNext(2);
     expect((await s.run('guard', 'lock')).code).toBe(0);
+  });
+
+  it('goes through HTTP_PROXY, and around it for NO_PROXY hosts', async () => {
+    const seen: string[] = [];
+    const proxy = createServer((req, res) => {
+      seen.push(req.url ?? '');
+      const target = new URL(req.url ?? '');
+      const up = httpRequest(target, { method: req.method, headers: req.headers }, (r) => {
+        res.writeHead(r.statusCode ?? 502, r.headers);
+        r.pipe(res);
+      });
+      req.pipe(up);
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+    try {
+      const proxyUrl = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+      const url = gh.publish('octo/guards', 'v1.0.0', `proxied-${++n}.wasm`, GUARD);
+      const s = setup({ url });
+      const viaProxy = await mcpgAsync(['guard', 'lock', '--config', s.config], { ...s.env, HTTP_PROXY: proxyUrl, NO_PROXY: '' });
+      expect(viaProxy.code).toBe(0);
+      expect(seen.some((u) => u.endsWith(`/proxied-${n}.wasm`))).toBe(true);
+      seen.length = 0;
+      const s2 = setup({ url });
+      const around = await mcpgAsync(['guard', 'lock', '--config', s2.config], { ...s2.env, HTTP_PROXY: proxyUrl, NO_PROXY: '127.0.0.1,localhost' });
+      expect(around.code).toBe(0);
+      expect(seen).toEqual([]);
+    } finally {
+      proxy.close();
+    }
   });
 
   it('two processes racing for the same digest download it once', async () => {
@@ -293,6 +324,30 @@ describe('attacks are refused with a clear message', () => {
     expect(r.code).toBe(6);
     expect(r.stderr.trim()).toBe('mcpg: guard "g": it is not in guards.lock; run `mcpg guard lock g`');
     expect(readdirSync(s.dir)).not.toContain('guards.lock');
+  });
+});
+
+describe("GitHub's private Sigstore instance (no transparency log, no SCTs, a timestamp)", () => {
+  it('verifies against a trusted root that has no logs, and not against one that has them', async () => {
+    const github = await testSigstore({ privateInstance: true });
+    try {
+      const bytes = variant('private-instance');
+      const url = gh.publish('octo/guards', 'v1.0.0', `priv-${++n}.wasm`, bytes, { sidecar: await github.sign(bytes, { repository: 'octo/guards' }) });
+      const rootOfGitHub = join(tempDir(), 'github-root.json');
+      writeFileSync(rootOfGitHub, JSON.stringify(github.trustedRoot));
+      expect((await setup({ url, signer: SIGNER, trusted_root: rootOfGitHub }).run('guard', 'lock')).code).toBe(0);
+      // The same bundle against a root with logs: a missing tlog entry is not excused there.
+      const withLogs = JSON.parse(JSON.stringify(sigstore.trustedRoot)) as Record<string, unknown>;
+      withLogs.certificateAuthorities = (github.trustedRoot as Record<string, unknown>).certificateAuthorities;
+      withLogs.timestampAuthorities = (github.trustedRoot as Record<string, unknown>).timestampAuthorities;
+      const mixed = join(tempDir(), 'mixed-root.json');
+      writeFileSync(mixed, JSON.stringify(withLogs));
+      const r = await setup({ url, signer: SIGNER, trusted_root: mixed }).run('guard', 'lock');
+      expect(r.code).toBe(6);
+      expect(r.stderr).toMatch(/signature does not verify/);
+    } finally {
+      github.close();
+    }
   });
 });
 
