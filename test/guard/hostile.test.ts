@@ -167,7 +167,7 @@ describe('modules that do not fit the ABI are refused at start', () => {
     });
     const r = mcpg(['run', '--config', config]);
     expect(r.code).toBe(5);
-    expect(r.stderr.trim()).toBe(
+    expect(r.stderr.trim().split('\n').pop()).toBe(
       'mcpg: guard "g" does not fit the guard ABI: export label_response must be a function (i32, i32, i32, i32) -> (i32), found (i32) -> (i32)',
     );
   });

@@ -92,8 +92,8 @@ describe('gateway over stdio, two fixture backends', () => {
   });
 
   it('refuses huge arguments with a protocol error and keeps serving', async () => {
-    await expect(gw.call('alpha___echo', { text: 'x'.repeat(9 * 1024 * 1024) })).rejects.toThrow(/larger than 8 MiB/);
-    expect((await gw.call('alpha___echo', { text: 'ok' })).text).toBe('alpha: ok');
+    await expect(gw.call('beta___echo', { text: 'x'.repeat(9 * 1024 * 1024) })).rejects.toThrow(/larger than 8 MiB/);
+    expect((await gw.call('beta___echo', { text: 'ok' })).text).toBe('beta: ok');
   });
 
   it('writes nothing but protocol to stdout: backend stderr goes to the log', () => {
