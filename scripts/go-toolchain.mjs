@@ -2,7 +2,8 @@
 // ships golang-1.24-go, statically linked. It is fetched with apt-get download through a private
 // apt configuration that reuses this machine's Debian mirror, and unpacked under .cache/go.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -46,10 +47,16 @@ export function goToolchain() {
   return go;
 }
 
-/** Builds a Go guard (a reactor: -buildmode=c-shared for wasip1) into `target`. */
+/**
+ * Builds a Go guard (a reactor: -buildmode=c-shared for wasip1) into `target`. The same sources
+ * must give the same bytes (guards.lock and the registry pin them): no VCS stamp, no paths, and
+ * always the same output name.
+ */
 export async function buildGo(dir, target) {
   const go = goToolchain();
-  execFileSync(go, ['build', '-buildmode=c-shared', '-trimpath', '-ldflags=-s -w', '-o', target, '.'], {
+  const work = mkdtempSync(join(tmpdir(), 'mcpg-go-'));
+  const out = join(work, 'guard.wasm');
+  execFileSync(go, ['build', '-buildmode=c-shared', '-trimpath', '-buildvcs=false', '-ldflags=-s -w', '-o', out, '.'], {
     cwd: dir,
     stdio: ['ignore', 'inherit', 'inherit'],
     env: {
@@ -67,4 +74,6 @@ export async function buildGo(dir, target) {
       CGO_ENABLED: '0',
     },
   });
+  copyFileSync(out, target);
+  rmSync(work, { recursive: true, force: true });
 }

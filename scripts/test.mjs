@@ -1,36 +1,44 @@
-// The whole test suite, as the README and .ci/run run it: type-check, lint, then vitest.
-// Ends with one plain line "N passed, N failed" taken from vitest's JSON report.
+// The whole test suite, as the README and .ci/run run it: type-check, lint, the tests against
+// the source build (dist/mcpg.cjs), then the single executable built and the end-to-end tests
+// run again against it (MCPG_BIN). Ends with one plain line "N passed, N failed", counted from
+// vitest's JSON reports.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 
 const bin = (name) => `node_modules/.bin/${name}`;
-const step = (name, cmd, args) => {
+const step = (name, cmd, args, env = {}) => {
   console.log(`\n== ${name}`);
-  return spawnSync(cmd, args, { stdio: 'inherit' }).status ?? 1;
+  return spawnSync(cmd, args, { stdio: 'inherit', env: { ...process.env, ...env } }).status ?? 1;
 };
 
-let failedSteps = 0;
-failedSteps += step('type-check (tsc --noEmit, strict)', bin('tsc'), ['--noEmit', '-p', '.']) ? 1 : 0;
-failedSteps += step('lint (eslint)', bin('eslint'), ['.']) ? 1 : 0;
-
-mkdirSync('.cache', { recursive: true });
-const report = '.cache/vitest-report.json';
-rmSync(report, { force: true });
-const vitest = step('tests (vitest)', bin('vitest'), [
-  'run', '--reporter=default', '--reporter=json', `--outputFile.json=${report}`, ...process.argv.slice(2),
-]);
-
 let passed = 0;
-let failed = failedSteps;
-try {
-  const r = JSON.parse(readFileSync(report, 'utf8'));
-  passed += r.numPassedTests;
-  // A file that fails to load counts once, as its tests never ran.
-  failed += r.numFailedTests + (r.numFailedTests ? 0 : r.numFailedTestSuites);
-  if (r.numTotalTests === 0) failed += 1;
-} catch {
-  failed += 1;
+let failed = 0;
+const count = (report, status) => {
+  try {
+    const r = JSON.parse(readFileSync(report, 'utf8'));
+    passed += r.numPassedTests;
+    // A file that fails to load counts once, as its tests never ran.
+    failed += r.numFailedTests + (r.numFailedTests ? 0 : r.numFailedTestSuites);
+    if (r.numTotalTests === 0 || (status !== 0 && r.numFailedTests === 0 && r.numFailedTestSuites === 0)) failed += 1;
+  } catch {
+    failed += 1;
+  }
+};
+const vitest = (name, report, files, env) => {
+  rmSync(report, { force: true });
+  const status = step(name, bin('vitest'), ['run', '--reporter=default', '--reporter=json', `--outputFile.json=${report}`, ...files], env);
+  count(report, status);
+};
+
+failed += step('type-check (tsc --noEmit, strict)', bin('tsc'), ['--noEmit', '-p', '.']) ? 1 : 0;
+failed += step('lint (eslint)', bin('eslint'), ['.']) ? 1 : 0;
+mkdirSync('.cache', { recursive: true });
+vitest('tests against the source build', '.cache/vitest-source.json', [], {});
+if (step('single executable (npm run build:binary)', process.execPath, ['scripts/build-binary.mjs'])) failed += 1;
+else {
+  vitest('end-to-end tests against dist/mcpg', '.cache/vitest-binary.json', ['test/binary', 'test/proxy', 'test/cli', 'test/guard/hostile.test.ts', 'test/registry', 'test/supply'], {
+    MCPG_BIN: 'dist/mcpg',
+  });
 }
-if (vitest !== 0 && failed === 0) failed = 1;
 console.log(`${passed} passed, ${failed} failed`);
 process.exit(failed ? 1 : 0);

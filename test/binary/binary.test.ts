@@ -1,0 +1,22 @@
+// Runs in the binary pass only (MCPG_BIN=dist/mcpg; see scripts/test.mjs).
+import { spawnSync } from 'node:child_process';
+import { resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+const bin = resolve(process.env.MCPG_BIN ?? 'dist/mcpg');
+
+describe('the single executable', () => {
+  it('runs with no Node.js on PATH and an empty environment', () => {
+    const r = spawnSync(bin, ['--version'], { env: { PATH: '' }, encoding: 'utf8' });
+    expect(r.status).toBe(0);
+    expect(r.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+    expect(r.stderr).toBe('');
+  });
+
+  it('embeds what it needs: the public-good trusted root and the guard ABI checks work offline', () => {
+    const r = spawnSync(bin, ['guard', 'inspect', resolve('dist/guards/allow-list.wasm')], { env: { PATH: '' }, encoding: 'utf8' });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/ABI: ok/);
+    expect(r.stderr).not.toMatch(/Warning/);
+  });
+});
