@@ -54,7 +54,7 @@ export async function buildGuards(names = []) {
     const dir = join(guardsDir, name);
     const manifest = JSON.parse(readFileSync(join(dir, 'guard.json'), 'utf8'));
     const sdkDir = join(root, 'registry/sdk', manifest.language === 'go' ? 'go' : 'assemblyscript');
-    const key = hashOf([...files(dir), ...files(sdkDir)], `${manifest.language} ${ascVersion} v1`);
+    const key = hashOf([...files(dir), ...files(sdkDir)], `${manifest.language} ${ascVersion} v2`);
     const cached = join(cache, `${name}-${key}.wasm`);
     const target = join(out, `${name}.wasm`);
     if (!existsSync(cached)) {

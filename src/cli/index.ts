@@ -5,6 +5,7 @@ import { attestCommand } from './commands/attest.ts';
 import { cacheCommand } from './commands/cache.ts';
 import { configCommand } from './commands/config.ts';
 import { guardCommand } from './commands/guard.ts';
+import { registryCommand } from './commands/registry.ts';
 import { runCommand } from './commands/run.ts';
 import { exitWith } from './exit.ts';
 
@@ -26,6 +27,7 @@ export async function main(argv: string[]): Promise<void> {
       .command(configCommand)
       .command(guardCommand)
       .command(cacheCommand)
+      .command(registryCommand)
       .command(attestCommand)
       .demandCommand(1, 'Name a command.')
       .strict()

@@ -1,5 +1,6 @@
 import type { Argv } from 'yargs';
 import { type Config, loadConfig } from '../config/load.ts';
+import { type Index, loadIndex, pick } from '../registry/index.ts';
 import { Supply } from '../supply/resolve.ts';
 
 /** The options every command that reaches guards.lock shares, and the Supply they make. */
@@ -9,6 +10,7 @@ export interface SupplyArgs {
   frozen: boolean;
   offline: boolean;
   'trusted-root'?: string;
+  registry?: string;
 }
 
 export function withSupplyOptions<T>(y: Argv<T>) {
@@ -17,14 +19,17 @@ export function withSupplyOptions<T>(y: Argv<T>) {
     .option('lock', { type: 'string', describe: 'guards.lock to use (default: [gateway] lock, beside the config)' })
     .option('frozen', { type: 'boolean', default: false, describe: 'never write guards.lock' })
     .option('offline', { type: 'boolean', default: false, describe: 'never touch the network (the cache must hold everything)' })
-    .option('trusted-root', { type: 'string', describe: 'Sigstore trusted_root.json (default: the public-good root built in)' });
+    .option('trusted-root', { type: 'string', describe: 'Sigstore trusted_root.json (default: the public-good root built in)' })
+    .option('registry', { type: 'string', describe: 'plugin registry index, URL or file (default: the one built in)' });
 }
 
 export function supplyFrom(args: SupplyArgs, config: Config = loadConfig(args.config)): Supply {
+  let index: Promise<Index> | undefined;
   return new Supply(config, {
     lockFile: args.lock,
     frozen: args.frozen,
     offline: args.offline,
     trustedRoot: args['trusted-root'],
+    registry: async (source, guard) => pick(await (index ??= loadIndex(args.registry)), source, guard),
   });
 }

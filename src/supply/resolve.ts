@@ -75,6 +75,12 @@ export class Supply {
     return this.lockFile.replace(/[/\\][^/\\]*$/, '') || '.';
   }
 
+  /** Where a registry name points now (without downloading). */
+  async resolveRegistry(source: string, guard: string): Promise<RegistryPick> {
+    if (!this.#options.registry) throw new McpgError('SUPPLY_LOCK', `guard "${guard}": registry guards need the plugin registry`);
+    return this.#options.registry(source, guard);
+  }
+
   /** `mcpg guard lock`: resolves, downloads, verifies and records; `update` moves existing pins. */
   async lockGuards(names: string[], update: boolean): Promise<{ locked: string[]; warnings: string[] }> {
     const unknown = names.filter((n) => !this.guards().some((g) => g.name === n));
@@ -170,8 +176,7 @@ export class Supply {
     let policy = this.#signerPolicy(g);
     let pin = g.sha256;
     if ('source' in g) {
-      if (!this.#options.registry) throw new McpgError('SUPPLY_LOCK', `guard "${g.name}": registry guards need the plugin registry`);
-      const pick = await this.#options.registry(g.source, g.name);
+      const pick = await this.resolveRegistry(g.source, g.name);
       url = pick.url;
       pin ??= pick.sha256;
       policy ??= pick.signer;
@@ -240,8 +245,8 @@ export class Supply {
     return wasm;
   }
 
-  async #registryPolicy(g: SuppliedGuard & { source: string }): Promise<SignerPolicy | undefined> {
-    return this.#options.registry ? (await this.#options.registry(g.source, g.name)).signer : undefined;
+  async #registryPolicy(g: SuppliedGuard & { source: string }): Promise<SignerPolicy> {
+    return (await this.resolveRegistry(g.source, g.name)).signer;
   }
 
   /** Finds a bundle for the artifact and verifies it against the policy. */

@@ -1,6 +1,9 @@
 import { readFileSync } from 'node:fs';
 import type { CommandModule } from 'yargs';
+import { addGuardToConfig } from '../../config/edit.ts';
+import { loadConfig } from '../../config/load.ts';
 import { limitsSchema } from '../../config/schema.ts';
+import { parseName } from '../../registry/index.ts';
 import { LABEL_EXPORTS, type LabelExport, abiProblems } from '../../guard/abi.ts';
 import type { BackendCall } from '../../guard/guard.ts';
 import { WasmGuard, compileGuard } from '../../guard/wasm-guard.ts';
@@ -117,6 +120,30 @@ const lockCommand: CommandModule<object, SupplyArgs & { names: string[]; update:
   },
 };
 
+const addCommand: CommandModule<object, SupplyArgs & { spec: string; server: string; name?: string }> = {
+  command: 'add <spec>',
+  describe: 'Add a registry guard (NAME[@RANGE]) to a server: edits the config and the lock',
+  builder: (y) =>
+    withSupplyOptions(y)
+      .positional('spec', { type: 'string', demandOption: true, describe: 'NAME or NAME@RANGE from the registry' })
+      .option('server', { type: 'string', demandOption: true, describe: 'the server the guard labels' })
+      .option('name', { type: 'string', describe: 'the guard\'s name in the config (default: the registry name)' })
+      .example('$0 guard add repo-visibility@^1 --server github --config mcpg.toml', ''),
+  handler: async (args) => {
+    const { name } = parseName(args.spec);
+    const guardName = args.name ?? name;
+    const config = loadConfig(args.config);
+    if (!config.servers.some((s) => s.name === args.server)) throw new McpgError('USAGE', `no server "${args.server}" in ${config.file}`);
+    // Resolve first: a name or range the registry cannot satisfy leaves the config untouched.
+    const supply = supplyFrom(args, config);
+    await supply.resolveRegistry(`registry:${args.spec.replace(/^registry:/, '')}`, guardName);
+    addGuardToConfig(config.file, guardName, `registry:${args.spec.replace(/^registry:/, '')}`, args.server);
+    const { warnings } = await supplyFrom(args).lockGuards([guardName], true);
+    for (const w of warnings) process.stderr.write(`mcpg: warning: ${w}\n`);
+    out(`${config.file}: server "${args.server}" now uses guard "${guardName}" (${args.spec}), locked in ${supply.lockFile}`);
+  },
+};
+
 const verifyCommand: CommandModule<object, SupplyArgs & { json: boolean }> = {
   command: 'verify',
   describe: 'Check that config, guards.lock and the signed artifacts agree (for CI)',
@@ -134,6 +161,7 @@ const verifyCommand: CommandModule<object, SupplyArgs & { json: boolean }> = {
 export const guardCommand: CommandModule = {
   command: 'guard <command>',
   describe: 'Inspect, try and supply guards',
-  builder: (y) => y.command(inspectCommand).command(callCommand).command(lockCommand).command(verifyCommand).demandCommand(1),
+  builder: (y) =>
+    y.command(inspectCommand).command(callCommand).command(lockCommand).command(verifyCommand).command(addCommand).demandCommand(1),
   handler: () => {},
 };

@@ -1,0 +1,85 @@
+import { readFileSync } from 'node:fs';
+import semver from 'semver';
+import { z } from 'zod';
+import embedded from '../../registry/index.json' with { type: 'json' };
+import { McpgError, errorMessage } from '../shared/errors.ts';
+import { fetchBytes } from '../supply/fetch.ts';
+import type { RegistryPick } from '../supply/resolve.ts';
+
+/** The plugin registry: registry/index.json (embedded in the binary), or one given by --registry. */
+
+const indexSchema = z.strictObject({
+  $schema: z.string().optional(),
+  version: z.literal(1),
+  guards: z.record(
+    z.string().regex(/^[a-z0-9][a-z0-9-]*$/),
+    z.strictObject({
+      description: z.string(),
+      repository: z.string(),
+      signer: z.strictObject({
+        repository: z.string().optional(),
+        workflow: z.string().optional(),
+        ref: z.string().optional(),
+        issuer: z.string(),
+        identity: z.string().optional(),
+        identity_regex: z.string().optional(),
+      }),
+      versions: z.record(
+        z.string().refine((v) => semver.valid(v) !== null, 'a semantic version'),
+        z.strictObject({ url: z.url(), sha256: z.string().regex(/^[0-9a-f]{64}$/) }),
+      ),
+    }),
+  ),
+});
+
+export type Index = z.infer<typeof indexSchema>;
+
+export function parseIndex(raw: unknown, where: string): Index {
+  const r = indexSchema.safeParse(raw);
+  if (!r.success) {
+    const i = r.error.issues[0]!;
+    throw new McpgError('CONFIG_INVALID', `${where}: ${i.path.join('.') || '(top level)'}: ${i.message}`);
+  }
+  return r.data;
+}
+
+/** The index to use: `--registry URL|FILE`, or the one built in. */
+export async function loadIndex(source?: string): Promise<Index> {
+  if (!source) return parseIndex(embedded, 'built-in registry index');
+  let text: string;
+  try {
+    text = /^https?:/.test(source) ? Buffer.from(await fetchBytes(source, { maxBytes: 4 * 1024 * 1024 })).toString('utf8') : readFileSync(source, 'utf8');
+  } catch (err) {
+    if (err instanceof McpgError) throw err;
+    throw new McpgError('CONFIG_READ', `registry ${source}: ${errorMessage(err)}`);
+  }
+  try {
+    return parseIndex(JSON.parse(text), source);
+  } catch (err) {
+    if (err instanceof McpgError) throw err;
+    throw new McpgError('CONFIG_PARSE', `registry ${source}: not JSON (${errorMessage(err)})`);
+  }
+}
+
+/** `registry:NAME@RANGE`, `NAME@RANGE` or `NAME` (the newest version). */
+export function parseName(source: string): { name: string; range: string } {
+  const m = /^(?:registry:)?([a-z0-9][a-z0-9-]*)(?:@(.+))?$/.exec(source);
+  if (!m) throw new McpgError('CONFIG_INVALID', `"${source}" is not a registry name (NAME or NAME@RANGE)`);
+  return { name: m[1]!, range: m[2] ?? '*' };
+}
+
+export function pick(index: Index, source: string, guard = source): RegistryPick & { version: string; name: string } {
+  const { name, range } = parseName(source);
+  const entry = index.guards[name];
+  if (!entry) throw new McpgError('CONFIG_INVALID', `guard "${guard}": the registry has no guard named "${name}" (see \`mcpg registry list\`)`);
+  if (!semver.validRange(range)) throw new McpgError('CONFIG_INVALID', `guard "${guard}": "${range}" is not a version range`);
+  const version = semver.maxSatisfying(Object.keys(entry.versions), range);
+  if (!version) {
+    throw new McpgError(
+      'CONFIG_INVALID',
+      `guard "${guard}": no version of ${name} matches ${range} (there are ${Object.keys(entry.versions).join(', ')})`,
+    );
+  }
+  const v = entry.versions[version]!;
+  return { name, version, url: v.url, sha256: v.sha256, signer: entry.signer };
+}

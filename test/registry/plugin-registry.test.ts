@@ -1,0 +1,121 @@
+import { createHash } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseIndex, pick } from '../../src/registry/index.ts';
+import { type FakeGitHub, fakeGitHub } from '../helpers/fake-github.ts';
+import { FIXTURES, ROOT, mcpgAsync, startGateway, tempDir } from '../helpers/mcpg.ts';
+import { type TestSigstore, testSigstore } from '../helpers/sigstore.ts';
+
+const index = JSON.parse(readFileSync(join(ROOT, 'registry/index.json'), 'utf8')) as unknown;
+const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+
+describe('registry/index.json', () => {
+  it('is valid, and each latest version pins the digest of the guard built from source here', () => {
+    const parsed = parseIndex(index, 'registry/index.json');
+    for (const name of Object.keys(parsed.guards)) {
+      const latest = pick(parsed, name);
+      expect(latest.sha256, `${name}: update registry/index.json after changing the guard`).toBe(sha(readFileSync(join(ROOT, 'dist/guards', `${name}.wasm`))));
+    }
+  });
+
+  it('picks the highest version in a range and names what exists when none matches', () => {
+    const parsed = parseIndex(
+      {
+        version: 1,
+        guards: {
+          g: {
+            description: 'd',
+            repository: 'o/r',
+            signer: { issuer: 'i' },
+            versions: { '1.2.0': { url: 'https://x/1', sha256: 'a'.repeat(64) }, '1.10.1': { url: 'https://x/2', sha256: 'b'.repeat(64) }, '2.0.0': { url: 'https://x/3', sha256: 'c'.repeat(64) } },
+          },
+        },
+      },
+      't',
+    );
+    expect(pick(parsed, 'registry:g@^1').version).toBe('1.10.1');
+    expect(pick(parsed, 'g@1.2').version).toBe('1.2.0');
+    expect(pick(parsed, 'g').version).toBe('2.0.0');
+    expect(() => pick(parsed, 'g@^3')).toThrow(/no version of g matches \^3 \(there are 1.2.0, 1.10.1, 2.0.0\)/);
+    expect(() => pick(parsed, 'nope')).toThrow(/no guard named "nope"/);
+  });
+
+  it('mcpg registry list and info read the built-in index', async () => {
+    const list = await mcpgAsync(['registry', 'list']);
+    expect(list.code).toBe(0);
+    expect(list.stdout).toMatch(/^repo-visibility@1.0.0 {2}Labels GitHub MCP tools/m);
+    const info = await mcpgAsync(['registry', 'info', 'repo-visibility']);
+    expect(info.stdout).toMatch(/signer:\n {2}repository: mcpg-dev\/mcpg/);
+  });
+});
+
+describe('mcpg guard add NAME@RANGE --server SERVER', () => {
+  let gh: FakeGitHub;
+  let sigstore: TestSigstore;
+  beforeAll(async () => {
+    gh = await fakeGitHub();
+    sigstore = await testSigstore();
+  });
+  afterAll(() => {
+    gh?.close();
+    sigstore?.close();
+  });
+
+  it('edits the config keeping its comments, locks the concrete release, and the gateway runs it', async () => {
+    const wasm = readFileSync(join(ROOT, 'dist/guards/allow-list.wasm'));
+    const bundle = await sigstore.sign(wasm, { repository: 'mcpg-dev/mcpg', workflow: 'mcpg-dev/mcpg/.github/workflows/release.yml' });
+    const url = gh.publish('mcpg-dev/mcpg', 'v0.1.0', 'allow-list.wasm', wasm, { sidecar: bundle });
+    const dir = tempDir();
+    const registry = join(dir, 'index.json');
+    const test = parseIndex(index, 'index');
+    test.guards['allow-list']!.versions = { '1.0.0': { url, sha256: sha(wasm) }, '1.1.0': { url: `${url}.missing`, sha256: 'f'.repeat(64) } };
+    writeFileSync(registry, JSON.stringify(test));
+    const root = join(dir, 'root.json');
+    writeFileSync(root, JSON.stringify(sigstore.trustedRoot));
+    const config = join(dir, 'mcpg.toml');
+    const original = `# my gateway
+[gateway]
+mode = "filter"  # keep this comment
+
+[servers.t]
+command = ${JSON.stringify(process.execPath)}
+args = [${JSON.stringify(join(FIXTURES, 'servers/tools.ts'))}, "t"]
+# the guard goes here
+`;
+    writeFileSync(config, original);
+    const env = { ...gh.env, MCPG_CACHE_DIR: join(dir, 'cache') };
+    const flags = ['--config', config, '--registry', registry, '--trusted-root', root];
+
+    const bad = await mcpgAsync(['guard', 'add', 'allow-list@^3', '--server', 't', ...flags], env);
+    expect(bad.code).toBe(3);
+    expect(bad.stderr).toMatch(/no version of allow-list matches \^3/);
+    expect(readFileSync(config, 'utf8')).toBe(original);
+
+    const r = await mcpgAsync(['guard', 'add', 'allow-list@~1.0', '--server', 't', ...flags], env);
+    expect(r.stderr).not.toMatch(/error/);
+    expect(r.code).toBe(0);
+    const edited = readFileSync(config, 'utf8');
+    expect(edited).toContain('mode = "filter"  # keep this comment');
+    expect(edited).toContain('# the guard goes here\nguard = "allow-list"');
+    expect(edited).toMatch(/\[guards\.allow-list\]\nsource = "registry:allow-list@~1\.0"\n$/);
+    const lock = JSON.parse(readFileSync(join(dir, 'guards.lock'), 'utf8')) as { guards: Record<string, Record<string, unknown>> };
+    expect(lock.guards['allow-list']).toMatchObject({
+      source: 'registry:allow-list@~1.0',
+      url,
+      sha256: sha(wasm),
+      signer: { repository: 'mcpg-dev/mcpg', workflow: 'mcpg-dev/mcpg/.github/workflows/release.yml' },
+    });
+
+    expect((await mcpgAsync(['guard', 'verify', '--frozen', '--offline', ...flags], env)).code).toBe(0);
+    const gw = await startGateway(config, ['--frozen', '--registry', registry, '--trusted-root', root], env);
+    try {
+      // The allow-list guard with no policy allows nothing: proof that it labels the server now.
+      const denied = await gw.call('t___echo', { text: 'x' });
+      expect(denied.isError).toBe(true);
+      expect(denied.text).toMatch(/allow-list:never/);
+    } finally {
+      await gw.close();
+    }
+  });
+});
