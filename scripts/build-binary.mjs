@@ -10,7 +10,8 @@ import { fileURLToPath } from 'node:url';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const entry = join(root, 'dist/mcpg.cjs');
-const output = join(root, 'dist/mcpg');
+const platform = { darwin: 'macos', win32: 'win' }[process.platform] ?? process.platform;
+const output = join(root, process.platform === 'win32' ? 'dist/mcpg.exe' : 'dist/mcpg');
 
 execFileSync(process.execPath, [join(root, 'scripts/build.mjs')], { stdio: 'inherit' });
 rmSync(output, { force: true });
@@ -31,7 +32,7 @@ const seaModule = await import('@yao-pkg/pkg/lib-es5/sea.js');
 const sea = seaModule.default.default ?? seaModule.default; // a CommonJS module: exports.default
 try {
   await sea(entry, {
-    targets: [{ nodeRange: `node${process.versions.node.split('.')[0]}`, platform: 'linux', arch: 'x64', output }],
+    targets: [{ nodeRange: `node${process.versions.node.split('.')[0]}`, platform, arch: process.arch, output }],
     nodePath,
   });
 } finally {
@@ -41,4 +42,4 @@ if (!existsSync(output)) throw new Error(`pkg did not produce ${output}`);
 chmodSync(output, 0o755);
 
 const version = execFileSync(output, ['--version'], { env: { PATH: '' }, encoding: 'utf8' }).trim();
-console.log(`dist/mcpg ${version}: ${(statSync(output).size / 1048576).toFixed(1)} MiB (node ${process.version}, linux-x64${nodePath === process.execPath ? '' : ', stripped'})`);
+console.log(`${output.slice(root.length + 1)} ${version}: ${(statSync(output).size / 1048576).toFixed(1)} MiB (node ${process.version}, ${platform}-${process.arch}${nodePath === process.execPath ? '' : ', stripped'})`);

@@ -2,6 +2,6 @@ module repo-visibility-go
 
 go 1.24
 
-require mcpg/guard v0.0.0
+require github.com/mcpg-dev/mcpg/registry/sdk/go v0.0.0
 
-replace mcpg/guard => ../../sdk/go
+replace github.com/mcpg-dev/mcpg/registry/sdk/go => ../../sdk/go

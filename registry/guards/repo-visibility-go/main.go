@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"strings"
 
-	"mcpg/guard"
+	guard "github.com/mcpg-dev/mcpg/registry/sdk/go"
 )
 
 const (

@@ -1,3 +1,3 @@
-module mcpg/guard
+module github.com/mcpg-dev/mcpg/registry/sdk/go
 
 go 1.24

@@ -1,0 +1,42 @@
+// Records the guards built in dist/guards in registry/index.json as release TAG of REPO:
+// each guard's version (from its guard.json), release URL and sha256. The release workflow runs
+// it after building; run it by hand after changing a guard.
+// Usage: node scripts/registry-update.mjs [--tag v0.1.0] [--repo OWNER/REPO] [--index FILE]
+import { createHash } from 'node:crypto';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+const { values } = parseArgs({
+  options: {
+    tag: { type: 'string', default: `v${pkg.version}` },
+    repo: { type: 'string', default: 'mcpg-dev/mcpg' },
+    index: { type: 'string', default: join(root, 'registry/index.json') },
+  },
+});
+const index = JSON.parse(readFileSync(values.index, 'utf8'));
+for (const name of readdirSync(join(root, 'registry/guards')).sort()) {
+  const manifest = JSON.parse(readFileSync(join(root, 'registry/guards', name, 'guard.json'), 'utf8'));
+  const bytes = readFileSync(join(root, 'dist/guards', `${name}.wasm`));
+  const entry = (index.guards[name] ??= {
+    description: manifest.description,
+    repository: values.repo,
+    signer: {
+      repository: values.repo,
+      workflow: `${values.repo}/.github/workflows/release.yml`,
+      ref: 'refs/tags/v*',
+      issuer: 'https://token.actions.githubusercontent.com',
+    },
+    versions: {},
+  });
+  entry.description = manifest.description;
+  entry.versions[manifest.version] = {
+    url: `https://github.com/${values.repo}/releases/download/${values.tag}/${name}.wasm`,
+    sha256: createHash('sha256').update(bytes).digest('hex'),
+  };
+  console.log(`${name}@${manifest.version}: ${entry.versions[manifest.version].sha256}`);
+}
+writeFileSync(values.index, `${JSON.stringify(index, null, 2)}\n`);
