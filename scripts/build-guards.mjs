@@ -32,14 +32,9 @@ async function buildAssemblyScript(name, dir, target) {
   const entry = join(work, 'entry.ts');
   const guard = relative(work, join(dir, 'assembly/guard')).replaceAll('\\', '/');
   const sdk = relative(work, join(root, 'registry/sdk/assemblyscript')).replaceAll('\\', '/');
-  // The ABI exports, generated so that a guard's author writes only its three functions.
-  writeFileSync(entry, `import { labelAgent, labelResource, labelResponse } from "${guard}";
-import { handle } from "${sdk}";
-export { alloc, dealloc } from "${sdk}";
-export function label_agent(p: usize, n: i32, o: usize, s: i32): i32 { return handle(p, n, o, s, labelAgent); }
-export function label_resource(p: usize, n: i32, o: usize, s: i32): i32 { return handle(p, n, o, s, labelResource); }
-export function label_response(p: usize, n: i32, o: usize, s: i32): i32 { return handle(p, n, o, s, labelResponse); }
-`);
+  // The ABI exports: the template's index.ts, pointed at this guard and the SDK.
+  const exportsFile = readFileSync(join(root, 'registry/templates/assemblyscript/assembly/index.ts'), 'utf8');
+  writeFileSync(entry, exportsFile.replace('"./guard"', `"${guard}"`).replaceAll('"./sdk"', `"${sdk}"`));
   const { error, stderr } = await asc.main([entry, '-o', target, '--optimize', '--runtime', 'incremental', '--exportStart', '_initialize', '--noAssert'], {});
   if (error) throw new Error(`guard ${name}: ${error.message}\n${stderr.toString()}`);
 }
@@ -54,7 +49,7 @@ export async function buildGuards(names = []) {
     const dir = join(guardsDir, name);
     const manifest = JSON.parse(readFileSync(join(dir, 'guard.json'), 'utf8'));
     const sdkDir = join(root, 'registry/sdk', manifest.language === 'go' ? 'go' : 'assemblyscript');
-    const key = hashOf([...files(dir), ...files(sdkDir)], `${manifest.language} ${ascVersion} v2`);
+    const key = hashOf([...files(dir), ...files(sdkDir), join(root, 'registry/templates/assemblyscript/assembly/index.ts')], `${manifest.language} ${ascVersion} v2`);
     const cached = join(cache, `${name}-${key}.wasm`);
     const target = join(out, `${name}.wasm`);
     if (!existsSync(cached)) {

@@ -1,0 +1,19 @@
+// Your guard: three functions. See the mcpg guard ABI in mcpg's registry/README.md.
+import { READ, Value, WRITE, agent, resource } from "./sdk";
+
+/** The agent's labels, from the policy in the user's config. */
+export function labelAgent(policy: Value): Value | null {
+  return agent([], []);
+}
+
+/** What a call touches, and whether it reads or writes. */
+export function labelResource(input: Value): Value | null {
+  const tool = input.str("tool_name");
+  if (tool.startsWith("get_") || tool.startsWith("list_")) return resource(tool, [], [], READ);
+  return resource(tool, [], [], WRITE);
+}
+
+/** Per-item labels of a response; null lets the resource labels cover it. */
+export function labelResponse(input: Value): Value | null {
+  return null;
+}

@@ -1,0 +1,28 @@
+// Your guard: implement guard.Guard and register it. See mcpg's registry/README.md.
+package main
+
+import (
+	"encoding/json"
+	"strings"
+
+	guard "github.com/mcpg-dev/mcpg/registry/sdk/go"
+)
+
+type myGuard struct{}
+
+func (myGuard) LabelAgent(policy json.RawMessage) (*guard.AgentLabels, error) {
+	return &guard.AgentLabels{Agent: guard.Labels{Secrecy: []string{}, Integrity: []string{}}}, nil
+}
+
+func (myGuard) LabelResource(c guard.Call) (*guard.ResourceLabels, error) {
+	if strings.HasPrefix(c.ToolName, "get_") || strings.HasPrefix(c.ToolName, "list_") {
+		return guard.NewResource(c.ToolName, guard.Labels{}, guard.Read), nil
+	}
+	return guard.NewResource(c.ToolName, guard.Labels{}, guard.Write), nil
+}
+
+func (myGuard) LabelResponse(c guard.Call) (*guard.ResponseLabels, error) { return nil, nil }
+
+func init() { guard.Register(myGuard{}) }
+
+func main() {}
