@@ -13,6 +13,10 @@ const JSPI = WebAssembly as unknown as {
 };
 
 const PAGE = 65536;
+const ENCODER = new TextEncoder();
+/** Answers must be valid UTF-8; tool names, arguments and log lines are read leniently. */
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+const LENIENT = new TextDecoder();
 const FIRST_OUTPUT = 64 * 1024;
 const MAX_RETRIES = 4;
 
@@ -24,6 +28,10 @@ export class GuardTrapError extends Error {}
 export class GuardAnswerError extends Error {}
 
 type LabelFns = Record<LabelExport, (...a: number[]) => Promise<number>>;
+interface Region {
+  ptr: number;
+  size: number;
+}
 
 /** The one invocation in flight on an instance: its backend, and its call_backend budget. */
 interface Invocation {
@@ -47,13 +55,19 @@ export class GuardInstance {
   #exports!: Record<string, unknown>;
   #labels!: LabelFns;
   #alloc?: { alloc: (n: number) => number; dealloc: (p: number, n: number) => void };
+  /** Call buffers from the guest's alloc, reused across calls. */
+  #in?: Region;
+  #out?: Region;
   /** For modules without alloc/dealloc: a scratch region the host grew past the guest's data. */
-  #scratch?: { ptr: number; size: number };
+  #scratch?: Region;
   #current?: Invocation;
+
+  readonly #fuelBudget: bigint;
 
   private constructor(name: string, limits: Limits) {
     this.#name = name;
     this.#limits = limits;
+    this.#fuelBudget = BigInt(limits.fuel);
     this.#log = logger(`guard:${name}`);
   }
 
@@ -79,7 +93,7 @@ export class GuardInstance {
 
   /** One ABI call: JSON in, JSON out (null for "nothing"), with the -2 retry protocol. */
   async call(fn: LabelExport, input: string, backend: BackendCall): Promise<string | null> {
-    const data = new TextEncoder().encode(input);
+    const data = ENCODER.encode(input);
     if (data.length > this.#limits.input_mib * 1024 * 1024) {
       throw new GuardLimitError(`input to ${fn} is ${data.length} bytes, over the ${this.#limits.input_mib} MiB input cap`);
     }
@@ -88,26 +102,22 @@ export class GuardInstance {
     try {
       let size = FIRST_OUTPUT;
       for (let attempt = 0; ; attempt++) {
-        const { inPtr, outPtr, release } = this.#buffers(data.length, size);
-        try {
-          new Uint8Array(this.#memory.buffer).set(data, inPtr);
-          this.#fuel.value = BigInt(this.#limits.fuel);
-          const rc = await runGuestAsync(this.#name, this, () => this.#labels[fn](inPtr, data.length, outPtr, size));
-          if (this.#current.limitHit) throw new GuardLimitError(this.#current.limitHit);
-          if (rc === RC_NOTHING) return null;
-          if (rc > 0) {
-            if (rc > size) throw new GuardAnswerError(`${fn} claims ${rc} bytes written into a ${size}-byte buffer`);
-            return new TextDecoder('utf-8', { fatal: true }).decode(new Uint8Array(this.#memory.buffer, outPtr, rc).slice());
-          }
-          if (rc !== RC_TOO_SMALL) throw new GuardAnswerError(`${fn} returned error code ${rc}`);
-          const wanted = new DataView(this.#memory.buffer).getUint32(outPtr, true);
-          const next = wanted > size ? wanted : size * 2;
-          if (next > cap) throw new GuardLimitError(`${fn} needs a ${next}-byte output buffer, over the ${this.#limits.output_mib} MiB output cap`);
-          if (attempt + 1 >= MAX_RETRIES) throw new GuardAnswerError(`${fn} still reported a too-small buffer after ${MAX_RETRIES} tries`);
-          size = next;
-        } finally {
-          release();
+        const { inPtr, outPtr, outSize } = this.#buffers(data.length, size);
+        new Uint8Array(this.#memory.buffer).set(data, inPtr);
+        this.#fuel.value = this.#fuelBudget;
+        const rc = await runGuestAsync(this.#name, this, () => this.#labels[fn](inPtr, data.length, outPtr, outSize));
+        if (this.#current.limitHit) throw new GuardLimitError(this.#current.limitHit);
+        if (rc === RC_NOTHING) return null;
+        if (rc > 0) {
+          if (rc > outSize) throw new GuardAnswerError(`${fn} claims ${rc} bytes written into a ${outSize}-byte buffer`);
+          return UTF8.decode(new Uint8Array(this.#memory.buffer, outPtr, rc));
         }
+        if (rc !== RC_TOO_SMALL) throw new GuardAnswerError(`${fn} returned error code ${rc}`);
+        const wanted = new DataView(this.#memory.buffer).getUint32(outPtr, true);
+        const next = wanted > outSize ? wanted : outSize * 2;
+        if (next > cap) throw new GuardLimitError(`${fn} needs a ${next}-byte output buffer, over the ${this.#limits.output_mib} MiB output cap`);
+        if (attempt + 1 >= MAX_RETRIES) throw new GuardAnswerError(`${fn} still reported a too-small buffer after ${MAX_RETRIES} tries`);
+        size = next;
       }
     } finally {
       this.#current = undefined;
@@ -124,20 +134,24 @@ export class GuardInstance {
     return runGuest(this.#name, fn, this);
   }
 
-  #buffers(inLen: number, outLen: number): { inPtr: number; outPtr: number; release: () => void } {
+  /**
+   * The call buffers, kept across calls and grown when a call needs more: allocating (and
+   * zeroing) them in the guest on every call costs more than the call itself.
+   */
+  #buffers(inLen: number, outLen: number): { inPtr: number; outPtr: number; outSize: number } {
     const a = this.#alloc;
     if (a) {
-      const inPtr = this.#metered(() => a.alloc(Math.max(inLen, 1)));
-      const outPtr = this.#metered(() => a.alloc(outLen));
-      if (!inPtr || !outPtr) throw new GuardLimitError('alloc returned 0 (guest out of memory)');
-      return {
-        inPtr,
-        outPtr,
-        release: () => {
-          this.#metered(() => a.dealloc(outPtr, outLen));
-          this.#metered(() => a.dealloc(inPtr, Math.max(inLen, 1)));
-        },
+      const get = (held: Region | undefined, size: number): Region => {
+        if (held && held.size >= size) return held;
+        if (held) this.#metered(() => a.dealloc(held.ptr, held.size));
+        const want = Math.max(size, 1024);
+        const ptr = this.#metered(() => a.alloc(want));
+        if (!ptr) throw new GuardLimitError('alloc returned 0 (guest out of memory)');
+        return { ptr, size: want };
       };
+      this.#in = get(this.#in, inLen);
+      this.#out = get(this.#out, outLen);
+      return { inPtr: this.#in.ptr, outPtr: this.#out.ptr, outSize: this.#out.size };
     }
     const need = inLen + outLen;
     if (!this.#scratch || this.#scratch.size < need) {
@@ -150,11 +164,11 @@ export class GuardInstance {
       }
       this.#scratch = { ptr: old * PAGE, size: pages * PAGE };
     }
-    return { inPtr: this.#scratch.ptr, outPtr: this.#scratch.ptr + inLen, release: () => {} };
+    return { inPtr: this.#scratch.ptr, outPtr: this.#scratch.ptr + inLen, outSize: this.#scratch.size - inLen };
   }
 
   #read(ptr: number, len: number): string {
-    return new TextDecoder().decode(new Uint8Array(this.#memory.buffer, ptr, len));
+    return LENIENT.decode(new Uint8Array(this.#memory.buffer, ptr, len));
   }
 
   #envImport(name: string): unknown {
@@ -208,7 +222,7 @@ export class GuardInstance {
       }
       try {
         const result = await inv.backend(tool, (args ?? {}) as Record<string, unknown>);
-        bytes = new TextEncoder().encode(JSON.stringify(result));
+        bytes = ENCODER.encode(JSON.stringify(result));
       } catch (err) {
         this.#log.warn(`call_backend("${tool}") failed: ${errorMessage(err)}`);
         return RC_ERROR;

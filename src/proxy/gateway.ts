@@ -100,16 +100,23 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     };
   }
 
-  const forwardOptions = (extra: Extra) => {
+  /**
+   * Forwards one request to a backend with the agent's cancellation and progress: progress
+   * notifications reach the agent before the result does.
+   */
+  const forward = async (backend: Backend, method: string, params: Record<string, unknown>, extra: Extra) => {
     const token = extra._meta?.progressToken;
-    return {
+    const sent: Promise<void>[] = [];
+    const result = await backend.request(method, params, {
       signal: extra.signal,
       ...(token !== undefined && {
         onprogress: (p: { progress: number; total?: number; message?: string }) =>
-          void extra.sendNotification({ method: 'notifications/progress', params: { ...p, progressToken: token } }),
+          void sent.push(extra.sendNotification({ method: 'notifications/progress', params: { ...p, progressToken: token } })),
         resetTimeoutOnProgress: true,
       }),
-    };
+    });
+    await Promise.all(sent);
+    return result;
   };
   const routeOf = (name: string) => routes.get(name)!;
 
@@ -127,8 +134,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       method: 'tools/call',
       tool: target.name,
       args,
-      forward: () =>
-        target.backend.request('tools/call', { name: target.name, arguments: args }, forwardOptions(extra)),
+      forward: () => forward(target.backend, 'tools/call', { name: target.name, arguments: args }, extra),
     }));
     return outcome.error === undefined ? outcome.result : { isError: true, content: [{ type: 'text', text: outcome.error }] };
   });
@@ -143,7 +149,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         method: 'prompts/get',
         tool: 'prompts/get',
         args: params,
-        forward: () => target.backend.request('prompts/get', params, forwardOptions(extra)),
+        forward: () => forward(target.backend, 'prompts/get', params, extra),
       }),
     );
   });
@@ -158,7 +164,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         method: 'resources/read',
         tool: 'resources/read',
         args: params,
-        forward: () => backend.request('resources/read', params, forwardOptions(extra)),
+        forward: () => forward(backend, 'resources/read', params, extra),
       }),
     );
   });

@@ -1,7 +1,7 @@
 // The mcpg guard SDK for AssemblyScript: ABI plumbing, labels, backend calls and logging.
 // A guard author writes labelAgent, labelResource and labelResponse; the build adds the exports.
-import { Value, parse } from "./json";
-export { Value, parse } from "./json";
+import { Value, parse, parseBytes } from "./json";
+export { Value, parse, parseBytes } from "./json";
 
 // @ts-ignore: decorator
 @external("env", "call_backend")
@@ -39,12 +39,12 @@ export function log(level: i32, message: string): void {
 /** Calls a tool on the guard's own backend; null when the call fails or is refused. */
 export function callBackend(tool: string, args: Value): Value | null {
   const t = String.UTF8.encode(tool);
-  const a = String.UTF8.encode(args.toString());
+  const a = args.toBytes();
   let size = 65536;
   for (let attempt = 0; attempt < 4; attempt++) {
     const res = new ArrayBuffer(size);
     const n = call_backend(changetype<usize>(t), t.byteLength, changetype<usize>(a), a.byteLength, changetype<usize>(res), size);
-    if (n >= 0) return parse(String.UTF8.decodeUnsafe(changetype<usize>(res), n));
+    if (n >= 0) return parseBytes(changetype<usize>(res), n);
     if (n != -2) return null;
     size = <i32>load<u32>(changetype<usize>(res));
   }
@@ -75,11 +75,21 @@ export function dealloc(ptr: usize, size: i32): void {
   __unpin(ptr);
 }
 
+// Collect garbage after a call once the heap is this large: memory is capped, and a guard that
+// only ever grows would hit the cap on a large response.
+const COLLECT_PAGES = 128;
+
 /** Runs a handler on the JSON input and writes its answer (or asks for a bigger buffer). */
 export function handle(inPtr: usize, inLen: i32, outPtr: usize, outSize: i32, handler: (input: Value) => Value | null): i32 {
-  const answer = handler(parse(String.UTF8.decodeUnsafe(inPtr, inLen)));
+  const rc = answer(inPtr, inLen, outPtr, outSize, handler);
+  if (memory.size() > COLLECT_PAGES) __collect();
+  return rc;
+}
+
+function answer(inPtr: usize, inLen: i32, outPtr: usize, outSize: i32, handler: (input: Value) => Value | null): i32 {
+  const answer = handler(parseBytes(inPtr, inLen));
   if (answer == null) return 0;
-  const out = String.UTF8.encode(answer.toString());
+  const out = answer.toBytes();
   if (out.byteLength > outSize) {
     if (outSize >= 4) store<u32>(outPtr, out.byteLength);
     return -2;

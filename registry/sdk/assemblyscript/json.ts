@@ -1,23 +1,30 @@
 // A small JSON value for guards: parse the host's input, build and serialise the answer.
-// AssemblyScript has no JSON in its standard library.
+// AssemblyScript has no JSON in its standard library. Parsing reads UTF-8 bytes in place and
+// serialising writes UTF-8 bytes: guards sit on every call, so this avoids building strings.
 
 export const enum Kind { Null, Bool, Number, String, Array, Object }
+
+// Shared by scalars, which never hold children (push and set refuse them).
+const NO_VALUES = new Array<Value>(0);
+const NO_KEYS = new Array<string>(0);
 
 export class Value {
   kind: Kind = Kind.Null;
   b: bool = false;
   n: f64 = 0;
   s: string = "";
-  items: Value[] = [];
-  keys: string[] = [];
-  vals: Value[] = [];
+  /** Elements of an array. */
+  items: Value[] = NO_VALUES;
+  /** Keys and values of an object, in order. */
+  keys: string[] = NO_KEYS;
+  vals: Value[] = NO_VALUES;
 
   static null(): Value { return new Value(); }
   static bool(b: bool): Value { const v = new Value(); v.kind = Kind.Bool; v.b = b; return v; }
   static num(n: f64): Value { const v = new Value(); v.kind = Kind.Number; v.n = n; return v; }
   static str(s: string): Value { const v = new Value(); v.kind = Kind.String; v.s = s; return v; }
-  static arr(): Value { const v = new Value(); v.kind = Kind.Array; return v; }
-  static obj(): Value { const v = new Value(); v.kind = Kind.Object; return v; }
+  static arr(): Value { const v = new Value(); v.kind = Kind.Array; v.items = []; return v; }
+  static obj(): Value { const v = new Value(); v.kind = Kind.Object; v.keys = []; v.vals = []; return v; }
   static strings(list: string[]): Value {
     const v = Value.arr();
     for (let i = 0; i < list.length; i++) v.items.push(Value.str(list[i]));
@@ -31,7 +38,8 @@ export class Value {
 
   /** The member `key` of an object, or null. */
   get(key: string): Value | null {
-    for (let i = 0; i < this.keys.length; i++) if (this.keys[i] == key) return this.vals[i];
+    const keys = this.keys;
+    for (let i = 0, n = keys.length; i < n; i++) if (keys[i] == key) return this.vals[i];
     return null;
   }
   /** The string member `key`, or `fallback` when absent or not a string. */
@@ -45,151 +53,280 @@ export class Value {
     return v != null && v.kind == Kind.Bool ? v.b : fallback;
   }
   set(key: string, v: Value): Value {
+    if (this.kind != Kind.Object) throw new Error("set on a JSON value that is not an object");
     for (let i = 0; i < this.keys.length; i++) if (this.keys[i] == key) { this.vals[i] = v; return this; }
     this.keys.push(key); this.vals.push(v);
     return this;
   }
-  push(v: Value): Value { this.items.push(v); return this; }
+  push(v: Value): Value {
+    if (this.kind != Kind.Array) throw new Error("push on a JSON value that is not an array");
+    this.items.push(v);
+    return this;
+  }
 
+  /** UTF-8 JSON. */
+  toBytes(): ArrayBuffer {
+    const w = new Writer();
+    w.value(this);
+    return w.done();
+  }
   toString(): string {
-    switch (this.kind) {
-      case Kind.Null: return "null";
-      case Kind.Bool: return this.b ? "true" : "false";
-      case Kind.Number:
-        if (isFinite(this.n) && Math.floor(this.n) == this.n && Math.abs(this.n) < 9007199254740992) return (<i64>this.n).toString();
-        return isFinite(this.n) ? this.n.toString() : "null";
-      case Kind.String: return quote(this.s);
-      case Kind.Array: {
-        const parts = new Array<string>(this.items.length);
-        for (let i = 0; i < this.items.length; i++) parts[i] = this.items[i].toString();
-        return "[" + parts.join(",") + "]";
-      }
-      default: {
-        const parts = new Array<string>(this.keys.length);
-        for (let i = 0; i < this.keys.length; i++) parts[i] = quote(this.keys[i]) + ":" + this.vals[i].toString();
-        return "{" + parts.join(",") + "}";
-      }
-    }
+    return String.UTF8.decode(this.toBytes());
   }
 }
 
-function quote(s: string): string {
-  let out = "\"";
-  let from = 0;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c == 0x22 || c == 0x5c || c < 0x20) {
-      out += s.substring(from, i);
-      if (c == 0x22) out += "\\\"";
-      else if (c == 0x5c) out += "\\\\";
-      else if (c == 0x0a) out += "\\n";
-      else if (c == 0x0d) out += "\\r";
-      else if (c == 0x09) out += "\\t";
-      else out += "\\u00" + (c < 0x10 ? "0" : "") + c.toString(16);
-      from = i + 1;
+class Writer {
+  buf: ArrayBuffer = new ArrayBuffer(256);
+  len: i32 = 0;
+
+  reserve(n: i32): void {
+    if (this.len + n <= this.buf.byteLength) return;
+    let cap = this.buf.byteLength * 2;
+    while (cap < this.len + n) cap *= 2;
+    const next = new ArrayBuffer(cap);
+    memory.copy(changetype<usize>(next), changetype<usize>(this.buf), this.len);
+    this.buf = next;
+  }
+  raw(ptr: usize, n: i32): void {
+    this.reserve(n);
+    memory.copy(changetype<usize>(this.buf) + this.len, ptr, n);
+    this.len += n;
+  }
+  codePoint(cp: u32): void {
+    if (cp < 0x80) this.byte(<u8>cp);
+    else if (cp < 0x800) { this.byte(<u8>(0xc0 | (cp >> 6))); this.byte(<u8>(0x80 | (cp & 0x3f))); }
+    else if (cp < 0x10000) { this.byte(<u8>(0xe0 | (cp >> 12))); this.byte(<u8>(0x80 | ((cp >> 6) & 0x3f))); this.byte(<u8>(0x80 | (cp & 0x3f))); }
+    else {
+      this.byte(<u8>(0xf0 | (cp >> 18))); this.byte(<u8>(0x80 | ((cp >> 12) & 0x3f)));
+      this.byte(<u8>(0x80 | ((cp >> 6) & 0x3f))); this.byte(<u8>(0x80 | (cp & 0x3f)));
     }
   }
-  return out + s.substring(from) + "\"";
+  byte(b: u8): void {
+    this.reserve(1);
+    store<u8>(changetype<usize>(this.buf) + this.len, b);
+    this.len++;
+  }
+  ascii(s: string): void {
+    const n = s.length;
+    this.reserve(n);
+    const base = changetype<usize>(this.buf) + this.len;
+    for (let i = 0; i < n; i++) store<u8>(base + i, <u8>s.charCodeAt(i));
+    this.len += n;
+  }
+  string(s: string): void {
+    this.byte(0x22);
+    const n = s.length;
+    let from = 0;
+    for (let i = 0; i < n; i++) {
+      const c = s.charCodeAt(i);
+      if (c == 0x22 || c == 0x5c || c < 0x20) {
+        this.utf8(s, from, i);
+        this.byte(0x5c);
+        if (c == 0x22 || c == 0x5c) this.byte(<u8>c);
+        else if (c == 0x0a) this.byte(0x6e);
+        else if (c == 0x0d) this.byte(0x72);
+        else if (c == 0x09) this.byte(0x74);
+        else { this.ascii("u00"); this.byte(<u8>(c < 0x10 ? 0x30 : 0x31)); this.byte(<u8>((c & 0xf) < 10 ? 0x30 + (c & 0xf) : 0x57 + (c & 0xf))); }
+        from = i + 1;
+      }
+    }
+    this.utf8(s, from, n);
+    this.byte(0x22);
+  }
+  /** s[from, to) as UTF-8, without an intermediate buffer for the common ASCII case. */
+  utf8(s: string, from: i32, to: i32): void {
+    if (to <= from) return;
+    let ascii = true;
+    for (let i = from; i < to; i++) if (s.charCodeAt(i) >= 0x80) { ascii = false; break; }
+    if (ascii) {
+      const n = to - from;
+      this.reserve(n);
+      const base = changetype<usize>(this.buf) + this.len;
+      for (let i = 0; i < n; i++) store<u8>(base + i, <u8>s.charCodeAt(from + i));
+      this.len += n;
+      return;
+    }
+    const bytes = String.UTF8.encode(s.substring(from, to));
+    this.reserve(bytes.byteLength);
+    memory.copy(changetype<usize>(this.buf) + this.len, changetype<usize>(bytes), bytes.byteLength);
+    this.len += bytes.byteLength;
+  }
+  value(v: Value): void {
+    switch (v.kind) {
+      case Kind.Null: this.ascii("null"); return;
+      case Kind.Bool: this.ascii(v.b ? "true" : "false"); return;
+      case Kind.Number:
+        if (isFinite(v.n) && Math.floor(v.n) == v.n && Math.abs(v.n) < 9007199254740992) this.ascii((<i64>v.n).toString());
+        else this.ascii(isFinite(v.n) ? v.n.toString() : "null");
+        return;
+      case Kind.String: this.string(v.s); return;
+      case Kind.Array: {
+        this.byte(0x5b);
+        for (let i = 0; i < v.items.length; i++) { if (i) this.byte(0x2c); this.value(v.items[i]); }
+        this.byte(0x5d);
+        return;
+      }
+      default: {
+        this.byte(0x7b);
+        for (let i = 0; i < v.keys.length; i++) {
+          if (i) this.byte(0x2c);
+          this.string(v.keys[i]);
+          this.byte(0x3a);
+          this.value(v.vals[i]);
+        }
+        this.byte(0x7d);
+      }
+    }
+  }
+  done(): ArrayBuffer {
+    return this.buf.slice(0, this.len);
+  }
 }
 
 class Parser {
-  i: i32 = 0;
-  constructor(public s: string) {}
+  p: usize;
+  end: usize;
+  constructor(ptr: usize, len: i32) { this.p = ptr; this.end = ptr + len; }
 
   fail(what: string): Value {
-    throw new Error("invalid JSON: " + what + " at " + this.i.toString());
+    throw new Error("invalid JSON: " + what);
   }
+  @inline peek(): u32 { return this.p < this.end ? <u32>load<u8>(this.p) : 0; }
   ws(): void {
-    while (this.i < this.s.length) {
-      const c = this.s.charCodeAt(this.i);
-      if (c == 0x20 || c == 0x0a || c == 0x0d || c == 0x09) this.i++; else break;
+    while (this.p < this.end) {
+      const c = load<u8>(this.p);
+      if (c == 0x20 || c == 0x0a || c == 0x0d || c == 0x09) this.p++; else break;
     }
+  }
+  word(w: string): bool {
+    const n = w.length;
+    if (this.p + n > this.end) return false;
+    for (let i = 0; i < n; i++) if (<u32>load<u8>(this.p + i) != <u32>w.charCodeAt(i)) return false;
+    this.p += n;
+    return true;
   }
   value(): Value {
     this.ws();
-    if (this.i >= this.s.length) return this.fail("unexpected end");
-    const c = this.s.charCodeAt(this.i);
+    const c = this.peek();
     if (c == 0x7b) return this.object();
     if (c == 0x5b) return this.array();
     if (c == 0x22) return Value.str(this.string());
-    if (this.s.startsWith("true", this.i)) { this.i += 4; return Value.bool(true); }
-    if (this.s.startsWith("false", this.i)) { this.i += 5; return Value.bool(false); }
-    if (this.s.startsWith("null", this.i)) { this.i += 4; return Value.null(); }
+    if (this.word("true")) return Value.bool(true);
+    if (this.word("false")) return Value.bool(false);
+    if (this.word("null")) return Value.null();
     return this.number();
   }
   number(): Value {
-    const start = this.i;
-    while (this.i < this.s.length) {
-      const c = this.s.charCodeAt(this.i);
-      if ((c >= 0x30 && c <= 0x39) || c == 0x2d || c == 0x2b || c == 0x2e || c == 0x65 || c == 0x45) this.i++; else break;
+    const start = this.p;
+    while (this.p < this.end) {
+      const c = load<u8>(this.p);
+      if ((c >= 0x30 && c <= 0x39) || c == 0x2d || c == 0x2b || c == 0x2e || c == 0x65 || c == 0x45) this.p++; else break;
     }
-    if (start == this.i) return this.fail("unexpected character");
-    return Value.num(parseFloat(this.s.substring(start, this.i)));
+    if (start == this.p) return this.fail("unexpected character");
+    return Value.num(parseFloat(String.UTF8.decodeUnsafe(start, this.p - start)));
   }
   string(): string {
-    this.i++;
-    let out = "";
-    let from = this.i;
-    while (true) {
-      if (this.i >= this.s.length) { this.fail("unterminated string"); return ""; }
-      const c = this.s.charCodeAt(this.i);
-      if (c == 0x22) break;
-      if (c == 0x5c) {
-        out += this.s.substring(from, this.i);
-        const e = this.s.charCodeAt(this.i + 1);
-        if (e == 0x75) {
-          out += String.fromCharCode(<i32>parseInt(this.s.substring(this.i + 2, this.i + 6), 16));
-          this.i += 6;
-        } else {
-          if (e == 0x6e) out += "\n"; else if (e == 0x74) out += "\t"; else if (e == 0x72) out += "\r";
-          else if (e == 0x62) out += "\b"; else if (e == 0x66) out += "\f"; else out += String.fromCharCode(e);
-          this.i += 2;
-        }
-        from = this.i;
-      } else this.i++;
+    this.p++;
+    const start = this.p;
+    // The common case, no escapes: one decode of the bytes as they are.
+    while (this.p < this.end) {
+      const c = load<u8>(this.p);
+      if (c == 0x22) { const s = String.UTF8.decodeUnsafe(start, this.p - start); this.p++; return s; }
+      if (c == 0x5c) break;
+      this.p++;
     }
-    out += this.s.substring(from, this.i);
-    this.i++;
-    return out;
+    // Escapes: unescape into one byte buffer and decode once (concatenating strings per escape
+    // is quadratic, and tool results are JSON text inside JSON, full of escapes).
+    const w = new Writer();
+    w.raw(start, <i32>(this.p - start));
+    while (this.p < this.end) {
+      const c = load<u8>(this.p);
+      if (c == 0x22) {
+        this.p++;
+        return String.UTF8.decodeUnsafe(changetype<usize>(w.buf), w.len);
+      }
+      if (c != 0x5c) {
+        const from = this.p;
+        while (this.p < this.end && load<u8>(this.p) != 0x22 && load<u8>(this.p) != 0x5c) this.p++;
+        w.raw(from, <i32>(this.p - from));
+        continue;
+      }
+      const e = <u32>load<u8>(this.p + 1);
+      if (e == 0x75) {
+        let cp = this.hex4(this.p + 2);
+        this.p += 6;
+        // A surrogate pair spells one code point in two escapes.
+        if (cp >= 0xd800 && cp < 0xdc00 && this.p + 6 <= this.end && load<u8>(this.p) == 0x5c && load<u8>(this.p + 1) == 0x75) {
+          const lo = this.hex4(this.p + 2);
+          if (lo >= 0xdc00 && lo < 0xe000) {
+            cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+            this.p += 6;
+          }
+        }
+        w.codePoint(cp);
+      } else {
+        w.byte(<u8>(e == 0x6e ? 0x0a : e == 0x74 ? 0x09 : e == 0x72 ? 0x0d : e == 0x62 ? 0x08 : e == 0x66 ? 0x0c : e));
+        this.p += 2;
+      }
+    }
+    this.fail("unterminated string");
+    return "";
+  }
+  hex4(at: usize): u32 {
+    let v: u32 = 0;
+    for (let i: usize = 0; i < 4; i++) {
+      const c = <u32>load<u8>(at + i);
+      v = (v << 4) | (c >= 0x61 ? c - 0x57 : c >= 0x41 ? c - 0x37 : c - 0x30);
+    }
+    return v;
   }
   array(): Value {
-    this.i++;
+    this.p++;
     const v = Value.arr();
     this.ws();
-    if (this.s.charCodeAt(this.i) == 0x5d) { this.i++; return v; }
+    if (this.peek() == 0x5d) { this.p++; return v; }
     while (true) {
       v.items.push(this.value());
       this.ws();
-      const c = this.s.charCodeAt(this.i++);
+      const c = this.peek();
+      this.p++;
       if (c == 0x5d) return v;
       if (c != 0x2c) return this.fail("expected , or ]");
     }
   }
   object(): Value {
-    this.i++;
+    this.p++;
     const v = Value.obj();
     this.ws();
-    if (this.s.charCodeAt(this.i) == 0x7d) { this.i++; return v; }
+    if (this.peek() == 0x7d) { this.p++; return v; }
     while (true) {
       this.ws();
-      if (this.s.charCodeAt(this.i) != 0x22) return this.fail("expected a key");
+      if (this.peek() != 0x22) return this.fail("expected a key");
       const key = this.string();
       this.ws();
-      if (this.s.charCodeAt(this.i++) != 0x3a) return this.fail("expected :");
+      if (this.peek() != 0x3a) return this.fail("expected :");
+      this.p++;
       v.keys.push(key);
       v.vals.push(this.value());
       this.ws();
-      const c = this.s.charCodeAt(this.i++);
+      const c = this.peek();
+      this.p++;
       if (c == 0x7d) return v;
       if (c != 0x2c) return this.fail("expected , or }");
     }
   }
 }
 
-export function parse(s: string): Value {
-  const p = new Parser(s);
+/** Parses UTF-8 JSON in memory. */
+export function parseBytes(ptr: usize, len: i32): Value {
+  const p = new Parser(ptr, len);
   const v = p.value();
   p.ws();
-  if (p.i != s.length) p.fail("trailing characters");
+  if (p.p != p.end) p.fail("trailing characters");
   return v;
+}
+
+export function parse(s: string): Value {
+  const bytes = String.UTF8.encode(s);
+  return parseBytes(changetype<usize>(bytes), bytes.byteLength);
 }

@@ -1,0 +1,294 @@
+// npm run bench: what mcpg costs, measured side by side in one run (rounds alternating) against
+// a direct connection to the same bare echo server and against a peer proxy
+// (@civic/passthrough-mcp-server). Prints medians and ratios; writes JSON to .cache/bench/.
+// Not part of the test suite: tests assert behaviour, this measures time.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { createServer } from 'node:http';
+import { cpus } from 'node:os';
+import type { AddressInfo } from 'node:net';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { limitsSchema } from '../src/config/schema.ts';
+import { noopGuard } from '../src/guard/builtin.ts';
+import { WasmGuard, compileGuard } from '../src/guard/wasm-guard.ts';
+import { fakeGitHub } from '../test/helpers/fake-github.ts';
+import { testSigstore } from '../test/helpers/sigstore.ts';
+
+const ROOT = resolve(import.meta.dirname, '..');
+const NODE = process.execPath;
+const MCPG = join(ROOT, 'dist/mcpg');
+const ECHO = [NODE, join(ROOT, 'scripts/bench/echo-server.mjs')];
+const work = mkdtempSync(join(tmpdir(), 'mcpg-bench-'));
+const quick = process.argv.includes('--quick');
+const SEQ_CALLS = quick ? 600 : 3000;
+const ROUNDS = 6;
+const CONCURRENT = 64;
+const CONC_CALLS = quick ? 1280 : 6400;
+const ARGS = { message: 'x'.repeat(160), n: 42 }; // ~200 bytes on the wire
+
+/** A minimal newline JSON-RPC client: no SDK, so the client costs the same for every target. */
+class Rpc {
+  readonly child: ChildProcess;
+  #id = 0;
+  #pending = new Map<number, (msg: { result?: unknown; error?: { message: string } }) => void>();
+  constructor(cmd: string[], env: NodeJS.ProcessEnv = {}) {
+    this.child = spawn(cmd[0]!, cmd.slice(1), { stdio: ['pipe', 'pipe', 'ignore'], env: { ...process.env, ...env } });
+    createInterface({ input: this.child.stdout! }).on('line', (line) => {
+      // The peer logs a line to stdout per request; a tolerant client skips what is not JSON.
+      if (!line.startsWith('{')) return;
+      const msg = JSON.parse(line) as { id?: number };
+      if (msg.id !== undefined) this.#pending.get(msg.id)?.(msg as never);
+    });
+  }
+  request(method: string, params: object): Promise<{ result?: unknown; error?: { message: string } }> {
+    const id = ++this.#id;
+    return new Promise((resolve) => {
+      this.#pending.set(id, (m) => {
+        this.#pending.delete(id);
+        resolve(m);
+      });
+      this.child.stdin!.write(`${JSON.stringify({ jsonrpc: '2.0', id, method, params })}\n`);
+    });
+  }
+  async start(): Promise<this> {
+    const init = await this.request('initialize', { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'bench', version: '1' } });
+    if (init.error) throw new Error(init.error.message);
+    this.child.stdin!.write('{"jsonrpc":"2.0","method":"notifications/initialized"}\n');
+    return this;
+  }
+  async call(name: string, args: object): Promise<number> {
+    const t = process.hrtime.bigint();
+    const r = await this.request('tools/call', { name, arguments: args });
+    const ns = Number(process.hrtime.bigint() - t);
+    const result = r.result as { isError?: boolean; content?: { text: string }[] } | undefined;
+    if (r.error || result?.isError) throw new Error(`${name}: ${r.error?.message ?? result?.content?.[0]?.text}`);
+    return ns;
+  }
+  peakRssMiB(): number {
+    const status = readFileSync(`/proc/${this.child.pid}/status`, 'utf8');
+    return Number(/VmHWM:\s+(\d+)/.exec(status)![1]) / 1024;
+  }
+  close(): void {
+    this.child.kill();
+  }
+}
+
+const pct = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
+};
+const us = (ns: number) => Math.round(ns / 100) / 10;
+const ms = (ns: number) => Math.round(ns / 1e5) / 10;
+
+function config(name: string, body: object): string {
+  const file = join(work, `${name}.json`);
+  writeFileSync(file, JSON.stringify({ gateway: { mode: 'filter' }, ...body }));
+  return file;
+}
+const guardPath = (name: string) => join(ROOT, 'dist/guards', `${name}.wasm`);
+const noGuardCfg = config('noguard', { mcpServers: { echo: { command: ECHO[0], args: ECHO.slice(1) } } });
+const guardCfg = config('guard', {
+  mcpServers: { echo: { command: ECHO[0], args: ECHO.slice(1), guard: 'repo' } },
+  guards: { repo: { path: guardPath('repo-visibility'), policy: { 'allow-only': { repos: 'public', 'min-integrity': 'none' } } } },
+});
+const cacheEnv = { MCPG_CACHE_DIR: join(work, 'cache') };
+
+interface Target {
+  name: string;
+  cmd: string[];
+  tool: string;
+}
+const targets: Target[] = [
+  { name: 'direct', cmd: ECHO, tool: 'get_echo' },
+  { name: 'mcpg (no guard)', cmd: [MCPG, 'run', '--config', noGuardCfg, '--log-level', 'error'], tool: 'echo___get_echo' },
+  { name: 'mcpg (wasm guard)', cmd: [MCPG, 'run', '--config', guardCfg, '--log-level', 'error'], tool: 'echo___get_echo' },
+  { name: 'civic passthrough (peer)', cmd: [NODE, join(ROOT, 'scripts/bench/civic-peer.mjs'), ...ECHO], tool: 'get_echo' },
+];
+
+const results: Record<string, unknown> = { node: process.version, cpus: cpus().length, cpu: cpus()[0]?.model, date: new Date().toISOString() };
+const log = (s = '') => console.log(s);
+
+// 1. Sequential latency, rounds alternating between targets.
+log(`mcpg benchmark: node ${process.version}, ${cpus().length} CPUs (${cpus()[0]?.model})\n`);
+log(`1. latency: ${SEQ_CALLS} sequential tools/call per target (~200-byte arguments), ${ROUNDS} alternating rounds`);
+const latency = new Map<string, number[]>(targets.map((t) => [t.name, []]));
+const clients = new Map<string, Rpc>();
+for (const t of targets) {
+  const c = await new Rpc(t.cmd, cacheEnv).start();
+  for (let i = 0; i < 200; i++) await c.call(t.tool, ARGS); // warm-up
+  clients.set(t.name, c);
+}
+for (let round = 0; round < ROUNDS; round++) {
+  const order = round % 2 ? [...targets].reverse() : targets;
+  for (const t of order) {
+    const c = clients.get(t.name)!;
+    for (let i = 0; i < SEQ_CALLS / ROUNDS; i++) latency.get(t.name)!.push(await c.call(t.tool, ARGS));
+  }
+}
+const direct50 = pct(latency.get('direct')!, 50);
+const direct99 = pct(latency.get('direct')!, 99);
+const latencyOut: Record<string, object> = {};
+for (const t of targets) {
+  const xs = latency.get(t.name)!;
+  const p50 = pct(xs, 50);
+  const p99 = pct(xs, 99);
+  latencyOut[t.name] = { p50_us: us(p50), p99_us: us(p99), added_p50_us: us(p50 - direct50), added_p99_us: us(p99 - direct99) };
+  log(`   ${t.name.padEnd(26)} p50 ${String(us(p50)).padStart(7)} µs  p99 ${String(us(p99)).padStart(7)} µs  added p50 ${String(us(p50 - direct50)).padStart(6)} µs  added p99 ${String(us(p99 - direct99)).padStart(7)} µs`);
+}
+results.latency = latencyOut;
+const guardOverNoGuard = pct(latency.get('mcpg (wasm guard)')!, 50) - pct(latency.get('mcpg (no guard)')!, 50);
+log(`   wasm guard over no guard: ${us(guardOverNoGuard)} µs p50`);
+
+// 2. Payloads labeled per item (labeled_paths), through the guard, against direct.
+log('\n2. payload: list_repos results labeled per item by the guard (1 in 10 items withheld)');
+const payloadOut: Record<string, object> = {};
+for (const [label, bytes, n] of [['10 KB', 10_000, 300], ['1 MB', 1_000_000, 30]] as const) {
+  const d: number[] = [];
+  const g: number[] = [];
+  for (let i = 0; i < n; i++) {
+    d.push(await clients.get('direct')!.call('list_repos', { bytes }));
+    g.push(await clients.get('mcpg (wasm guard)')!.call('echo___list_repos', { bytes }));
+  }
+  payloadOut[label] = { direct_p50_ms: ms(pct(d, 50)), guard_p50_ms: ms(pct(g, 50)), ratio: Math.round((pct(g, 50) / pct(d, 50)) * 10) / 10 };
+  log(`   ${label.padEnd(6)} direct p50 ${ms(pct(d, 50))} ms, mcpg + guard p50 ${ms(pct(g, 50))} ms (${(pct(g, 50) / pct(d, 50)).toFixed(1)}x)`);
+}
+results.payload = payloadOut;
+
+// 3. Concurrency: 64 callers on one connection.
+log(`\n3. concurrency: ${CONCURRENT} concurrent callers on one connection, ${CONC_CALLS} calls per target`);
+const concOut: Record<string, object> = {};
+for (const t of targets) {
+  const c = clients.get(t.name)!;
+  let next = 0;
+  const start = process.hrtime.bigint();
+  await Promise.all(
+    Array.from({ length: CONCURRENT }, async () => {
+      while (next++ < CONC_CALLS) await c.call(t.tool, ARGS);
+    }),
+  );
+  const secs = Number(process.hrtime.bigint() - start) / 1e9;
+  concOut[t.name] = { calls_per_s: Math.round(CONC_CALLS / secs), peak_rss_mib: Math.round(c.peakRssMiB()) };
+}
+const directRate = (concOut.direct as { calls_per_s: number }).calls_per_s;
+const peerRate = (concOut['civic passthrough (peer)'] as { calls_per_s: number }).calls_per_s;
+for (const t of targets) {
+  const o = concOut[t.name] as { calls_per_s: number; peak_rss_mib: number };
+  log(`   ${t.name.padEnd(26)} ${String(o.calls_per_s).padStart(6)} calls/s  ${(o.calls_per_s / directRate).toFixed(2)}x direct  ${(o.calls_per_s / peerRate).toFixed(2)}x peer  peak RSS ${o.peak_rss_mib} MiB`);
+}
+results.concurrency = concOut;
+for (const c of clients.values()) c.close();
+
+// 4. The guard alone, in process: one label_resource, and one with a call_backend inside.
+log('\n4. guard cost alone (in process, p50 of 20,000 calls)');
+const limits = limitsSchema.parse({});
+const wasm = new WasmGuard('repo-visibility', await compileGuard('repo-visibility', readFileSync(guardPath('repo-visibility')), limits), limits);
+const search = { content: [{ type: 'text', text: JSON.stringify({ items: [{ full_name: 'o/r', private: false }] }) }] };
+let repoN = 0;
+const backend = async () => search;
+await wasm.labelAgent({ 'allow-only': { repos: 'public' } }, backend);
+const noop = noopGuard();
+const timeIt = async (fn: () => Promise<unknown>, n = 20_000) => {
+  const xs: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t = process.hrtime.bigint();
+    await fn();
+    xs.push(Number(process.hrtime.bigint() - t));
+  }
+  return pct(xs, 50);
+};
+const args200 = { ...ARGS };
+const noopNs = await timeIt(() => noop.labelResource('get_echo', args200, backend));
+const wasmNs = await timeIt(() => wasm.labelResource('get_echo', args200, backend));
+// A new repository each call: the guard asks the backend every time.
+const backendNs = await timeIt(() => wasm.labelResource('list_issues', { owner: 'o', repo: `r${repoN++}` }, backend), 5_000);
+results.guard = { noop_label_resource_us: us(noopNs), wasm_label_resource_us: us(wasmNs), wasm_with_call_backend_us: us(backendNs) };
+log(`   noop label_resource ${us(noopNs)} µs; wasm label_resource ${us(wasmNs)} µs; wasm with a call_backend ${us(backendNs)} µs`);
+
+// 5. Start: exec to the first tools/list answered, 3 guards from the cache, and cold.
+log('\n5. start: exec of dist/mcpg run to the first tools/list answered, 3 URL guards (median of 10)');
+const assets = createServer((req, res) => {
+  const name = /\/([\w-]+)\.wasm$/.exec(req.url ?? '')?.[1];
+  if (!name) return void res.writeHead(404).end();
+  res.writeHead(200).end(readFileSync(guardPath(name)));
+});
+await new Promise<void>((r) => assets.listen(0, '127.0.0.1', r));
+const base = `http://127.0.0.1:${(assets.address() as AddressInfo).port}`;
+const threeCfg = config('three', {
+  mcpServers: Object.fromEntries(['allow-list', 'repo-visibility', 'repo-visibility-go'].map((g) => [g, { command: ECHO[0], args: ECHO.slice(1), guard: g }])),
+  guards: Object.fromEntries(['allow-list', 'repo-visibility', 'repo-visibility-go'].map((g) => [g, { url: `${base}/${g}.wasm`, policy: {} }])),
+});
+const startOnce = async (cacheDir: string) => {
+  const t = process.hrtime.bigint();
+  const c = new Rpc([MCPG, 'run', '--config', threeCfg, '--log-level', 'error'], { MCPG_CACHE_DIR: cacheDir });
+  await c.start();
+  const r = await c.request('tools/list', {});
+  if (r.error) throw new Error(r.error.message);
+  const ns = Number(process.hrtime.bigint() - t);
+  c.close();
+  return ns;
+};
+await startOnce(join(work, 'warm')); // locks and fills the cache
+const warm: number[] = [];
+const cold: number[] = [];
+for (let i = 0; i < 10; i++) {
+  warm.push(await startOnce(join(work, 'warm')));
+  cold.push(await startOnce(join(work, `cold-${i}`)));
+}
+assets.close();
+results.start = { cached_ms: ms(pct(warm, 50)), cold_cache_ms: ms(pct(cold, 50)) };
+log(`   3 guards in the cache: ${ms(pct(warm, 50))} ms; empty cache (fetch over loopback): ${ms(pct(cold, 50))} ms`);
+
+// 6. guard verify --frozen with 10 signed guards, offline.
+log('\n6. mcpg guard verify --frozen --offline with 10 signed guards (median of 5)');
+const gh = await fakeGitHub();
+const sig = await testSigstore();
+const guardBytes = readFileSync(guardPath('allow-list'));
+const ten: Record<string, object> = {};
+for (let i = 0; i < 10; i++) {
+  const name = `g${i}`;
+  const bytes = Buffer.concat([guardBytes, Buffer.from([0, name.length + 1, name.length]), Buffer.from(name)]);
+  const url = gh.publish('octo/guards', 'v1.0.0', `${name}.wasm`, bytes, { sidecar: await sig.sign(bytes, { repository: 'octo/guards' }) });
+  ten[name] = { url, signer: { repository: 'octo/guards' } };
+}
+const rootFile = join(work, 'root.json');
+writeFileSync(rootFile, JSON.stringify(sig.trustedRoot));
+const tenCfg = config('ten', { gateway: { trusted_root: rootFile }, mcpServers: { echo: { command: ECHO[0], args: ECHO.slice(1) } }, guards: ten });
+const env = { ...gh.env, MCPG_CACHE_DIR: join(work, 'ten-cache') };
+const exec = (args: string[]) =>
+  new Promise<number>((resolve, reject) => {
+    const t = process.hrtime.bigint();
+    const child = spawn(MCPG, args, { env: { ...process.env, ...env }, stdio: 'ignore' });
+    child.on('close', (code) => (code === 0 ? resolve(Number(process.hrtime.bigint() - t)) : reject(new Error(`mcpg ${args.join(' ')}: exit ${code}`))));
+  });
+await exec(['guard', 'lock', '--config', tenCfg]);
+const verify: number[] = [];
+for (let i = 0; i < 5; i++) verify.push(await exec(['guard', 'verify', '--frozen', '--offline', '--config', tenCfg]));
+gh.close();
+sig.close();
+results.verify = { ten_signed_guards_ms: ms(pct(verify, 50)) };
+log(`   ${ms(pct(verify, 50))} ms`);
+
+// Targets.
+const lat = latencyOut as Record<string, { added_p50_us: number; added_p99_us: number; p99_us: number }>;
+const conc = concOut as Record<string, { calls_per_s: number; peak_rss_mib: number }>;
+const checks: [string, boolean, string][] = [
+  ['no guard: added p50 <= 150 µs', lat['mcpg (no guard)']!.added_p50_us <= 150, `${lat['mcpg (no guard)']!.added_p50_us} µs`],
+  ['no guard: added p99 <= 1 ms', lat['mcpg (no guard)']!.added_p99_us <= 1000, `${lat['mcpg (no guard)']!.added_p99_us} µs`],
+  ['no guard: 64-caller throughput >= 0.75x direct', conc['mcpg (no guard)']!.calls_per_s >= 0.75 * directRate, `${(conc['mcpg (no guard)']!.calls_per_s / directRate).toFixed(2)}x`],
+  ['no guard: 64-caller throughput >= 2x peer', conc['mcpg (no guard)']!.calls_per_s >= 2 * peerRate, `${(conc['mcpg (no guard)']!.calls_per_s / peerRate).toFixed(2)}x`],
+  ['no guard: peak RSS <= 80 MB', conc['mcpg (no guard)']!.peak_rss_mib * 1.048576 <= 80, `${conc['mcpg (no guard)']!.peak_rss_mib} MiB`],
+  ['wasm guard: <= 50 µs p50 over no guard', us(guardOverNoGuard) <= 50, `${us(guardOverNoGuard)} µs`],
+  ['start with 3 cached guards <= 250 ms', ms(pct(warm, 50)) <= 250, `${ms(pct(warm, 50))} ms`],
+];
+results.targets = checks.map(([name, ok, value]) => ({ name, ok, value }));
+log('\ntargets:');
+for (const [name, ok, value] of checks) log(`   ${ok ? 'MET   ' : 'MISSED'} ${name}: ${value}`);
+const outDir = join(ROOT, '.cache/bench');
+mkdirSync(outDir, { recursive: true });
+const outFile = join(outDir, `bench-${createHash('sha256').update(String(Date.now())).digest('hex').slice(0, 8)}.json`);
+writeFileSync(outFile, `${JSON.stringify(results, null, 2)}\n`);
+log(`\nresults: ${outFile}`);
+process.exit(0);
