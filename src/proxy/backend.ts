@@ -1,5 +1,5 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StdioClientTransport, getDefaultEnvironment } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { getDefaultEnvironment } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { RequestOptions } from '@modelcontextprotocol/sdk/shared/protocol.js';
 import {
@@ -15,6 +15,7 @@ import type { Server } from '../config/load.ts';
 import { McpgError, errorMessage } from '../shared/errors.ts';
 import { logger } from '../shared/log.ts';
 import { VERSION } from '../shared/version.ts';
+import { ChildTransport } from './stdio.ts';
 
 /** Wait before restart N+1 after N failures in a row: a crash restarts at once, a crash loop backs off. */
 const BACKOFF_MS = [0, 1_000, 2_000, 5_000, 10_000, 30_000];
@@ -136,16 +137,13 @@ export class Backend {
     if ('url' in c) {
       return new StreamableHTTPClientTransport(new URL(c.url), { requestInit: { headers: c.headers } });
     }
-    const transport = new StdioClientTransport({
-      command: c.command,
-      args: c.args,
+    const transport = new ChildTransport(c.command, c.args, {
       // An allow-listed base environment (PATH, HOME, …) plus what the config gives, nothing else.
       env: { ...getDefaultEnvironment(), ...c.env },
       cwd: c.cwd,
-      stderr: 'pipe',
     });
     let partial = '';
-    transport.stderr?.on('data', (chunk: Buffer) => {
+    transport.child.stderr?.on('data', (chunk: Buffer) => {
       const lines = (partial + chunk.toString('utf8')).split('\n');
       partial = lines.pop() ?? '';
       for (const line of lines) if (line.trim()) this.#log.info(`stderr: ${line}`);

@@ -1,9 +1,7 @@
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
-import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import {
-  CallToolRequestSchema,
   ErrorCode,
   GetPromptRequestSchema,
   ListPromptsRequestSchema,
@@ -26,6 +24,7 @@ import { VERSION } from '../shared/version.ts';
 import { AuditLog } from './audit.ts';
 import { Backend, type ListKind } from './backend.ts';
 import { Catalog } from './catalog.ts';
+import { LineTransport } from './stdio.ts';
 import { type Outcome, Pipeline, type Route } from './pipeline.ts';
 
 /** Arguments larger than this are refused before any guard or backend sees them. */
@@ -125,10 +124,15 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   server.setRequestHandler(ListResourcesRequestSchema, async () => ({ resources: catalog.resources() }));
   server.setRequestHandler(ListResourceTemplatesRequestSchema, async () => ({ resourceTemplates: catalog.templates() }));
 
-  server.setRequestHandler(CallToolRequestSchema, async (req, extra) => {
-    const target = catalog.tool(req.params.name);
-    if (!target) throw new McpError(ErrorCode.InvalidParams, `unknown tool "${req.params.name}"`);
-    const args = checkedArguments(req.params.arguments);
+  // tools/call, the hot path, is handled as a fallback: the SDK would validate the request and
+  // the result against their schemas, and mcpg forwards both untouched (it checks what it uses).
+  server.fallbackRequestHandler = async (request, extra) => {
+    if (request.method !== 'tools/call') throw new McpError(ErrorCode.MethodNotFound, `Method not found: ${request.method}`);
+    const params = request.params ?? {};
+    if (typeof params.name !== 'string') throw new McpError(ErrorCode.InvalidParams, 'tools/call needs a tool name');
+    const target = catalog.tool(params.name);
+    if (!target) throw new McpError(ErrorCode.InvalidParams, `unknown tool "${params.name}"`);
+    const args = checkedArguments(params.arguments);
     const outcome = await toolError(pipeline.run({
       route: routeOf(target.backend.name),
       method: 'tools/call',
@@ -137,7 +141,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       forward: () => forward(target.backend, 'tools/call', { name: target.name, arguments: args }, extra),
     }));
     return outcome.error === undefined ? outcome.result : { isError: true, content: [{ type: 'text', text: outcome.error }] };
-  });
+  };
 
   server.setRequestHandler(GetPromptRequestSchema, async (req, extra) => {
     const target = catalog.prompt(req.params.name);
@@ -169,11 +173,10 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     );
   });
 
-  const transport = options.transport ?? new StdioServerTransport();
+  // The agent closing our stdin ends the session: the transport closes, and so does the server.
+  const transport = options.transport ?? new LineTransport(process.stdin, process.stdout);
   await server.connect(transport);
   answerParseErrors(transport);
-  // The agent closing our stdin is the end of the session (the SDK transport does not watch for it).
-  if (!options.transport) process.stdin.once('end', () => void server.close());
 
   let closing: Promise<void> | undefined;
   const close = () =>
@@ -189,8 +192,11 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   return { closed, close };
 }
 
-function checkedArguments(args: Record<string, unknown> | undefined): Record<string, unknown> {
-  const value = args ?? {};
+function checkedArguments(args: unknown): Record<string, unknown> {
+  if (args !== undefined && (typeof args !== 'object' || args === null || Array.isArray(args))) {
+    throw new McpError(ErrorCode.InvalidParams, 'tools/call arguments must be an object');
+  }
+  const value = (args ?? {}) as Record<string, unknown>;
   if (Buffer.byteLength(JSON.stringify(value)) > MAX_ARGUMENT_BYTES) {
     throw new McpError(ErrorCode.InvalidParams, `arguments larger than ${MAX_ARGUMENT_BYTES / 1024 / 1024} MiB are refused`);
   }
@@ -212,7 +218,7 @@ function resultOrError(outcome: Outcome) {
   return outcome.result;
 }
 
-/** The SDK drops a line that is not JSON-RPC; JSON-RPC asks for a parse error answer. */
+/** A line that is not JSON-RPC gets the answer JSON-RPC asks for: a parse error, or an invalid request. */
 function answerParseErrors(transport: Transport): void {
   const previous = transport.onerror;
   transport.onerror = (err) => {

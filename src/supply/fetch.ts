@@ -1,4 +1,4 @@
-import { EnvHttpProxyAgent, type Dispatcher, request } from 'undici';
+import type { Dispatcher } from 'undici';
 import { McpgError, errorMessage } from '../shared/errors.ts';
 import { githubHosts } from './github.ts';
 
@@ -20,8 +20,10 @@ const MAX_REDIRECTS = 5;
 const RETRIES = 3;
 const DEFAULT_MAX = 64 * 1024 * 1024;
 
-let dispatcher: Dispatcher | undefined;
-const agent = () => (dispatcher ??= new EnvHttpProxyAgent());
+// undici loads on first use: most commands never touch the network, and it costs start-up time.
+let http: Promise<{ request: typeof import('undici').request; agent: Dispatcher }> | undefined;
+const undici = () =>
+  (http ??= import('undici').then((u) => ({ request: u.request, agent: new u.EnvHttpProxyAgent() })));
 
 export class NotFound extends McpgError {}
 
@@ -61,9 +63,10 @@ async function fetchOnce(href: string, options: FetchOptions): Promise<Uint8Arra
     const headers: Record<string, string> = { 'user-agent': 'mcpg', accept: options.accept ?? '*/*' };
     if (token && !leftGitHub) headers.authorization = `Bearer ${token}`;
     let res: Dispatcher.ResponseData;
+    const { request, agent } = await undici();
     try {
       res = await request(url, {
-        dispatcher: agent(),
+        dispatcher: agent,
         headers,
         signal: AbortSignal.timeout(options.timeoutMs ?? 60_000),
       });

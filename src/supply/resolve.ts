@@ -7,8 +7,13 @@ import { Cache, sha256 } from './cache.ts';
 import { NotFound, fetchBytes } from './fetch.ts';
 import { attestationsUrl, parseReleaseUrl } from './github.ts';
 import { type Lock, type LockEntry, readLock, writeLock } from './lock.ts';
-import { type SignerPolicy, type VerifiedSigner, publicGoodTrustedRoot, verifyBundle } from './sigstore.ts';
-import { readGuardPackage } from './tarball.ts';
+import type { SignerPolicy, VerifiedSigner } from './sigstore.ts';
+import type { GuardPackage } from './tarball.ts';
+
+// Loaded when needed: most runs verify no signature and unpack no package.
+const sigstore = () => import('./sigstore.ts');
+const readGuardPackage = async (bytes: Uint8Array, source: string): Promise<GuardPackage> =>
+  (await import('./tarball.ts')).readGuardPackage(bytes, source);
 
 /** A guard that comes from outside the binary: a local path, a URL, or a registry name. */
 export type SuppliedGuard = Exclude<GuardConfig, { builtin: unknown }>;
@@ -155,9 +160,9 @@ export class Supply {
     return g.signer as SignerPolicy | undefined;
   }
 
-  #trustedRoot(g: SuppliedGuard): unknown {
+  async #trustedRoot(g: SuppliedGuard): Promise<unknown> {
     const file = g.trusted_root ?? this.#options.trustedRoot ?? this.config.trustedRoot;
-    if (!file) return publicGoodTrustedRoot();
+    if (!file) return (await sigstore()).publicGoodTrustedRoot();
     try {
       return JSON.parse(readFileSync(file, 'utf8'));
     } catch (err) {
@@ -251,7 +256,8 @@ export class Supply {
 
   /** Finds a bundle for the artifact and verifies it against the policy. */
   async #signature(g: SuppliedGuard, policy: SignerPolicy, bytes: Uint8Array, url: string | undefined, known?: string) {
-    const trustedRoot = this.#trustedRoot(g);
+    const trustedRoot = await this.#trustedRoot(g);
+    const { verifyBundle } = await sigstore();
     const what = `guard "${g.name}"`;
     const cached = known ? this.cache.get(known) : undefined;
     const candidates: (() => Promise<Uint8Array[]>)[] = [];

@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { CommandModule } from 'yargs';
 import { McpgError, errorMessage } from '../../shared/errors.ts';
-import { publicGoodTrustedRoot, verifyBundle } from '../../supply/sigstore.ts';
 import { out } from '../output.ts';
 
 interface Args {
@@ -39,7 +38,8 @@ const verifyBundleCommand: CommandModule<object, Args> = {
         }
         return true;
       }),
-  handler: (args) => {
+  handler: async (args) => {
+    const { publicGoodTrustedRoot, verifyBundle } = await import('../../supply/sigstore.ts');
     const digest = /^sha256:([0-9a-f]{64})$/i.exec(args.file);
     const signer = verifyBundle({
       what: args.file,

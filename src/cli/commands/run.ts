@@ -1,8 +1,6 @@
 import type { CommandModule } from 'yargs';
 import { loadConfig } from '../../config/load.ts';
 import { MODES, type Mode } from '../../config/schema.ts';
-import { GuardFactory } from '../../guard/load.ts';
-import { startGateway } from '../../proxy/gateway.ts';
 import { LEVELS, type Level, configureLog } from '../../shared/log.ts';
 import { exitWithCode } from '../exit.ts';
 import { type SupplyArgs, supplyFrom, withSupplyOptions } from '../supply-options.ts';
@@ -25,6 +23,8 @@ export const runCommand: CommandModule<object, Args> = {
       .option('log-file', { type: 'string', describe: 'write diagnostics here instead of stderr' }),
   handler: async (args) => {
     configureLog({ level: args['log-level'], file: args['log-file'] });
+    // The gateway (and the MCP SDK) load only for `run`.
+    const [{ GuardFactory }, { startGateway }] = await Promise.all([import('../../guard/load.ts'), import('../../proxy/gateway.ts')]);
     const config = loadConfig(args.config);
     const supply = supplyFrom(args, config);
     const guards = new GuardFactory(config.guards, (cfg) => supply.guardBytes(cfg));
