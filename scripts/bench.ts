@@ -161,7 +161,9 @@ results.payload = payloadOut;
 log(`\n3. concurrency: ${CONCURRENT} concurrent callers on one connection, ${CONC_CALLS} calls per target`);
 const concOut: Record<string, object> = {};
 for (const t of targets) {
-  const c = clients.get(t.name)!;
+  // A fresh process each: its peak RSS is this run's, not the payload runs' before it.
+  const c = await new Rpc(t.cmd, cacheEnv).start();
+  for (let i = 0; i < 200; i++) await c.call(t.tool, ARGS);
   let next = 0;
   const start = process.hrtime.bigint();
   await Promise.all(
@@ -171,6 +173,7 @@ for (const t of targets) {
   );
   const secs = Number(process.hrtime.bigint() - start) / 1e9;
   concOut[t.name] = { calls_per_s: Math.round(CONC_CALLS / secs), peak_rss_mib: Math.round(c.peakRssMiB()) };
+  c.close();
 }
 const directRate = (concOut.direct as { calls_per_s: number }).calls_per_s;
 const peerRate = (concOut['civic passthrough (peer)'] as { calls_per_s: number }).calls_per_s;

@@ -1,13 +1,11 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { getDefaultEnvironment } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import type { RequestOptions } from '@modelcontextprotocol/sdk/shared/protocol.js';
 import {
   ErrorCode,
   McpError,
   PromptListChangedNotificationSchema,
   ResourceListChangedNotificationSchema,
-  ResultSchema,
   ToolListChangedNotificationSchema,
   type Notification,
 } from '@modelcontextprotocol/sdk/types.js';
@@ -15,6 +13,7 @@ import type { Server } from '../config/load.ts';
 import { McpgError, errorMessage } from '../shared/errors.ts';
 import { logger } from '../shared/log.ts';
 import { VERSION } from '../shared/version.ts';
+import { BackendRelay, type CallOptions } from './relay.ts';
 import { ChildTransport } from './stdio.ts';
 
 /** Wait before restart N+1 after N failures in a row: a crash restarts at once, a crash loop backs off. */
@@ -33,6 +32,7 @@ export class Backend {
   readonly name: string;
   readonly config: Server;
   #client?: Client;
+  #relay?: BackendRelay;
   #connecting?: Promise<Client>;
   #failures = 0;
   #retryAt = 0;
@@ -58,10 +58,10 @@ export class Backend {
     await this.#connected();
   }
 
-  async request(method: string, params: Record<string, unknown> | undefined, options: RequestOptions = {}) {
-    const client = await this.#connected();
+  async request(method: string, params: Record<string, unknown> | undefined, options: Omit<CallOptions, 'timeoutMs'> = {}) {
+    await this.#connected();
     try {
-      return await client.request({ method, params }, ResultSchema, { timeout: this.config.toolTimeoutMs, ...options });
+      return await this.#relay!.call(method, params, { timeoutMs: this.config.toolTimeoutMs, ...options });
     } catch (err) {
       if (err instanceof McpError && err.code === ErrorCode.ConnectionClosed) {
         throw new McpgError('BACKEND_UNAVAILABLE', `server "${this.name}" exited during ${method}; it restarts on next use`);
@@ -104,8 +104,9 @@ export class Backend {
     client.setNotificationHandler(PromptListChangedNotificationSchema, async () => this.onListChanged('prompts'));
     client.setNotificationHandler(ResourceListChangedNotificationSchema, async () => this.onListChanged('resources'));
     const restart = this.#lastError !== '';
+    const transport = this.#transport();
     try {
-      await client.connect(this.#transport(), { timeout: this.config.startupTimeoutMs });
+      await client.connect(transport, { timeout: this.config.startupTimeoutMs });
     } catch (err) {
       await client.close().catch(() => {});
       this.#lastError = startError(err, this.config.startupTimeoutMs);
@@ -113,6 +114,7 @@ export class Backend {
       throw new McpgError('BACKEND_START', `server "${this.name}" failed to start: ${this.#lastError}`, { cause: err });
     }
     this.#client = client;
+    this.#relay = new BackendRelay(transport);
     this.#startedAt = Date.now();
     client.onclose = () => {
       if (this.#client !== client) return;

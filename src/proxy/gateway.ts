@@ -24,6 +24,7 @@ import { VERSION } from '../shared/version.ts';
 import { AuditLog } from './audit.ts';
 import { Backend, type ListKind } from './backend.ts';
 import { Catalog } from './catalog.ts';
+import { type AgentCall, relayAgentCalls } from './relay.ts';
 import { LineTransport } from './stdio.ts';
 import { type Outcome, Pipeline, type Route } from './pipeline.ts';
 
@@ -103,19 +104,25 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
    * Forwards one request to a backend with the agent's cancellation and progress: progress
    * notifications reach the agent before the result does.
    */
-  const forward = async (backend: Backend, method: string, params: Record<string, unknown>, extra: Extra) => {
-    const token = extra._meta?.progressToken;
+  const forward = async (backend: Backend, method: string, params: Record<string, unknown>, call: Omit<AgentCall, 'params'>) => {
     const sent: Promise<void>[] = [];
     const result = await backend.request(method, params, {
-      signal: extra.signal,
-      ...(token !== undefined && {
-        onprogress: (p: { progress: number; total?: number; message?: string }) =>
-          void sent.push(extra.sendNotification({ method: 'notifications/progress', params: { ...p, progressToken: token } })),
-        resetTimeoutOnProgress: true,
+      signal: call.signal,
+      ...(call.progressToken !== undefined && {
+        onprogress: (p: { progress: number; total?: number; message?: string }) => void sent.push(call.sendProgress(p)),
       }),
     });
     await Promise.all(sent);
     return result;
+  };
+  /** The same shape for requests the SDK's Server dispatched (prompts, resources). */
+  const fromSdk = (extra: Extra): Omit<AgentCall, 'params'> => {
+    const token = extra._meta?.progressToken;
+    return {
+      signal: extra.signal,
+      progressToken: token,
+      sendProgress: (p) => extra.sendNotification({ method: 'notifications/progress', params: { ...p, progressToken: token } } as never),
+    };
   };
   const routeOf = (name: string) => routes.get(name)!;
 
@@ -124,11 +131,10 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   server.setRequestHandler(ListResourcesRequestSchema, async () => ({ resources: catalog.resources() }));
   server.setRequestHandler(ListResourceTemplatesRequestSchema, async () => ({ resourceTemplates: catalog.templates() }));
 
-  // tools/call, the hot path, is handled as a fallback: the SDK would validate the request and
-  // the result against their schemas, and mcpg forwards both untouched (it checks what it uses).
-  server.fallbackRequestHandler = async (request, extra) => {
-    if (request.method !== 'tools/call') throw new McpError(ErrorCode.MethodNotFound, `Method not found: ${request.method}`);
-    const params = request.params ?? {};
+  // tools/call, the hot path, is relayed (relay.ts): mcpg forwards request and result untouched
+  // and checks what it uses of them, here and in the pipeline.
+  const callTool = async (call: AgentCall) => {
+    const params = call.params;
     if (typeof params.name !== 'string') throw new McpError(ErrorCode.InvalidParams, 'tools/call needs a tool name');
     const target = catalog.tool(params.name);
     if (!target) throw new McpError(ErrorCode.InvalidParams, `unknown tool "${params.name}"`);
@@ -138,7 +144,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       method: 'tools/call',
       tool: target.name,
       args,
-      forward: () => forward(target.backend, 'tools/call', { name: target.name, arguments: args }, extra),
+      forward: () => forward(target.backend, 'tools/call', { name: target.name, arguments: args }, call),
     }));
     return outcome.error === undefined ? outcome.result : { isError: true, content: [{ type: 'text', text: outcome.error }] };
   };
@@ -153,7 +159,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         method: 'prompts/get',
         tool: 'prompts/get',
         args: params,
-        forward: () => forward(target.backend, 'prompts/get', params, extra),
+        forward: () => forward(target.backend, 'prompts/get', params, fromSdk(extra)),
       }),
     );
   });
@@ -168,7 +174,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         method: 'resources/read',
         tool: 'resources/read',
         args: params,
-        forward: () => forward(backend, 'resources/read', params, extra),
+        forward: () => forward(backend, 'resources/read', params, fromSdk(extra)),
       }),
     );
   });
@@ -176,6 +182,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   // The agent closing our stdin ends the session: the transport closes, and so does the server.
   const transport = options.transport ?? new LineTransport(process.stdin, process.stdout);
   await server.connect(transport);
+  relayAgentCalls(transport, callTool);
   answerParseErrors(transport);
 
   let closing: Promise<void> | undefined;
