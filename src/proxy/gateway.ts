@@ -28,8 +28,8 @@ import { type AgentCall, relayAgentCalls } from './relay.ts';
 import { LineTransport } from './stdio.ts';
 import { type Outcome, Pipeline, type Route } from './pipeline.ts';
 
-/** Arguments larger than this are refused before any guard or backend sees them. */
-const MAX_ARGUMENT_BYTES = 8 * 1024 * 1024;
+/** Requests larger than this are refused before any guard or backend sees them. */
+const MAX_REQUEST_BYTES = 8 * 1024 * 1024;
 
 export interface GatewayOptions {
   config: Config;
@@ -58,9 +58,11 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const routes = new Map<string, Route>();
   let agent: AgentState;
   try {
-    // Guards first: a guard that cannot load stops the gateway before any backend is spawned.
+    // Backends boot in their own processes while guards compile here; a guard that cannot load
+    // still stops the gateway (the backends are closed again) before anything is served.
+    const starting = Promise.allSettled(backends.map((b) => b.start()));
     const guards = await Promise.all(backends.map((b) => options.makeGuard(b.config)));
-    const started = await Promise.allSettled(backends.map((b) => b.start()));
+    const started = await starting;
     const failed = started.find((s) => s.status === 'rejected');
     if (failed) throw failed.reason;
     let initial: Labels = { secrecy: [], integrity: [] };
@@ -180,7 +182,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   });
 
   // The agent closing our stdin ends the session: the transport closes, and so does the server.
-  const transport = options.transport ?? new LineTransport(process.stdin, process.stdout);
+  const transport = options.transport ?? new LineTransport(process.stdin, process.stdout, MAX_REQUEST_BYTES);
   await server.connect(transport);
   relayAgentCalls(transport, callTool);
   answerParseErrors(transport);
@@ -203,11 +205,7 @@ function checkedArguments(args: unknown): Record<string, unknown> {
   if (args !== undefined && (typeof args !== 'object' || args === null || Array.isArray(args))) {
     throw new McpError(ErrorCode.InvalidParams, 'tools/call arguments must be an object');
   }
-  const value = (args ?? {}) as Record<string, unknown>;
-  if (Buffer.byteLength(JSON.stringify(value)) > MAX_ARGUMENT_BYTES) {
-    throw new McpError(ErrorCode.InvalidParams, `arguments larger than ${MAX_ARGUMENT_BYTES / 1024 / 1024} MiB are refused`);
-  }
-  return value;
+  return (args ?? {}) as Record<string, unknown>;
 }
 
 /** A backend that is down answers a tool call with an error result naming it, as a denial does. */

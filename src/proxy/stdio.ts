@@ -15,12 +15,15 @@ export class LineTransport implements Transport {
   onmessage?: (message: JSONRPCMessage) => void;
   readonly #input: Readable;
   readonly #output: Writable;
+  readonly #maxBytes: number;
   #buffer = '';
   #closed = false;
 
-  constructor(input: Readable, output: Writable) {
+  /** `maxBytes`: a message larger than this is refused (a request gets an error answer). */
+  constructor(input: Readable, output: Writable, maxBytes = Infinity) {
     this.#input = input;
     this.#output = output;
+    this.#maxBytes = maxBytes;
   }
 
   async start(): Promise<void> {
@@ -53,6 +56,15 @@ export class LineTransport implements Transport {
     }
     if (!isEnvelope(message)) {
       this.onerror?.(new InvalidMessage('not a JSON-RPC 2.0 message'));
+      return;
+    }
+    // Checked on the line as read, so no message is serialised again to be measured.
+    if (line.length * 3 > this.#maxBytes && Buffer.byteLength(line) > this.#maxBytes) {
+      const id = (message as { id?: string | number }).id;
+      if (id !== undefined && 'method' in message) {
+        const refusal = `messages larger than ${this.#maxBytes / 1024 / 1024} MiB are refused`;
+        void this.send({ jsonrpc: '2.0', id, error: { code: -32602, message: refusal } } as JSONRPCMessage);
+      }
       return;
     }
     this.onmessage?.(message);
