@@ -4,7 +4,9 @@
 import { type KeyPairKeyObjectResult, createHash, generateKeyPairSync } from 'node:crypto';
 import { type AddressInfo } from 'node:net';
 import { createServer } from 'node:http';
-import { bundleToJSON } from '@sigstore/bundle';
+import { bundleFromJSON, bundleToJSON } from '@sigstore/bundle';
+import { TrustedRoot } from '@sigstore/protobuf-specs';
+import { Verifier, toSignedEntity, toTrustMaterial } from '@sigstore/verify';
 import { type HandlerFn, fulcioHandler, initializeCA, initializeCTLog, initializeTLog, initializeTSA, rekorHandler, tsaHandler } from '@sigstore/mock';
 import { DSSEBundleBuilder, FulcioSigner, MessageSignatureBundleBuilder, RekorWitness, TSAWitness } from '@sigstore/sign';
 
@@ -66,7 +68,24 @@ function canonicalDsse(proposed: { kind: string; apiVersion: string; spec: { pro
  * transparency log, no CT log (certificates without SCTs), a timestamp authority only.
  */
 export async function testSigstore(options: { privateInstance?: boolean } = {}): Promise<TestSigstore> {
-  const priv = options.privateInstance ?? false;
+  // Now and then the mock services come up with a certificate whose signature Sigstore's
+  // verifier refuses (seen as "timestamp could not be verified" for every bundle they make):
+  // check each new instance with a probe signature, and make another if it fails.
+  for (let attempt = 1; ; attempt++) {
+    const instance = await createInstance(options.privateInstance ?? false);
+    const probe = Buffer.from('probe');
+    try {
+      const bundle = bundleFromJSON(JSON.parse(await instance.sign(probe, { repository: 'probe/probe' })));
+      new Verifier(toTrustMaterial(TrustedRoot.fromJSON(instance.trustedRoot)), options.privateInstance ? { tlogThreshold: 0, ctlogThreshold: 0 } : {}).verify(toSignedEntity(bundle));
+      return instance;
+    } catch (err) {
+      instance.close();
+      if (attempt >= 5) throw err;
+    }
+  }
+}
+
+async function createInstance(priv: boolean): Promise<TestSigstore> {
   const key = () => generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const ctKey = key();
   const tlogKey = key();

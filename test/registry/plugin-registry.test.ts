@@ -93,8 +93,8 @@ args = [${JSON.stringify(join(FIXTURES, 'servers/tools.ts'))}, "t"]
     expect(readFileSync(config, 'utf8')).toBe(original);
 
     const r = await mcpgAsync(['guard', 'add', 'allow-list@~1.0', '--server', 't', ...flags], env);
+    expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).not.toMatch(/error/);
-    expect(r.code).toBe(0);
     const edited = readFileSync(config, 'utf8');
     expect(edited).toContain('mode = "filter"  # keep this comment');
     expect(edited).toContain('# the guard goes here\nguard = "allow-list"');
