@@ -124,12 +124,14 @@ function sleb64(n: bigint): number[] {
 class Writer {
   buf = new Uint8Array(1024);
   len = 0;
+  reserve(n: number): void {
+    if (this.len + n <= this.buf.length) return;
+    const next = new Uint8Array(Math.max(this.buf.length * 2, this.len + n));
+    next.set(this.buf.subarray(0, this.len));
+    this.buf = next;
+  }
   put(bytes: ArrayLike<number>): void {
-    if (this.len + bytes.length > this.buf.length) {
-      const next = new Uint8Array(Math.max(this.buf.length * 2, this.len + bytes.length));
-      next.set(this.buf.subarray(0, this.len));
-      this.buf = next;
-    }
+    this.reserve(bytes.length);
     this.buf.set(bytes, this.len);
     this.len += bytes.length;
   }
@@ -256,31 +258,33 @@ export function inspect(bytes: Uint8Array): ModuleInfo {
   return parse(bytes).info;
 }
 
-/** Skips one instruction's immediates; calls `onLoop` right after a loop's block type. */
-function walkBody(r: Reader, onLoop: (pos: number) => void): void {
-  const blocktype = () => {
-    const t = r.b[r.pos]!;
-    if (t === 0x40 || VALTYPES[t]) r.pos++;
-    else if (t === 0x63 || t === 0x64) r.valtype();
-    else r.skipLeb();
-  };
-  const memarg = () => {
-    const align = r.u32();
-    if (align & 0x40) r.u32();
-    r.skipLeb();
-  };
+function blocktype(r: Reader): void {
+  const t = r.b[r.pos]!;
+  if (t === 0x40 || VALTYPES[t]) r.pos++;
+  else if (t === 0x63 || t === 0x64) r.valtype();
+  else r.skipLeb();
+}
+
+function memarg(r: Reader): void {
+  const align = r.u32();
+  if (align & 0x40) r.u32();
+  r.skipLeb();
+}
+
+/** Walks a function body's instructions; records the offset right after each loop's block type. */
+function walkBody(r: Reader, loops: number[]): void {
   while (r.pos < r.end) {
     const op = r.byte();
     switch (op) {
       case 0x02: case 0x04: case 0x06:
-        blocktype();
+        blocktype(r);
         break;
       case 0x03:
-        blocktype();
-        onLoop(r.pos);
+        blocktype(r);
+        loops.push(r.pos);
         break;
       case 0x1f: {
-        blocktype();
+        blocktype(r);
         for (let n = r.u32(); n > 0; n--) {
           const kind = r.byte();
           if (kind === 0x00 || kind === 0x01) r.u32();
@@ -315,22 +319,22 @@ function walkBody(r: Reader, onLoop: (pos: number) => void): void {
         r.skip(8);
         break;
       case 0xd0:
-        blocktype();
+        blocktype(r);
         break;
       case 0xfc:
         walkFc(r);
         break;
       case 0xfd:
-        walkSimd(r, memarg);
+        walkSimd(r);
         break;
       case 0xfe: {
         const sub = r.u32();
         if (sub === 0x03) r.byte();
-        else memarg();
+        else memarg(r);
         break;
       }
       default:
-        if (op >= 0x28 && op <= 0x3e) memarg();
+        if (op >= 0x28 && op <= 0x3e) memarg(r);
         else if (
           !(op <= 0x01 || op === 0x05 || op === 0x0a || op === 0x0b || op === 0x0f || op === 0x19 ||
             op === 0x1a || op === 0x1b || (op >= 0x45 && op <= 0xc4) || op === 0xd1 || op === 0xd3 || op === 0xd4)
@@ -351,13 +355,13 @@ function walkFc(r: Reader): void {
   else throw new WasmFormatError(`instruction 0xfc ${sub} is not supported in guards`);
 }
 
-function walkSimd(r: Reader, memarg: () => void): void {
+function walkSimd(r: Reader): void {
   const sub = r.u32();
-  if (sub <= 11 || sub === 92 || sub === 93) memarg();
+  if (sub <= 11 || sub === 92 || sub === 93) memarg(r);
   else if (sub === 12 || sub === 13) r.skip(16);
   else if (sub >= 21 && sub <= 34) r.byte();
   else if (sub >= 84 && sub <= 91) {
-    memarg();
+    memarg(r);
     r.byte();
   }
 }
@@ -444,7 +448,9 @@ function meterCode(bytes: Uint8Array, s: Section, check: number[]): Uint8Array {
   const r = new Reader(bytes, s.start, s.end);
   const count = r.u32();
   const out = new Writer();
+  out.reserve(s.end - s.start + count * check.length * 4);
   out.put(u32leb(count));
+  const loops: number[] = [];
   for (let i = 0; i < count; i++) {
     const size = r.u32();
     const end = r.pos + size;
@@ -453,18 +459,18 @@ function meterCode(bytes: Uint8Array, s: Section, check: number[]): Uint8Array {
       body.u32();
       body.valtype();
     }
-    const inserts: number[] = [body.pos];
-    walkBody(body, (pos) => inserts.push(pos));
-    const fn = new Writer();
+    loops.length = 0;
+    loops.push(body.pos);
+    walkBody(body, loops);
+    // The new size is known before writing: the body plus one check per entry and loop.
+    out.put(u32leb(size + loops.length * check.length));
     let from = r.pos;
-    for (const at of inserts) {
-      fn.put(bytes.subarray(from, at));
-      fn.put(check);
+    for (const at of loops) {
+      out.put(bytes.subarray(from, at));
+      out.put(check);
       from = at;
     }
-    fn.put(bytes.subarray(from, end));
-    out.put(u32leb(fn.len));
-    out.put(fn.bytes());
+    out.put(bytes.subarray(from, end));
     r.pos = end;
   }
   return out.bytes();

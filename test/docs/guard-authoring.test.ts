@@ -5,25 +5,15 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type FakeGitHub, fakeGitHub } from '../helpers/fake-github.ts';
+import { describe, expect, it } from 'vitest';
 import { FIXTURES, ROOT, mcpgCommand, readAudit, startGateway, tempDir } from '../helpers/mcpg.ts';
-import { type TestSigstore, testSigstore } from '../helpers/sigstore.ts';
+import { releaseWorld } from '../helpers/release-world.ts';
 
 const doc = readFileSync(join(ROOT, 'docs/guard-authoring.md'), 'utf8');
 const blocks = (lang: string) => [...doc.matchAll(new RegExp('```' + lang + '\\n([\\s\\S]*?)```', 'g'))].map((m) => m[1]!);
 
 describe('docs/guard-authoring.md, command by command', () => {
-  let gh: FakeGitHub;
-  let sigstore: TestSigstore;
-  beforeAll(async () => {
-    gh = await fakeGitHub();
-    sigstore = await testSigstore();
-  });
-  afterAll(() => {
-    gh?.close();
-    sigstore?.close();
-  });
+  const world = releaseWorld();
 
   it('builds a guard from the template, releases it signed, and a user locks, verifies and runs it', { timeout: 180_000 }, async () => {
     const work = tempDir();
@@ -33,10 +23,10 @@ describe('docs/guard-authoring.md, command by command', () => {
     writeFileSync(join(bin, 'mcpg'), `#!/bin/sh\nexec ${[command, ...args].map((a) => JSON.stringify(a)).join(' ')} "$@"\n`);
     chmodSync(join(bin, 'mcpg'), 0o755);
     const root = join(work, 'trusted_root.json');
-    writeFileSync(root, JSON.stringify(sigstore.trustedRoot));
+    writeFileSync(root, JSON.stringify(world.sigstore.trustedRoot));
     const env = {
       ...process.env,
-      ...gh.env,
+      ...world.gh.env,
       PATH: `${bin}:${join(ROOT, 'node_modules/.bin')}:${process.env.PATH}`,
       MCPG_SRC: ROOT,
       MCPG_CACHE_DIR: join(work, 'cache'),
@@ -59,14 +49,14 @@ describe('docs/guard-authoring.md, command by command', () => {
 
     // Step 3, the release: what the template's workflow uploads, signed by its identity.
     expect(readFileSync(join(guardDir, '.github/workflows/release.yml'), 'utf8')).toContain('actions/attest-build-provenance');
-    const bundle = await sigstore.sign(wasm, { repository: 'you/my-guard', workflow: 'you/my-guard/.github/workflows/release.yml' });
-    gh.publish('you/my-guard', 'v1.0.0', 'guard.wasm', wasm, { sidecar: bundle });
+    const bundle = await world.sigstore.sign(wasm, { repository: 'you/my-guard', workflow: 'you/my-guard/.github/workflows/release.yml' });
+    world.gh.publish('you/my-guard', 'v1.0.0', 'guard.wasm', wasm, { sidecar: bundle });
 
     // Step 4: the user's config, as written in the doc (GitHub and the server swapped for test ones).
     const userDir = join(work, 'user');
     mkdirSync(userDir);
     const toml = blocks('toml')[0]!
-      .replace('https://github.com', gh.env.GITHUB_SERVER_URL!)
+      .replace('https://github.com', world.gh.env.GITHUB_SERVER_URL!)
       .replace('command = "my-mcp-server"', `command = ${JSON.stringify(process.execPath)}\nargs = [${JSON.stringify(join(FIXTURES, 'servers/tools.ts'))}, "weather"]`)
       .replace('[guards.weather]', `[guards.weather]\ntrusted_root = ${JSON.stringify(root)}`);
     writeFileSync(join(userDir, 'mcpg.toml'), toml);

@@ -182,3 +182,4 @@ async function createInstance(priv: boolean): Promise<TestSigstore> {
     close: () => server.close(),
   };
 }
+

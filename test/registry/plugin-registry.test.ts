@@ -1,11 +1,10 @@
 import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { parseIndex, pick } from '../../src/registry/index.ts';
-import { type FakeGitHub, fakeGitHub } from '../helpers/fake-github.ts';
 import { FIXTURES, ROOT, mcpgAsync, startGateway, tempDir } from '../helpers/mcpg.ts';
-import { type TestSigstore, testSigstore } from '../helpers/sigstore.ts';
+import { releaseWorld } from '../helpers/release-world.ts';
 
 const index = JSON.parse(readFileSync(join(ROOT, 'registry/index.json'), 'utf8')) as unknown;
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
@@ -51,28 +50,19 @@ describe('registry/index.json', () => {
 });
 
 describe('mcpg guard add NAME@RANGE --server SERVER', () => {
-  let gh: FakeGitHub;
-  let sigstore: TestSigstore;
-  beforeAll(async () => {
-    gh = await fakeGitHub();
-    sigstore = await testSigstore();
-  });
-  afterAll(() => {
-    gh?.close();
-    sigstore?.close();
-  });
+  const world = releaseWorld();
 
   it('edits the config keeping its comments, locks the concrete release, and the gateway runs it', async () => {
     const wasm = readFileSync(join(ROOT, 'dist/guards/allow-list.wasm'));
-    const bundle = await sigstore.sign(wasm, { repository: 'mcpg-dev/mcpg', workflow: 'mcpg-dev/mcpg/.github/workflows/release.yml' });
-    const url = gh.publish('mcpg-dev/mcpg', 'v0.1.0', 'allow-list.wasm', wasm, { sidecar: bundle });
+    const bundle = await world.sigstore.sign(wasm, { repository: 'mcpg-dev/mcpg', workflow: 'mcpg-dev/mcpg/.github/workflows/release.yml' });
+    const url = world.gh.publish('mcpg-dev/mcpg', 'v0.1.0', 'allow-list.wasm', wasm, { sidecar: bundle });
     const dir = tempDir();
     const registry = join(dir, 'index.json');
     const test = parseIndex(index, 'index');
     test.guards['allow-list']!.versions = { '1.0.0': { url, sha256: sha(wasm) }, '1.1.0': { url: `${url}.missing`, sha256: 'f'.repeat(64) } };
     writeFileSync(registry, JSON.stringify(test));
     const root = join(dir, 'root.json');
-    writeFileSync(root, JSON.stringify(sigstore.trustedRoot));
+    writeFileSync(root, JSON.stringify(world.sigstore.trustedRoot));
     const config = join(dir, 'mcpg.toml');
     const original = `# my gateway
 [gateway]
@@ -84,7 +74,7 @@ args = [${JSON.stringify(join(FIXTURES, 'servers/tools.ts'))}, "t"]
 # the guard goes here
 `;
     writeFileSync(config, original);
-    const env = { ...gh.env, MCPG_CACHE_DIR: join(dir, 'cache') };
+    const env = { ...world.gh.env, MCPG_CACHE_DIR: join(dir, 'cache') };
     const flags = ['--config', config, '--registry', registry, '--trusted-root', root];
 
     const bad = await mcpgAsync(['guard', 'add', 'allow-list@^3', '--server', 't', ...flags], env);

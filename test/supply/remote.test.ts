@@ -3,9 +3,10 @@ import { createServer, request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type FakeGitHub, fakeGitHub } from '../helpers/fake-github.ts';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { FakeGitHub } from '../helpers/fake-github.ts';
 import { ROOT, fixtureServer, mcpgAsync, startGateway, tempDir, writeConfig } from '../helpers/mcpg.ts';
+import { releaseWorld } from '../helpers/release-world.ts';
 import { GITHUB_ISSUER, type TestSigstore, testSigstore } from '../helpers/sigstore.ts';
 
 const GUARD = readFileSync(join(ROOT, 'dist/guards/allow-list.wasm'));
@@ -19,19 +20,15 @@ const SIGNER = {
   issuer: GITHUB_ISSUER,
 };
 
+const world = releaseWorld();
 let gh: FakeGitHub;
 let sigstore: TestSigstore;
 let rootFile: string;
 
-beforeAll(async () => {
-  gh = await fakeGitHub();
-  sigstore = await testSigstore();
+beforeAll(() => {
+  ({ gh, sigstore } = world);
   rootFile = join(tempDir(), 'trusted_root.json');
   writeFileSync(rootFile, JSON.stringify(sigstore.trustedRoot));
-});
-afterAll(() => {
-  gh?.close();
-  sigstore?.close();
 });
 
 /** A config in a fresh folder with one guard on a fixture server, its own cache, and env for mcpg. */
