@@ -1,5 +1,5 @@
 import yargs from 'yargs';
-import { EXIT, McpgError } from '../shared/errors.ts';
+import { McpgError } from '../shared/errors.ts';
 import { VERSION } from '../shared/version.ts';
 import { attestCommand } from './commands/attest.ts';
 import { cacheCommand } from './commands/cache.ts';
@@ -49,4 +49,3 @@ export async function main(argv: string[]): Promise<void> {
   }
 }
 
-export { EXIT };

@@ -123,6 +123,5 @@ export const configSchema = z
     }
   });
 
-export type RawConfig = z.infer<typeof configSchema>;
 export type ServerConfig = z.infer<typeof server>;
 export type GuardConfig = z.infer<typeof guard>;

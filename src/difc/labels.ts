@@ -12,8 +12,6 @@ export interface Labels {
 export type Operation = 'read' | 'write' | 'read-write';
 export const OPERATIONS: readonly Operation[] = ['read', 'write', 'read-write'];
 
-export const EMPTY: Labels = Object.freeze({ secrecy: [], integrity: [] }) as Labels;
-
 function covers(pattern: string, tag: string): boolean {
   return pattern.endsWith('*') ? tag.startsWith(pattern.slice(0, -1)) : pattern === tag;
 }
@@ -29,10 +27,6 @@ export function union(a: readonly string[], b: readonly string[]): string[] {
 
 export function intersect(a: readonly string[], b: readonly string[]): string[] {
   return a.filter((tag) => b.some((p) => covers(p, tag))).sort();
-}
-
-export function normalise(labels: Labels): Labels {
-  return { secrecy: [...new Set(labels.secrecy)].sort(), integrity: [...new Set(labels.integrity)].sort() };
 }
 
 export function format(labels: Labels): string {
