@@ -36,21 +36,27 @@ export function describe(violations: Violation[]): string {
   return violations.map((v) => `${EXPLAIN[v.rule]}: ${v.tags.join(', ')}`).join('; ');
 }
 
-/** The session's agent labels: they start from the guards' `label_agent` answers. */
+const frozen = (l: Labels): Labels => Object.freeze({ secrecy: Object.freeze(l.secrecy) as string[], integrity: Object.freeze(l.integrity) as string[] });
+
+/**
+ * The session's agent labels: they start from the guards' `label_agent` answers. Each state is
+ * a frozen value, replaced (never changed) when the agent absorbs what it read, so a caller can
+ * keep the labels it saw without copying them.
+ */
 export class AgentState {
   #labels: Labels;
   constructor(initial: Labels) {
-    this.#labels = { secrecy: union(initial.secrecy, []), integrity: union(initial.integrity, []) };
+    this.#labels = frozen({ secrecy: union(initial.secrecy, []), integrity: union(initial.integrity, []) });
   }
   get labels(): Labels {
-    return { secrecy: [...this.#labels.secrecy], integrity: [...this.#labels.integrity] };
+    return this.#labels;
   }
   /** Propagate mode: what the agent reads taints it (secrecy grows, integrity shrinks). */
   absorb(read: Labels): void {
-    this.#labels = {
+    this.#labels = frozen({
       secrecy: union(this.#labels.secrecy, read.secrecy),
       integrity: intersect(this.#labels.integrity, read.integrity),
-    };
+    });
   }
   toString(): string {
     return format(this.#labels);

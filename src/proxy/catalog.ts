@@ -81,11 +81,11 @@ export class Catalog {
   }
 
   tool(name: string): { backend: Backend; name: string } | undefined {
-    const e = this.#tools.get(name.split(SEPARATOR, 1)[0] ?? '')?.get(name);
+    const e = this.#tools.get(serverOf(name))?.get(name);
     return e && { backend: e.backend, name: e.original };
   }
   prompt(name: string): { backend: Backend; name: string } | undefined {
-    const e = this.#prompts.get(name.split(SEPARATOR, 1)[0] ?? '')?.get(name);
+    const e = this.#prompts.get(serverOf(name))?.get(name);
     return e && { backend: e.backend, name: e.original };
   }
   /** A listed URI first; otherwise the first template that matches it. */
@@ -97,6 +97,11 @@ export class Catalog {
     for (const list of this.#templates.values()) for (const t of list) if (t.pattern.test(uri)) return t.backend;
     return undefined;
   }
+}
+
+function serverOf(name: string): string {
+  const at = name.indexOf(SEPARATOR);
+  return at < 0 ? '' : name.slice(0, at);
 }
 
 async function listAll<T>(backend: Backend, method: string, key: string): Promise<T[]> {
