@@ -51,13 +51,28 @@ describe('gateway over stdio, two fixture backends', () => {
     expect(r.contents[0]).toMatchObject({ text: 'info of alpha' });
   });
 
-  it('forwards progress notifications from the backend to the agent', async () => {
+  it('forwards progress notifications from the backend to the agent, before the result', async () => {
+    // What arrives on the wire, in order: that is mcpg's part. (The SDK's client runs progress
+    // handlers a microtask late, so one that arrives in the same read as the result is dropped.)
+    const transport = gw.client.transport!;
+    const sdk = transport.onmessage!;
+    const wire: string[] = [];
+    transport.onmessage = (m, extra) => {
+      const msg = m as { method?: string; params?: { progress?: number }; result?: unknown };
+      wire.push(msg.method === 'notifications/progress' ? `progress ${msg.params?.progress}` : 'result' in msg ? 'result' : String(msg.method));
+      sdk(m, extra);
+    };
     const seen: number[] = [];
-    const r = await gw.client.callTool({ name: 'alpha___slow', arguments: { steps: 3, ms: 10 } }, undefined, {
-      onprogress: (p) => seen.push(p.progress),
-    });
-    expect(r.content).toEqual([{ type: 'text', text: 'done' }]);
-    expect(seen).toEqual([1, 2, 3]);
+    try {
+      const r = await gw.client.callTool({ name: 'alpha___slow', arguments: { steps: 3, ms: 10 } }, undefined, {
+        onprogress: (p) => seen.push(p.progress),
+      });
+      expect(r.content).toEqual([{ type: 'text', text: 'done' }]);
+    } finally {
+      transport.onmessage = sdk;
+    }
+    expect(wire).toEqual(['progress 1', 'progress 2', 'progress 3', 'result']);
+    expect([1, 2, 3].slice(0, seen.length)).toEqual(seen);
   });
 
   it('cancels a call on the backend when the agent cancels it, and keeps serving', async () => {
