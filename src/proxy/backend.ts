@@ -7,7 +7,6 @@ import {
   PromptListChangedNotificationSchema,
   ResourceListChangedNotificationSchema,
   ToolListChangedNotificationSchema,
-  type Notification,
 } from '@modelcontextprotocol/sdk/types.js';
 import type { Server } from '../config/load.ts';
 import { McpgError, errorMessage } from '../shared/errors.ts';
@@ -71,10 +70,6 @@ export class Backend {
       }
       throw err;
     }
-  }
-
-  async notify(notification: Notification): Promise<void> {
-    await this.#client?.notification(notification as never);
   }
 
   async close(): Promise<void> {
