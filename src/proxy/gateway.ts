@@ -1,6 +1,5 @@
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js';
-import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import {
   ErrorCode,
   GetPromptRequestSchema,
@@ -37,7 +36,6 @@ export interface GatewayOptions {
   auditLog?: string;
   /** Makes the guard of one server; the gateway does not know how guards are loaded. */
   makeGuard: (server: Config['servers'][number]) => Promise<Guard>;
-  transport?: Transport;
 }
 
 export interface Gateway {
@@ -182,10 +180,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   });
 
   // The agent closing our stdin ends the session: the transport closes, and so does the server.
-  const transport = options.transport ?? new LineTransport(process.stdin, process.stdout, MAX_REQUEST_BYTES);
+  const transport = new LineTransport(process.stdin, process.stdout, { maxBytes: MAX_REQUEST_BYTES, answerBadInput: true });
   await server.connect(transport);
   relayAgentCalls(transport, callTool);
-  answerParseErrors(transport);
 
   let closing: Promise<void> | undefined;
   const close = () =>
@@ -221,18 +218,4 @@ async function toolError(outcome: Promise<Outcome>): Promise<Outcome> {
 function resultOrError(outcome: Outcome) {
   if (outcome.error !== undefined) throw new McpError(ErrorCode.InvalidRequest, outcome.error);
   return outcome.result;
-}
-
-/** A line that is not JSON-RPC gets the answer JSON-RPC asks for: a parse error, or an invalid request. */
-function answerParseErrors(transport: Transport): void {
-  const previous = transport.onerror;
-  transport.onerror = (err) => {
-    previous?.(err);
-    const parse = err instanceof SyntaxError;
-    void transport.send({
-      jsonrpc: '2.0',
-      id: null,
-      error: { code: parse ? ErrorCode.ParseError : ErrorCode.InvalidRequest, message: parse ? 'Parse error' : 'Invalid Request' },
-    } as never);
-  };
 }

@@ -71,7 +71,7 @@ export class Pipeline {
       record.reason = describe(violations);
       return finish({
         error:
-          `mcpg denied ${operation} of "${tool}" on server "${server}": ${describe(violations)}. ` +
+          `mcpg denied ${operation} of "${tool}" on server "${server}": ${record.reason}. ` +
           `Agent labels: ${this.agent}.`,
       });
     };

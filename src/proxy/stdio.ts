@@ -16,14 +16,20 @@ export class LineTransport implements Transport {
   readonly #input: Readable;
   readonly #output: Writable;
   readonly #maxBytes: number;
+  readonly #answerBadInput: boolean;
   #buffer = '';
   #closed = false;
 
-  /** `maxBytes`: a message larger than this is refused (a request gets an error answer). */
-  constructor(input: Readable, output: Writable, maxBytes = Infinity) {
+  /**
+   * Facing a peer that sends requests (the agent), `answerBadInput` makes bad input get the
+   * answers JSON-RPC asks for: a parse error, an invalid request, or, for a request larger than
+   * `maxBytes`, an error naming the limit. Either way the transport keeps reading.
+   */
+  constructor(input: Readable, output: Writable, options: { maxBytes?: number; answerBadInput?: boolean } = {}) {
     this.#input = input;
     this.#output = output;
-    this.#maxBytes = maxBytes;
+    this.#maxBytes = options.maxBytes ?? Infinity;
+    this.#answerBadInput = options.answerBadInput ?? false;
   }
 
   async start(): Promise<void> {
@@ -52,22 +58,27 @@ export class LineTransport implements Transport {
       message = JSON.parse(line);
     } catch (err) {
       this.onerror?.(err as SyntaxError);
+      this.#refuse(null, -32700, 'Parse error');
       return;
     }
     if (!isEnvelope(message)) {
       this.onerror?.(new InvalidMessage('not a JSON-RPC 2.0 message'));
+      this.#refuse(null, -32600, 'Invalid Request');
       return;
     }
     // Checked on the line as read, so no message is serialised again to be measured.
     if (line.length * 3 > this.#maxBytes && Buffer.byteLength(line) > this.#maxBytes) {
       const id = (message as { id?: string | number }).id;
       if (id !== undefined && 'method' in message) {
-        const refusal = `messages larger than ${this.#maxBytes / 1024 / 1024} MiB are refused`;
-        void this.send({ jsonrpc: '2.0', id, error: { code: -32602, message: refusal } } as JSONRPCMessage);
+        this.#refuse(id, -32602, `messages larger than ${this.#maxBytes / 1024 / 1024} MiB are refused`);
       }
       return;
     }
     this.onmessage?.(message);
+  }
+
+  #refuse(id: string | number | null, code: number, message: string): void {
+    if (this.#answerBadInput) void this.send({ jsonrpc: '2.0', id, error: { code, message } } as JSONRPCMessage);
   }
 
   send(message: JSONRPCMessage): Promise<void> {

@@ -4,6 +4,7 @@ import { TrustedRoot } from '@sigstore/protobuf-specs';
 import seeds from '@sigstore/tuf/seeds.json' with { type: 'json' };
 import { type Signer, Verifier, toSignedEntity, toTrustMaterial } from '@sigstore/verify';
 import { McpgError, errorMessage } from '../shared/errors.ts';
+import { sha256 } from './cache.ts';
 
 /**
  * Signature checks. No I/O: the bundle, the artifact and the trusted root come in as values.
@@ -128,7 +129,7 @@ export function verifyBundle(input: VerifyInput): VerifiedSigner {
   if (bundle.content.$case === 'dsseEnvelope') {
     checkStatement(what, bundle.content.dsseEnvelope, input.artifact, keyPolicy || input.anyPredicate ? undefined : (input.policy as SignerPolicy));
   }
-  const bundleSha = createHash('sha256').update(input.bundle).digest('hex');
+  const bundleSha = sha256(input.bundle);
   if (keyPolicy) return { issuer: '', san: 'public key', bundle_sha256: bundleSha };
   return checkIdentity(what, signer, input.policy as SignerPolicy, bundleSha);
 }
@@ -143,7 +144,7 @@ function checkStatement(what: string, envelope: { payloadType: string; payload: 
   }
   const digests =
     artifact instanceof Uint8Array
-      ? { sha256: createHash('sha256').update(artifact).digest('hex'), sha512: createHash('sha512').update(artifact).digest('hex') }
+      ? { sha256: sha256(artifact), sha512: createHash('sha512').update(artifact).digest('hex') }
       : { sha256: artifact.sha256.toLowerCase(), sha512: undefined };
   const matches = (statement.subject ?? []).some((s) =>
     Object.entries(s.digest ?? {}).some(([alg, d]) => (alg === 'sha256' || alg === 'sha512') && digests[alg] === d.toLowerCase()),
