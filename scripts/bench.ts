@@ -92,7 +92,8 @@ const guardPath = (name: string) => join(ROOT, 'dist/guards', `${name}.wasm`);
 const noGuardCfg = config('noguard', { mcpServers: { echo: { command: ECHO[0], args: ECHO.slice(1) } } });
 const guardCfg = config('guard', {
   mcpServers: { echo: { command: ECHO[0], args: ECHO.slice(1), guard: 'repo' } },
-  guards: { repo: { path: guardPath('repo-visibility'), policy: { 'allow-only': { repos: 'public', 'min-integrity': 'none' } } } },
+  // The default fuel stops a call at about 100 ms of guard CPU; labeling 1 MB per item takes more.
+  guards: { repo: { path: guardPath('repo-visibility'), policy: { 'allow-only': { repos: 'public', 'min-integrity': 'none' } }, limits: { fuel: 3_000_000_000 } } },
 });
 const cacheEnv = { MCPG_CACHE_DIR: join(work, 'cache') };
 

@@ -13,7 +13,7 @@ export const EPILOG = `Exit codes:
   0  success
   1  internal error (a bug: please report it)
   2  usage error (unknown command or option)
-  3  config error (file, key and expectation are named)
+  3  config error (file, key and expectation are named), or a file given to mcpg cannot be opened
   4  a backend server failed to start
   5  a guard failed to load or answered wrongly
   6  guard supply: lock, hash or signature mismatch, download failure`;

@@ -59,7 +59,10 @@ const server = byKey(
 
 export const limitsSchema = z.strictObject({
   memory_mib: z.number().int().min(1).max(4096).default(32),
-  fuel: z.number().int().positive().default(500_000_000),
+  // Instructions per call: a runaway guard stops within about 100 ms of CPU (scripts/bench-guard-limits.ts).
+  fuel: z.number().int().positive().default(300_000_000),
+  // Wall clock for one guard call, backend calls included.
+  timeout_ms: z.number().int().min(1).max(600_000).default(5_000),
   input_mib: z.number().int().min(1).max(256).default(8),
   output_mib: z.number().int().min(1).max(256).default(16),
   backend_calls: z.number().int().min(0).max(10_000).default(50),

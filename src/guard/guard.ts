@@ -2,8 +2,11 @@ import type { Mode } from '../config/schema.ts';
 import type { Labels, Operation } from '../difc/labels.ts';
 import type { ResponseLabeling } from '../difc/response.ts';
 
-/** Calls a tool on the guard's own backend, outside DIFC (the gateway logs every such call). */
-export type BackendCall = (tool: string, args: Record<string, unknown>) => Promise<unknown>;
+/**
+ * Calls a tool on the guard's own backend, outside DIFC (the gateway logs every such call).
+ * The signal aborts it when the guard's invocation passes its deadline.
+ */
+export type BackendCall = (tool: string, args: Record<string, unknown>, signal?: AbortSignal) => Promise<unknown>;
 
 export interface AgentAnswer {
   agent: Labels;

@@ -20,12 +20,19 @@ const LENIENT = new TextDecoder();
 const FIRST_OUTPUT = 64 * 1024;
 const MAX_RETRIES = 4;
 
-/** A limit the guard hit (fuel, call_backend count, sizes): this call fails, the guard lives on. */
+/**
+ * How a call into the guest failed. Each costs that call only: the pool drops the instance
+ * and the next call gets a fresh one.
+ */
+/** A limit the guard hit (fuel, deadline, call_backend count, sizes). */
 export class GuardLimitError extends Error {}
-/** The guard broke (trap, proc_exit, abort): it is failed until the gateway restarts. */
+/** The guard broke (trap, proc_exit, abort). */
 export class GuardTrapError extends Error {}
 /** The guard answered with an error code. */
 export class GuardAnswerError extends Error {}
+
+const DEADLINE_PASSED = new GuardLimitError('deadline passed during call_backend');
+const OUT_OF_FUEL = 'ran out of fuel (CPU limit; raise limits.fuel if the guard is slow but correct)';
 
 type LabelFns = Record<LabelExport, (...a: number[]) => Promise<number>>;
 interface Region {
@@ -36,6 +43,8 @@ interface Region {
 /** The one invocation in flight on an instance: its backend, and its call_backend budget. */
 interface Invocation {
   backend: BackendCall;
+  /** Aborted at the deadline: backend calls in flight are cancelled, the guest is not resumed. */
+  signal: AbortSignal;
   calls: number;
   /** The answer that did not fit, kept for the guest's retry with a bigger buffer. */
   retry?: { key: string; bytes: Uint8Array };
@@ -91,22 +100,48 @@ export class GuardInstance {
     return self;
   }
 
-  /** One ABI call: JSON in, JSON out (null for "nothing"), with the -2 retry protocol. */
+  /**
+   * One ABI call: JSON in, JSON out (null for "nothing"), with the -2 retry protocol, under a
+   * wall-clock deadline that covers backend calls (CPU is bounded by fuel, waiting by this).
+   */
   async call(fn: LabelExport, input: string, backend: BackendCall): Promise<string | null> {
     const data = ENCODER.encode(input);
     if (data.length > this.#limits.input_mib * 1024 * 1024) {
       throw new GuardLimitError(`input to ${fn} is ${data.length} bytes, over the ${this.#limits.input_mib} MiB input cap`);
     }
-    const cap = this.#limits.output_mib * 1024 * 1024;
-    this.#current = { backend, calls: 0 };
+    const abort = new AbortController();
+    const inv: Invocation = { backend, signal: abort.signal, calls: 0 };
+    this.#current = inv;
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        abort.abort();
+        reject(new GuardLimitError(`did not answer within ${this.#limits.timeout_ms} ms (limits.timeout_ms)`));
+      }, this.#limits.timeout_ms);
+    });
+    const running = this.#run(fn, data, inv);
+    // A guest abandoned at the deadline still settles later; that outcome is nobody's.
+    running.catch(() => {});
     try {
+      return await Promise.race([running, expired]);
+    } finally {
+      clearTimeout(timer);
+      this.#current = undefined;
+    }
+  }
+
+  async #run(fn: LabelExport, data: Uint8Array, inv: Invocation): Promise<string | null> {
+    const cap = this.#limits.output_mib * 1024 * 1024;
+    {
       let size = FIRST_OUTPUT;
       for (let attempt = 0; ; attempt++) {
         const { inPtr, outPtr, outSize } = this.#buffers(data.length, size);
         new Uint8Array(this.#memory.buffer).set(data, inPtr);
         this.#fuel.value = this.#fuelBudget;
         const rc = await runGuestAsync(this.#name, this, () => this.#labels[fn](inPtr, data.length, outPtr, outSize));
-        if (this.#current.limitHit) throw new GuardLimitError(this.#current.limitHit);
+        if (inv.limitHit) throw new GuardLimitError(inv.limitHit);
+        // Fuel is tested at loop heads and function entries only; the tail of a call is tested here.
+        if (this.outOfFuel) throw new GuardLimitError(OUT_OF_FUEL);
         if (rc === RC_NOTHING) return null;
         if (rc > 0) {
           if (rc > outSize) throw new GuardAnswerError(`${fn} claims ${rc} bytes written into a ${outSize}-byte buffer`);
@@ -119,9 +154,12 @@ export class GuardInstance {
         if (attempt + 1 >= MAX_RETRIES) throw new GuardAnswerError(`${fn} still reported a too-small buffer after ${MAX_RETRIES} tries`);
         size = next;
       }
-    } finally {
-      this.#current = undefined;
     }
+  }
+
+  /** Fuel the last call used (its -2 retries: the last attempt). */
+  get fuelUsed(): bigint {
+    return this.#fuelBudget - (this.#fuel.value as bigint);
   }
 
   /** Fuel left after a trap tells a CPU limit from a guest's own trap. */
@@ -196,6 +234,7 @@ export class GuardInstance {
   async #callBackend(toolPtr: number, toolLen: number, argsPtr: number, argsLen: number, resPtr: number, resSize: number): Promise<number> {
     const inv = this.#current;
     if (!inv) return RC_ERROR;
+    if (this.outOfFuel) throw new GuardLimitError(OUT_OF_FUEL);
     const tool = this.#read(toolPtr, toolLen);
     const argsText = this.#read(argsPtr, argsLen);
     const key = `${tool}\n${argsText}`;
@@ -221,12 +260,15 @@ export class GuardInstance {
         return RC_ERROR;
       }
       try {
-        const result = await inv.backend(tool, (args ?? {}) as Record<string, unknown>);
+        const result = await inv.backend(tool, (args ?? {}) as Record<string, unknown>, inv.signal);
         bytes = ENCODER.encode(JSON.stringify(result));
       } catch (err) {
+        if (inv.signal.aborted) throw DEADLINE_PASSED;
         this.#log.warn(`call_backend("${tool}") failed: ${errorMessage(err)}`);
         return RC_ERROR;
       }
+      // Past the deadline the caller has its answer: unwind the guest instead of resuming it.
+      if (inv.signal.aborted) throw DEADLINE_PASSED;
     }
     // The memory may have grown (and its buffer changed) while the guest was suspended.
     const mem = new Uint8Array(this.#memory.buffer);
@@ -259,7 +301,7 @@ async function runGuestAsync<T>(name: string, instance: GuardInstance, fn: () =>
 
 function classify(name: string, err: unknown, instance?: GuardInstance): Error {
   if (err instanceof GuardLimitError || err instanceof GuardTrapError || err instanceof GuardAnswerError) return err;
-  if (instance?.outOfFuel) return new GuardLimitError('ran out of fuel (CPU limit; raise limits.fuel if the guard is slow but correct)');
+  if (instance?.outOfFuel) return new GuardLimitError(OUT_OF_FUEL);
   if (err instanceof ProcExit) return new GuardTrapError(err.message);
   if (err instanceof WebAssembly.RuntimeError) return new GuardTrapError(`trapped: ${err.message}`);
   if (err instanceof RangeError && /stack/i.test(err.message)) return new GuardTrapError('trapped: call stack exhausted');

@@ -2,9 +2,10 @@
  * Reading and rewriting guard modules at the binary level, before they are compiled:
  * - the signatures of imports and exports (the JS API does not expose them), for the ABI check;
  * - a memory maximum no larger than the guard's cap;
- * - fuel metering: an exported i64 global that every function entry and every loop iteration
- *   decrements, trapping once it goes negative. It bounds CPU on the main thread without a
- *   watchdog; waiting in an import (call_backend) costs no fuel.
+ * - fuel metering: an exported i64 global that each straight-line segment decrements by its
+ *   instruction count (bulk memory instructions by their size), trapping at a loop head or
+ *   function entry once it is negative. It bounds CPU on the main thread without a watchdog;
+ *   waiting in an import (call_backend) costs no fuel.
  *
  * Only what is needed is decoded; every instruction is walked so that no loop escapes metering.
  * A module using an encoding this reader does not know is refused, never passed through.
@@ -271,17 +272,45 @@ function memarg(r: Reader): void {
   r.skipLeb();
 }
 
-/** Walks a function body's instructions; records the offset right after each loop's block type. */
-function walkBody(r: Reader, loops: number[]): void {
+/**
+ * Where a function body is charged: each straight-line segment pays its instruction count at its
+ * head (as wasmtime and wasm-metering do). Segments begin at the function entry and wherever
+ * control can arrive other than by falling through: after `loop`, `if`, `else`, `end`, a branch,
+ * `catch`. Only function entries and loop heads test the counter: between them control runs
+ * forward through at most one function body, and the host tests the counter after every call.
+ */
+interface Segment {
+  at: number;
+  cost: number;
+  test: boolean;
+}
+
+/** A bulk memory or table instruction, replaced by a call to a helper that charges by size. */
+interface BulkOp {
+  start: number;
+  end: number;
+}
+
+interface Walk {
+  segments: Segment[];
+  bulk: BulkOp[];
+}
+
+/** Opcodes after which a new segment begins (control may arrive there by a jump). */
+const SEGMENT_ENDS = new Set([0x00, 0x03, 0x04, 0x05, 0x07, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f, 0x18, 0x19, 0xd5, 0xd6]);
+/** Instructions with no immediates. */
+const PLAIN = new Set([0x00, 0x01, 0x05, 0x0a, 0x0b, 0x0f, 0x19, 0x1a, 0x1b, 0xd1, 0xd3, 0xd4]);
+
+function walkBody(r: Reader, walk: Walk): void {
+  let seg: Segment = { at: r.pos, cost: 0, test: true };
+  walk.segments.push(seg);
   while (r.pos < r.end) {
+    const start = r.pos;
     const op = r.byte();
+    seg.cost++;
     switch (op) {
-      case 0x02: case 0x04: case 0x06:
+      case 0x02: case 0x03: case 0x04: case 0x06:
         blocktype(r);
-        break;
-      case 0x03:
-        blocktype(r);
-        loops.push(r.pos);
         break;
       case 0x1f: {
         blocktype(r);
@@ -322,39 +351,41 @@ function walkBody(r: Reader, loops: number[]): void {
         blocktype(r);
         break;
       case 0xfc:
-        walkFc(r);
+        if (walkFc(r)) walk.bulk.push({ start, end: r.pos });
         break;
       case 0xfd:
         walkSimd(r);
         break;
-      case 0xfe: {
-        const sub = r.u32();
-        if (sub === 0x03) r.byte();
-        else memarg(r);
+      case 0xfe:
+        walkAtomic(r);
         break;
-      }
       default:
         if (op >= 0x28 && op <= 0x3e) memarg(r);
-        else if (
-          !(op <= 0x01 || op === 0x05 || op === 0x0a || op === 0x0b || op === 0x0f || op === 0x19 ||
-            op === 0x1a || op === 0x1b || (op >= 0x45 && op <= 0xc4) || op === 0xd1 || op === 0xd3 || op === 0xd4)
-        ) {
+        else if (!(PLAIN.has(op) || (op >= 0x45 && op <= 0xc4))) {
           throw new WasmFormatError(`instruction 0x${op.toString(16)} is not supported in guards (it cannot be metered)`);
         }
+    }
+    if (SEGMENT_ENDS.has(op) && r.pos < r.end) {
+      seg = { at: r.pos, cost: 0, test: op === 0x03 };
+      walk.segments.push(seg);
     }
   }
 }
 
-function walkFc(r: Reader): void {
+/** The 0xfc prefix; true for the bulk instructions whose cost grows with their size operand. */
+function walkFc(r: Reader): boolean {
   const sub = r.u32();
-  if (sub <= 7) return;
+  if (sub <= 7) return false;
+  if (sub === 17) throw new WasmFormatError('instruction table.fill is not supported in guards (it cannot be metered)');
   if (sub === 8 || sub === 10 || sub === 12 || sub === 14) {
     r.u32();
     r.u32();
-  } else if (sub <= 17) r.u32();
+  } else if (sub <= 16) r.u32();
   else throw new WasmFormatError(`instruction 0xfc ${sub} is not supported in guards`);
+  return sub === 8 || sub === 10 || sub === 11 || sub === 12 || sub === 14;
 }
 
+/** SIMD: the 0xfd opcodes of the SIMD and relaxed-SIMD proposals; anything else is refused. */
 function walkSimd(r: Reader): void {
   const sub = r.u32();
   if (sub <= 11 || sub === 92 || sub === 93) memarg(r);
@@ -363,7 +394,15 @@ function walkSimd(r: Reader): void {
   else if (sub >= 84 && sub <= 91) {
     memarg(r);
     r.byte();
-  }
+  } else if (sub > 0x113) throw new WasmFormatError(`instruction 0xfd ${sub} is not supported in guards`);
+}
+
+/** Atomics (0xfe): fence has a zero byte, the rest a memory argument. */
+function walkAtomic(r: Reader): void {
+  const sub = r.u32();
+  if (sub === 0x03) r.byte();
+  else if (sub <= 0x02 || (sub >= 0x10 && sub <= 0x4e)) memarg(r);
+  else throw new WasmFormatError(`instruction 0xfe ${sub} is not supported in guards`);
 }
 
 export interface InstrumentOptions {
@@ -373,28 +412,45 @@ export interface InstrumentOptions {
   initialFuel: bigint;
 }
 
+/** One unit of fuel per 2^BULK_SHIFT bytes (or elements) a bulk instruction touches. */
+const BULK_SHIFT = 1;
+/**
+ * What a loop head or function entry costs beyond its own instructions: the counter test. It
+ * makes fuel track CPU for tight loops and small functions, where the test is most of the work.
+ */
+const TEST_COST = 8;
+const I32X3_TO_NONE = [0x60, 3, 0x7f, 0x7f, 0x7f, 0];
+
 /**
  * The module with its memory capped and fuel metering added. Function and global indices of the
- * original are unchanged: the fuel global is appended after the existing ones.
+ * original are unchanged: the fuel global and the bulk-instruction helpers are appended.
  */
 export function instrument(bytes: Uint8Array, options: InstrumentOptions): { bytes: Uint8Array; info: ModuleInfo } {
-  const { info, secs, importedGlobals, memoryImported } = parse(bytes);
+  const { info, secs, importedFuncs, importedGlobals, memoryImported } = parse(bytes);
   if (memoryImported) throw new WasmFormatError('the module imports its memory; a guard must define and export its own');
   if (info.memory && info.memory.min > options.maxPages) {
     throw new WasmFormatError(`the module needs ${info.memory.min * 64} KiB of memory at start, over its cap of ${options.maxPages * 64} KiB`);
   }
-  const definedGlobals = (() => {
-    const g = secs.find((s) => s.id === 6);
-    return g ? new Reader(bytes, g.start, g.end).u32() : 0;
-  })();
-  const fuel = importedGlobals + definedGlobals;
-  const check = [
-    0x23, ...u32leb(fuel), 0x42, 0x01, 0x7d, 0x24, ...u32leb(fuel),
-    0x23, ...u32leb(fuel), 0x42, 0x00, 0x53, 0x04, 0x40, 0x00, 0x0b,
-  ];
-  const fuelGlobal = [0x7e, 0x01, 0x42, ...sleb64(options.initialFuel), 0x0b];
-  const fuelExport = [...u32leb(FUEL_EXPORT.length), ...new TextEncoder().encode(FUEL_EXPORT), 0x03, ...u32leb(fuel)];
+  const count = (id: number) => {
+    const s = secs.find((x) => x.id === id);
+    return s ? new Reader(bytes, s.start, s.end).u32() : 0;
+  };
+  const fuel = u32leb(importedGlobals + count(6));
+  const code = secs.find((s) => s.id === 10);
+  const bodies = code ? walkCode(bytes, code) : [];
+  // One helper per distinct bulk instruction (its immediates included), appended after the
+  // module's own functions.
+  const helpers = new Map<string, number>();
+  for (const b of bodies) {
+    for (const op of b.walk.bulk) {
+      const key = bytes.subarray(op.start, op.end).join(',');
+      if (!helpers.has(key)) helpers.set(key, importedFuncs + count(3) + helpers.size);
+    }
+  }
+  const helperType = count(1);
 
+  const fuelGlobal = [0x7e, 0x01, 0x42, ...sleb64(options.initialFuel), 0x0b];
+  const fuelExport = [...u32leb(FUEL_EXPORT.length), ...new TextEncoder().encode(FUEL_EXPORT), 0x03, ...fuel];
   const out = new Writer();
   out.put(bytes.subarray(0, 8));
   const emit = (id: number, body: ArrayLike<number>) => {
@@ -402,12 +458,12 @@ export function instrument(bytes: Uint8Array, options: InstrumentOptions): { byt
     out.put(body);
   };
   const raw = (s: Section) => bytes.subarray(s.start, s.end);
-  const appendToVec = (s: Section, item: number[]) => {
+  const appendToVec = (s: Section, items: number[][]) => {
     const r = new Reader(bytes, s.start, s.end);
     const w = new Writer();
-    w.put(u32leb(r.u32() + 1));
+    w.put(u32leb(r.u32() + items.length));
     w.put(bytes.subarray(r.pos, s.end));
-    w.put(item);
+    for (const item of items) w.put(item);
     return w.bytes();
   };
   const order = (id: number) => (id === 12 ? 9.5 : id === 13 ? 5.5 : id);
@@ -423,19 +479,22 @@ export function instrument(bytes: Uint8Array, options: InstrumentOptions): { byt
       exportDone = true;
     }
   };
+  const extra = (list: number[]) => (helpers.size ? [...helpers.keys()].map(() => list) : []);
   for (const s of secs) {
     flushBefore(s.id);
-    if (s.id === 5 && info.memory) {
+    if (s.id === 1) emit(1, appendToVec(s, helpers.size ? [I32X3_TO_NONE] : []));
+    else if (s.id === 3) emit(3, appendToVec(s, extra(u32leb(helperType))));
+    else if (s.id === 5 && info.memory) {
       const max = Math.min(info.memory.max ?? options.maxPages, options.maxPages);
       emit(5, [1, 0x01, ...u32leb(info.memory.min), ...u32leb(max)]);
     } else if (s.id === 6) {
-      emit(6, appendToVec(s, fuelGlobal));
+      emit(6, appendToVec(s, [fuelGlobal]));
       globalDone = true;
     } else if (s.id === 7) {
-      emit(7, appendToVec(s, fuelExport));
+      emit(7, appendToVec(s, [fuelExport]));
       exportDone = true;
     } else if (s.id === 10) {
-      emit(10, meterCode(bytes, s, check));
+      emit(10, meteredCode(bytes, bodies, fuel, helpers));
     } else {
       emit(s.id, raw(s));
     }
@@ -444,14 +503,20 @@ export function instrument(bytes: Uint8Array, options: InstrumentOptions): { byt
   return { bytes: out.bytes(), info };
 }
 
-function meterCode(bytes: Uint8Array, s: Section, check: number[]): Uint8Array {
+interface Body {
+  /** The whole entry: its size prefix, locals and instructions. */
+  start: number;
+  end: number;
+  /** Where the instructions begin (after the size and the locals). */
+  code: number;
+  walk: Walk;
+}
+
+function walkCode(bytes: Uint8Array, s: Section): Body[] {
   const r = new Reader(bytes, s.start, s.end);
-  const count = r.u32();
-  const out = new Writer();
-  out.reserve(s.end - s.start + count * check.length * 4);
-  out.put(u32leb(count));
-  const loops: number[] = [];
-  for (let i = 0; i < count; i++) {
+  const bodies: Body[] = [];
+  for (let i = r.u32(); i > 0; i--) {
+    const start = r.pos;
     const size = r.u32();
     const end = r.pos + size;
     const body = new Reader(bytes, r.pos, end);
@@ -459,19 +524,55 @@ function meterCode(bytes: Uint8Array, s: Section, check: number[]): Uint8Array {
       body.u32();
       body.valtype();
     }
-    loops.length = 0;
-    loops.push(body.pos);
-    walkBody(body, loops);
-    // The new size is known before writing: the body plus one check per entry and loop.
-    out.put(u32leb(size + loops.length * check.length));
-    let from = r.pos;
-    for (const at of loops) {
-      out.put(bytes.subarray(from, at));
-      out.put(check);
-      from = at;
-    }
-    out.put(bytes.subarray(from, end));
+    const walk: Walk = { segments: [], bulk: [] };
+    const code = body.pos;
+    walkBody(body, walk);
+    bodies.push({ start, end, code, walk });
     r.pos = end;
+  }
+  return bodies;
+}
+
+function charge(fuel: number[], cost: number, test: boolean): number[] {
+  const sub = [0x23, ...fuel, 0x42, ...sleb64(BigInt(cost)), 0x7d, 0x24, ...fuel];
+  return test ? [...sub, 0x23, ...fuel, 0x42, 0x00, 0x53, 0x04, 0x40, 0x00, 0x0b] : sub;
+}
+
+function meteredCode(bytes: Uint8Array, bodies: Body[], fuel: number[], helpers: Map<string, number>): Uint8Array {
+  const out = new Writer();
+  out.put(u32leb(bodies.length + helpers.size));
+  for (const b of bodies) {
+    // Edits in order: a charge is inserted at a segment head; a bulk instruction is replaced.
+    const edits: { at: number; skip: number; put: number[] }[] = [];
+    for (const seg of b.walk.segments) {
+      if (seg.cost > 0) edits.push({ at: seg.at, skip: 0, put: charge(fuel, seg.cost + (seg.test ? TEST_COST : 0), seg.test) });
+    }
+    for (const op of b.walk.bulk) {
+      edits.push({ at: op.start, skip: op.end - op.start, put: [0x10, ...u32leb(helpers.get(bytes.subarray(op.start, op.end).join(','))!)] });
+    }
+    edits.sort((x, y) => x.at - y.at || x.skip - y.skip);
+    const prefix = new Reader(bytes, b.start, b.end);
+    prefix.u32();
+    // The new size is known before writing: the body, plus what is inserted, less what is replaced.
+    out.put(u32leb(edits.reduce((n, e) => n + e.put.length - e.skip, b.end - prefix.pos)));
+    let from = prefix.pos;
+    for (const e of edits) {
+      out.put(bytes.subarray(from, e.at));
+      out.put(e.put);
+      from = e.at + e.skip;
+    }
+    out.put(bytes.subarray(from, b.end));
+  }
+  for (const key of helpers.keys()) {
+    const op = key.split(',').map(Number);
+    const body = [
+      0x00,
+      // fuel -= n >> BULK_SHIFT, trapping when spent, before any byte is touched.
+      0x23, ...fuel, 0x20, 0x02, 0xad, 0x42, BULK_SHIFT, 0x88, 0x7d, 0x24, ...fuel,
+      0x23, ...fuel, 0x42, 0x00, 0x53, 0x04, 0x40, 0x00, 0x0b,
+      0x20, 0x00, 0x20, 0x01, 0x20, 0x02, ...op, 0x0b,
+    ];
+    out.put([...u32leb(body.length), ...body]);
   }
   return out.bytes();
 }

@@ -3,7 +3,7 @@ import { McpgError, errorMessage } from '../shared/errors.ts';
 import { logger } from '../shared/log.ts';
 import { abiProblems, type LabelExport } from './abi.ts';
 import type { AgentAnswer, BackendCall, Guard, ResourceAnswer } from './guard.ts';
-import { GuardInstance, GuardLimitError, GuardTrapError } from './host.ts';
+import { GuardAnswerError, GuardInstance, GuardLimitError, GuardTrapError } from './host.ts';
 import { PayloadError, parseAgent, parseResource, parseResponse } from './payload.ts';
 import { type ModuleInfo, WasmFormatError, instrument } from './wasm-binary.ts';
 import type { ResponseLabeling } from '../difc/response.ts';
@@ -31,98 +31,128 @@ export async function compileGuard(name: string, bytes: Uint8Array, limits: Limi
   }
 }
 
+/** After this many fresh instances in a row fail to start, the guard is failed for a while. */
+const BREAKER_AFTER = 3;
+const BACKOFF_MS = [1_000, 2_000, 5_000, 10_000, 30_000, 60_000];
+
 /**
  * A WebAssembly guard behind the Guard interface: a small pool of instances of one compiled
- * module (guest memory is not re-entrant), each told the policy before its first call.
- * A trap fails the guard for good; a limit fails only the call that hit it.
+ * module (guest memory is not re-entrant). Each instance hears the policy through `label_agent`
+ * exactly once, before its first call, with the backend of the call that needed it.
+ *
+ * A failure (trap, limit, bad answer) costs the call it happened in, never the guard: that
+ * instance is dropped and the next call gets a fresh one. Only when fresh instances keep failing
+ * `label_agent` itself (the guard cannot start) is the guard failed, and then retried with backoff.
  */
 export class WasmGuard implements Guard {
   readonly name: string;
   readonly #compiled: CompiledGuard;
   readonly #limits: Limits;
   readonly #idle: GuardInstance[] = [];
-  readonly #waiting: { resolve: (i: GuardInstance) => void; reject: (e: unknown) => void }[] = [];
+  readonly #waiting: { backend: BackendCall; resolve: (i: GuardInstance) => void; reject: (e: unknown) => void }[] = [];
   #count = 0;
-  #policy = '';
-  #failed?: string;
+  #policy = '{}';
+  /** Fresh instances that failed to start, in a row; the guard is failed while retryAt is ahead. */
+  #startFailures = 0;
+  #retryAt = 0;
+  #lastStartError = '';
   readonly #log;
+  readonly #now: () => number;
 
-  constructor(name: string, compiled: CompiledGuard, limits: Limits) {
+  constructor(name: string, compiled: CompiledGuard, limits: Limits, now: () => number = Date.now) {
     this.name = name;
     this.#compiled = compiled;
     this.#limits = limits;
     this.#log = logger(`guard:${name}`);
+    this.#now = now;
   }
 
+  /** Hears the policy on the first instance; its answer is the agent's labels. */
   async labelAgent(policy: unknown, backend: BackendCall): Promise<AgentAnswer> {
     this.#policy = JSON.stringify(policy ?? {});
-    const answer = await this.#invoke('label_agent', this.#policy, backend);
-    if (answer === null) throw this.#error('label_agent', 'answered nothing (0): it must return the agent labels');
-    return this.#parse('label_agent', answer, parseAgent);
+    this.#count++;
+    const { instance, answer } = await this.#start(backend).catch((err: unknown) => {
+      this.#count--;
+      throw err;
+    });
+    this.#idle.push(instance);
+    return answer;
   }
 
   async labelResource(tool: string, args: Record<string, unknown>, backend: BackendCall): Promise<ResourceAnswer> {
-    const answer = await this.#invoke('label_resource', JSON.stringify({ tool_name: tool, tool_args: args }), backend);
-    if (answer === null) throw this.#error('label_resource', 'answered nothing (0): it must return the resource labels');
-    return this.#parse('label_resource', answer, parseResource);
+    return this.#invoke('label_resource', { tool_name: tool, tool_args: args }, backend, required(parseResource));
   }
 
   async labelResponse(tool: string, args: Record<string, unknown>, result: unknown, backend: BackendCall): Promise<ResponseLabeling> {
-    const input = JSON.stringify({ tool_name: tool, tool_args: args, tool_result: result });
-    return this.#parse('label_response', await this.#invoke('label_response', input, backend), parseResponse);
+    return this.#invoke('label_response', { tool_name: tool, tool_args: args, tool_result: result }, backend, parseResponse);
   }
 
-  #parse<T>(fn: LabelExport, answer: string | null, parser: (t: string) => T): T {
+  async #invoke<T>(fn: LabelExport, payload: object, backend: BackendCall, parser: (text: string | null) => T): Promise<T> {
+    let input: string;
     try {
-      return parser(answer as string);
+      input = JSON.stringify(payload);
     } catch (err) {
-      if (err instanceof PayloadError) throw this.#error(fn, `answered malformed labels: ${err.message}`);
-      throw err;
+      // Data nested deeper than the encoder's stack: the call cannot be labeled, so it is denied.
+      throw this.#failure(`${fn} input cannot be encoded (${errorMessage(err)}): it is nested too deeply`, new GuardLimitError());
     }
-  }
-
-  #error(fn: LabelExport, what: string): McpgError {
-    return new McpgError('GUARD_OUTPUT', `guard "${this.name}" ${fn} ${what}`);
-  }
-
-  async #invoke(fn: LabelExport, input: string, backend: BackendCall): Promise<string | null> {
-    if (this.#failed) throw new McpgError('GUARD_FAILED', `guard "${this.name}" is failed (${this.#failed}); restart the gateway to reload it`);
     const instance = await this.#acquire(backend);
-    let healthy = true;
+    let healthy = false;
     try {
-      return await instance.call(fn, input, backend);
+      const answer = read(await instance.call(fn, input, backend), parser);
+      healthy = true;
+      return answer;
     } catch (err) {
-      healthy = false;
-      if (err instanceof GuardTrapError) {
-        this.#failed = `${fn} ${err.message}`;
-        this.#log.error(`failed: ${this.#failed}`);
-        throw new McpgError('GUARD_FAILED', `guard "${this.name}" ${fn} ${err.message}; it is now failed until the gateway restarts`);
-      }
-      if (err instanceof GuardLimitError) throw new McpgError('GUARD_LIMIT', `guard "${this.name}" ${fn} ${err.message}`);
-      throw new McpgError('GUARD_OUTPUT', `guard "${this.name}" ${fn} ${errorMessage(err)}`);
+      const error = this.#failure(`${fn} ${errorMessage(err)}`, err);
+      this.#log.warn(`${error.message}; the call is denied and the instance replaced`);
+      throw error;
     } finally {
       this.#release(instance, healthy);
     }
   }
 
-  async #acquire(backend: BackendCall): Promise<GuardInstance> {
+  #failure(what: string, err: unknown): McpgError {
+    const code = err instanceof GuardLimitError ? 'GUARD_LIMIT' : err instanceof GuardTrapError ? 'GUARD_FAILED' : 'GUARD_OUTPUT';
+    return new McpgError(code, `guard "${this.name}" ${what}`);
+  }
+
+  #acquire(backend: BackendCall): Promise<GuardInstance> {
     const idle = this.#idle.pop();
-    if (idle) return idle;
-    if (this.#count >= this.#limits.instances) return new Promise((resolve, reject) => this.#waiting.push({ resolve, reject }));
+    if (idle) return Promise.resolve(idle);
+    if (this.#count >= this.#limits.instances) return new Promise((resolve, reject) => this.#waiting.push({ backend, resolve, reject }));
     this.#count++;
+    return this.#start(backend).then(
+      (s) => s.instance,
+      (err: unknown) => {
+        this.#count--;
+        throw err;
+      },
+    );
+  }
+
+  /** A fresh instance of the compiled module, told the policy; the caller has counted it. */
+  async #start(backend: BackendCall): Promise<{ instance: GuardInstance; answer: AgentAnswer }> {
+    const wait = this.#retryAt - this.#now();
+    if (wait > 0) {
+      throw new McpgError('GUARD_FAILED', `guard "${this.name}" cannot start: ${this.#lastStartError}; it is failed until a retry in ${Math.ceil(wait / 1000)}s`);
+    }
     try {
       const instance = GuardInstance.create(this.name, this.#compiled.module, this.#compiled.info, this.#limits);
-      // Guards keep their policy in globals: every new instance hears it before its first call.
-      if (this.#policy) await instance.call('label_agent', this.#policy, backend);
-      return instance;
+      const answer = read(await instance.call('label_agent', this.#policy, backend), required(parseAgent));
+      this.#startFailures = 0;
+      return { instance, answer };
     } catch (err) {
-      this.#count--;
-      if (err instanceof GuardTrapError) this.#failed = `instantiation ${err.message}`;
-      throw new McpgError('GUARD_FAILED', `guard "${this.name}" could not start an instance: ${errorMessage(err)}`);
+      const what = `label_agent ${errorMessage(err)}`;
+      this.#lastStartError = what;
+      if (++this.#startFailures >= BREAKER_AFTER) {
+        const backoff = BACKOFF_MS[Math.min(this.#startFailures - BREAKER_AFTER, BACKOFF_MS.length - 1)]!;
+        this.#retryAt = this.#now() + backoff;
+        this.#log.error(`${what}: ${this.#startFailures} fresh instances in a row failed to start; the guard is failed, retry in ${backoff / 1000}s`);
+      }
+      throw this.#failure(what, err);
     }
   }
 
-  /** An instance that failed a call may hold broken state: it is dropped, not reused. */
+  /** An instance that failed a call may hold broken state: it is dropped, and a waiter gets a fresh one. */
   #release(instance: GuardInstance, healthy: boolean): void {
     const next = this.#waiting.shift();
     if (healthy) {
@@ -130,11 +160,34 @@ export class WasmGuard implements Guard {
       else this.#idle.push(instance);
       return;
     }
-    this.#count--;
-    if (next) this.#acquire(noBackend).then(next.resolve, next.reject);
+    if (!next) {
+      this.#count--;
+      return;
+    }
+    this.#start(next.backend).then(
+      (s) => next.resolve(s.instance),
+      (err: unknown) => {
+        this.#count--;
+        next.reject(err);
+      },
+    );
   }
 }
 
-const noBackend: BackendCall = async () => {
-  throw new Error('call_backend is not available while a replacement instance starts');
-};
+/** An answer the guard must give: 0 ("nothing") is not one. */
+function required<T>(parser: (text: string) => T): (text: string | null) => T {
+  return (text) => {
+    if (text === null) throw new GuardAnswerError('answered nothing (0): it must return labels');
+    return parser(text);
+  };
+}
+
+/** The guard's answer, parsed; malformed labels are the guard's error. */
+function read<T>(text: string | null, parser: (text: string | null) => T): T {
+  try {
+    return parser(text);
+  } catch (err) {
+    if (err instanceof PayloadError) throw new GuardAnswerError(`answered malformed labels: ${err.message}`);
+    throw err;
+  }
+}

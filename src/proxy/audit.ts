@@ -1,5 +1,6 @@
 import { closeSync, openSync, writeSync } from 'node:fs';
 import type { Mode } from '../config/schema.ts';
+import { McpgError, fsReason } from '../shared/errors.ts';
 import type { Violation } from '../difc/evaluator.ts';
 import type { Labels, Operation } from '../difc/labels.ts';
 
@@ -9,6 +10,10 @@ import type { Labels, Operation } from '../difc/labels.ts';
  */
 export interface AuditRecord {
   time: string;
+  /** The call's number in this run: its request and response lines share it. */
+  id: number;
+  /** `request`: written before anything reaches the backend; `response`: after its answer. */
+  stage: 'request' | 'response';
   server: string;
   guard: string;
   mode: Mode;
@@ -27,12 +32,27 @@ export interface AuditRecord {
 
 export class AuditLog {
   readonly #fd: number;
+  readonly #file: string;
   constructor(file: string) {
-    this.#fd = openSync(file, 'a');
+    this.#file = file;
+    try {
+      this.#fd = openSync(file, 'a');
+    } catch (err) {
+      throw new McpgError('FILE_ACCESS', `cannot open the audit log ${file}: ${fsReason(err)}`);
+    }
   }
-  // Written synchronously: a decision is on disk before its answer reaches the agent.
-  write(record: AuditRecord): void {
-    writeSync(this.#fd, `${JSON.stringify(record)}\n`);
+  /**
+   * Written synchronously (in the kernel before the call goes on; not fsynced per line).
+   * Returns why the line could not be written, for the caller to fail closed.
+   */
+  write(record: AuditRecord): string | undefined {
+    const line = Buffer.from(`${JSON.stringify(record)}\n`);
+    try {
+      for (let done = 0; done < line.length; ) done += writeSync(this.#fd, line, done);
+      return undefined;
+    } catch (err) {
+      return `the audit log ${this.#file} could not be written (${fsReason(err)}), so the call is refused`;
+    }
   }
   close(): void {
     closeSync(this.#fd);

@@ -67,7 +67,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     for (const [i, backend] of backends.entries()) {
       const guard = guards[i]!;
       const policy = config.guards.find((g) => g.name === backend.config.guard)?.policy;
-      const direct: BackendCall = (name, args) => backend.request('tools/call', { name, arguments: args });
+      const direct: BackendCall = (name, args, signal) => backend.request('tools/call', { name, arguments: args }, { signal });
       const answer = await guard.labelAgent(policy, direct).catch((err: unknown) => {
         throw new McpgError('GUARD_FAILED', `guard "${guard.name}" failed in label_agent for server "${backend.name}": ${errorMessage(err)}`);
       });

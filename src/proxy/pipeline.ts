@@ -4,7 +4,7 @@ import { type AgentState, type Violation, describe } from '../difc/evaluator.ts'
 import { format } from '../difc/labels.ts';
 import { ResponseShapeError, split } from '../difc/response.ts';
 import type { BackendCall, Guard, ResourceAnswer } from '../guard/guard.ts';
-import { errorMessage } from '../shared/errors.ts';
+import { McpgError, errorMessage } from '../shared/errors.ts';
 import { logger } from '../shared/log.ts';
 import type { AuditLog, AuditRecord } from './audit.ts';
 import type { Backend } from './backend.ts';
@@ -31,10 +31,16 @@ export type Outcome = { result: Record<string, unknown>; error?: undefined } | {
 
 const log = logger('pipeline');
 
-/** label resource -> decide -> forward -> label response -> decide/filter, one audit line. */
+/**
+ * label resource -> decide -> audit -> forward -> label response -> decide/filter -> audit.
+ * Nothing reaches a backend before its audit line is written: a call that cannot be audited is
+ * denied. A call that was forwarded gets a second line for its response; a result that cannot
+ * be audited is withheld.
+ */
 export class Pipeline {
   readonly agent: AgentState;
   readonly audit?: AuditLog;
+  #calls = 0;
   constructor(agent: AgentState, audit?: AuditLog) {
     this.agent = agent;
     this.audit = audit;
@@ -45,6 +51,8 @@ export class Pipeline {
     const server = route.backend.name;
     const record: AuditRecord = {
       time: new Date().toISOString(),
+      id: ++this.#calls,
+      stage: 'request',
       server,
       guard: route.guard.name,
       mode: route.mode,
@@ -60,16 +68,19 @@ export class Pipeline {
       backend_calls: [],
       reason: null,
     };
-    const finish = (outcome: Outcome): Outcome => {
+    /** Writes the record; an outcome that cannot be audited becomes a denial. */
+    const audited = (outcome: Outcome): Outcome => {
       record.agent_after = this.agent.labels;
-      this.audit?.write(record);
-      return outcome;
+      const failure = this.audit?.write(record);
+      if (!failure) return outcome;
+      log.error(`server "${server}": ${failure}`);
+      return { error: `mcpg denied "${tool}" on server "${server}": ${failure}` };
     };
     const deny = (violations: Violation[], operation: string): Outcome => {
       record.decision = 'deny';
       record.violations = violations;
       record.reason = describe(violations);
-      return finish({
+      return audited({
         error:
           `mcpg denied ${operation} of "${tool}" on server "${server}": ${record.reason}. ` +
           `Agent labels: ${this.agent}.`,
@@ -77,14 +88,15 @@ export class Pipeline {
     };
     const fail = (stage: string, err: unknown): Outcome => {
       record.decision = 'error';
-      record.reason = `${stage}: ${errorMessage(err)}`;
+      // Guard errors name the guard and the function already.
+      record.reason = err instanceof McpgError ? err.message : `${stage}: ${errorMessage(err)}`;
       log.warn(`server "${server}": ${record.reason}`);
-      return finish({ error: `mcpg denied "${tool}" on server "${server}": ${record.reason}` });
+      return audited({ error: `mcpg denied "${tool}" on server "${server}": ${record.reason}` });
     };
-    const backend: BackendCall = async (name, callArgs) => {
+    const backend: BackendCall = async (name, callArgs, signal) => {
       log.debug(`guard "${route.guard.name}" calls ${server}.${name}`);
       try {
-        const r = await route.backend.request('tools/call', { name, arguments: callArgs });
+        const r = await route.backend.request('tools/call', { name, arguments: callArgs }, { signal });
         record.backend_calls.push({ tool: name, ok: true });
         return r;
       } catch (err) {
@@ -103,17 +115,22 @@ export class Pipeline {
     record.resource = answer.resource;
     const before = decideBefore(route.mode, this.agent.labels, answer.resource, answer.operation);
     if (before.deny) return deny(before.deny, answer.operation);
+    const gate = audited({ result: {} });
+    if (gate.error !== undefined) return gate;
 
+    // The response line repeats the request's fields, so each line reads on its own.
+    record.stage = 'response';
+    record.time = new Date().toISOString();
     let result: Record<string, unknown>;
     try {
       result = await call.forward();
     } catch (err) {
       record.decision = 'error';
       record.reason = errorMessage(err);
-      finish({ error: record.reason });
+      audited({ error: record.reason });
       throw err;
     }
-    if (!before.checkResponse) return finish({ result });
+    if (!before.checkResponse) return audited({ result });
 
     let after;
     try {
@@ -131,6 +148,6 @@ export class Pipeline {
       record.reason = `${after.withheld} of ${after.total} items withheld`;
     }
     if (after.absorbed) log.debug(`agent labels now ${format(after.absorbed)}`);
-    return finish({ result: after.result });
+    return audited({ result: after.result });
   }
 }

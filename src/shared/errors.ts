@@ -20,6 +20,7 @@ const CODES = {
   CONFIG_PARSE: 'config',
   CONFIG_INVALID: 'config',
   CONFIG_ENV_MISSING: 'config',
+  FILE_ACCESS: 'config',
   BACKEND_START: 'backend',
   BACKEND_UNAVAILABLE: 'backend',
   GUARD_LOAD: 'guard',
@@ -49,4 +50,33 @@ export class McpgError extends Error {
 
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
+}
+
+/** Plain words for the file-system faults a user can meet and fix. */
+const ERRNO: Record<string, string> = {
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  ENOENT: 'no such file or directory',
+  ENOTDIR: 'a part of the path is not a directory',
+  EISDIR: 'it is a directory',
+  ENOSPC: 'no space left on the device',
+  EDQUOT: 'disk quota exceeded',
+  EROFS: 'the file system is read-only',
+  EMFILE: 'too many open files',
+  ENAMETOOLONG: 'the name is too long',
+  EEXIST: 'it already exists',
+  EIO: 'input/output error',
+  EFBIG: 'the file is too large',
+};
+
+/** The errno code of a Node system error, when it is one a user can fix. */
+export function fsFault(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && code in ERRNO ? code : undefined;
+}
+
+/** "permission denied (EACCES)" for a file-system fault; the error's own message otherwise. */
+export function fsReason(err: unknown): string {
+  const code = fsFault(err);
+  return code ? `${ERRNO[code]} (${code})` : errorMessage(err);
 }

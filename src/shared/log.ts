@@ -1,4 +1,5 @@
-import { appendFileSync } from 'node:fs';
+import { openSync, writeSync } from 'node:fs';
+import { McpgError, fsReason } from './errors.ts';
 
 /**
  * The gateway's diagnostic log. It never writes to stdout: in `mcpg run` stdout carries MCP.
@@ -8,18 +9,33 @@ export const LEVELS = ['debug', 'info', 'warn', 'error'] as const;
 export type Level = (typeof LEVELS)[number];
 
 let threshold = LEVELS.indexOf('info');
-let file: string | undefined;
+let sink: { fd: number; file: string } | undefined;
 
+/** A log file that cannot be opened is the user's error, reported before anything runs. */
 export function configureLog(options: { level?: Level; file?: string }): void {
   if (options.level) threshold = LEVELS.indexOf(options.level);
-  file = options.file;
+  if (!options.file) return;
+  try {
+    sink = { fd: openSync(options.file, 'a'), file: options.file };
+  } catch (err) {
+    throw new McpgError('FILE_ACCESS', `cannot open the log file ${options.file}: ${fsReason(err)}`);
+  }
 }
 
 function write(level: Level, scope: string, message: string): void {
   if (LEVELS.indexOf(level) < threshold) return;
   const line = `${new Date().toISOString()} ${level.padEnd(5)} [${scope}] ${message}\n`;
-  if (file) appendFileSync(file, line);
-  else process.stderr.write(line);
+  if (sink) {
+    try {
+      writeSync(sink.fd, line);
+      return;
+    } catch (err) {
+      // Diagnostics must never take the gateway down: say so once, then use stderr.
+      process.stderr.write(`mcpg: the log file ${sink.file} could not be written (${fsReason(err)}); logging to stderr\n`);
+      sink = undefined;
+    }
+  }
+  process.stderr.write(line);
 }
 
 export interface Logger {

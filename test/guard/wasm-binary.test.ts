@@ -42,14 +42,46 @@ describe('module rewriting', () => {
     expect(info.memory).toEqual({ min: 2, max: 100 });
   });
 
-  it('meters function entries and loop iterations exactly, and keeps results and globals', () => {
+  it('charges each straight-line segment its instruction count, and keeps results and globals', () => {
     const { e, fuel } = run(MODULE, 1_000_000n);
+    const used = (f: () => void) => {
+      const before = fuel.value as bigint;
+      f();
+      return before - (fuel.value as bigint);
+    };
     expect(e.sum!(1000)).toBe(499500);
-    expect(1_000_000n - (fuel.value as bigint)).toBe(1002n);
+    // One loop iteration runs 13 instructions (4 up to br_if, 9 up to br), plus the loop head's test.
+    expect(used(() => e.sum!(1000)) - used(() => e.sum!(0))).toBe(1000n * (13n + 8n));
     expect(e.g!()).toBe(7);
-    fuel.value = 100n;
     expect(e.nested!(10)).toBe(1);
-    expect(100n - (fuel.value as bigint)).toBe(11n);
+    expect(used(() => e.nested!(10)) - used(() => e.nested!(9))).toBe(8n + 8n);
+  });
+
+  it('charges bulk memory instructions by size, before they touch memory', () => {
+    const bulk = wasm(`(module (memory (export "memory") 2)
+      (func (export "copy") (param $n i32) (memory.copy (i32.const 0) (i32.const 100) (local.get $n)))
+      (func (export "fill") (param $n i32) (memory.fill (i32.const 0) (i32.const 7) (local.get $n))))`);
+    const { e, fuel, memory } = run(bulk, 1_000_000n);
+    e.copy!(80_000);
+    expect(1_000_000n - (fuel.value as bigint)).toBe(80_000n / 2n + 5n + 8n);
+    fuel.value = 100n;
+    expect(() => e.fill!(80_000)).toThrow(WebAssembly.RuntimeError);
+    expect(new Uint8Array(memory.buffer)[0]).toBe(0);
+    fuel.value = 1_000_000n;
+    e.fill!(8);
+    expect(new Uint8Array(memory.buffer)[0]).toBe(7);
+  });
+
+  it('refuses instructions it cannot price: table.fill, unknown SIMD and prefixed opcodes', () => {
+    const opts = { maxPages: 16, initialFuel: 1n };
+    expect(() => instrument(wasm('(module (table 1 funcref) (func (table.fill 0 (i32.const 0) (ref.null func) (i32.const 1))))'), opts)).toThrow(
+      /table\.fill is not supported/,
+    );
+    // A body holding 0xfd 0x200 (no such SIMD instruction), spliced into a valid module.
+    const m = new Uint8Array(wasm('(module (func (nop) (nop) (nop)))'));
+    const at = m.lastIndexOf(0x01, m.length - 2) - 2;
+    m.set([0xfd, 0x80, 0x04], at);
+    expect(() => instrument(m, opts)).toThrow(/0xfd 512 is not supported/);
   });
 
   it('traps an endless loop and unbounded recursion when the fuel is spent', () => {

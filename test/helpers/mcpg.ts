@@ -85,6 +85,70 @@ export async function startGateway(configFile: string, extra: string[] = [], env
   };
 }
 
+export interface RawSession {
+  /** Every stdout line as written, and the ones that parsed as JSON. */
+  raw: string[];
+  messages: Record<string, unknown>[];
+  stderr: () => string;
+  send(message: object | string | Buffer): void;
+  /** Resolves with the answer to request `id`. */
+  answer(id: unknown): Promise<Record<string, unknown>>;
+  close(): void;
+}
+
+/** `mcpg run` driven line by line on its stdio, for what an SDK client would not send. */
+export function rawGateway(configFile: string, extra: string[] = []): RawSession {
+  const { command, args } = mcpgCommand();
+  const child = spawn(command, [...args, 'run', '--config', configFile, ...extra], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const raw: string[] = [];
+  const messages: Record<string, unknown>[] = [];
+  let buf = '';
+  let err = '';
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  child.stdout.on('data', (d: Buffer) => {
+    buf += d.toString();
+    const parts = buf.split('\n');
+    buf = parts.pop() ?? '';
+    for (const p of parts) {
+      raw.push(p);
+      try {
+        messages.push(JSON.parse(p) as Record<string, unknown>);
+      } catch {
+        // kept in `raw` for the test to see
+      }
+    }
+  });
+  return {
+    raw,
+    messages,
+    stderr: () => err,
+    send: (m) => child.stdin.write(typeof m === 'string' || Buffer.isBuffer(m) ? m : `${JSON.stringify(m)}\n`),
+    answer: async (id) => {
+      for (let i = 0; i < 600; i++) {
+        const found = messages.find((m) => m.id === id && ('result' in m || 'error' in m));
+        if (found) return found;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      throw new Error(`no answer to request ${String(id)}\n${err}`);
+    },
+    close: () => void child.kill(),
+  };
+}
+
+export const INITIALIZE = {
+  jsonrpc: '2.0',
+  id: 'init',
+  method: 'initialize',
+  params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw-test', version: '1' } },
+};
+
 export function readAudit(file: string): Record<string, unknown>[] {
   return readFileSync(file, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+/** The last audit line of each call (its outcome), in call order. */
+export function readDecisions(file: string): Record<string, unknown>[] {
+  const last = new Map<unknown, Record<string, unknown>>();
+  for (const line of readAudit(file)) last.set(line.id, line);
+  return [...last.values()];
 }

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROOT, type Session, fixtureServer, mcpgCommand, startGateway, tempDir, writeConfig } from '../helpers/mcpg.ts';
+import { INITIALIZE, ROOT, type Session, fixtureServer, mcpgCommand, rawGateway, startGateway, tempDir, writeConfig } from '../helpers/mcpg.ts';
 
 describe('gateway over stdio, two fixture backends', () => {
   let gw: Session;
@@ -77,9 +77,13 @@ describe('gateway over stdio, two fixture backends', () => {
 
   it('cancels a call on the backend when the agent cancels it, and keeps serving', async () => {
     const ac = new AbortController();
-    const pending = gw.client.callTool({ name: 'alpha___slow', arguments: { steps: 50, ms: 20 } }, undefined, { signal: ac.signal });
-    setTimeout(() => ac.abort('test'), 50);
+    // 500 steps of 20 ms: it cannot finish while the test looks, it can only be cancelled.
+    const pending = gw.client.callTool({ name: 'alpha___slow', arguments: { steps: 500, ms: 20 } }, undefined, { signal: ac.signal });
+    await expect.poll(async () => (await gw.call('alpha___slow_state')).text).toBe('running');
+    ac.abort('test');
     await expect(pending).rejects.toThrow();
+    // The backend itself saw the cancellation (the client rejects on its own either way).
+    await expect.poll(async () => (await gw.call('alpha___slow_state')).text, { timeout: 3_000 }).toBe('aborted');
     expect((await gw.call('alpha___echo', { text: 'after' })).text).toBe('alpha: after');
   });
 
@@ -111,8 +115,25 @@ describe('gateway over stdio, two fixture backends', () => {
     expect((await gw.call('beta___echo', { text: 'ok' })).text).toBe('beta: ok');
   });
 
-  it('writes nothing but protocol to stdout: backend stderr goes to the log', () => {
-    expect(gw.stderr()).toMatch(/\[backend:alpha\] stderr: alpha fixture ready/);
+});
+
+describe('stdout is the MCP channel', () => {
+  it('carries only JSON-RPC messages, even at debug level; diagnostics and backend stderr go to stderr', async () => {
+    const config = writeConfig(tempDir(), { mcpServers: { alpha: fixtureServer('tools.ts', 'alpha') } });
+    const gw = rawGateway(config, ['--log-level', 'debug']);
+    try {
+      gw.send(INITIALIZE);
+      gw.send({ jsonrpc: '2.0', method: 'notifications/initialized' });
+      gw.send({ jsonrpc: '2.0', id: 2, method: 'tools/list' });
+      gw.send({ jsonrpc: '2.0', id: 3, method: 'tools/call', params: { name: 'alpha___echo', arguments: { text: 'hi' } } });
+      expect(await gw.answer(3)).toMatchObject({ result: { content: [{ text: 'alpha: hi' }] } });
+      expect(gw.raw.length).toBeGreaterThanOrEqual(3);
+      for (const line of gw.raw) expect(JSON.parse(line)).toMatchObject({ jsonrpc: '2.0' });
+      expect(gw.stderr()).toMatch(/\[backend:alpha\] stderr: alpha fixture ready/);
+      expect(gw.stderr()).toMatch(/\[gateway\] serving \d+ tools from 1 servers/);
+    } finally {
+      gw.close();
+    }
   });
 });
 

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ROOT, type Session, fixtureServer, readAudit, startGateway, tempDir, writeConfig } from '../helpers/mcpg.ts';
+import { ROOT, type Session, fixtureServer, readDecisions, startGateway, tempDir, writeConfig } from '../helpers/mcpg.ts';
 
 // The same behaviour from the AssemblyScript guard and its Go twin, both built from source.
 for (const [language, file] of [
@@ -39,7 +39,7 @@ describe(`repo-visibility guard (${language}, built from source) through mcpg ru
       expect(search.text).toMatch(/1 of 2 items withheld/);
       expect(search.text).not.toContain('octo/secret');
       // The guard asked the backend about visibility; the audit log shows it, once per repository.
-      const lines = readAudit(gw.audit);
+      const lines = readDecisions(gw.audit);
       expect(lines[0]).toMatchObject({ tool: 'list_issues', decision: 'allow', backend_calls: [{ tool: 'search_repositories', ok: true }] });
       expect(lines[1]).toMatchObject({ tool: 'list_issues', decision: 'deny', resource: { secrecy: ['private:octo/secret'] } });
       expect(lines[2]).toMatchObject({ tool: 'search_repositories', decision: 'filter', items: { total: 2, withheld: 1 } });
@@ -90,7 +90,7 @@ describe(`repo-visibility guard (${language}, built from source) through mcpg ru
       const leak = await gw.call('out___echo', { text: 'secret roadmap' });
       expect(leak.isError).toBe(true);
       expect(leak.text).toMatch(/agent carries secrecy tags the resource does not accept: private:octo\/secret/);
-      const lines = readAudit(gw.audit);
+      const lines = readDecisions(gw.audit);
       const read = lines.find((l) => l.tool === 'list_issues');
       expect(read).toMatchObject({ agent_before: { secrecy: [] }, agent_after: { secrecy: ['private:octo/secret'] } });
     } finally {

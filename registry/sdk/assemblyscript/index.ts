@@ -1,7 +1,7 @@
 // The mcpg guard SDK for AssemblyScript: ABI plumbing, labels, backend calls and logging.
 // A guard author writes labelAgent, labelResource and labelResponse; the build adds the exports.
-import { Value, parse, parseBytes } from "./json";
-export { Value, parse, parseBytes } from "./json";
+import { Value, parse, parseBytes, parseError } from "./json";
+export { MAX_DEPTH, Value, parse, parseBytes, parseError } from "./json";
 
 // @ts-ignore: decorator
 @external("env", "call_backend")
@@ -36,7 +36,7 @@ export function log(level: i32, message: string): void {
   host_log(level, changetype<usize>(buf), buf.byteLength);
 }
 
-/** Calls a tool on the guard's own backend; null when the call fails or is refused. */
+/** Calls a tool on the guard's own backend; null when the call fails, is refused or is not JSON. */
 export function callBackend(tool: string, args: Value): Value | null {
   const t = String.UTF8.encode(tool);
   const a = args.toBytes();
@@ -51,7 +51,7 @@ export function callBackend(tool: string, args: Value): Value | null {
   return null;
 }
 
-/** The first text block of an MCP tool result, parsed as JSON when it is JSON; else null. */
+/** The first text block of an MCP tool result, parsed as JSON when it is JSON; else null (never an abort). */
 export function resultJson(result: Value): Value | null {
   const content = result.get("content");
   if (content == null || !content.isArray || content.items.length == 0) return null;
@@ -87,7 +87,13 @@ export function handle(inPtr: usize, inLen: i32, outPtr: usize, outSize: i32, ha
 }
 
 function answer(inPtr: usize, inLen: i32, outPtr: usize, outSize: i32, handler: (input: Value) => Value | null): i32 {
-  const answer = handler(parseBytes(inPtr, inLen));
+  const input = parseBytes(inPtr, inLen);
+  // Input the guard cannot read is an error answer: mcpg denies this call, and only this call.
+  if (input == null) {
+    log(3, "input is not JSON the guard can read: " + parseError);
+    return -1;
+  }
+  const answer = handler(input);
   if (answer == null) return 0;
   const out = answer.toBytes();
   if (out.byteLength > outSize) {

@@ -183,13 +183,26 @@ class Writer {
   }
 }
 
+/** Deeper input is refused: recursion past this would exhaust the guard's stack. */
+export const MAX_DEPTH = 512;
+
+/** Why the last parse returned null ("" after a parse that succeeded). */
+export let parseError: string = "";
+
+// Guards read attacker-written data: the parser never aborts. The first error is kept, the
+// cursor jumps to the end, and every loop then unwinds to parseBytes, which returns null.
 class Parser {
   p: usize;
+  start: usize;
   end: usize;
-  constructor(ptr: usize, len: i32) { this.p = ptr; this.end = ptr + len; }
+  depth: i32 = 0;
+  err: string = "";
+  constructor(ptr: usize, len: i32) { this.p = ptr; this.start = ptr; this.end = ptr + len; }
 
   fail(what: string): Value {
-    throw new Error("invalid JSON: " + what);
+    if (this.err.length == 0) this.err = what + " at byte " + (<i32>(this.p - this.start)).toString();
+    this.p = this.end;
+    return Value.null();
   }
   @inline peek(): u32 { return this.p < this.end ? <u32>load<u8>(this.p) : 0; }
   ws(): void {
@@ -208,8 +221,12 @@ class Parser {
   value(): Value {
     this.ws();
     const c = this.peek();
-    if (c == 0x7b) return this.object();
-    if (c == 0x5b) return this.array();
+    if (c == 0x7b || c == 0x5b) {
+      if (++this.depth > MAX_DEPTH) return this.fail("nested deeper than " + MAX_DEPTH.toString() + " levels");
+      const v = c == 0x7b ? this.object() : this.array();
+      this.depth--;
+      return v;
+    }
     if (c == 0x22) return Value.str(this.string());
     if (this.word("true")) return Value.bool(true);
     if (this.word("false")) return Value.bool(false);
@@ -222,7 +239,7 @@ class Parser {
       const c = load<u8>(this.p);
       if ((c >= 0x30 && c <= 0x39) || c == 0x2d || c == 0x2b || c == 0x2e || c == 0x65 || c == 0x45) this.p++; else break;
     }
-    if (start == this.p) return this.fail("unexpected character");
+    if (start == this.p) return this.fail(this.p < this.end ? "unexpected character" : "unexpected end");
     return Value.num(parseFloat(String.UTF8.decodeUnsafe(start, this.p - start)));
   }
   string(): string {
@@ -251,9 +268,11 @@ class Parser {
         w.raw(from, <i32>(this.p - from));
         continue;
       }
+      if (this.p + 1 >= this.end) break;
       const e = <u32>load<u8>(this.p + 1);
       if (e == 0x75) {
         let cp = this.hex4(this.p + 2);
+        if (cp < 0) { this.fail("invalid \\u escape"); return ""; }
         this.p += 6;
         // A surrogate pair spells one code point in two escapes.
         if (cp >= 0xd800 && cp < 0xdc00 && this.p + 6 <= this.end && load<u8>(this.p) == 0x5c && load<u8>(this.p + 1) == 0x75) {
@@ -263,20 +282,28 @@ class Parser {
             this.p += 6;
           }
         }
-        w.codePoint(cp);
+        // A lone surrogate has no UTF-8 form: it reads as U+FFFD, as the host's decoder would.
+        w.codePoint(cp >= 0xd800 && cp < 0xe000 ? 0xfffd : <u32>cp);
       } else {
-        w.byte(<u8>(e == 0x6e ? 0x0a : e == 0x74 ? 0x09 : e == 0x72 ? 0x0d : e == 0x62 ? 0x08 : e == 0x66 ? 0x0c : e));
+        const b = e == 0x6e ? 0x0a : e == 0x74 ? 0x09 : e == 0x72 ? 0x0d : e == 0x62 ? 0x08 : e == 0x66 ? 0x0c
+          : e == 0x22 || e == 0x5c || e == 0x2f ? e : 0;
+        if (b == 0) { this.fail("invalid escape"); return ""; }
+        w.byte(<u8>b);
         this.p += 2;
       }
     }
     this.fail("unterminated string");
     return "";
   }
-  hex4(at: usize): u32 {
-    let v: u32 = 0;
+  /** Four hex digits at `at`, or -1. */
+  hex4(at: usize): i32 {
+    if (at + 4 > this.end) return -1;
+    let v: i32 = 0;
     for (let i: usize = 0; i < 4; i++) {
-      const c = <u32>load<u8>(at + i);
-      v = (v << 4) | (c >= 0x61 ? c - 0x57 : c >= 0x41 ? c - 0x37 : c - 0x30);
+      const c = <i32>load<u8>(at + i);
+      const d = c >= 0x30 && c <= 0x39 ? c - 0x30 : c >= 0x61 && c <= 0x66 ? c - 0x57 : c >= 0x41 && c <= 0x46 ? c - 0x37 : -1;
+      if (d < 0) return -1;
+      v = (v << 4) | d;
     }
     return v;
   }
@@ -285,7 +312,7 @@ class Parser {
     const v = Value.arr();
     this.ws();
     if (this.peek() == 0x5d) { this.p++; return v; }
-    while (true) {
+    while (this.err.length == 0) {
       v.items.push(this.value());
       this.ws();
       const c = this.peek();
@@ -293,13 +320,14 @@ class Parser {
       if (c == 0x5d) return v;
       if (c != 0x2c) return this.fail("expected , or ]");
     }
+    return v;
   }
   object(): Value {
     this.p++;
     const v = Value.obj();
     this.ws();
     if (this.peek() == 0x7d) { this.p++; return v; }
-    while (true) {
+    while (this.err.length == 0) {
       this.ws();
       if (this.peek() != 0x22) return this.fail("expected a key");
       const key = this.string();
@@ -314,19 +342,22 @@ class Parser {
       if (c == 0x7d) return v;
       if (c != 0x2c) return this.fail("expected , or }");
     }
+    return v;
   }
 }
 
-/** Parses UTF-8 JSON in memory. */
-export function parseBytes(ptr: usize, len: i32): Value {
+/** Parses UTF-8 JSON in memory; null when it is not JSON (`parseError` says why). */
+export function parseBytes(ptr: usize, len: i32): Value | null {
   const p = new Parser(ptr, len);
   const v = p.value();
   p.ws();
-  if (p.p != p.end) p.fail("trailing characters");
-  return v;
+  if (p.p < p.end) p.fail("trailing characters");
+  parseError = p.err;
+  return p.err.length > 0 ? null : v;
 }
 
-export function parse(s: string): Value {
+/** Parses JSON text; null when it is not JSON (`parseError` says why). */
+export function parse(s: string): Value | null {
   const bytes = String.UTF8.encode(s);
   return parseBytes(changetype<usize>(bytes), bytes.byteLength);
 }

@@ -6,6 +6,7 @@ package guard
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"unsafe"
 )
 
@@ -192,8 +193,18 @@ func answer(v any, err error, isNil bool, outPtr, outSize int32) int32 {
 	return int32(len(b))
 }
 
+// recovered turns a panic in the guard into an error answer (-1) with its message in the log:
+// mcpg then denies that one call instead of losing the instance to a trap.
+func recovered(rc *int32) {
+	if p := recover(); p != nil {
+		Log(3, fmt.Sprintf("panic: %v", p))
+		*rc = -1
+	}
+}
+
 //go:wasmexport label_agent
-func labelAgent(inPtr, inLen, outPtr, outSize int32) int32 {
+func labelAgent(inPtr, inLen, outPtr, outSize int32) (rc int32) {
+	defer recovered(&rc)
 	policy := json.RawMessage(append([]byte(nil), bytesAt(inPtr, inLen)...))
 	r, err := registered.LabelAgent(policy)
 	return answer(r, err, r == nil, outPtr, outSize)
@@ -206,7 +217,8 @@ func decodeCall(inPtr, inLen int32) (Call, error) {
 }
 
 //go:wasmexport label_resource
-func labelResource(inPtr, inLen, outPtr, outSize int32) int32 {
+func labelResource(inPtr, inLen, outPtr, outSize int32) (rc int32) {
+	defer recovered(&rc)
 	c, err := decodeCall(inPtr, inLen)
 	if err != nil {
 		return answer(nil, err, false, outPtr, outSize)
@@ -216,7 +228,8 @@ func labelResource(inPtr, inLen, outPtr, outSize int32) int32 {
 }
 
 //go:wasmexport label_response
-func labelResponse(inPtr, inLen, outPtr, outSize int32) int32 {
+func labelResponse(inPtr, inLen, outPtr, outSize int32) (rc int32) {
+	defer recovered(&rc)
 	c, err := decodeCall(inPtr, inLen)
 	if err != nil {
 		return answer(nil, err, false, outPtr, outSize)

@@ -1,0 +1,185 @@
+// The guard host in process: each limit holds, a failure costs one call and never the guard,
+// every instance hears label_agent exactly once, and a guard that cannot start is retried.
+import { describe, expect, it } from 'vitest';
+import { type Limits, limitsSchema } from '../../src/config/schema.ts';
+import type { BackendCall } from '../../src/guard/guard.ts';
+import { WasmGuard, compileGuard } from '../../src/guard/wasm-guard.ts';
+import { McpgError } from '../../src/shared/errors.ts';
+import { AGENT_BODY, READ_DESCRIPTION_AT, guardWat, watToBytes } from '../fixtures/guards/wat.ts';
+
+const noBackend: BackendCall = async (tool) => {
+  throw new Error(`no backend in this test (${tool})`);
+};
+
+async function load(wat: string, limits: Partial<Limits> = {}, backend = noBackend, now?: () => number) {
+  const l = limitsSchema.parse(limits);
+  const guard = new WasmGuard('hostile', await compileGuard('hostile', watToBytes(wat), l), l, now);
+  await guard.labelAgent({}, backend);
+  return guard;
+}
+
+/** label_resource of `echo` with a text argument; its answer, or the McpgError it failed with. */
+async function call(guard: WasmGuard, text: string, backend = noBackend): Promise<string | McpgError> {
+  try {
+    return (await guard.labelResource('echo', { text }, backend)).resource.description;
+  } catch (err) {
+    if (err instanceof McpgError) return err;
+    throw err;
+  }
+}
+
+function failure(r: string | McpgError): string {
+  expect(r).toBeInstanceOf(McpgError);
+  return (r as McpgError).message;
+}
+
+const ANSWER = '(call $answer (local.get $out) (local.get $size))';
+/** Misbehaves on short inputs (the call with text "x"), answers longer ones. */
+const onShort = (bad: string) => `(if (i32.lt_u (local.get $inLen) (i32.const 50)) (then ${bad})) ${ANSWER}`;
+const callBackend = (tool: number, toolLen: number, args: number, argsLen: number) =>
+  `(call $call_backend (i32.const ${tool}) (i32.const ${toolLen}) (i32.const ${args}) (i32.const ${argsLen}) (i32.const 8192) (i32.const 4096))`;
+
+describe('a failure costs one call: the next call gets a fresh instance', () => {
+  it('an endless loop runs out of fuel', async () => {
+    const guard = await load(guardWat(onShort('(loop $spin (br $spin))')), { fuel: 2_000_000 });
+    expect(failure(await call(guard, 'x'))).toMatch(/^guard "hostile" label_resource ran out of fuel \(CPU limit/);
+    expect(await call(guard, 'a longer text, answered')).toBe('ok');
+  });
+
+  it('a loop with a 20,000-instruction body is stopped within the default fuel', async () => {
+    const body = Array.from({ length: 5_000 }, () => '(local.set $n (i32.add (local.get $n) (i32.const 1)))').join(' ');
+    const guard = await load(guardWat(`(local $n i32) ${onShort(`(loop $l ${body} (br $l))`)}`));
+    expect(failure(await call(guard, 'x'))).toMatch(/ran out of fuel/);
+    expect(await call(guard, 'a longer text, answered')).toBe('ok');
+  });
+
+  it('a trap, a memory grow past the cap, an oversized answer, invalid JSON and wrong types each fail only their call', async () => {
+    const bad = '{"resource":{"secrecy":"private","integrity":[]},"operation":"read"}';
+    const cases: [string, RegExp][] = [
+      ['unreachable', /label_resource trapped: unreachable$/],
+      ['(if (i32.eq (memory.grow (i32.const 1024)) (i32.const -1)) (then unreachable))', /trapped: unreachable/],
+      ['(i32.store (local.get $out) (i32.const 104857600)) (return (i32.const -2))', /needs a 104857600-byte output buffer, over the 16 MiB output cap/],
+      ['(i32.store (local.get $out) (i32.const 0x6e6f6e7b)) (return (i32.const 4))', /label_resource answered malformed labels: not valid JSON/],
+      [`(return (call $write (i32.const 5000) (i32.const ${bad.length}) (local.get $out) (local.get $size)))`, /field resource\.secrecy: Invalid input: expected array/],
+      ['(return (i32.const -7))', /label_resource returned error code -7/],
+    ];
+    for (const [misbehave, pattern] of cases) {
+      const guard = await load(guardWat(onShort(misbehave), `(data (i32.const 5000) ${JSON.stringify(bad)})`), { instances: 1 });
+      for (let round = 0; round < 3; round++) {
+        expect(failure(await call(guard, 'x'))).toMatch(pattern);
+        expect(await call(guard, 'a longer text, answered')).toBe('ok');
+      }
+    }
+  });
+
+  it('the -2 retry path: a guard that asks for a bigger buffer gets one', async () => {
+    const guard = await load(guardWat(`(if (i32.lt_u (local.get $size) (i32.const 70000))
+        (then (i32.store (local.get $out) (i32.const 70000)) (return (i32.const -2)))) ${ANSWER}`));
+    expect(await call(guard, 'grown')).toBe('ok');
+  });
+});
+
+describe('backend calls from a guard', () => {
+  const echo = callBackend(3072, 4, 3100, 2);
+
+  it('a call_backend flood is cut off at the limit', async () => {
+    let calls = 0;
+    const backend: BackendCall = async () => ({ content: [], n: ++calls });
+    const guard = await load(guardWat(`(loop $flood (drop ${echo}) (br $flood)) (i32.const 0)`), { backend_calls: 5 });
+    expect(failure(await call(guard, 'x', backend))).toMatch(/made more than 5 call_backend calls in one invocation/);
+    expect(calls).toBe(5);
+  });
+
+  it('limits.backend_tools refuses tools outside the list (call_backend answers -1)', async () => {
+    const guard = await load(guardWat(`(if (i32.ne ${echo} (i32.const -1)) (then unreachable)) ${ANSWER}`), { backend_tools: ['whoami'] });
+    expect(await call(guard, 'z', async () => ({}))).toBe('ok');
+  });
+
+  it('time spent waiting in call_backend costs no fuel', async () => {
+    const slow: BackendCall = () => new Promise((resolve) => setTimeout(() => resolve({ content: [] }), 300));
+    const guard = await load(guardWat(`(if (i32.lt_s ${echo} (i32.const 1)) (then unreachable)) ${ANSWER}`), { fuel: 200 });
+    expect(await call(guard, 'waited', slow)).toBe('ok');
+  });
+
+  it('a guard stuck in call_backend is stopped at its deadline; the backend call is cancelled', async () => {
+    const signals: AbortSignal[] = [];
+    // Never answers on its own: it settles only when the host aborts it.
+    const stuck: BackendCall = (_tool, _args, signal) =>
+      new Promise((_, reject) => {
+        signals.push(signal!);
+        signal!.addEventListener('abort', () => reject(new Error('cancelled')));
+      });
+    const guard = await load(guardWat(`(drop ${echo}) ${ANSWER}`), { timeout_ms: 200 });
+    expect(failure(await call(guard, 'x', stuck))).toMatch(/label_resource did not answer within 200 ms \(limits\.timeout_ms\)/);
+    expect(signals).toHaveLength(1);
+    expect(signals[0]!.aborted).toBe(true);
+    expect(await call(guard, 'next', async () => ({ content: [] }))).toBe('ok');
+  });
+});
+
+describe('label_agent', () => {
+  // label_agent counts its runs in a global and asks the backend for "echo" (it fails when the
+  // backend does); label_resource reports the count as its description.
+  const counting = guardWat(
+    `(i32.store8 (i32.const ${READ_DESCRIPTION_AT}) (i32.add (i32.const 48) (global.get $agentCalls)))
+     (if (i32.lt_u (local.get $inLen) (i32.const 50)) (then unreachable))
+     ${callBackend(3072, 4, 3100, 2)} (drop)
+     ${ANSWER}`,
+    '(global $agentCalls (mut i32) (i32.const 0))',
+    `(global.set $agentCalls (i32.add (global.get $agentCalls) (i32.const 1)))
+     (if (i32.lt_s ${callBackend(3072, 4, 3100, 2)} (i32.const 1)) (then unreachable))
+     ${AGENT_BODY}`,
+  );
+
+  it('runs exactly once per instance, with the real backend', async () => {
+    let backendCalls = 0;
+    const backend: BackendCall = async () => {
+      backendCalls++;
+      await new Promise((r) => setTimeout(r, 20));
+      return { content: [] };
+    };
+    const guard = await load(counting, { instances: 3 }, backend);
+    expect(backendCalls).toBe(1);
+    // Six concurrent calls on three instances: each instance reports one label_agent run.
+    const answers = await Promise.all(Array.from({ length: 6 }, (_, i) => call(guard, `a long enough text number ${i}, answered`, backend)));
+    expect(answers).toEqual(Array(6).fill('1k'));
+    // Three instances' label_agent and six label_resource calls reached the backend.
+    expect(backendCalls).toBe(3 + 6);
+  });
+
+  it('a trap replaces the instance; the caller waiting for it gets a fresh one told the policy through the real backend', async () => {
+    let backendCalls = 0;
+    const backend: BackendCall = async () => {
+      backendCalls++;
+      return { content: [] };
+    };
+    const guard = await load(counting, { instances: 1 }, backend);
+    const [bad, good] = await Promise.all([call(guard, 'x', backend), call(guard, 'a long enough text to be answered', backend)]);
+    expect(failure(bad)).toMatch(/trapped: unreachable/);
+    expect(good).toBe('1k');
+    // The first instance's label_agent; the fresh one's label_agent and label_resource.
+    expect(backendCalls).toBe(3);
+  });
+
+  it('when fresh instances keep failing label_agent the guard is failed, says so, and is retried with backoff', async () => {
+    let up = true;
+    let backendCalls = 0;
+    const backend: BackendCall = async () => {
+      backendCalls++;
+      if (!up) throw new Error('backend down');
+      return { content: [] };
+    };
+    let clock = 0;
+    const guard = await load(counting, { instances: 1 }, backend, () => clock);
+    up = false;
+    expect(failure(await call(guard, 'x', backend))).toMatch(/trapped/);
+    for (let i = 0; i < 3; i++) expect(failure(await call(guard, 'a long enough text to be answered', backend))).toMatch(/label_agent trapped/);
+    const before = backendCalls;
+    const denied = failure(await call(guard, 'a long enough text to be answered', backend));
+    expect(denied).toBe('guard "hostile" cannot start: label_agent trapped: unreachable; it is failed until a retry in 1s');
+    expect(backendCalls).toBe(before);
+    up = true;
+    clock += 1_001;
+    expect(await call(guard, 'a long enough text to be answered', backend)).toBe('1k');
+  });
+});
