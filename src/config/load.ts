@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, extname, isAbsolute, resolve } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import type { z } from 'zod';
-import { McpgError, errorMessage } from '../shared/errors.ts';
+import { McpgError, errorMessage, fsReason } from '../shared/errors.ts';
 import { configSchema, type GuardConfig, type Mode, type ServerConfig } from './schema.ts';
 
 export type Server = ServerConfig & {
@@ -31,7 +31,7 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): 
   try {
     text = readFileSync(abs, 'utf8');
   } catch (err) {
-    throw new McpgError('CONFIG_READ', `${file}: cannot read config: ${errorMessage(err)}`);
+    throw new McpgError('CONFIG_READ', `${file}: cannot read config: ${fsReason(err)}`);
   }
   const raw = expandEnv(normalise(parseText(file, text), file), file, env, []);
   const parsed = configSchema.safeParse(raw);

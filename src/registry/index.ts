@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import semver from 'semver';
 import { z } from 'zod';
 import embedded from '../../registry/index.json' with { type: 'json' };
-import { McpgError, errorMessage } from '../shared/errors.ts';
+import { McpgError, errorMessage, fsReason } from '../shared/errors.ts';
 import { fetchBytes } from '../supply/fetch.ts';
 import type { RegistryPick } from '../supply/resolve.ts';
 
@@ -51,7 +51,7 @@ export async function loadIndex(source?: string): Promise<Index> {
     text = /^https?:/.test(source) ? Buffer.from(await fetchBytes(source, { maxBytes: 4 * 1024 * 1024 })).toString('utf8') : readFileSync(source, 'utf8');
   } catch (err) {
     if (err instanceof McpgError) throw err;
-    throw new McpgError('CONFIG_READ', `registry ${source}: ${errorMessage(err)}`);
+    throw new McpgError('CONFIG_READ', `registry ${source}: ${fsReason(err)}`);
   }
   try {
     return parseIndex(JSON.parse(text), source);

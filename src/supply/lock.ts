@@ -1,6 +1,6 @@
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { z } from 'zod';
-import { McpgError, errorMessage } from '../shared/errors.ts';
+import { McpgError, errorMessage, fsReason } from '../shared/errors.ts';
 
 /** guards.lock: JSON, versioned, keys sorted, one entry per guard, stable diffs. */
 export const LOCK_VERSION = 1;
@@ -37,7 +37,7 @@ export function readLock(file: string): Lock {
     text = readFileSync(file, 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { version: LOCK_VERSION, guards: {} };
-    throw new McpgError('SUPPLY_LOCK', `${file}: cannot read: ${errorMessage(err)}`);
+    throw new McpgError('SUPPLY_LOCK', `${file}: cannot read: ${fsReason(err)}`);
   }
   let raw: unknown;
   try {
@@ -68,6 +68,10 @@ function sorted(value: unknown): unknown {
 
 export function writeLock(file: string, lock: Lock): void {
   const temp = `${file}.${process.pid}.tmp`;
-  writeFileSync(temp, `${JSON.stringify(sorted(lock), null, 2)}\n`);
-  renameSync(temp, file);
+  try {
+    writeFileSync(temp, `${JSON.stringify(sorted(lock), null, 2)}\n`);
+    renameSync(temp, file);
+  } catch (err) {
+    throw new McpgError('SUPPLY_LOCK', `${file}: cannot write: ${fsReason(err)}`);
+  }
 }

@@ -38,6 +38,13 @@ describe('mcpg command line', () => {
     }
   });
 
+  it('exits 3 with the OS reason in plain words when the config cannot be read', () => {
+    const dir = tempDir();
+    const r = mcpg(['config', 'check', dir]);
+    expect(r.code).toBe(3);
+    expect(r.stderr.trim()).toBe(`mcpg: ${dir}: cannot read config: it is a directory (EISDIR)`);
+  });
+
   it('exits 4 naming the server when a backend cannot start', () => {
     const file = writeConfig(tempDir(), {
       mcpServers: { ok: fixtureServer('tools.ts', 'ok'), broken: { command: '/nonexistent/server-binary' } },

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { CommandModule } from 'yargs';
-import { McpgError, errorMessage } from '../../shared/errors.ts';
+import { McpgError, fsReason } from '../../shared/errors.ts';
 import { out } from '../output.ts';
 
 interface Args {
@@ -16,7 +16,7 @@ function read(file: string, what: string): Buffer {
   try {
     return readFileSync(file);
   } catch (err) {
-    throw new McpgError('USAGE', `${what} ${file}: ${errorMessage(err)}`);
+    throw new McpgError('USAGE', `${what} ${file}: ${fsReason(err)}`);
   }
 }
 

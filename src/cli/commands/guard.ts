@@ -8,7 +8,7 @@ import { LABEL_EXPORTS, type LabelExport, abiProblems } from '../../guard/abi.ts
 import type { BackendCall } from '../../guard/guard.ts';
 import { WasmGuard, compileGuard } from '../../guard/wasm-guard.ts';
 import { inspect } from '../../guard/wasm-binary.ts';
-import { EXIT, McpgError, errorMessage } from '../../shared/errors.ts';
+import { EXIT, McpgError, errorMessage, fsReason } from '../../shared/errors.ts';
 import { sha256 } from '../../supply/cache.ts';
 import { exitWithCode } from '../exit.ts';
 import { out } from '../output.ts';
@@ -18,7 +18,7 @@ function readWasm(file: string): Uint8Array {
   try {
     return readFileSync(file);
   } catch (err) {
-    throw new McpgError('GUARD_LOAD', `${file}: ${errorMessage(err)}`);
+    throw new McpgError('GUARD_LOAD', `${file}: ${fsReason(err)}`);
   }
 }
 
