@@ -3,20 +3,26 @@ import { dirname, extname, isAbsolute, resolve } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import type { z } from 'zod';
 import { McpgError, errorMessage, fsReason } from '../shared/errors.ts';
-import { configSchema, type GuardConfig, type Mode, type ServerConfig } from './schema.ts';
+import { CONFIG_KEYS, configSchema, type GuardConfig, type Mode, type ServerConfig } from './schema.ts';
 
 export type Server = ServerConfig & {
   name: string;
-  /** Milliseconds, filled from [gateway] when the server sets none. */
+  /** Filled from [gateway] when the server sets none. */
   startupTimeoutMs: number;
   toolTimeoutMs: number;
+  maxTotalMs: number;
+  maxMessageBytes: number;
 };
 
 export type Guard = GuardConfig & { name: string };
 
+const MIB = 1024 * 1024;
+
 export interface Config {
   file: string;
   mode: Mode;
+  /** The largest request the agent may send. */
+  maxRequestBytes: number;
   /** guards.lock, absolute. */
   lock: string;
   trustedRoot?: string;
@@ -33,7 +39,7 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): 
   } catch (err) {
     throw new McpgError('CONFIG_READ', `${file}: cannot read config: ${fsReason(err)}`);
   }
-  const raw = expandEnv(normalise(parseText(file, text), file), file, env, []);
+  const raw = expandEnv(normalise(checkDepth(file, parseText(file, text)), file), file, env, []);
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) throw new McpgError('CONFIG_INVALID', formatIssues(file, parsed.error.issues));
   const cfg = parsed.data;
@@ -42,6 +48,7 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): 
   return {
     file: abs,
     mode: cfg.gateway.mode,
+    maxRequestBytes: cfg.gateway.max_request_mib * MIB,
     lock: relative(cfg.gateway.lock),
     trustedRoot: cfg.gateway.trusted_root && relative(cfg.gateway.trusted_root),
     servers: Object.entries(cfg.servers).map(([name, s]) => ({
@@ -52,6 +59,8 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): 
       name,
       startupTimeoutMs: (s.startup_timeout ?? cfg.gateway.startup_timeout) * 1000,
       toolTimeoutMs: (s.tool_timeout ?? cfg.gateway.tool_timeout) * 1000,
+      maxTotalMs: (s.max_total_timeout ?? cfg.gateway.max_total_timeout) * 1000,
+      maxMessageBytes: (s.max_message_mib ?? cfg.gateway.max_message_mib) * MIB,
     })),
     guards: Object.entries(cfg.guards).map(([name, g]) => ({
       ...g,
@@ -63,8 +72,13 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): 
   };
 }
 
-function parseText(file: string, text: string): unknown {
+/** Deeper than this is no config, and walking it could exhaust the stack. */
+const MAX_DEPTH = 64;
+
+function parseText(file: string, raw: string): unknown {
   const ext = extname(file).toLowerCase();
+  // Editors on some systems write a byte-order mark; neither format wants it.
+  const text = raw.charCodeAt(0) === 0xfeff ? raw.slice(1) : raw;
   try {
     if (ext === '.toml') return parseToml(text);
     if (ext === '.json') return JSON.parse(text);
@@ -72,6 +86,20 @@ function parseText(file: string, text: string): unknown {
     throw new McpgError('CONFIG_PARSE', `${file}: not valid ${ext.slice(1).toUpperCase()}: ${errorMessage(err)}`);
   }
   throw new McpgError('CONFIG_PARSE', `${file}: unknown config format "${ext}" (expected .toml or .json)`);
+}
+
+/** Refuses a document nested deeper than MAX_DEPTH, without recursion, naming where. */
+function checkDepth(file: string, root: unknown): unknown {
+  const stack: { value: unknown; path: (string | number)[] }[] = [{ value: root, path: [] }];
+  while (stack.length) {
+    const { value, path } = stack.pop()!;
+    if (!value || typeof value !== 'object') continue;
+    if (path.length >= MAX_DEPTH) {
+      throw new McpgError('CONFIG_PARSE', `${file}: ${path.slice(0, 4).join('.')}…: nested deeper than ${MAX_DEPTH} levels`);
+    }
+    for (const [k, v] of Object.entries(value)) stack.push({ value: v, path: [...path, Array.isArray(value) ? Number(k) : k] });
+  }
+  return root;
 }
 
 /** JSON configs may use the MCP-client convention `{"mcpServers": {...}}`. */
@@ -106,7 +134,34 @@ function expandEnv(value: unknown, file: string, env: NodeJS.ProcessEnv, path: (
 
 function formatIssues(file: string, issues: z.core.$ZodIssue[]): string {
   // A bad record key (a server or guard name) carries its reason one level down.
-  const why = (i: z.core.$ZodIssue) => (i.code === 'invalid_key' && i.issues[0] ? `name ${i.issues[0].message}` : i.message);
+  const why = (i: z.core.$ZodIssue) =>
+    i.code === 'invalid_key' && i.issues[0]
+      ? `name ${i.issues[0].message}`
+      : i.code === 'unrecognized_keys'
+        ? i.keys.map((k) => `unknown key "${k}"${didYouMean(k)}`).join(', ')
+        : i.message;
   const [first, ...rest] = issues.map((i) => `${file}: ${i.path.length ? i.path.join('.') : '(top level)'}: ${why(i)}`);
   return rest.length ? `${first} (and ${rest.length} more problem${rest.length > 1 ? 's' : ''})` : `${first}`;
+}
+
+/** ` (did you mean "command"?)` for a key a few edits (a third of its length) from one mcpg knows. */
+function didYouMean(key: string): string {
+  let best: string | undefined;
+  let bestDistance = Math.max(1, Math.floor(key.length / 3)) + 1;
+  for (const known of CONFIG_KEYS) {
+    const d = distance(key.toLowerCase(), known.toLowerCase());
+    if (d < bestDistance) [best, bestDistance] = [known, d];
+  }
+  return best ? ` (did you mean "${best}"?)` : '';
+}
+
+/** Levenshtein distance, for short keys. */
+function distance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) next[j] = Math.min(row[j]! + 1, next[j - 1]! + 1, row[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    row = next;
+  }
+  return row[b.length]!;
 }

@@ -7,16 +7,24 @@ export type Mode = (typeof MODES)[number];
 
 const seconds = z.number().positive().max(86_400);
 const name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]*$/, 'letters, digits, "-" and "_", not starting with "-" or "_"');
-const serverName = name.refine((n) => !n.includes('___'), 'must not contain "___" (it separates server and tool names)');
+// "a" and "a_" would both claim the tool name "a____b" ("_b" of one, "b" of the other): a server
+// name must neither contain "___" nor end with "_", so `<server>___<tool>` reads back one way.
+const serverName = name
+  .refine((n) => !n.includes('___'), 'must not contain "___" (it separates server and tool names)')
+  .refine((n) => !n.endsWith('_'), 'must not end with "_" (its tool names could then be read as another server\'s)');
 
 /**
  * A value that must match the one case whose key it has. Unlike `z.union`, errors point into
  * the case that applies (`servers.x.args.0: expected string`), not at the union as a whole.
  */
-function byKey<T extends readonly (readonly [string, z.ZodType])[]>(cases: T, message: string) {
+function byKey<T extends readonly (readonly [string, z.ZodObject])[]>(cases: T, message: string) {
+  const known = new Set(cases.flatMap(([, schema]) => Object.keys(schema.shape)));
   return z.unknown().transform((value, ctx): z.output<T[number][1]> => {
     const hits = value && typeof value === 'object' ? cases.filter(([key]) => key in value) : [];
     if (hits.length !== 1) {
+      // A typo of the deciding key (`comand`) is named first: it is the likely cause.
+      const unknown = value && typeof value === 'object' ? Object.keys(value).filter((k) => !known.has(k)) : [];
+      if (unknown.length) ctx.addIssue({ code: 'unrecognized_keys', keys: unknown, input: value } as never);
       ctx.addIssue({ code: 'custom', message: hits.length ? `${message}, not several` : message });
       return z.NEVER;
     }
@@ -27,27 +35,34 @@ function byKey<T extends readonly (readonly [string, z.ZodType])[]>(cases: T, me
   });
 }
 
+const mebibytes = z.number().positive().max(1024);
+
+/** What every server may set; the timeouts and the size limit default to [gateway]'s. */
+const serverCommon = {
+  guard: name.optional(),
+  tools: z.array(z.string()).optional(),
+  startup_timeout: seconds.optional(),
+  tool_timeout: seconds.optional(),
+  max_total_timeout: seconds.optional(),
+  max_message_mib: mebibytes.optional(),
+};
+
 const stdioServer = z.strictObject({
   type: z.literal('stdio').optional(),
   command: z.string().min(1),
   args: z.array(z.string()).default([]),
   env: z.record(z.string(), z.string()).default({}),
   cwd: z.string().optional(),
-  guard: name.optional(),
-  tools: z.array(z.string()).optional(),
-  startup_timeout: seconds.optional(),
-  tool_timeout: seconds.optional(),
+  ...serverCommon,
 });
 
 const httpServer = z.strictObject({
   type: z.enum(['http', 'streamable-http']).optional(),
   url: z.url({ protocol: /^https?$/ }),
   headers: z.record(z.string(), z.string()).default({}),
-  guard: name.optional(),
-  tools: z.array(z.string()).optional(),
-  startup_timeout: seconds.optional(),
-  tool_timeout: seconds.optional(),
+  ...serverCommon,
 });
+
 
 const server = byKey(
   [
@@ -107,10 +122,22 @@ export const configSchema = z
         mode: z.enum(MODES).default('strict'),
         startup_timeout: seconds.default(30),
         tool_timeout: seconds.default(120),
+        max_total_timeout: seconds.default(600),
+        // Largest message mcpg reads from the agent, and from each backend (a server may set its own).
+        max_request_mib: mebibytes.default(8),
+        max_message_mib: mebibytes.default(64),
         lock: z.string().default('guards.lock'),
         trusted_root: z.string().optional(),
       })
-      .default({ mode: 'strict', startup_timeout: 30, tool_timeout: 120, lock: 'guards.lock' }),
+      .default({
+        mode: 'strict',
+        startup_timeout: 30,
+        tool_timeout: 120,
+        max_total_timeout: 600,
+        max_request_mib: 8,
+        max_message_mib: 64,
+        lock: 'guards.lock',
+      }),
     servers: z.record(serverName, server).refine((s) => Object.keys(s).length > 0, 'at least one server is needed'),
     guards: z.record(name, guard).default({}),
   })
@@ -128,3 +155,16 @@ export const configSchema = z
 
 export type ServerConfig = z.infer<typeof server>;
 export type GuardConfig = z.infer<typeof guard>;
+
+/** Every key a config can have, anywhere: "did you mean" looks here for a typo's likely intent. */
+export const CONFIG_KEYS = [
+  ...new Set([
+    'gateway', 'servers', 'guards', 'mcpServers', 'builtin', 'path', 'url', 'source',
+    ...Object.keys(configSchema.shape.gateway.unwrap().shape),
+    ...Object.keys(stdioServer.shape),
+    ...Object.keys(httpServer.shape),
+    ...Object.keys(guardCommon),
+    ...Object.keys(limitsSchema.shape),
+    ...Object.keys(signer.shape),
+  ]),
+];

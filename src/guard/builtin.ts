@@ -7,6 +7,7 @@ const none = { secrecy: [], integrity: [] };
 export function noopGuard(name = 'noop'): Guard {
   return {
     name,
+    passthrough: true,
     labelAgent: async () => ({ agent: none }),
     labelResource: async () => ({ resource: { description: 'unlabeled', ...none }, operation: 'read-write' }),
     labelResponse: async () => ({ kind: 'whole' }),

@@ -24,6 +24,8 @@ export interface ResourceAnswer {
  */
 export interface Guard {
   readonly name: string;
+  /** The built-in noop guard: it labels nothing, so the server's data is unlabeled. */
+  readonly passthrough?: boolean;
   labelAgent(policy: unknown, backend: BackendCall): Promise<AgentAnswer>;
   labelResource(tool: string, args: Record<string, unknown>, backend: BackendCall): Promise<ResourceAnswer>;
   labelResponse(

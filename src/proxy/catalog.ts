@@ -59,6 +59,11 @@ export class Catalog {
       const templates = caps.resources
         ? await listAll<ResourceTemplate>(backend, 'resources/templates/list', 'resourceTemplates')
         : [];
+      // URIs are the servers' own names: one offered by two servers goes to the first configured.
+      for (const r of resources) {
+        const other = [...this.#resources].find(([name, m]) => name !== backend.name && m.has(r.uri))?.[0];
+        if (other) log.warn(`servers "${other}" and "${backend.name}" both offer resource ${r.uri}; it is read from the first in the config`);
+      }
       this.#resources.set(backend.name, new Map(resources.map((r) => [r.uri, { backend, original: r.uri, item: r }])));
       this.#templates.set(
         backend.name,
@@ -74,7 +79,8 @@ export class Catalog {
     return [...this.#prompts.values()].flatMap((m) => [...m].map(([name, e]) => ({ ...e.item, name })));
   }
   resources(): Resource[] {
-    return [...this.#resources.values()].flatMap((m) => [...m.values()].map((e) => e.item));
+    const seen = new Set<string>();
+    return [...this.#resources.values()].flatMap((m) => [...m.values()].filter((e) => !seen.has(e.original) && seen.add(e.original)).map((e) => e.item));
   }
   templates(): ResourceTemplate[] {
     return [...this.#templates.values()].flatMap((l) => l.map((t) => t.template));
@@ -88,6 +94,12 @@ export class Catalog {
     const e = this.#prompts.get(serverOf(name))?.get(name);
     return e && { backend: e.backend, name: e.original };
   }
+  /** The server of a resource template, by its URI template (completion refers to it so). */
+  template(uriTemplate: string): { backend: Backend; name: string } | undefined {
+    for (const list of this.#templates.values()) for (const t of list) if (t.template.uriTemplate === uriTemplate) return { backend: t.backend, name: uriTemplate };
+    return undefined;
+  }
+
   /** A listed URI first; otherwise the first template that matches it. */
   resource(uri: string): Backend | undefined {
     for (const m of this.#resources.values()) {

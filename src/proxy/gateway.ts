@@ -1,17 +1,5 @@
-import { Server } from '@modelcontextprotocol/sdk/server/index.js';
-import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js';
-import {
-  ErrorCode,
-  GetPromptRequestSchema,
-  ListPromptsRequestSchema,
-  ListResourceTemplatesRequestSchema,
-  ListResourcesRequestSchema,
-  ListToolsRequestSchema,
-  McpError,
-  ReadResourceRequestSchema,
-  type ServerNotification,
-  type ServerRequest,
-} from '@modelcontextprotocol/sdk/types.js';
+import type { Readable, Writable } from 'node:stream';
+import { LATEST_PROTOCOL_VERSION, SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/sdk/types.js';
 import type { Config } from '../config/load.ts';
 import type { Mode } from '../config/schema.ts';
 import { AgentState } from '../difc/evaluator.ts';
@@ -21,46 +9,113 @@ import { McpgError, errorMessage } from '../shared/errors.ts';
 import { logger } from '../shared/log.ts';
 import { VERSION } from '../shared/version.ts';
 import { AuditLog } from './audit.ts';
-import { Backend, type ListKind } from './backend.ts';
+import { Backend, type ListKind, type ServerRequest } from './backend.ts';
 import { Catalog } from './catalog.ts';
-import { type AgentCall, relayAgentCalls } from './relay.ts';
-import { LineTransport } from './stdio.ts';
 import { type Outcome, Pipeline, type Route } from './pipeline.ts';
-
-/** Requests larger than this are refused before any guard or backend sees them. */
-const MAX_REQUEST_BYTES = 8 * 1024 * 1024;
+import { type Params, RPC, type RequestContext, Router, RpcError } from './router.ts';
+import { LineTransport } from './stdio.ts';
 
 export interface GatewayOptions {
   config: Config;
+  /** The agent's side of the wire: mcpg reads requests here and writes only MCP there. */
+  input: Readable;
+  output: Writable;
   mode?: Mode;
   auditLog?: string;
   /** Makes the guard of one server; the gateway does not know how guards are loaded. */
   makeGuard: (server: Config['servers'][number]) => Promise<Guard>;
+  /** Aborting it (a signal) ends the gateway, during start-up too. */
+  signal?: AbortSignal;
 }
 
 export interface Gateway {
+  /** Resolves when the session ends (the agent closed the connection, or close()). */
   closed: Promise<void>;
   close(): Promise<void>;
 }
 
+/** What mcpg offers the agent: the aggregate of its servers, plus logging and completions. */
+const CAPABILITIES = {
+  tools: { listChanged: true },
+  prompts: { listChanged: true },
+  resources: { listChanged: true },
+  logging: {},
+  completions: {},
+};
+/** A server request needs the agent's client to have declared this capability. */
+const NEEDS: Record<ServerRequest, string> = { 'sampling/createMessage': 'sampling', 'elicitation/create': 'elicitation', 'roots/list': 'roots' };
+
 const log = logger('gateway');
 
-type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
-
+/**
+ * The gateway: one router facing the agent, one per backend, and the pipeline between them.
+ * Start-up waits for the agent's `initialize`, since each backend is introduced to its server
+ * as a client with the capabilities the agent declared; guards compile meanwhile. Resolves
+ * once serving; rejects (with everything it started stopped) when start-up fails or is
+ * interrupted by the signal or the end of the input.
+ */
 export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const { config } = options;
-  const backends = config.servers.map((s) => new Backend(s));
-  const closeAll = () => Promise.all(backends.map((b) => b.close()));
   const audit = options.auditLog ? new AuditLog(options.auditLog) : undefined;
+  const transport = new LineTransport(options.input, options.output, { maxBytes: config.maxRequestBytes });
+  const agent = new Router(transport, 'the agent');
+  transport.onoversize = (id, limit) => agent.oversize(id, limit);
+  agent.onproblem = (p) => log.warn(p);
 
+  const catalog = new Catalog(config.servers.map((s) => s.name));
   const routes = new Map<string, Route>();
-  let agent: AgentState;
-  try {
-    // Backends boot in their own processes while guards compile here; a guard that cannot load
-    // still stops the gateway (the backends are closed again) before anything is served.
-    const starting = Promise.allSettled(backends.map((b) => b.start()));
-    const guards = await Promise.all(backends.map((b) => options.makeGuard(b.config)));
-    const started = await starting;
+  let pipeline!: Pipeline;
+  let clientCapabilities: Params = {};
+  const backends: Backend[] = config.servers.map(
+    (s) =>
+      new Backend(s, {
+        listChanged: (kind) => void refreshList(backends.find((b) => b.name === s.name)!, kind),
+        serverRequest: (method, params, context) => serverRequest(s.name, method, params, context),
+        log: (params) => serverLog(s.name, params),
+      }),
+  );
+
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    (closing ??= (async () => {
+      await Promise.all(backends.map((b) => b.close()));
+      await agent.close().catch(() => {});
+      audit?.close();
+    })());
+  /** Why start-up was cut short, if it was: that, not what failed because of it, is reported. */
+  let interruption: McpgError | undefined;
+  let interrupt!: (err: McpgError) => void;
+  const interrupted = new Promise<never>((_, reject) => (interrupt = reject));
+  interrupted.catch(() => {});
+  const stopStarting = (why: string) => {
+    interruption ??= new McpgError('INTERRUPTED', why);
+    interrupt(interruption);
+  };
+  const closed = new Promise<void>((resolve) => {
+    agent.onclose = () => {
+      stopStarting('the agent closed the connection during start-up');
+      void close().then(resolve);
+    };
+  });
+  options.signal?.addEventListener(
+    'abort',
+    () => {
+      stopStarting('interrupted during start-up');
+      void close();
+    },
+    { once: true },
+  );
+
+  // ---- Start-up: guards compile at once; backends start when the agent says who it is.
+  const guardsLoaded = Promise.all(config.servers.map((s) => options.makeGuard(s)));
+  let initialized!: (capabilities: Params) => void;
+  const agentArrived = new Promise<Params>((resolve) => (initialized = resolve));
+
+  const ready = (async () => {
+    const [guards, capabilities] = await Promise.all([guardsLoaded, agentArrived]);
+    // Backends boot in their own processes; a guard or backend that cannot start stops the
+    // gateway (the others are closed again) before anything is served.
+    const started = await Promise.allSettled(backends.map((b) => b.start(capabilities)));
     const failed = started.find((s) => s.status === 'rejected');
     if (failed) throw failed.reason;
     let initial: Labels = { secrecy: [], integrity: [] };
@@ -74,133 +129,191 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       initial = { secrecy: union(initial.secrecy, answer.agent.secrecy), integrity: union(initial.integrity, answer.agent.integrity) };
       routes.set(backend.name, { backend, guard, mode: answer.difcMode ?? options.mode ?? config.mode });
     }
-    agent = new AgentState(initial);
     log.info(`agent labels: ${format(initial)}`);
-  } catch (err) {
-    await closeAll();
-    throw err;
-  }
-
-  const catalog = new Catalog(backends.map((b) => b.name));
-  await Promise.all(backends.flatMap((b) => (['tools', 'prompts', 'resources'] as const).map((k) => catalog.refresh(b, k))));
-  const pipeline = new Pipeline(agent, audit);
-
-  const server = new Server(
-    { name: 'mcpg', version: VERSION },
-    { capabilities: { tools: { listChanged: true }, prompts: { listChanged: true }, resources: { listChanged: true } } },
-  );
-  const notifyChanged = (kind: ListKind) =>
-    kind === 'tools' ? server.sendToolListChanged() : kind === 'prompts' ? server.sendPromptListChanged() : server.sendResourceListChanged();
-  for (const backend of backends) {
-    backend.onListChanged = (kind) => {
-      catalog
-        .refresh(backend, kind)
-        .then(() => notifyChanged(kind))
-        .catch((err: unknown) => log.warn(`server "${backend.name}": refreshing ${kind} failed: ${errorMessage(err)}`));
+    pipeline = new Pipeline(new AgentState(initial), audit);
+    await Promise.all(backends.flatMap((b) => (['tools', 'prompts', 'resources'] as const).map((k) => catalog.refresh(b, k))));
+    log.info(`serving ${catalog.tools().length} tools from ${backends.length} servers`);
+  })();
+  ready.catch(() => {});
+  /** Every request but initialize and ping waits for start-up (clients should not send them sooner). */
+  const served =
+    <T>(handler: (params: Params, context: RequestContext) => Promise<T>) =>
+    async (params: Params, context: RequestContext) => {
+      await ready;
+      return handler(params, context);
     };
+
+  // ---- The agent's requests.
+  agent.onRequest('initialize', async (params) => {
+    clientCapabilities = (params.capabilities ?? {}) as Params;
+    initialized(mirrored(clientCapabilities));
+    await ready.catch((err: unknown) => {
+      throw new RpcError(RPC.internalError, `mcpg could not start: ${errorMessage(err)}`);
+    });
+    const asked = String(params.protocolVersion);
+    return {
+      protocolVersion: SUPPORTED_PROTOCOL_VERSIONS.includes(asked) ? asked : LATEST_PROTOCOL_VERSION,
+      capabilities: CAPABILITIES,
+      serverInfo: { name: 'mcpg', version: VERSION },
+    };
+  });
+  agent.onRequest('ping', async () => ({}));
+  agent.onRequest('tools/list', served(async () => ({ tools: catalog.tools() })));
+  agent.onRequest('prompts/list', served(async () => ({ prompts: catalog.prompts() })));
+  agent.onRequest('resources/list', served(async () => ({ resources: catalog.resources() })));
+  agent.onRequest('resources/templates/list', served(async () => ({ resourceTemplates: catalog.templates() })));
+
+  // tools/call, the hot path: the request and the result pass through untouched, and mcpg
+  // checks what it uses of them, here and in the pipeline.
+  agent.onRequest(
+    'tools/call',
+    served(async (params, context) => {
+      if (typeof params.name !== 'string') throw new RpcError(RPC.invalidParams, 'tools/call needs a tool name');
+      const target = catalog.tool(params.name);
+      if (!target) throw new RpcError(RPC.invalidParams, `unknown tool "${params.name}"`);
+      const args = checkedArguments(params.arguments);
+      const outcome = await toolError(
+        pipeline.run({
+          route: routes.get(target.backend.name)!,
+          method: 'tools/call',
+          tool: target.name,
+          args,
+          forward: () => forward(target.backend, 'tools/call', { ...params, name: target.name, arguments: args }, context),
+        }),
+      );
+      return outcome.error === undefined ? outcome.result : { isError: true, content: [{ type: 'text', text: outcome.error }] };
+    }),
+  );
+
+  agent.onRequest(
+    'prompts/get',
+    served(async (params, context) => {
+      const target = typeof params.name === 'string' ? catalog.prompt(params.name) : undefined;
+      if (!target) throw new RpcError(RPC.invalidParams, `unknown prompt "${String(params.name)}"`);
+      const forwarded = { ...params, name: target.name };
+      return answered(await pipeline.run({ route: routes.get(target.backend.name)!, method: 'prompts/get', tool: 'prompts/get', args: forwarded, forward: () => forward(target.backend, 'prompts/get', forwarded, context) }));
+    }),
+  );
+
+  agent.onRequest(
+    'resources/read',
+    served(async (params, context) => {
+      const backend = typeof params.uri === 'string' ? catalog.resource(params.uri) : undefined;
+      if (!backend) throw new RpcError(RPC.invalidParams, `no server offers resource "${String(params.uri)}"`);
+      return answered(await pipeline.run({ route: routes.get(backend.name)!, method: 'resources/read', tool: 'resources/read', args: params, forward: () => forward(backend, 'resources/read', params, context) }));
+    }),
+  );
+
+  // Completions carry a server's data to the agent: they go through its guard, as reads do.
+  agent.onRequest(
+    'completion/complete',
+    served(async (params, context) => {
+      const ref = (params.ref ?? {}) as { type?: unknown; name?: unknown; uri?: unknown };
+      const target =
+        ref.type === 'ref/prompt' && typeof ref.name === 'string'
+          ? catalog.prompt(ref.name)
+          : ref.type === 'ref/resource' && typeof ref.uri === 'string'
+            ? catalog.template(ref.uri)
+            : undefined;
+      if (!target) throw new RpcError(RPC.invalidParams, 'completion/complete names no prompt or resource template that mcpg offers');
+      if (!target.backend.capabilities.completions) return { completion: { values: [], hasMore: false } };
+      const forwarded = { ...params, ref: ref.type === 'ref/prompt' ? { ...ref, name: target.name } : ref };
+      return answered(await pipeline.run({ route: routes.get(target.backend.name)!, method: 'completion/complete', tool: 'completion/complete', args: forwarded, forward: () => forward(target.backend, 'completion/complete', forwarded, context) }));
+    }),
+  );
+
+  agent.onRequest(
+    'logging/setLevel',
+    served(async (params) => {
+      await Promise.all(backends.filter((b) => b.capabilities.logging).map((b) => b.request('logging/setLevel', params).catch((err: unknown) => log.warn(`server "${b.name}": logging/setLevel failed: ${errorMessage(err)}`))));
+      return {};
+    }),
+  );
+  agent.onNotification('notifications/roots/list_changed', () => {
+    for (const b of backends) b.notify('notifications/roots/list_changed');
+  });
+
+  // ---- What the backends send of their own accord.
+  async function refreshList(backend: Backend, kind: ListKind): Promise<void> {
+    try {
+      await catalog.refresh(backend, kind);
+      await agent.notify(`notifications/${kind}/list_changed`);
+    } catch (err) {
+      log.warn(`server "${backend.name}": refreshing ${kind} failed: ${errorMessage(err)}`);
+    }
   }
 
   /**
-   * Forwards one request to a backend with the agent's cancellation and progress: progress
-   * notifications reach the agent before the result does.
+   * A server asks its client (the agent) for sampling, elicitation or roots. The request
+   * carries the server's data to the agent and the answer back: it is labeled by the server's
+   * guard like a call (the method is the tool name) and decided the same way.
    */
-  const forward = async (backend: Backend, method: string, params: Record<string, unknown>, call: Omit<AgentCall, 'params'>) => {
+  async function serverRequest(server: string, method: ServerRequest, params: Params, context: RequestContext): Promise<unknown> {
+    await ready;
+    if (!clientCapabilities[NEEDS[method]]) throw new RpcError(RPC.methodNotFound, `the agent's client does not support ${NEEDS[method]}`);
+    const backend = backends.find((b) => b.name === server)!;
+    const outcome = await toolError(
+      pipeline.run({
+        route: routes.get(server)!,
+        method,
+        tool: method,
+        args: params,
+        forward: () => agent.request(method, params, { signal: context.signal, timeoutMs: backend.config.maxTotalMs }),
+      }),
+    );
+    if (outcome.error !== undefined) throw new RpcError(RPC.invalidRequest, outcome.error);
+    return outcome.result;
+  }
+
+  /**
+   * A server's log message reaches the agent, named after the server, only from a server with
+   * no guard and while the agent carries no tags (the rule unlabeled data follows): no guard
+   * has labeled what a log line may carry. Otherwise it stays in mcpg's log.
+   */
+  function serverLog(server: string, params: Params): void {
+    const tags = pipeline?.agent.labels;
+    if (!routes.get(server)?.guard.passthrough || !tags || tags.secrecy.length || tags.integrity.length) {
+      log.debug(`server "${server}" logged: ${JSON.stringify(params).slice(0, 500)}`);
+      return;
+    }
+    const logger = typeof params.logger === 'string' ? `${server}/${params.logger}` : server;
+    void agent.notify('notifications/message', { ...params, logger }).catch(() => {});
+  }
+
+  /** Forwards a request to a backend with the agent's cancellation; progress reaches the agent before the result. */
+  async function forward(backend: Backend, method: string, params: Params, context: RequestContext): Promise<Params> {
     const sent: Promise<void>[] = [];
     const result = await backend.request(method, params, {
-      signal: call.signal,
-      ...(call.progressToken !== undefined && {
-        onprogress: (p: { progress: number; total?: number; message?: string }) => void sent.push(call.sendProgress(p)),
-      }),
+      signal: context.signal,
+      ...(context.progressToken !== undefined && { onprogress: (p) => void sent.push(context.sendProgress(p)) }),
     });
     await Promise.all(sent);
     return result;
-  };
-  /** The same shape for requests the SDK's Server dispatched (prompts, resources). */
-  const fromSdk = (extra: Extra): Omit<AgentCall, 'params'> => {
-    const token = extra._meta?.progressToken;
-    return {
-      signal: extra.signal,
-      progressToken: token,
-      sendProgress: (p) => extra.sendNotification({ method: 'notifications/progress', params: { ...p, progressToken: token } } as never),
-    };
-  };
-  const routeOf = (name: string) => routes.get(name)!;
+  }
 
-  server.setRequestHandler(ListToolsRequestSchema, async () => ({ tools: catalog.tools() }));
-  server.setRequestHandler(ListPromptsRequestSchema, async () => ({ prompts: catalog.prompts() }));
-  server.setRequestHandler(ListResourcesRequestSchema, async () => ({ resources: catalog.resources() }));
-  server.setRequestHandler(ListResourceTemplatesRequestSchema, async () => ({ resourceTemplates: catalog.templates() }));
-
-  // tools/call, the hot path, is relayed (relay.ts): mcpg forwards request and result untouched
-  // and checks what it uses of them, here and in the pipeline.
-  const callTool = async (call: AgentCall) => {
-    const params = call.params;
-    if (typeof params.name !== 'string') throw new McpError(ErrorCode.InvalidParams, 'tools/call needs a tool name');
-    const target = catalog.tool(params.name);
-    if (!target) throw new McpError(ErrorCode.InvalidParams, `unknown tool "${params.name}"`);
-    const args = checkedArguments(params.arguments);
-    const outcome = await toolError(pipeline.run({
-      route: routeOf(target.backend.name),
-      method: 'tools/call',
-      tool: target.name,
-      args,
-      forward: () => forward(target.backend, 'tools/call', { name: target.name, arguments: args }, call),
-    }));
-    return outcome.error === undefined ? outcome.result : { isError: true, content: [{ type: 'text', text: outcome.error }] };
-  };
-
-  server.setRequestHandler(GetPromptRequestSchema, async (req, extra) => {
-    const target = catalog.prompt(req.params.name);
-    if (!target) throw new McpError(ErrorCode.InvalidParams, `unknown prompt "${req.params.name}"`);
-    const params = { name: target.name, arguments: req.params.arguments ?? {} };
-    return resultOrError(
-      await pipeline.run({
-        route: routeOf(target.backend.name),
-        method: 'prompts/get',
-        tool: 'prompts/get',
-        args: params,
-        forward: () => forward(target.backend, 'prompts/get', params, fromSdk(extra)),
-      }),
-    );
-  });
-
-  server.setRequestHandler(ReadResourceRequestSchema, async (req, extra) => {
-    const backend = catalog.resource(req.params.uri);
-    if (!backend) throw new McpError(ErrorCode.InvalidParams, `no server offers resource "${req.params.uri}"`);
-    const params = { uri: req.params.uri };
-    return resultOrError(
-      await pipeline.run({
-        route: routeOf(backend.name),
-        method: 'resources/read',
-        tool: 'resources/read',
-        args: params,
-        forward: () => forward(backend, 'resources/read', params, fromSdk(extra)),
-      }),
-    );
-  });
-
-  // The agent closing our stdin ends the session: the transport closes, and so does the server.
-  const transport = new LineTransport(process.stdin, process.stdout, { maxBytes: MAX_REQUEST_BYTES, answerBadInput: true });
-  await server.connect(transport);
-  relayAgentCalls(transport, callTool);
-
-  let closing: Promise<void> | undefined;
-  const close = () =>
-    (closing ??= (async () => {
-      await closeAll();
-      await server.close().catch(() => {});
-      audit?.close();
-    })());
-  const closed = new Promise<void>((resolve) => {
-    server.onclose = () => void close().then(resolve);
-  });
-  log.info(`serving ${catalog.tools().length} tools from ${backends.length} servers`);
+  // The agent's side starts first: its initialize is what start-up waits for.
+  await agent.start();
+  try {
+    await Promise.race([ready, interrupted]);
+  } catch (err) {
+    // Taken before closing: the close itself would read as the agent leaving.
+    const cause = interruption ?? err;
+    await close();
+    throw cause;
+  }
   return { closed, close };
+}
+
+/** The client capabilities a backend is introduced with: those the agent has that mcpg relays. */
+function mirrored(capabilities: Params): Params {
+  const out: Params = {};
+  for (const key of ['sampling', 'elicitation', 'roots']) if (capabilities[key]) out[key] = capabilities[key];
+  return out;
 }
 
 function checkedArguments(args: unknown): Record<string, unknown> {
   if (args !== undefined && (typeof args !== 'object' || args === null || Array.isArray(args))) {
-    throw new McpError(ErrorCode.InvalidParams, 'tools/call arguments must be an object');
+    throw new RpcError(RPC.invalidParams, 'tools/call arguments must be an object');
   }
   return (args ?? {}) as Record<string, unknown>;
 }
@@ -215,7 +328,7 @@ async function toolError(outcome: Promise<Outcome>): Promise<Outcome> {
   }
 }
 
-function resultOrError(outcome: Outcome) {
-  if (outcome.error !== undefined) throw new McpError(ErrorCode.InvalidRequest, outcome.error);
+function answered(outcome: Outcome): Params {
+  if (outcome.error !== undefined) throw new RpcError(RPC.invalidRequest, outcome.error);
   return outcome.result;
 }

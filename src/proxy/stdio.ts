@@ -2,89 +2,122 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+import { type Id, RPC, RpcError } from './router.ts';
+
+/** What is kept of a line too long to read, to find the id it carries. */
+const SNIFF = 512;
+
+export function mib(bytes: number): string {
+  return `${Math.round((bytes / 1024 / 1024) * 10) / 10} MiB`;
+}
 
 /**
- * Newline-delimited JSON-RPC over a pair of streams: the SDK's Transport, without its per-message
- * schema validation. mcpg checks the envelope here and what it uses of each message where it
- * uses it; the payloads it forwards pass through untouched. On every call this saves four full
- * schema parses, which profiling showed to be a fifth of the gateway's CPU.
+ * Newline-delimited JSON-RPC over a pair of streams, bounded while it reads: a line longer than
+ * `maxBytes` is discarded as it arrives (in linear time, holding at most `maxBytes`), and the
+ * connection goes on with the next line. Messages are parsed, not schema-checked: the router
+ * dispatches them and mcpg checks what it uses where it uses it.
  */
 export class LineTransport implements Transport {
   onclose?: () => void;
   onerror?: (error: Error) => void;
   onmessage?: (message: JSONRPCMessage) => void;
+  /** A line over the limit was discarded; `id` is the request id it seemed to carry. */
+  onoversize?: (id: Id | undefined, limit: string) => void;
   readonly #input: Readable;
   readonly #output: Writable;
   readonly #maxBytes: number;
-  readonly #answerBadInput: boolean;
-  #buffer = '';
+  readonly #parts: Buffer[] = [];
+  #length = 0;
+  /** While a line is over the limit: its first and last bytes, to find its id. */
+  #discarding?: { head: Buffer; tail: Buffer };
   #closed = false;
+  readonly #waiting = new Set<{ resolve: () => void; reject: (e: Error) => void }>();
 
-  /**
-   * Facing a peer that sends requests (the agent), `answerBadInput` makes bad input get the
-   * answers JSON-RPC asks for: a parse error, an invalid request, or, for a request larger than
-   * `maxBytes`, an error naming the limit. Either way the transport keeps reading.
-   */
-  constructor(input: Readable, output: Writable, options: { maxBytes?: number; answerBadInput?: boolean } = {}) {
+  constructor(input: Readable, output: Writable, options: { maxBytes: number }) {
     this.#input = input;
     this.#output = output;
-    this.#maxBytes = options.maxBytes ?? Infinity;
-    this.#answerBadInput = options.answerBadInput ?? false;
+    this.#maxBytes = options.maxBytes;
   }
 
   async start(): Promise<void> {
-    this.#input.setEncoding('utf8');
     this.#input.on('data', this.#onData);
     this.#input.on('error', this.#onError);
     this.#input.once('end', () => void this.close());
     this.#output.on('error', this.#onError);
+    this.#output.on('drain', this.#onDrain);
   }
 
   #onError = (error: Error) => this.onerror?.(error);
 
-  #onData = (chunk: string) => {
-    this.#buffer += chunk;
-    let nl: number;
-    while ((nl = this.#buffer.indexOf('\n')) >= 0) {
-      const line = this.#buffer.slice(0, nl).replace(/\r$/, '');
-      this.#buffer = this.#buffer.slice(nl + 1);
-      if (line.trim()) this.#deliver(line);
-    }
+  #onDrain = () => {
+    for (const w of this.#waiting) w.resolve();
+    this.#waiting.clear();
   };
 
-  #deliver(line: string): void {
+  #onData = (chunk: Buffer | string) => {
+    let data = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    for (let nl = data.indexOf(0x0a); nl >= 0; nl = data.indexOf(0x0a)) {
+      this.#take(data.subarray(0, nl));
+      this.#endLine();
+      data = data.subarray(nl + 1);
+    }
+    if (data.length) this.#take(data);
+  };
+
+  #take(part: Buffer): void {
+    if (!part.length) return;
+    if (this.#discarding) {
+      this.#discarding.tail = Buffer.concat([this.#discarding.tail, part]).subarray(-SNIFF);
+      return;
+    }
+    if (this.#length + part.length <= this.#maxBytes) {
+      this.#parts.push(part);
+      this.#length += part.length;
+      return;
+    }
+    const line = Buffer.concat([...this.#parts, part]);
+    this.#discarding = { head: line.subarray(0, SNIFF), tail: line.subarray(-SNIFF) };
+    this.#parts.length = 0;
+    this.#length = 0;
+  }
+
+  #endLine(): void {
+    if (this.#discarding) {
+      const { head, tail } = this.#discarding;
+      this.#discarding = undefined;
+      this.onoversize?.(sniffId(head.toString('latin1'), tail.toString('latin1')), mib(this.#maxBytes));
+      return;
+    }
+    const line = this.#parts.length === 1 ? this.#parts[0]! : Buffer.concat(this.#parts);
+    this.#parts.length = 0;
+    this.#length = 0;
+    // Invalid UTF-8 reads as U+FFFD, as JSON text must be UTF-8.
+    const text = line.toString('utf8').replace(/\r$/, '');
+    if (!text.trim()) return;
     let message: unknown;
     try {
-      message = JSON.parse(line);
+      message = JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text);
     } catch (err) {
-      this.onerror?.(err as SyntaxError);
-      this.#refuse(null, -32700, 'Parse error');
+      this.onerror?.(err as Error);
+      // JSON-RPC: a parse error is answered with id null.
+      void this.send({ jsonrpc: '2.0', id: null, error: { code: RPC.parseError, message: 'Parse error' } } as unknown as JSONRPCMessage).catch(() => {});
       return;
     }
-    if (!isEnvelope(message)) {
-      this.onerror?.(new InvalidMessage('not a JSON-RPC 2.0 message'));
-      this.#refuse(null, -32600, 'Invalid Request');
-      return;
-    }
-    // Checked on the line as read, so no message is serialised again to be measured.
-    if (line.length * 3 > this.#maxBytes && Buffer.byteLength(line) > this.#maxBytes) {
-      const id = (message as { id?: string | number }).id;
-      if (id !== undefined && 'method' in message) {
-        this.#refuse(id, -32602, `messages larger than ${this.#maxBytes / 1024 / 1024} MiB are refused`);
-      }
-      return;
-    }
-    this.onmessage?.(message);
+    this.onmessage?.(message as JSONRPCMessage);
   }
 
-  #refuse(id: string | number | null, code: number, message: string): void {
-    if (this.#answerBadInput) void this.send({ jsonrpc: '2.0', id, error: { code, message } } as JSONRPCMessage);
-  }
-
+  /** Resolves once written (or buffered under the stream's high-water mark); rejects on close. */
   send(message: JSONRPCMessage): Promise<void> {
-    return new Promise((resolve) => {
-      if (this.#output.write(`${JSON.stringify(message)}\n`)) resolve();
-      else this.#output.once('drain', resolve);
+    if (this.#closed) return Promise.reject(new RpcError(RPC.connectionClosed, 'the connection is closed'));
+    let line: string;
+    try {
+      line = `${JSON.stringify(message)}\n`;
+    } catch (err) {
+      return Promise.reject(new RpcError(RPC.internalError, `the message cannot be encoded: ${(err as Error).message}`));
+    }
+    return new Promise((resolve, reject) => {
+      if (this.#output.write(line)) resolve();
+      else this.#waiting.add({ resolve, reject });
     });
   }
 
@@ -92,35 +125,40 @@ export class LineTransport implements Transport {
     if (this.#closed) return;
     this.#closed = true;
     this.#input.off('data', this.#onData);
+    const closed = new RpcError(RPC.connectionClosed, 'the connection closed before the message was written');
+    for (const w of this.#waiting) w.reject(closed);
+    this.#waiting.clear();
     this.onclose?.();
   }
 }
 
-export class InvalidMessage extends Error {}
-
-function isEnvelope(m: unknown): m is JSONRPCMessage {
-  if (typeof m !== 'object' || m === null || Array.isArray(m)) return false;
-  const r = m as Record<string, unknown>;
-  if (r.jsonrpc !== '2.0') return false;
-  const id = r.id;
-  const validId = typeof id === 'string' || (typeof id === 'number' && Number.isFinite(id));
-  if ('method' in r) return typeof r.method === 'string' && (id === undefined || validId) && (r.params === undefined || typeof r.params === 'object');
-  return validId && ('result' in r || (typeof r.error === 'object' && r.error !== null));
+/** The id of a JSON-RPC message from its first and last bytes (SDKs write it first or last). */
+export function sniffId(head: string, tail: string): Id | undefined {
+  const value = (s: string | undefined) => (s === undefined ? undefined : s.startsWith('"') ? (JSON.parse(s) as string) : Number(s));
+  const first = /^\s*\{\s*(?:"jsonrpc"\s*:\s*"2\.0"\s*,\s*)?"id"\s*:\s*("(?:[^"\\]|\\.){0,200}"|-?\d{1,20})/.exec(head);
+  if (first) return value(first[1]);
+  const last = /[,{]\s*"id"\s*:\s*("(?:[^"\\]|\\.){0,200}"|-?\d{1,20})\s*(?:,\s*"jsonrpc"\s*:\s*"2\.0"\s*)?\}\s*\r?$/.exec(tail);
+  return value(last?.[1]);
 }
 
 /**
- * A backend MCP server as a child process: the LineTransport over its stdio. Closing follows the
- * MCP SDK's orderly shutdown: close its stdin, then SIGTERM, then SIGKILL, two seconds apart.
+ * A backend MCP server as a child process in its own process group, so that closing it ends
+ * whatever it started too: close its stdin, then SIGTERM the group, then SIGKILL it, with a
+ * grace period between (the MCP SDK's orderly shutdown, applied to the whole group).
  */
 export class ChildTransport extends LineTransport {
   readonly child: ChildProcess;
   readonly #exited: Promise<void>;
+  readonly #graceMs: number;
 
-  constructor(command: string, args: string[], options: { env: NodeJS.ProcessEnv; cwd?: string }) {
-    const child = spawn(command, args, { env: options.env, cwd: options.cwd, stdio: ['pipe', 'pipe', 'pipe'], windowsHide: true });
-    super(child.stdout!, child.stdin!);
+  constructor(command: string, args: string[], options: { env: NodeJS.ProcessEnv; cwd?: string; maxBytes: number; graceMs?: number }) {
+    const child = spawn(command, args, { env: options.env, cwd: options.cwd, stdio: ['pipe', 'pipe', 'pipe'], windowsHide: true, detached: true });
+    super(child.stdout!, child.stdin!, { maxBytes: options.maxBytes });
     this.child = child;
+    this.#graceMs = options.graceMs ?? 2000;
     this.#exited = new Promise((resolve) => child.once('close', () => resolve()));
+    // Writing to a child that has exited fails with EPIPE: the close that follows reports it.
+    child.stdin!.on('error', () => {});
   }
 
   override async start(): Promise<void> {
@@ -135,11 +173,18 @@ export class ChildTransport extends LineTransport {
 
   override async close(): Promise<void> {
     const wait = (ms: number) => Promise.race([this.#exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), ms).unref())]);
-    if (this.child.exitCode === null && this.child.signalCode === null) {
+    const group = (signal: NodeJS.Signals) => {
+      try {
+        process.kill(-this.child.pid!, signal);
+      } catch {
+        // the group is gone already
+      }
+    };
+    if (this.child.pid !== undefined && this.child.exitCode === null && this.child.signalCode === null) {
       this.child.stdin?.end();
-      if (!(await wait(2000))) {
-        this.child.kill('SIGTERM');
-        if (!(await wait(2000))) this.child.kill('SIGKILL');
+      if (!(await wait(this.#graceMs))) {
+        group('SIGTERM');
+        if (!(await wait(this.#graceMs))) group('SIGKILL');
       }
     }
     await super.close();

@@ -15,6 +15,8 @@ export const EXIT = {
 export type ExitName = keyof typeof EXIT;
 
 const CODES = {
+  // Start-up ended by a signal or by the agent leaving: not a failure.
+  INTERRUPTED: 'ok',
   USAGE: 'usage',
   CONFIG_READ: 'config',
   CONFIG_PARSE: 'config',

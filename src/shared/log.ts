@@ -10,10 +10,15 @@ export type Level = (typeof LEVELS)[number];
 
 let threshold = LEVELS.indexOf('info');
 let sink: { fd: number; file: string } | undefined;
+let writer: ((line: string) => void) | undefined;
 
-/** A log file that cannot be opened is the user's error, reported before anything runs. */
-export function configureLog(options: { level?: Level; file?: string }): void {
+/**
+ * A log file that cannot be opened is the user's error, reported before anything runs.
+ * `writer` takes every line instead (tests running the gateway in process).
+ */
+export function configureLog(options: { level?: Level; file?: string; writer?: (line: string) => void }): void {
   if (options.level) threshold = LEVELS.indexOf(options.level);
+  writer = options.writer;
   if (!options.file) return;
   try {
     sink = { fd: openSync(options.file, 'a'), file: options.file };
@@ -25,6 +30,7 @@ export function configureLog(options: { level?: Level; file?: string }): void {
 function write(level: Level, scope: string, message: string): void {
   if (LEVELS.indexOf(level) < threshold) return;
   const line = `${new Date().toISOString()} ${level.padEnd(5)} [${scope}] ${message}\n`;
+  if (writer) return writer(line);
   if (sink) {
     try {
       writeSync(sink.fd, line);

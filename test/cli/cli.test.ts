@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { fixtureServer, mcpg, tempDir, writeConfig } from '../helpers/mcpg.ts';
+import { fixtureServer, mcpg, mcpgRun, tempDir, writeConfig } from '../helpers/mcpg.ts';
 
 describe('mcpg command line', () => {
   it('prints its version and help with examples and exit codes', () => {
@@ -34,7 +34,7 @@ describe('mcpg command line', () => {
     for (const args of [['config', 'check', file], ['run', '--config', file]]) {
       const r = mcpg(args);
       expect(r.code).toBe(3);
-      expect(r.stderr.trim()).toBe(`mcpg: ${file}: servers.a: Unrecognized key: "nope"`);
+      expect(r.stderr.trim()).toBe(`mcpg: ${file}: servers.a: unknown key "nope"`);
     }
   });
 
@@ -45,19 +45,19 @@ describe('mcpg command line', () => {
     expect(r.stderr.trim()).toBe(`mcpg: ${dir}: cannot read config: it is a directory (EISDIR)`);
   });
 
-  it('exits 4 naming the server when a backend cannot start', () => {
+  it('exits 4 naming the server when a backend cannot start', async () => {
     const file = writeConfig(tempDir(), {
       mcpServers: { ok: fixtureServer('tools.ts', 'ok'), broken: { command: '/nonexistent/server-binary' } },
     });
-    const r = mcpg(['run', '--config', file]);
+    const r = await mcpgRun(file);
     expect(r.code).toBe(4);
     expect(r.stderr).toMatch(/mcpg: server "broken" failed to start: /);
     expect(r.stderr).not.toMatch(/\n\s+at /);
   });
 
-  it('exits 4 when a backend exits before answering initialize', () => {
+  it('exits 4 when a backend exits before answering initialize', async () => {
     const file = writeConfig(tempDir(), { mcpServers: { quits: { command: process.execPath, args: ['-e', 'process.exit(0)'] } } });
-    const r = mcpg(['run', '--config', file]);
+    const r = await mcpgRun(file);
     expect(r.code).toBe(4);
     expect(r.stderr).toMatch(/server "quits" failed to start: /);
   });

@@ -66,7 +66,11 @@ describe('config loading', () => {
   });
 
   const cases: [string, object | string, string, RegExp][] = [
-    ['unknown key', { servers: { a: { command: 'x', comand: 'y' } } }, 'CONFIG_INVALID', /servers\.a: Unrecognized key: "comand"/],
+    ['unknown key', { servers: { a: { command: 'x', comand: 'y' } } }, 'CONFIG_INVALID', /servers\.a: unknown key "comand" \(did you mean "command"\?\)$/],
+    ['a typo of the required key', { servers: { a: { comand: 'x' } } }, 'CONFIG_INVALID', /servers\.a: unknown key "comand" \(did you mean "command"\?\) \(and 1 more problem\)$/],
+    ['a typo in [gateway]', { gateway: { tool_timout: 3 }, servers: { a: { command: 'x' } } }, 'CONFIG_INVALID', /gateway: unknown key "tool_timout" \(did you mean "tool_timeout"\?\)$/],
+    ['names that could collide', { servers: { a: { command: 'x' }, a_: { command: 'y' } } }, 'CONFIG_INVALID', /servers\.a_: name must not end with "_"/],
+    ['nesting too deep', `{"servers":{"a":{"command":"x","env":${'{"a":'.repeat(100_000)}1${'}'.repeat(100_000)}}}}`, 'CONFIG_PARSE', /servers\.a\.env\.a…: nested deeper than 64 levels$/],
     ['wrong type', { servers: { a: { command: 'x', args: 'stdio' } } }, 'CONFIG_INVALID', /servers\.a\.args: Invalid input: expected array/],
     ['no transport', { servers: { a: { args: [] } } }, 'CONFIG_INVALID', /servers\.a: a server needs one of `command` \(stdio\) or `url`/],
     ['two transports', { servers: { a: { command: 'x', url: 'http://h' } } }, 'CONFIG_INVALID', /servers\.a: .*not several/],
@@ -88,6 +92,14 @@ describe('config loading', () => {
       expect(e.message).toMatch(pattern);
     });
   }
+
+  it('accepts a byte-order mark in JSON and TOML', () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'bom.json'), '\ufeff{"servers":{"a":{"command":"x"}}}');
+    writeFileSync(join(dir, 'bom.toml'), '\ufeff[servers.a]\ncommand = "x"\n');
+    expect(loadConfig(join(dir, 'bom.json')).servers[0]?.name).toBe('a');
+    expect(loadConfig(join(dir, 'bom.toml')).servers[0]?.name).toBe('a');
+  });
 
   it('reports invalid TOML, an unknown format and an unreadable file', () => {
     const dir = tempDir();

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { type Session, fixtureServer, mcpg, readAudit, startGateway, tempDir, writeConfig } from '../helpers/mcpg.ts';
+import { type Session, fixtureServer, mcpg, mcpgRun, readAudit, startGateway, tempDir, writeConfig } from '../helpers/mcpg.ts';
 import { guardWat, watToFile } from '../fixtures/guards/wat.ts';
 
 /** A gateway with the hostile guard on server "bad" and no guard on server "good". */
@@ -62,7 +62,7 @@ describe('hostile guards: each limit holds, the agent gets a clear error, other 
 });
 
 describe('modules that do not fit the ABI are refused at start', () => {
-  it('a wrong export signature: exit 5 with the export and both signatures', () => {
+  it('a wrong export signature: exit 5 with the export and both signatures', async () => {
     const dir = tempDir();
     const wat = guardWat('(call $answer (local.get $out) (local.get $size))').replace(
       '(func (export "label_response") (param i32 i32 i32 i32) (result i32) (i32.const 0))',
@@ -72,7 +72,7 @@ describe('modules that do not fit the ABI are refused at start', () => {
       mcpServers: { s: { ...fixtureServer('tools.ts'), guard: 'g' } },
       guards: { g: { path: watToFile(dir, 'g', wat) } },
     });
-    const r = mcpg(['run', '--config', config]);
+    const r = await mcpgRun(config);
     expect(r.code).toBe(5);
     expect(r.stderr.trim().split('\n').pop()).toBe(
       'mcpg: guard "g" does not fit the guard ABI: export label_response must be a function (i32, i32, i32, i32) -> (i32), found (i32) -> (i32)',

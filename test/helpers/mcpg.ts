@@ -48,6 +48,28 @@ export function mcpgAsync(args: string[], env: NodeJS.ProcessEnv = {}): Promise<
   return new Promise((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
 }
 
+/**
+ * `mcpg run` with an agent that sends initialize and keeps its end open, until mcpg exits: for
+ * start-up failures (mcpg starts its servers once the agent has said who it is).
+ */
+export function mcpgRun(configFile: string, extra: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const { command, args } = mcpgCommand();
+  const child = spawn(command, [...args, 'run', '--config', configFile, ...extra], { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  child.stdin.on('error', () => {});
+  child.stdin.write(`${JSON.stringify(INITIALIZE)}\n`);
+  const timer = setTimeout(() => child.kill(), 30_000);
+  return new Promise((resolve) =>
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    }),
+  );
+}
+
 export interface Session {
   client: Client;
   stderr: () => string;

@@ -2,19 +2,18 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { INITIALIZE, ROOT, type Session, fixtureServer, mcpgCommand, rawGateway, startGateway, tempDir, writeConfig } from '../helpers/mcpg.ts';
+import { INITIALIZE, ROOT, fixtureServer, mcpgCommand, rawGateway, startGateway, tempDir, writeConfig } from '../helpers/mcpg.ts';
+import { type InProcess, inProcess } from '../helpers/in-process.ts';
 
-describe('gateway over stdio, two fixture backends', () => {
-  let gw: Session;
+describe('gateway in process, two fixture backends', () => {
+  let gw: InProcess;
   beforeAll(async () => {
-    const dir = tempDir();
-    const config = writeConfig(dir, {
+    gw = await inProcess({
       mcpServers: {
         alpha: fixtureServer('tools.ts', 'alpha'),
         beta: { ...fixtureServer('tools.ts', 'beta'), tools: ['echo', 'whoami'] },
       },
     });
-    gw = await startGateway(config);
   });
   afterAll(() => gw?.close());
 
@@ -177,7 +176,7 @@ describe('malformed input from the agent', () => {
     await expect.poll(() => lines.length, { timeout: 15_000 }).toBeGreaterThanOrEqual(3);
     child.kill();
     expect(lines[0]).toMatchObject({ id: null, error: { code: -32700 } });
-    expect(lines[1]).toMatchObject({ id: null, error: { code: -32600 } });
+    expect(lines[1]).toMatchObject({ id: 'x', error: { code: -32600 } });
     expect(lines[2]).toMatchObject({ id: 1, result: { serverInfo: { name: 'mcpg' } } });
   });
 });

@@ -5,7 +5,7 @@ import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { FakeGitHub } from '../helpers/fake-github.ts';
-import { ROOT, fixtureServer, mcpgAsync, startGateway, tempDir, writeConfig } from '../helpers/mcpg.ts';
+import { ROOT, fixtureServer, mcpgAsync, mcpgRun, startGateway, tempDir, writeConfig } from '../helpers/mcpg.ts';
 import { releaseWorld } from '../helpers/release-world.ts';
 import { GITHUB_ISSUER, type TestSigstore, testSigstore } from '../helpers/sigstore.ts';
 
@@ -175,7 +175,7 @@ describe('attacks are refused with a clear message', () => {
     expect((await s.run('guard', 'lock')).code).toBe(0);
     gh.tamper(url, Buffer.concat([GUARD, Buffer.from([0])]));
     const fresh = { ...s.env, MCPG_CACHE_DIR: join(s.dir, 'empty-cache') };
-    const r = await mcpgAsync(['run', '--config', s.config, '--frozen'], fresh);
+    const r = await mcpgRun(s.config, ['--frozen'], fresh);
     expect(r.code).toBe(6);
     expect(r.stderr).toMatch(/guard "g": .* has sha256 [0-9a-f]{64}, but guards.lock says [0-9a-f]{64}; if this change is expected, run `mcpg guard lock --update g`/);
     gh.tamper(url, GUARD);

@@ -28,13 +28,18 @@ export const runCommand: CommandModule<object, Args> = {
     const config = loadConfig(args.config);
     const supply = supplyFrom(args, config);
     const guards = new GuardFactory(config.guards, (cfg) => supply.guardBytes(cfg));
+    // A signal ends mcpg and every server it started, at any moment, start-up included.
+    const stop = new AbortController();
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => stop.abort(signal));
     const gateway = await startGateway({
       config,
+      input: process.stdin,
+      output: process.stdout,
       mode: args.mode,
       auditLog: args['audit-log'],
       makeGuard: (server) => guards.make(server),
+      signal: stop.signal,
     });
-    for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => void gateway.close());
     await gateway.closed;
     exitWithCode();
   },

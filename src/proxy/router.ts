@@ -1,0 +1,273 @@
+import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
+import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+
+/**
+ * JSON-RPC over one transport, in both directions: the one owner of the transport's callbacks.
+ * Every message is dispatched by kind — request, response, notification — in the spirit of the
+ * MCP SDK's Protocol, but without its per-message schema parsing (mcpg checks what it uses of a
+ * message where it uses it, and forwards the rest untouched). The gateway has one router facing
+ * the agent and one per backend.
+ */
+
+export type Id = string | number;
+export type Params = Record<string, unknown>;
+export interface Progress {
+  progress: number;
+  total?: number;
+  message?: string;
+}
+
+/** JSON-RPC error codes mcpg answers with. */
+export const RPC = {
+  parseError: -32700,
+  invalidRequest: -32600,
+  methodNotFound: -32601,
+  invalidParams: -32602,
+  internalError: -32603,
+  connectionClosed: -32000,
+  requestTimeout: -32001,
+} as const;
+
+/** An error that crosses the wire: its message is sent as it is (the peer adds its own prefix). */
+export class RpcError extends Error {
+  readonly code: number;
+  readonly data?: unknown;
+  constructor(code: number, message: string, data?: unknown) {
+    super(message);
+    this.code = code;
+    this.data = data;
+  }
+}
+
+export interface RequestContext {
+  /** Aborted when the peer cancels the request or the connection closes. */
+  signal: AbortSignal;
+  progressToken?: Id;
+  /** Sends progress for this request (nothing when the peer asked for none). */
+  sendProgress(progress: Progress): Promise<void>;
+}
+
+export type RequestHandler = (params: Params, context: RequestContext) => Promise<unknown>;
+export type NotificationHandler = (params: Params) => void;
+
+export interface RequestOptions {
+  signal?: AbortSignal;
+  /** Without a message in between (progress re-arms it). */
+  timeoutMs: number;
+  /** In all: progress cannot extend it. */
+  maxTotalMs?: number;
+  onprogress?: (progress: Progress) => void;
+}
+
+interface Pending {
+  resolve: (result: Params) => void;
+  reject: (error: Error) => void;
+  onprogress?: (progress: Progress) => void;
+}
+
+type Message = {
+  jsonrpc?: unknown;
+  id?: unknown;
+  method?: unknown;
+  params?: unknown;
+  result?: unknown;
+  error?: unknown;
+};
+
+const isId = (id: unknown): id is Id => typeof id === 'string' || (typeof id === 'number' && Number.isFinite(id));
+
+export class Router {
+  readonly #transport: Transport;
+  readonly #name: string;
+  readonly #requests = new Map<string, RequestHandler>();
+  readonly #notifications = new Map<string, NotificationHandler>();
+  readonly #pending = new Map<string, Pending>();
+  readonly #inFlight = new Map<Id, AbortController>();
+  readonly #idPrefix: string;
+  #next = 0;
+  #closed = false;
+  /** Called once when the connection ends, after every pending request has failed. */
+  onclose?: () => void;
+  /** Messages the router cannot use (logged by the owner; answered when they carry an id). */
+  onproblem?: (problem: string) => void;
+
+  /** `name` says who the peer is in errors ("server \"x\"", "the agent"). */
+  constructor(transport: Transport, name: string, idPrefix = 'mcpg-') {
+    this.#transport = transport;
+    this.#name = name;
+    this.#idPrefix = idPrefix;
+    transport.onmessage = (m) => this.#receive(m as Message);
+    transport.onclose = () => this.#closedByPeer();
+    transport.onerror = (err) => this.onproblem?.(err.message);
+  }
+
+  onRequest(method: string, handler: RequestHandler): void {
+    this.#requests.set(method, handler);
+  }
+
+  onNotification(method: string, handler: NotificationHandler): void {
+    this.#notifications.set(method, handler);
+  }
+
+  start(): Promise<void> {
+    return this.#transport.start();
+  }
+
+  async close(): Promise<void> {
+    await this.#transport.close();
+    this.#closedByPeer();
+  }
+
+  notify(method: string, params?: Params): Promise<void> {
+    return this.#send({ jsonrpc: '2.0', method, ...(params && { params }) });
+  }
+
+  /** Sends a request; settles exactly once: its answer, a timeout, a cancellation, or the close. */
+  request(method: string, params: Params | undefined, options: RequestOptions): Promise<Params> {
+    if (this.#closed) return Promise.reject(new RpcError(RPC.connectionClosed, `${this.#name} is not connected`));
+    const id = `${this.#idPrefix}${++this.#next}`;
+    const withToken = options.onprogress ? { ...params, _meta: { ...(params?._meta as object | undefined), progressToken: id } } : params;
+    return new Promise((resolve, reject) => {
+      let idle: NodeJS.Timeout | undefined;
+      let total: NodeJS.Timeout | undefined;
+      const done = () => {
+        clearTimeout(idle);
+        clearTimeout(total);
+        options.signal?.removeEventListener('abort', onAbort);
+        return this.#pending.delete(id);
+      };
+      const cancel = (reason: string, error: Error) => {
+        if (!done()) return;
+        void this.notify('notifications/cancelled', { requestId: id, reason }).catch(() => {});
+        reject(error);
+      };
+      const arm = () => {
+        clearTimeout(idle);
+        idle = setTimeout(() => cancel('timeout', new RpcError(RPC.requestTimeout, `${this.#name} did not answer ${method} within ${options.timeoutMs / 1000}s`)), options.timeoutMs);
+      };
+      const onAbort = () => cancel(String(options.signal?.reason ?? 'cancelled'), new RpcError(RPC.requestTimeout, 'cancelled'));
+      if (options.signal?.aborted) return reject(new RpcError(RPC.requestTimeout, 'cancelled'));
+      options.signal?.addEventListener('abort', onAbort, { once: true });
+      arm();
+      if (options.maxTotalMs !== undefined) {
+        total = setTimeout(
+          () => cancel('timeout', new RpcError(RPC.requestTimeout, `${this.#name} did not finish ${method} within ${options.maxTotalMs! / 1000}s in all`)),
+          options.maxTotalMs,
+        );
+      }
+      this.#pending.set(id, {
+        resolve: (r) => (done(), resolve(r)),
+        reject: (e) => (done(), reject(e)),
+        // Progress shows the call is alive: it re-arms the idle timer, never the total one.
+        onprogress: options.onprogress && ((p) => (arm(), options.onprogress!(p))),
+      });
+      this.#send({ jsonrpc: '2.0', id, method, ...(withToken && { params: withToken }) }).catch((err: Error) => cancel('send failed', err));
+    });
+  }
+
+  #send(message: Record<string, unknown>): Promise<void> {
+    if (this.#closed) return Promise.reject(new RpcError(RPC.connectionClosed, `${this.#name} is not connected`));
+    return this.#transport.send(message as JSONRPCMessage);
+  }
+
+  #answer(id: Id | null, body: { result: unknown } | { error: { code: number; message: string; data?: unknown } }): void {
+    void this.#send({ jsonrpc: '2.0', id, ...body }).catch(() => {});
+  }
+
+  #receive(m: Message): void {
+    if (typeof m !== 'object' || m === null || Array.isArray(m) || m.jsonrpc !== '2.0') return this.#invalid(m, 'not a JSON-RPC 2.0 message');
+    if (typeof m.method === 'string') {
+      if (m.params !== undefined && (typeof m.params !== 'object' || m.params === null)) return this.#invalid(m, 'params must be an object');
+      if (m.id === undefined) return this.#notification(m.method, (m.params ?? {}) as Params);
+      if (!isId(m.id)) return this.#invalid(m, 'id must be a string or a number');
+      return this.#request(m.id, m.method, (m.params ?? {}) as Params);
+    }
+    if ('method' in m) return this.#invalid(m, 'method must be a string');
+    if (!isId(m.id)) return this.#invalid(m, 'a response needs the id of its request');
+    const pending = this.#pending.get(String(m.id));
+    if (!pending) return this.onproblem?.(`${this.#name} answered unknown request ${JSON.stringify(m.id)}`);
+    const error = m.error as { code?: unknown; message?: unknown; data?: unknown } | undefined;
+    if (error && typeof error === 'object') {
+      pending.reject(new RpcError(typeof error.code === 'number' ? error.code : RPC.internalError, String(error.message ?? 'error'), error.data));
+    } else if (typeof m.result === 'object' && m.result !== null && !Array.isArray(m.result)) pending.resolve(m.result as Params);
+    else pending.reject(new RpcError(RPC.internalError, `${this.#name} answered with a result that is not an object`));
+  }
+
+  /** Bad input with an id gets an error answer; without one, id null (JSON-RPC 2.0, section 5). */
+  #invalid(m: Message, why: string): void {
+    this.onproblem?.(`${this.#name} sent an invalid message: ${why}`);
+    const object = typeof m === 'object' && m !== null;
+    if (object && ('result' in m || 'error' in m)) return; // a bad response is not answered
+    this.#answer(object && isId(m.id) ? m.id : null, { error: { code: RPC.invalidRequest, message: `Invalid Request: ${why}` } });
+  }
+
+  #request(id: Id, method: string, params: Params): void {
+    if (method.startsWith('notifications/')) {
+      return this.#answer(id, { error: { code: RPC.invalidRequest, message: `Invalid Request: ${method} is a notification and takes no id` } });
+    }
+    // JSON-RPC: ids SHOULD NOT be fractional. Answered (so nobody waits) but refused.
+    if (typeof id === 'number' && !Number.isInteger(id)) {
+      return this.#answer(id, { error: { code: RPC.invalidRequest, message: 'Invalid Request: a numeric id must be an integer' } });
+    }
+    const handler = this.#requests.get(method);
+    if (!handler) return this.#answer(id, { error: { code: RPC.methodNotFound, message: `Method not found: ${method}` } });
+    if (this.#inFlight.has(id)) {
+      return this.#answer(id, { error: { code: RPC.invalidRequest, message: `Invalid Request: id ${JSON.stringify(id)} is already in use` } });
+    }
+    const controller = new AbortController();
+    this.#inFlight.set(id, controller);
+    const token = (params._meta as { progressToken?: unknown } | undefined)?.progressToken;
+    const progressToken = isId(token) ? token : undefined;
+    const context: RequestContext = {
+      signal: controller.signal,
+      progressToken,
+      sendProgress: (p) => (progressToken === undefined ? Promise.resolve() : this.notify('notifications/progress', { ...p, progressToken })),
+    };
+    handler(params, context)
+      .then(
+        (result) => ({ result }),
+        (err: unknown) => ({
+          error: err instanceof RpcError ? { code: err.code, message: err.message, ...(err.data !== undefined && { data: err.data }) } : { code: RPC.internalError, message: err instanceof Error ? err.message : String(err) },
+        }),
+      )
+      .then((body) => {
+        this.#inFlight.delete(id);
+        // MCP: a request the peer cancelled is not answered.
+        if (!controller.signal.aborted) this.#answer(id, body);
+      });
+  }
+
+  #notification(method: string, params: Params): void {
+    if (method === 'notifications/cancelled') {
+      const id = params.requestId;
+      if (isId(id)) this.#inFlight.get(id)?.abort(params.reason ?? 'cancelled');
+      return;
+    }
+    if (method === 'notifications/progress') {
+      const token = params.progressToken;
+      const pending = isId(token) ? this.#pending.get(String(token)) : undefined;
+      if (pending?.onprogress) return pending.onprogress(params as unknown as Progress);
+    }
+    this.#notifications.get(method)?.(params);
+  }
+
+  /**
+   * A message too large to read: the request of ours it answers fails, naming the peer; a
+   * request of the peer's is refused. `id` is what could be read of it.
+   */
+  oversize(id: Id | undefined, limit: string): void {
+    const pending = id !== undefined ? this.#pending.get(String(id)) : undefined;
+    if (pending) return pending.reject(new RpcError(RPC.internalError, `${this.#name} answered with a message larger than ${limit}; it was discarded`));
+    this.onproblem?.(`${this.#name} sent a message larger than ${limit}; it was discarded`);
+    if (id !== undefined) this.#answer(id, { error: { code: RPC.invalidRequest, message: `messages larger than ${limit} are refused` } });
+  }
+
+  #closedByPeer(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    const error = new RpcError(RPC.connectionClosed, `${this.#name} closed the connection`);
+    for (const p of [...this.#pending.values()]) p.reject(error);
+    for (const c of this.#inFlight.values()) c.abort('connection closed');
+    this.onclose?.();
+  }
+}

@@ -1,0 +1,74 @@
+// The gateway in this process: its stdin and stdout are in-memory streams, its log a string;
+// its backends are still real servers in child processes. Milliseconds per test, not a spawn.
+import { PassThrough } from 'node:stream';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { CallToolResultSchema, type ClientCapabilities } from '@modelcontextprotocol/sdk/types.js';
+import { loadConfig } from '../../src/config/load.ts';
+import { noopGuard } from '../../src/guard/builtin.ts';
+import type { Guard } from '../../src/guard/guard.ts';
+import { type Gateway, startGateway } from '../../src/proxy/gateway.ts';
+import { LineTransport } from '../../src/proxy/stdio.ts';
+import { configureLog } from '../../src/shared/log.ts';
+import { tempDir, writeConfig } from './mcpg.ts';
+
+export interface InProcess {
+  client: Client;
+  call(name: string, args?: Record<string, unknown>): Promise<{ isError?: boolean; text: string; raw: Record<string, unknown> }>;
+  gateway: Gateway;
+  /** Writes raw bytes to the gateway's stdin, as a client that is not the SDK would. */
+  write(data: string | Buffer): void;
+  /** Lines the gateway wrote to its stdout that the SDK client did not expect (raw answers). */
+  lines: Record<string, unknown>[];
+  log: () => string;
+  close(): Promise<void>;
+}
+
+let logged = '';
+configureLog({ level: 'debug', writer: (line) => (logged += line) });
+
+export async function inProcess(
+  config: object,
+  options: { capabilities?: ClientCapabilities; makeGuard?: () => Promise<Guard>; setup?: (client: Client) => void } = {},
+): Promise<InProcess> {
+  const toGateway = new PassThrough();
+  const fromGateway = new PassThrough();
+  logged = '';
+  const file = writeConfig(tempDir(), config);
+  const starting = startGateway({
+    config: loadConfig(file),
+    input: toGateway,
+    output: fromGateway,
+    makeGuard: options.makeGuard ?? (async () => noopGuard()),
+  });
+  const client = new Client({ name: 'in-process-agent', version: '1.0.0' }, { capabilities: options.capabilities ?? {} });
+  options.setup?.(client);
+  const transport = new LineTransport(fromGateway, toGateway, { maxBytes: 256 * 1024 * 1024 });
+  const lines: Record<string, unknown>[] = [];
+  await client.connect(transport);
+  const sdk = transport.onmessage!;
+  // Answers to requests the test wrote by hand are kept here; the rest go to the SDK client.
+  transport.onmessage = (m) => {
+    const id = (m as { id?: unknown }).id;
+    if (typeof id === 'string' && id.startsWith('raw-')) lines.push(m as Record<string, unknown>);
+    else if (id === null) lines.push(m as Record<string, unknown>);
+    else sdk(m);
+  };
+  const gateway = await starting;
+  return {
+    client,
+    call: async (name, args = {}) => {
+      const raw = (await client.request({ method: 'tools/call', params: { name, arguments: args } }, CallToolResultSchema)) as Record<string, unknown>;
+      const content = (raw.content as { type: string; text?: string }[]) ?? [];
+      return { isError: raw.isError as boolean | undefined, text: content.map((c) => c.text ?? '').join('\n'), raw };
+    },
+    gateway,
+    write: (data) => toGateway.write(data),
+    lines,
+    log: () => logged,
+    close: async () => {
+      await client.close();
+      toGateway.end();
+      await gateway.closed;
+    },
+  };
+}
