@@ -9,9 +9,13 @@ import { limitsSchema } from '../../src/config/schema.ts';
 import type { BackendCall, Guard } from '../../src/guard/guard.ts';
 import { WasmGuard, compileGuard } from '../../src/guard/wasm-guard.ts';
 import { McpgError } from '../../src/shared/errors.ts';
+import { configureLog } from '../../src/shared/log.ts';
 import { guardWat, watToBytes } from '../fixtures/guards/wat.ts';
 import { type HostileCase, hostileCases } from '../fixtures/hostile/corpus.ts';
 import { INITIALIZE, ROOT, rawGateway, tempDir, writeConfig } from '../helpers/mcpg.ts';
+
+// Each refused call logs a warning; the assertions read the errors, not the log.
+configureLog({ writer: () => {} });
 
 const CASES = hostileCases();
 const text = (t: string) => ({ content: [{ type: 'text', text: t }] });

@@ -5,7 +5,11 @@ import { type Limits, limitsSchema } from '../../src/config/schema.ts';
 import type { BackendCall } from '../../src/guard/guard.ts';
 import { WasmGuard, compileGuard } from '../../src/guard/wasm-guard.ts';
 import { McpgError } from '../../src/shared/errors.ts';
+import { configureLog } from '../../src/shared/log.ts';
 import { AGENT_BODY, READ_DESCRIPTION_AT, guardWat, watToBytes } from '../fixtures/guards/wat.ts';
+
+// Each refused call logs a warning; the assertions read the errors, not the log.
+configureLog({ writer: () => {} });
 
 const noBackend: BackendCall = async (tool) => {
   throw new Error(`no backend in this test (${tool})`);
