@@ -23,7 +23,8 @@ export function withSupplyOptions<T>(y: Argv<T>) {
     .option('registry', { type: 'string', describe: 'plugin registry index, URL or file (default: the one built in)' });
 }
 
-export function supplyFrom(args: SupplyArgs, config: Config = loadConfig(args.config)): Supply {
+/** The servers' `${VAR}` references stay unexpanded: supplying guards does not need them. */
+export function supplyFrom(args: SupplyArgs, config: Config = loadConfig(args.config, process.env, 'guards')): Supply {
   let index: Promise<Index> | undefined;
   return new Supply(config, {
     lockFile: args.lock,

@@ -28,10 +28,18 @@ export interface Config {
   trustedRoot?: string;
   servers: Server[];
   guards: Guard[];
+  /** Each value that came from `${VAR}`, by key path, as written: shown instead of the value. */
+  templates: Record<string, string>;
 }
 
+/**
+ * Which `${VAR}` references are replaced: all (to run), or all but the servers' (for commands
+ * that only supply guards: CI need not hold the servers' secrets).
+ */
+export type Expand = 'all' | 'guards';
+
 /** Reads, expands `${VAR}`, validates and settles a config file. Every error names the file. */
-export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): Config {
+export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env, expand: Expand = 'all'): Config {
   const abs = resolve(file);
   let text: string;
   try {
@@ -39,7 +47,14 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): 
   } catch (err) {
     throw new McpgError('CONFIG_READ', `${file}: cannot read config: ${fsReason(err)}`);
   }
-  const raw = expandEnv(normalise(checkDepth(file, parseText(file, text)), file), file, env, []);
+  const doc = normalise(checkDepth(file, parseText(file, text)), file) as Record<string, unknown>;
+  const templates: Record<string, string> = {};
+  const raw =
+    expand === 'all'
+      ? expandEnv(doc, file, env, [], templates)
+      : !doc || typeof doc !== 'object'
+        ? doc
+        : Object.fromEntries(Object.entries(doc).map(([k, v]) => [k, k === 'servers' ? v : expandEnv(v, file, env, [k], templates)]));
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) throw new McpgError('CONFIG_INVALID', formatIssues(file, parsed.error.issues));
   const cfg = parsed.data;
@@ -62,6 +77,7 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): 
       maxTotalMs: (s.max_total_timeout ?? cfg.gateway.max_total_timeout) * 1000,
       maxMessageBytes: (s.max_message_mib ?? cfg.gateway.max_message_mib) * MIB,
     })),
+    templates,
     guards: Object.entries(cfg.guards).map(([name, g]) => ({
       ...g,
       ...('path' in g ? { path: relative(g.path) } : {}),
@@ -112,8 +128,9 @@ function normalise(raw: unknown, file: string): unknown {
   return { ...rest, servers: mcpServers };
 }
 
-function expandEnv(value: unknown, file: string, env: NodeJS.ProcessEnv, path: (string | number)[]): unknown {
+function expandEnv(value: unknown, file: string, env: NodeJS.ProcessEnv, path: (string | number)[], templates: Record<string, string>): unknown {
   if (typeof value === 'string') {
+    if (value.includes('${')) templates[path.join('.')] = value;
     return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_, name: string) => {
       const v = env[name];
       if (v === undefined) {
@@ -125,9 +142,9 @@ function expandEnv(value: unknown, file: string, env: NodeJS.ProcessEnv, path: (
       return v;
     });
   }
-  if (Array.isArray(value)) return value.map((v, i) => expandEnv(v, file, env, [...path, i]));
+  if (Array.isArray(value)) return value.map((v, i) => expandEnv(v, file, env, [...path, i], templates));
   if (value && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, expandEnv(v, file, env, [...path, k])]));
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, expandEnv(v, file, env, [...path, k], templates)]));
   }
   return value;
 }

@@ -86,30 +86,52 @@ export const limitsSchema = z.strictObject({
 });
 export type Limits = z.infer<typeof limitsSchema>;
 
-const signer = z.strictObject({
-  repository: z.string().regex(/^[^/\s]+\/[^/\s]+$/, 'OWNER/REPO').optional(),
-  workflow: z.string().optional(),
-  ref: z.string().optional(),
-  issuer: z.string().default('https://token.actions.githubusercontent.com'),
-  identity: z.string().optional(),
-  identity_regex: z.string().optional(),
-  predicate_type: z.string().optional(),
-});
+const signer = z
+  .strictObject({
+    repository: z.string().regex(/^[^/\s]+\/[^/\s]+$/, 'OWNER/REPO').optional(),
+    workflow: z.string().optional(),
+    ref: z.string().optional(),
+    issuer: z.string().default('https://token.actions.githubusercontent.com'),
+    identity: z.string().optional(),
+    identity_regex: z.string().optional(),
+    predicate_type: z.string().optional(),
+  })
+  // An issuer alone lets any workflow of any repository through: a signer must pin who built it.
+  .refine(
+    (s) => s.repository !== undefined || s.identity !== undefined || s.identity_regex !== undefined,
+    'a signer must say who built the guard: add repository = "OWNER/REPO" (and normally workflow = ' +
+      '"OWNER/REPO/.github/workflows/FILE.yml"), or an exact identity, or an identity_regex',
+  );
 
 const guardCommon = {
   policy: z.unknown().optional(),
   sha256: z.string().regex(/^[0-9a-f]{64}$/, '64 lowercase hex digits').optional(),
   signer: signer.optional(),
+  /** A remote guard without a signer is refused unless this says so, and sha256 pins it. */
+  unsigned: z.literal(true).optional(),
   bundle: z.string().optional(),
   trusted_root: z.string().optional(),
   limits: limitsSchema.default(limitsSchema.parse({})),
 };
 
+const urlGuard = z
+  .strictObject({ url: z.url({ protocol: /^https?$/ }), ...guardCommon })
+  .superRefine((g, ctx) => {
+    if (g.signer && g.unsigned) ctx.addIssue({ code: 'custom', path: ['unsigned'], message: 'a guard with a signer is not unsigned: remove one of them' });
+    else if (!g.signer && !g.unsigned) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['signer'],
+        message: 'a remote guard needs a signer (signer = { repository = "OWNER/REPO", workflow = "..." }); to accept it by its hash alone, set unsigned = true and sha256 = "..."',
+      });
+    } else if (g.unsigned && !g.sha256) ctx.addIssue({ code: 'custom', path: ['sha256'], message: 'an unsigned guard must pin its bytes: add sha256 = "<64 hex digits>"' });
+  });
+
 const guard = byKey(
   [
     ['builtin', z.strictObject({ builtin: z.enum(['noop', 'write-sink']), policy: z.unknown().optional() })],
     ['path', z.strictObject({ path: z.string().min(1), ...guardCommon })],
-    ['url', z.strictObject({ url: z.url({ protocol: /^https?$/ }), ...guardCommon })],
+    ['url', urlGuard],
     ['source', z.strictObject({ source: z.string().min(1), ...guardCommon })],
   ] as const,
   'a guard needs one of `builtin`, `path`, `url` or `source`',

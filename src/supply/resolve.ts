@@ -18,6 +18,14 @@ const readGuardPackage = async (bytes: Uint8Array, source: string): Promise<Guar
 /** A guard that comes from outside the binary: a local path, a URL, or a registry name. */
 export type SuppliedGuard = Exclude<GuardConfig, { builtin: unknown }>;
 
+export interface GuardReport {
+  guard: string;
+  source: string;
+  sha256: string;
+  verified: 'signature' | 'hash';
+  signer?: { issuer: string; identity: string; repository?: string; workflow?: string; ref?: string };
+}
+
 /** A registry name, resolved to where its bytes are and who must have signed them. */
 export interface RegistryPick {
   url: string;
@@ -99,7 +107,7 @@ export class Supply {
       if (entry && entry.source === this.sourceOf(g) && !update) continue;
       lock.guards[g.name] = await this.#resolve(g);
       locked.push(g.name);
-      if (!this.#signerPolicy(g)) warnings.push(`guard "${g.name}" has no signer: it is locked by its hash only`);
+      if (!lock.guards[g.name]!.signer) warnings.push(`guard "${g.name}" has no signer: it is locked by its hash only`);
     }
     if (!names.length) {
       for (const name of Object.keys(lock.guards)) if (!this.guards().some((g) => g.name === name)) delete lock.guards[name];
@@ -133,6 +141,24 @@ export class Supply {
       if (!this.guards().some((g) => g.name === name)) problems.push({ guard: name, problem: 'in guards.lock but not in the config' });
     }
     return problems;
+  }
+
+  /** How each locked guard is vouched for: a verified signature and its signer, or its hash only. */
+  report(): GuardReport[] {
+    return this.guards().flatMap((g) => {
+      const entry = this.lock.guards[g.name];
+      if (!entry) return [];
+      const { signer } = entry;
+      return [
+        {
+          guard: g.name,
+          source: entry.source,
+          sha256: entry.sha256,
+          verified: signer ? ('signature' as const) : ('hash' as const),
+          ...(signer && { signer: { issuer: signer.issuer, identity: signer.san, repository: signer.repository, workflow: signer.workflow, ref: signer.ref } }),
+        },
+      ];
+    });
   }
 
   /** `mcpg run`: the module bytes of a guard, through the lock. */

@@ -38,6 +38,33 @@ describe('mcpg command line', () => {
     }
   });
 
+  it('config check shows no secret: ${VAR} values as written, literal secrets and URL passwords redacted', () => {
+    const file = writeConfig(tempDir(), {
+      mcpServers: {
+        gh: { command: 'github-mcp-server', env: { GITHUB_TOKEN: '${GH_SECRET_FOR_TEST}', API_KEY: 'sk-literal-secret', MODE: 'plain' } },
+        web: { url: 'https://user:hunter2@example.com/mcp', headers: { Authorization: 'Bearer literal-bearer', 'X-Trace': '${TRACE}' } },
+      },
+    });
+    const env = { GH_SECRET_FOR_TEST: 'ghp_expanded_secret', TRACE: 'trace-value' };
+    for (const args of [['config', 'check', file, '--json'], ['config', 'check', file]]) {
+      const r = mcpg(args, env);
+      expect(r.code).toBe(0);
+      for (const secret of ['ghp_expanded_secret', 'sk-literal-secret', 'hunter2', 'literal-bearer', 'trace-value']) expect(r.stdout).not.toContain(secret);
+    }
+    const shown = JSON.parse(mcpg(['config', 'check', file, '--json'], env).stdout) as { servers: Record<string, unknown>[] };
+    expect(shown.servers[0]).toMatchObject({ env: { GITHUB_TOKEN: '${GH_SECRET_FOR_TEST}', API_KEY: '<redacted>', MODE: 'plain' } });
+    expect(shown.servers[1]).toMatchObject({ url: 'https://user:<redacted>@example.com/mcp', headers: { Authorization: '<redacted>', 'X-Trace': '${TRACE}' } });
+  });
+
+  it('guard verify needs no variable that only servers use', () => {
+    const dir = tempDir();
+    const file = writeConfig(dir, { mcpServers: { search: { url: 'https://example.com/mcp', headers: { Authorization: 'Bearer ${SEARCH_TOKEN}' } } } });
+    const r = mcpg(['guard', 'verify', '--frozen', '--offline', '--config', file], { SEARCH_TOKEN: '' });
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(mcpg(['guard', 'verify', '--config', file], { SEARCH_TOKEN: undefined }).code).toBe(0);
+  });
+
   it('exits 3 with the OS reason in plain words when the config cannot be read', () => {
     const dir = tempDir();
     const r = mcpg(['config', 'check', dir]);

@@ -106,17 +106,22 @@ describe('remote guards: lock, verify, run', () => {
     expect(r.stderr).toMatch(/not found \(HTTP 404\)/);
   });
 
-  it('warns when a guard has no signer: hash only', async () => {
+  it('refuses a remote guard without a signer, unless the config says unsigned and pins its bytes', async () => {
     const url = gh.publish('octo/guards', 'v1.0.0', `unsigned-${++n}.wasm`, GUARD);
-    const s = setup({ url });
+    const refused = await setup({ url }).run('guard', 'lock');
+    expect(refused.code).toBe(3);
+    expect(refused.stderr).toMatch(/guards\.g\.signer: a remote guard needs a signer .*to accept it by its hash alone, set unsigned = true and sha256/);
+    const s = setup({ url, unsigned: true, sha256: sha(GUARD) });
     const r = await s.run('guard', 'lock');
     expect(r.code).toBe(0);
     expect(r.stderr).toMatch(/warning: guard "g" has no signer: it is locked by its hash only/);
+    const report = JSON.parse((await s.run('guard', 'verify', '--json')).stdout) as { guards: unknown[] };
+    expect(report.guards).toEqual([{ guard: 'g', source: `url:${url}`, sha256: sha(GUARD), verified: 'hash' }]);
   });
 
   it('retries a 5xx and succeeds', async () => {
     const url = gh.publish('octo/guards', 'v1.0.0', `flaky-${++n}.wasm`, GUARD);
-    const s = setup({ url });
+    const s = setup({ url, unsigned: true, sha256: sha(GUARD) });
     gh.failNext(2);
     expect((await s.run('guard', 'lock')).code).toBe(0);
   });
@@ -136,12 +141,12 @@ describe('remote guards: lock, verify, run', () => {
     try {
       const proxyUrl = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
       const url = gh.publish('octo/guards', 'v1.0.0', `proxied-${++n}.wasm`, GUARD);
-      const s = setup({ url });
+      const s = setup({ url, unsigned: true, sha256: sha(GUARD) });
       const viaProxy = await mcpgAsync(['guard', 'lock', '--config', s.config], { ...s.env, HTTP_PROXY: proxyUrl, NO_PROXY: '' });
       expect(viaProxy.code).toBe(0);
       expect(seen.some((u) => u.endsWith(`/proxied-${n}.wasm`))).toBe(true);
       seen.length = 0;
-      const s2 = setup({ url });
+      const s2 = setup({ url, unsigned: true, sha256: sha(GUARD) });
       const around = await mcpgAsync(['guard', 'lock', '--config', s2.config], { ...s2.env, HTTP_PROXY: proxyUrl, NO_PROXY: '127.0.0.1,localhost' });
       expect(around.code).toBe(0);
       expect(seen).toEqual([]);
@@ -281,7 +286,7 @@ describe('attacks are refused with a clear message', () => {
       { name: '../../etc/evil', data: 'x' },
       { name: 'guard.wasm', data: GUARD },
     ]);
-    const s1 = setup({ url: gh.publish('octo/guards', 'v1.0.0', `evil-${++n}.tar.gz`, evil) });
+    const s1 = setup({ url: gh.publish('octo/guards', 'v1.0.0', `evil-${++n}.tar.gz`, evil), unsigned: true, sha256: sha(evil) });
     const r1 = await s1.run('guard', 'lock');
     expect(r1.code).toBe(6);
     expect(r1.stderr).toMatch(/bad guard package: entry "..\/..\/etc\/evil" points outside the package/);
@@ -290,7 +295,7 @@ describe('attacks are refused with a clear message', () => {
       { name: 'guard.json', data: '{"name":"allow-list","version":"1.0.0","abi":"gh-aw-mcpg/1"}' },
       { name: 'guard.wasm', data: GUARD },
     ]);
-    const s2 = setup({ url: gh.publish('octo/guards', 'v1.0.0', `good-${++n}.tar.gz`, good) });
+    const s2 = setup({ url: gh.publish('octo/guards', 'v1.0.0', `good-${++n}.tar.gz`, good), unsigned: true, sha256: sha(good) });
     expect((await s2.run('guard', 'lock')).code).toBe(0);
     expect(s2.lock().guards.g).toMatchObject({ wasm_sha256: sha(GUARD) });
     const gw = await startGateway(s2.config, ['--frozen'], s2.env);
@@ -303,13 +308,13 @@ describe('attacks are refused with a clear message', () => {
 
   it('an oversized asset', async () => {
     const url = gh.publish('octo/guards', 'v1.0.0', `huge-${++n}.wasm`, GUARD, { claimSize: 200 * 1024 * 1024 });
-    const r = await setup({ url }).run('guard', 'lock');
+    const r = await setup({ url, unsigned: true, sha256: sha(GUARD) }).run('guard', 'lock');
     expect(r.code).toBe(6);
     expect(r.stderr).toMatch(/209715200 bytes, over the 67108864-byte size cap/);
   });
 
   it('plain http to a host that is not loopback', async () => {
-    const r = await setup({ url: 'http://example.com/g.wasm' }).run('guard', 'lock');
+    const r = await setup({ url: 'http://example.com/g.wasm', unsigned: true, sha256: sha(GUARD) }).run('guard', 'lock');
     expect(r.code).toBe(6);
     expect(r.stderr).toMatch(/refused: only https:\/\/ URLs are fetched/);
   });

@@ -21,7 +21,7 @@ const gc: CommandModule<object, { configs: string[] }> = {
   handler: (args) => {
     const keep = new Set<string>();
     for (const file of args.configs) {
-      for (const e of Object.values(readLock(loadConfig(file).lock).guards)) {
+      for (const e of Object.values(readLock(loadConfig(file, process.env, 'guards').lock).guards)) {
         keep.add(e.sha256);
         if (e.signer) keep.add(e.signer.bundle_sha256);
       }

@@ -1,5 +1,5 @@
 import type { CommandModule } from 'yargs';
-import { loadConfig } from '../../config/load.ts';
+import { type Config, loadConfig } from '../../config/load.ts';
 import { out } from '../output.ts';
 
 export const configCommand: CommandModule = {
@@ -12,7 +12,7 @@ export const configCommand: CommandModule = {
         describe: 'Validate a config; print the servers and guards it resolves to',
         builder: (yy) => yy.positional('file', { type: 'string', demandOption: true }).option('json', { type: 'boolean', default: false }),
         handler: (args) => {
-          const config = loadConfig(args.file);
+          const config = redacted(loadConfig(args.file));
           if (args.json) return out(JSON.stringify(config, null, 2));
           const lines = [`${config.file}: ok (mode ${config.mode})`, 'servers:'];
           for (const s of config.servers) {
@@ -31,3 +31,27 @@ export const configCommand: CommandModule = {
       .demandCommand(1),
   handler: () => {},
 };
+
+/** Keys whose literal values are secrets, written into a config instead of `${VAR}`. */
+const SECRET = /token|secret|password|passwd|credential|api[-_]?key|authorization|cookie|private[-_]?key/i;
+
+/**
+ * The config as it may be shown: a value that came from `${VAR}` is shown as written; literal
+ * values of secret-looking env variables and headers, and passwords in URLs, as "<redacted>".
+ */
+function redacted(config: Config): Omit<Config, 'templates'> {
+  const { templates, ...shown } = config;
+  const as = (path: string, value: string, secret: boolean) =>
+    templates[path] ?? (secret ? '<redacted>' : value.replace(/^([a-z]+:\/\/[^/:@]*:)[^/@]*@/i, '$1<redacted>@'));
+  const hide = (path: string, values: Record<string, string>) => Object.fromEntries(Object.entries(values).map(([k, v]) => [k, as(`${path}.${k}`, v, SECRET.test(k))]));
+  return {
+    ...shown,
+    servers: config.servers.map((s) => {
+      const at = `servers.${s.name}`;
+      return 'url' in s
+        ? { ...s, url: as(`${at}.url`, s.url, false), headers: hide(`${at}.headers`, s.headers) }
+        : { ...s, env: hide(`${at}.env`, s.env), args: s.args.map((a, i) => as(`${at}.args.${i}`, a, false)) };
+    }),
+    guards: config.guards.map((g) => ('url' in g ? { ...g, url: as(`guards.${g.name}.url`, g.url, false) } : g)),
+  };
+}

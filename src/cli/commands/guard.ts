@@ -132,7 +132,7 @@ const addCommand: CommandModule<object, SupplyArgs & { spec: string; server: str
   handler: async (args) => {
     const { name } = parseName(args.spec);
     const guardName = args.name ?? name;
-    const config = loadConfig(args.config);
+    const config = loadConfig(args.config, process.env, 'guards');
     if (!config.servers.some((s) => s.name === args.server)) throw new McpgError('USAGE', `no server "${args.server}" in ${config.file}`);
     // Resolve first: a name or range the registry cannot satisfy leaves the config untouched.
     const supply = supplyFrom(args, config);
@@ -151,7 +151,8 @@ const verifyCommand: CommandModule<object, SupplyArgs & { json: boolean }> = {
   handler: async (args) => {
     const supply = supplyFrom({ ...args, frozen: true });
     const problems = await supply.verify();
-    if (args.json) out(JSON.stringify({ lock: supply.lockFile, ok: problems.length === 0, problems }, null, 2));
+    // Per guard, how it was verified: CI can require a signature for every guard.
+    if (args.json) out(JSON.stringify({ lock: supply.lockFile, ok: problems.length === 0, problems, guards: supply.report() }, null, 2));
     else if (problems.length) for (const p of problems) process.stderr.write(`mcpg: ${supply.lockFile}: guard "${p.guard}": ${p.problem}\n`);
     else out(`${supply.lockFile}: ${supply.guards().length} guards verified`);
     if (problems.length) exitWithCode(EXIT.supply);
