@@ -1,11 +1,33 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { homedir } from 'node:os';
+import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { homedir, hostname } from 'node:os';
 import { join } from 'node:path';
+import { McpgError, fsReason } from '../shared/errors.ts';
 import { logger } from '../shared/log.ts';
 
 const log = logger('cache');
-const STALE_LOCK_MS = 5 * 60_000;
+/** How long to wait for another live process's download before saying so and giving up. */
+const LOCK_WAIT_MS = 120_000;
+
+/** Who holds a download lock: enough to tell whether it still runs. */
+interface LockOwner {
+  pid: number;
+  host: string;
+}
+
+/** A process on this host that still runs (a zombie does not: it only waits to be reaped). */
+function running(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return true;
+  }
+}
 
 export function sha256(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
@@ -36,8 +58,16 @@ export class Cache {
 
   #blobs(): string {
     const d = join(this.dir, 'sha256');
-    mkdirSync(d, { recursive: true });
+    try {
+      mkdirSync(d, { recursive: true });
+    } catch (err) {
+      throw this.#unusable(err);
+    }
     return d;
+  }
+
+  #unusable(err: unknown): McpgError {
+    return new McpgError('FILE_ACCESS', `the guard cache ${this.dir} cannot be used: ${fsReason(err)} (set MCPG_CACHE_DIR to a writable directory)`);
   }
 
   get(digest: string): Uint8Array | undefined {
@@ -60,29 +90,52 @@ export class Cache {
     const digest = sha256(bytes);
     const file = join(this.#blobs(), digest);
     const temp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-    writeFileSync(temp, bytes);
-    renameSync(temp, file);
+    try {
+      writeFileSync(temp, bytes);
+      renameSync(temp, file);
+    } catch (err) {
+      rmSync(temp, { force: true });
+      throw this.#unusable(err);
+    }
     return digest;
   }
 
   /**
    * Runs `work` holding a lock named by `key`, so that processes racing for the same download
-   * do it once: the loser waits, then finds the entry in the cache.
+   * do it once: the loser waits, then finds the entry in the cache. The lock file names its
+   * owner; a lock whose owner no longer runs (killed mid-download) is taken over at once, and a
+   * live owner is waited for with a message, up to a bound.
    */
   async exclusive<T>(key: string, work: () => Promise<T>): Promise<T> {
     const lock = join(this.#blobs(), `${createHash('sha256').update(key).digest('hex')}.lock`);
+    const me: LockOwner = { pid: process.pid, host: hostname() };
+    const started = Date.now();
+    let told = false;
     for (;;) {
       try {
-        closeSync(openSync(lock, 'wx'));
+        writeFileSync(lock, JSON.stringify(me), { flag: 'wx' });
         break;
-      } catch {
-        try {
-          if (Date.now() - statSync(lock).mtimeMs > STALE_LOCK_MS) rmSync(lock, { force: true });
-        } catch {
-          // The holder released it between our two looks.
-        }
-        await new Promise((r) => setTimeout(r, 50));
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw this.#unusable(err);
       }
+      const owner = readOwner(lock);
+      // An owner that no longer runs, or a lock that never named one (written by an older mcpg).
+      if (owner ? owner.host === me.host && !running(owner.pid) : ageMs(lock) > 5_000) {
+        log.info(`taking over ${lock}: its owner${owner ? ` (pid ${owner.pid})` : ''} is gone`);
+        rmSync(lock, { force: true });
+        continue;
+      }
+      if (Date.now() - started > LOCK_WAIT_MS) {
+        throw new McpgError(
+          'SUPPLY_FETCH',
+          `another mcpg (${owner ? `pid ${owner.pid} on ${owner.host}` : 'unknown owner'}) has been downloading into the cache for over ${LOCK_WAIT_MS / 1000}s; if it is stuck, stop it or remove ${lock}`,
+        );
+      }
+      if (!told) {
+        log.warn(`waiting for another mcpg (${owner ? `pid ${owner.pid}` : 'starting'}) that is downloading the same guard (${lock})`);
+        told = true;
+      }
+      await new Promise((r) => setTimeout(r, 50));
     }
     try {
       return await work();
@@ -106,5 +159,23 @@ export class Cache {
 
   clean(): void {
     rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** The owner a lock file names; undefined while it is being written, or if it is not ours to read. */
+function readOwner(file: string): LockOwner | undefined {
+  try {
+    const o = JSON.parse(readFileSync(file, 'utf8')) as Partial<LockOwner>;
+    return typeof o.pid === 'number' && typeof o.host === 'string' ? { pid: o.pid, host: o.host } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function ageMs(file: string): number {
+  try {
+    return Date.now() - statSync(file).mtimeMs;
+  } catch {
+    return 0;
   }
 }

@@ -4,9 +4,11 @@ import { githubHosts } from './github.ts';
 
 /**
  * The only network code in mcpg. HTTPS only (plain HTTP only to loopback, for tests); redirects
- * followed by hand so each hop is checked; GITHUB_TOKEN (or GH_TOKEN) sent only to GitHub's own
- * hosts and never again once a redirect has left them; retries with backoff on 408, 429, 5xx and
- * connection resets; a size cap and a timeout; HTTPS_PROXY/HTTP_PROXY/NO_PROXY honoured.
+ * followed by hand so each hop is checked (undici's redirect interceptor would forward the token:
+ * ours is stricter); GITHUB_TOKEN (or GH_TOKEN) sent only to GitHub's own hosts and never again
+ * once a redirect has left them; retries by undici's RetryAgent on 408, 429, 5xx and connection
+ * failures, honouring Retry-After; a size cap and a timeout; HTTPS_PROXY/HTTP_PROXY/NO_PROXY
+ * honoured. Errors name what was being fetched, the URL, and what to try.
  */
 export interface FetchOptions {
   maxBytes?: number;
@@ -17,13 +19,42 @@ export interface FetchOptions {
 }
 
 const MAX_REDIRECTS = 5;
-const RETRIES = 3;
 const DEFAULT_MAX = 64 * 1024 * 1024;
+/** Connection failures worth another try (DNS failures are not: they rarely heal in seconds). */
+const RETRY_CODES = ['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'ENETUNREACH', 'EHOSTUNREACH', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT'];
 
 // undici loads on first use: most commands never touch the network, and it costs start-up time.
-let http: Promise<{ request: typeof import('undici').request; agent: Dispatcher }> | undefined;
+let http: Promise<{ request: typeof import('undici').request; agent: Dispatcher; RetryError: typeof import('undici').errors.RequestRetryError }> | undefined;
 const undici = () =>
-  (http ??= import('undici').then((u) => ({ request: u.request, agent: new u.EnvHttpProxyAgent() })));
+  (http ??= import('undici').then((u) => ({
+    request: u.request,
+    agent: new u.RetryAgent(new u.EnvHttpProxyAgent(), {
+      maxRetries: 3,
+      minTimeout: 250,
+      timeoutFactor: 2,
+      maxTimeout: 10_000,
+      methods: ['GET'],
+      statusCodes: [408, 429, 500, 502, 503, 504],
+      errorCodes: RETRY_CODES,
+    }),
+    RetryError: u.errors.RequestRetryError,
+  })));
+
+/** Plain words for a connection failure, and what to try. */
+const NETWORK: Record<string, string> = {
+  ENOTFOUND: 'the host name does not resolve',
+  EAI_AGAIN: 'the host name could not be resolved (DNS)',
+  ECONNREFUSED: 'the connection was refused',
+  ECONNRESET: 'the connection was reset',
+  ETIMEDOUT: 'the connection timed out',
+  UND_ERR_CONNECT_TIMEOUT: 'the connection timed out',
+  ENETUNREACH: 'the network is unreachable',
+  EHOSTUNREACH: 'the host is unreachable',
+  CERT_HAS_EXPIRED: 'its TLS certificate has expired',
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'its TLS certificate cannot be verified (a TLS-inspecting proxy? set NODE_EXTRA_CA_CERTS)',
+  SELF_SIGNED_CERT_IN_CHAIN: 'its TLS certificate chain is self-signed (a TLS-inspecting proxy? set NODE_EXTRA_CA_CERTS)',
+};
+const TRY = 'check the network, or set HTTPS_PROXY (and NO_PROXY); a guard already in the cache needs no network (--offline)';
 
 export class NotFound extends McpgError {}
 
@@ -36,22 +67,17 @@ function checkScheme(url: URL): void {
 }
 
 export async function fetchBytes(href: string, options: FetchOptions = {}): Promise<Uint8Array> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await fetchOnce(href, options);
-    } catch (err) {
-      if (!(err instanceof Retryable) || attempt >= RETRIES) {
-        if (err instanceof McpgError) throw err;
-        throw new McpgError('SUPPLY_FETCH', `${href}: ${errorMessage(err)}`);
-      }
-      await new Promise((r) => setTimeout(r, 250 * 2 ** attempt));
-    }
+  try {
+    return await fetchHops(href, options);
+  } catch (err) {
+    const what = options.label ? `${options.label}: ` : '';
+    if (err instanceof NotFound) throw new NotFound('SUPPLY_FETCH', `${what}${err.message}`);
+    if (err instanceof McpgError) throw new McpgError(err.code, `${what}${err.message}`);
+    throw new McpgError('SUPPLY_FETCH', `${what}${href}: ${errorMessage(err)}`);
   }
 }
 
-class Retryable extends Error {}
-
-async function fetchOnce(href: string, options: FetchOptions): Promise<Uint8Array> {
+async function fetchHops(href: string, options: FetchOptions): Promise<Uint8Array> {
   const max = options.maxBytes ?? DEFAULT_MAX;
   const token = process.env.GITHUB_TOKEN || process.env.GH_TOKEN;
   const github = githubHosts();
@@ -63,7 +89,7 @@ async function fetchOnce(href: string, options: FetchOptions): Promise<Uint8Arra
     const headers: Record<string, string> = { 'user-agent': 'mcpg', accept: options.accept ?? '*/*' };
     if (token && !leftGitHub) headers.authorization = `Bearer ${token}`;
     let res: Dispatcher.ResponseData;
-    const { request, agent } = await undici();
+    const { request, agent, RetryError } = await undici();
     try {
       res = await request(url, {
         dispatcher: agent,
@@ -71,19 +97,17 @@ async function fetchOnce(href: string, options: FetchOptions): Promise<Uint8Arra
         signal: AbortSignal.timeout(options.timeoutMs ?? 60_000),
       });
     } catch (err) {
-      const code = (err as { code?: string }).code ?? '';
-      if (/ECONNRESET|EPIPE|ETIMEDOUT|UND_ERR_SOCKET|ECONNREFUSED/.test(code)) throw new Retryable(code);
-      throw new McpgError('SUPPLY_FETCH', `${url.href}: ${errorMessage(err)}`);
+      if (err instanceof RetryError) throw new McpgError('SUPPLY_FETCH', `cannot download ${url.href}: HTTP ${err.statusCode}, still after 3 retries; try again later`);
+      const code = (err as { code?: string; cause?: { code?: string } }).code ?? (err as { cause?: { code?: string } }).cause?.code ?? '';
+      if (code in NETWORK) throw new McpgError('SUPPLY_FETCH', `cannot download ${url.href}: ${NETWORK[code]} (${code}); ${TRY}`);
+      if ((err as Error).name === 'TimeoutError') throw new McpgError('SUPPLY_FETCH', `cannot download ${url.href}: no answer within ${(options.timeoutMs ?? 60_000) / 1000}s; ${TRY}`);
+      throw new McpgError('SUPPLY_FETCH', `cannot download ${url.href}: ${errorMessage(err)}`);
     }
     const status = res.statusCode;
     if (status >= 300 && status < 400 && res.headers.location) {
       await res.body.dump();
       url = new URL(String(res.headers.location), url);
       continue;
-    }
-    if (status === 408 || status === 429 || status >= 500) {
-      await res.body.dump();
-      throw new Retryable(`HTTP ${status}`);
     }
     if (status === 404) {
       await res.body.dump();

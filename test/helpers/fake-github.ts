@@ -20,7 +20,8 @@ export interface FakeGitHub {
   publish(repo: string, tag: string, asset: string, bytes: Uint8Array, release?: Release): string;
   /** Replaces what an asset serves (a tampered download). */
   tamper(url: string, bytes: Uint8Array): void;
-  failNext(count: number): void;
+  /** The next `count` requests fail with `status` (and these headers, e.g. Retry-After). */
+  failNext(count: number, status?: number, headers?: Record<string, string>): void;
   requests: { host: string; path: string; auth?: string }[];
   downloads(asset: string): number;
   close(): void;
@@ -32,13 +33,14 @@ export async function fakeGitHub(): Promise<FakeGitHub> {
   const attestations = new Map<string, { repo: string; bundle: string }>();
   const requests: FakeGitHub['requests'] = [];
   let failures = 0;
+  let failure: { status: number; headers: Record<string, string> } = { status: 502, headers: {} };
   const server = createServer((req, res) => {
     const host = req.headers.host ?? '';
     const path = decodeURIComponent(req.url ?? '');
     requests.push({ host, path, auth: req.headers.authorization });
     if (failures > 0) {
       failures--;
-      return void res.writeHead(502).end('bad gateway');
+      return void res.writeHead(failure.status, failure.headers).end('try later');
     }
     const authorised = req.headers.authorization === `Bearer ${token}`;
     const object = /^\/objects(\/.+)$/.exec(path);
@@ -84,8 +86,9 @@ export async function fakeGitHub(): Promise<FakeGitHub> {
       const path = new URL(url).pathname;
       assets.get(path)!.bytes = bytes;
     },
-    failNext(count) {
+    failNext(count, status = 502, headers = {}) {
       failures = count;
+      failure = { status, headers };
     },
     requests,
     downloads: (asset) => requests.filter((r) => r.path.startsWith('/objects/') && r.path.endsWith(`/${asset}`)).length,

@@ -126,6 +126,29 @@ describe('remote guards: lock, verify, run', () => {
     expect((await s.run('guard', 'lock')).code).toBe(0);
   });
 
+  it('honours Retry-After on a 429, and says when retries run out', async () => {
+    const url = gh.publish('octo/guards', 'v1.0.0', `limited-${++n}.wasm`, GUARD);
+    const s = setup({ url, unsigned: true, sha256: sha(GUARD) });
+    gh.failNext(1, 429, { 'retry-after': '1' });
+    const before = gh.requests.length;
+    expect((await s.run('guard', 'lock')).code).toBe(0);
+    // The 429, its retry (GitHub's redirect), and the object store.
+    expect(gh.requests.length - before).toBe(3);
+    gh.failNext(10, 503);
+    const r = await setup({ url: gh.publish('octo/guards', 'v1.0.0', `down-${++n}.wasm`, GUARD), unsigned: true, sha256: sha(GUARD) }).run('guard', 'lock');
+    expect(r.code).toBe(6);
+    expect(r.stderr).toMatch(/guard "g": cannot download http:\/\/127\.0\.0\.1:\d+\/octo\/guards\/releases\/download\/v1\.0\.0\/down-\d+\.wasm: HTTP 503, still after 3 retries; try again later/);
+    gh.failNext(0);
+  });
+
+  it('a host that cannot be reached is named with the guard, the URL and what to try', async () => {
+    const r = await setup({ url: 'https://guards.invalid/g.wasm', unsigned: true, sha256: sha(GUARD) }).run('guard', 'lock');
+    expect(r.code).toBe(6);
+    expect(r.stderr.trim().split('\n').pop()).toBe(
+      'mcpg: guard "g": cannot download https://guards.invalid/g.wasm: the host name does not resolve (ENOTFOUND); check the network, or set HTTPS_PROXY (and NO_PROXY); a guard already in the cache needs no network (--offline)',
+    );
+  });
+
   it('goes through HTTP_PROXY, and around it for NO_PROXY hosts', async () => {
     const seen: string[] = [];
     const proxy = createServer((req, res) => {
