@@ -1,15 +1,26 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { renameSync, rmSync, writeFileSync } from 'node:fs';
 import { extname } from 'node:path';
-import { McpgError } from '../shared/errors.ts';
+import { McpgError, fsReason } from '../shared/errors.ts';
 
 /**
- * Adds `[guards.NAME]` with `source` and points `[servers.SERVER]` at it, keeping the rest of
- * the file as it is: TOML is edited as text so comments and layout survive; JSON keeps its
- * indentation.
+ * The config text with `[guards.NAME]` set to `source` and `[servers.SERVER]` pointed at it,
+ * the rest of the file as it was: TOML is edited as text so comments and layout survive; JSON
+ * keeps its indentation. Nothing is written: the caller checks the result first.
  */
-export function addGuardToConfig(file: string, guard: string, source: string, server: string): void {
-  const text = readFileSync(file, 'utf8');
-  writeFileSync(file, extname(file).toLowerCase() === '.json' ? editJson(text, guard, source, server) : editToml(file, text, guard, source, server));
+export function withGuard(file: string, text: string, guard: string, source: string, server: string): string {
+  return extname(file).toLowerCase() === '.json' ? editJson(text, guard, source, server) : editToml(file, text, guard, source, server);
+}
+
+/** Replaces the file in one step (a crash leaves the old file or the new one, never half). */
+export function writeAtomically(file: string, text: string): void {
+  const temp = `${file}.${process.pid}.tmp`;
+  try {
+    writeFileSync(temp, text);
+    renameSync(temp, file);
+  } catch (err) {
+    rmSync(temp, { force: true });
+    throw new McpgError('FILE_ACCESS', `${file}: cannot write: ${fsReason(err)}`);
+  }
 }
 
 function editJson(text: string, guard: string, source: string, server: string): string {

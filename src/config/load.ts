@@ -40,13 +40,18 @@ export type Expand = 'all' | 'guards';
 
 /** Reads, expands `${VAR}`, validates and settles a config file. Every error names the file. */
 export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env, expand: Expand = 'all'): Config {
-  const abs = resolve(file);
   let text: string;
   try {
-    text = readFileSync(abs, 'utf8');
+    text = readFileSync(resolve(file), 'utf8');
   } catch (err) {
     throw new McpgError('CONFIG_READ', `${file}: cannot read config: ${fsReason(err)}`);
   }
+  return parseConfig(file, text, env, expand);
+}
+
+/** The same, for the text of `file` (an edit checked before it is written). */
+export function parseConfig(file: string, text: string, env: NodeJS.ProcessEnv = process.env, expand: Expand = 'all'): Config {
+  const abs = resolve(file);
   const doc = normalise(checkDepth(file, parseText(file, text)), file) as Record<string, unknown>;
   const templates: Record<string, string> = {};
   const raw =

@@ -94,8 +94,11 @@ export class Supply {
     return this.#options.registry(source, guard);
   }
 
-  /** `mcpg guard lock`: resolves, downloads, verifies and records; `update` moves existing pins. */
-  async lockGuards(names: string[], update: boolean): Promise<{ locked: string[]; warnings: string[] }> {
+  /**
+   * `mcpg guard lock`: resolves, downloads, verifies and records; `update` moves existing pins.
+   * With `write` false the lock is only changed in memory (`saveLock` writes it).
+   */
+  async lockGuards(names: string[], update: boolean, write = true): Promise<{ locked: string[]; warnings: string[] }> {
     const unknown = names.filter((n) => !this.guards().some((g) => g.name === n));
     if (unknown.length) throw new McpgError('USAGE', `no guard named ${unknown.join(', ')} in ${this.config.file}`);
     const lock = this.lock;
@@ -112,8 +115,12 @@ export class Supply {
     if (!names.length) {
       for (const name of Object.keys(lock.guards)) if (!this.guards().some((g) => g.name === name)) delete lock.guards[name];
     }
-    this.#write();
+    if (write) this.#write();
     return { locked, warnings };
+  }
+
+  saveLock(): void {
+    this.#write();
   }
 
   /** `mcpg guard verify`: every way config, lock and artifacts disagree, one line each. */

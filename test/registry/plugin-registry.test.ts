@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseIndex, pick } from '../../src/registry/index.ts';
@@ -81,10 +81,23 @@ args = [${JSON.stringify(join(FIXTURES, 'servers/tools.ts'))}, "t"]
     expect(bad.code).toBe(3);
     expect(bad.stderr).toMatch(/no version of allow-list matches \^3/);
     expect(readFileSync(config, 'utf8')).toBe(original);
+    // A transaction: with no network (and nothing cached) nothing is written at all.
+    const offline = await mcpgAsync(['guard', 'add', 'allow-list@~1.0', '--server', 't', '--offline', ...flags], env);
+    expect(offline.code).toBe(6);
+    expect(offline.stderr).toMatch(/--offline forbids fetching it/);
+    expect(readFileSync(config, 'utf8')).toBe(original);
+    expect(existsSync(join(dir, 'guards.lock'))).toBe(false);
+    // A name that would write another table into the TOML is refused.
+    const injected = await mcpgAsync(['guard', 'add', 'allow-list@~1.0', '--server', 't', '--name', 'x]\n[servers.evil]\ncommand = "sh"\n#', ...flags], env);
+    expect(injected.code).toBe(2);
+    expect(injected.stderr).toMatch(/is not a guard name/);
+    expect(readFileSync(config, 'utf8')).toBe(original);
 
     const r = await mcpgAsync(['guard', 'add', 'allow-list@~1.0', '--server', 't', ...flags], env);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).not.toMatch(/error/);
+    // Verified against its registry signer: no "has no signer" warning.
+    expect(r.stderr).not.toMatch(/warning/);
     const edited = readFileSync(config, 'utf8');
     expect(edited).toContain('mode = "filter"  # keep this comment');
     expect(edited).toContain('# the guard goes here\nguard = "allow-list"');

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { CommandModule } from 'yargs';
-import { addGuardToConfig } from '../../config/edit.ts';
-import { loadConfig } from '../../config/load.ts';
+import { withGuard, writeAtomically } from '../../config/edit.ts';
+import { loadConfig, parseConfig } from '../../config/load.ts';
 import { limitsSchema } from '../../config/schema.ts';
 import { parseName } from '../../registry/index.ts';
 import { LABEL_EXPORTS, type LabelExport, abiProblems } from '../../guard/abi.ts';
@@ -132,13 +132,20 @@ const addCommand: CommandModule<object, SupplyArgs & { spec: string; server: str
   handler: async (args) => {
     const { name } = parseName(args.spec);
     const guardName = args.name ?? name;
+    // The name goes into the config's text: only a valid guard name may.
+    if (!/^[A-Za-z0-9][A-Za-z0-9_-]*$/.test(guardName)) {
+      throw new McpgError('USAGE', `--name ${JSON.stringify(guardName)} is not a guard name (letters, digits, "-" and "_")`);
+    }
     const config = loadConfig(args.config, process.env, 'guards');
     if (!config.servers.some((s) => s.name === args.server)) throw new McpgError('USAGE', `no server "${args.server}" in ${config.file}`);
-    // Resolve first: a name or range the registry cannot satisfy leaves the config untouched.
-    const supply = supplyFrom(args, config);
-    await supply.resolveRegistry(`registry:${args.spec.replace(/^registry:/, '')}`, guardName);
-    addGuardToConfig(config.file, guardName, `registry:${args.spec.replace(/^registry:/, '')}`, args.server);
-    const { warnings } = await supplyFrom(args).lockGuards([guardName], true);
+    // A transaction: resolve, download, verify and lock first, against the edited config as it
+    // would be read back; only then write the config (in one step), then the lock.
+    const source = `registry:${args.spec.replace(/^registry:/, '')}`;
+    const edited = withGuard(config.file, readFileSync(config.file, 'utf8'), guardName, source, args.server);
+    const supply = supplyFrom(args, parseConfig(config.file, edited, process.env, 'guards'));
+    const { warnings } = await supply.lockGuards([guardName], true, false);
+    writeAtomically(config.file, edited);
+    supply.saveLock();
     for (const w of warnings) process.stderr.write(`mcpg: warning: ${w}\n`);
     out(`${config.file}: server "${args.server}" now uses guard "${guardName}" (${args.spec}), locked in ${supply.lockFile}`);
   },
