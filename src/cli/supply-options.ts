@@ -1,6 +1,6 @@
 import type { Argv } from 'yargs';
 import { type Config, loadConfig } from '../config/load.ts';
-import { type Index, loadIndex, pick } from '../registry/index.ts';
+import { type Index, loadIndex, lockedVersion, pick } from '../registry/index.ts';
 import { Supply } from '../supply/resolve.ts';
 
 /** The options every command that reaches guards.lock shares, and the Supply they make. */
@@ -32,5 +32,6 @@ export function supplyFrom(args: SupplyArgs, config: Config = loadConfig(args.co
     offline: args.offline,
     trustedRoot: args['trusted-root'],
     registry: async (source, guard) => pick(await (index ??= loadIndex(args.registry)), source, guard),
+    yanked: async (source, sha256) => lockedVersion(await (index ??= loadIndex(args.registry)), source, sha256).yanked,
   });
 }

@@ -26,7 +26,7 @@ const indexSchema = z.strictObject({
       }),
       versions: z.record(
         z.string().refine((v) => semver.valid(v) !== null, 'a semantic version'),
-        z.strictObject({ url: z.url(), sha256: z.string().regex(/^[0-9a-f]{64}$/) }),
+        z.strictObject({ url: z.url(), sha256: z.string().regex(/^[0-9a-f]{64}$/), yanked: z.string().min(1).optional() }),
       ),
     }),
   ),
@@ -68,18 +68,40 @@ export function parseName(source: string): { name: string; range: string } {
   return { name: m[1]!, range: m[2] ?? '*' };
 }
 
+/** The newest version in `range` that is not yanked; a yanked match is refused with its reason. */
 export function pick(index: Index, source: string, guard = source): RegistryPick & { version: string; name: string } {
   const { name, range } = parseName(source);
   const entry = index.guards[name];
   if (!entry) throw new McpgError('CONFIG_INVALID', `guard "${guard}": the registry has no guard named "${name}" (see \`mcpg registry list\`)`);
   if (!semver.validRange(range)) throw new McpgError('CONFIG_INVALID', `guard "${guard}": "${range}" is not a version range`);
-  const version = semver.maxSatisfying(Object.keys(entry.versions), range);
+  const all = Object.keys(entry.versions);
+  const version = semver.maxSatisfying(all.filter((v) => !entry.versions[v]!.yanked), range);
   if (!version) {
-    throw new McpgError(
-      'CONFIG_INVALID',
-      `guard "${guard}": no version of ${name} matches ${range} (there are ${Object.keys(entry.versions).join(', ')})`,
-    );
+    const yanked = semver.maxSatisfying(all, range);
+    if (yanked) {
+      throw new McpgError(
+        'SUPPLY_LOCK',
+        `guard "${guard}": ${name}@${yanked} is yanked (${entry.versions[yanked]!.yanked}), and no other version matches ${range}; widen the range`,
+      );
+    }
+    throw new McpgError('CONFIG_INVALID', `guard "${guard}": no version of ${name} matches ${range} (there are ${all.join(', ')})`);
   }
   const v = entry.versions[version]!;
   return { name, version, url: v.url, sha256: v.sha256, signer: entry.signer };
+}
+
+/** What the registry says of locked bytes: their version, and why it is yanked if it is. */
+export function lockedVersion(index: Index, source: string, sha256: string): { name: string; version?: string; yanked?: string } {
+  const { name } = parseName(source);
+  const versions = index.guards[name]?.versions ?? {};
+  const version = Object.keys(versions).find((v) => versions[v]!.sha256 === sha256);
+  return { name, version, yanked: version ? versions[version]!.yanked : undefined };
+}
+
+/** For `mcpg guard outdated`: the newest version in range and the newest of all, yanked ones aside. */
+export function newest(index: Index, source: string): { inRange?: string; latest?: string } {
+  const { name, range } = parseName(source);
+  const versions = index.guards[name]?.versions ?? {};
+  const usable = Object.keys(versions).filter((v) => !versions[v]!.yanked);
+  return { inRange: semver.maxSatisfying(usable, range) ?? undefined, latest: semver.rsort([...usable])[0] };
 }

@@ -33,6 +33,8 @@ export interface RegistryPick {
   signer: SignerPolicy;
 }
 export type RegistryResolver = (source: string, guard: string) => Promise<RegistryPick>;
+/** Why the registry yanked these locked bytes, if it did. */
+export type YankCheck = (source: string, sha256: string) => Promise<string | undefined>;
 
 export interface SupplyOptions {
   cache?: Cache;
@@ -44,6 +46,7 @@ export interface SupplyOptions {
   trustedRoot?: string;
   lockFile?: string;
   registry?: RegistryResolver;
+  yanked?: YankCheck;
 }
 
 const log = logger('supply');
@@ -140,6 +143,8 @@ export class Supply {
       }
       try {
         await this.#checked(g, entry);
+        const yanked = 'source' in g ? await this.#options.yanked?.(entry.source, entry.sha256) : undefined;
+        if (yanked) add(`the locked version is yanked from the registry (${yanked}); run \`mcpg guard lock --update ${g.name}\` to move to a version that is not`);
       } catch (err) {
         add(errorMessage(err));
       }

@@ -52,17 +52,30 @@ describe('registry/index.json', () => {
 describe('mcpg guard add NAME@RANGE --server SERVER', () => {
   const world = releaseWorld();
 
-  it('edits the config keeping its comments, locks the concrete release, and the gateway runs it', async () => {
+  /** allow-list published as v0.1.0 of mcpg-dev/mcpg, signed, in a registry index of its own. */
+  async function published(versions: (url: string, sha256: string) => Record<string, { url: string; sha256: string; yanked?: string }>) {
     const wasm = readFileSync(join(ROOT, 'dist/guards/allow-list.wasm'));
     const bundle = await world.sigstore.sign(wasm, { repository: 'mcpg-dev/mcpg', workflow: 'mcpg-dev/mcpg/.github/workflows/release.yml' });
     const url = world.gh.publish('mcpg-dev/mcpg', 'v0.1.0', 'allow-list.wasm', wasm, { sidecar: bundle });
     const dir = tempDir();
     const registry = join(dir, 'index.json');
     const test = parseIndex(index, 'index');
-    test.guards['allow-list']!.versions = { '1.0.0': { url, sha256: sha(wasm) }, '1.1.0': { url: `${url}.missing`, sha256: 'f'.repeat(64) } };
-    writeFileSync(registry, JSON.stringify(test));
+    const write = (v: ReturnType<typeof versions>) => {
+      test.guards['allow-list']!.versions = v;
+      writeFileSync(registry, JSON.stringify(test));
+    };
+    write(versions(url, sha(wasm)));
     const root = join(dir, 'root.json');
     writeFileSync(root, JSON.stringify(world.sigstore.trustedRoot));
+    const env = { ...world.gh.env, MCPG_CACHE_DIR: join(dir, 'cache') };
+    return { wasm, url, dir, registry, root, env, write };
+  }
+
+  it('edits the config keeping its comments, locks the concrete release, and the gateway runs it', async () => {
+    const { wasm, url, dir, registry, root, env } = await published((url, sha256) => ({
+      '1.0.0': { url, sha256 },
+      '1.1.0': { url: `${url}.missing`, sha256: 'f'.repeat(64) },
+    }));
     const config = join(dir, 'mcpg.toml');
     const original = `# my gateway
 [gateway]
@@ -74,7 +87,6 @@ args = [${JSON.stringify(join(FIXTURES, 'servers/tools.ts'))}, "t"]
 # the guard goes here
 `;
     writeFileSync(config, original);
-    const env = { ...world.gh.env, MCPG_CACHE_DIR: join(dir, 'cache') };
     const flags = ['--config', config, '--registry', registry, '--trusted-root', root];
 
     const bad = await mcpgAsync(['guard', 'add', 'allow-list@^3', '--server', 't', ...flags], env);
@@ -120,5 +132,31 @@ args = [${JSON.stringify(join(FIXTURES, 'servers/tools.ts'))}, "t"]
     } finally {
       await gw.close();
     }
+  });
+
+  it('never locks a yanked version, fails verify on one already locked, and lists what is newer', async () => {
+    const { url, dir, registry, root, env, write } = await published((url, sha256) => ({
+      '1.0.0': { url, sha256 },
+      '1.1.0': { url: `${url}.missing`, sha256: 'f'.repeat(64), yanked: 'labels private repositories as public' },
+    }));
+    const config = join(dir, 'mcpg.toml');
+    const server = `[servers.t]\ncommand = "x"\nguard = "g"\n`;
+    const flags = ['--config', config, '--registry', registry, '--trusted-root', root];
+    writeFileSync(config, `${server}\n[guards.g]\nsource = "registry:allow-list@~1.1"\n`);
+    const refused = await mcpgAsync(['guard', 'lock', ...flags], env);
+    expect(refused.code).toBe(6);
+    expect(refused.stderr).toMatch(/allow-list@1\.1\.0 is yanked \(labels private repositories as public\), and no other version matches ~1\.1; widen the range/);
+    // ^1 skips the yanked 1.1.0 for 1.0.0.
+    writeFileSync(config, `${server}\n[guards.g]\nsource = "registry:allow-list@^1"\n`);
+    expect((await mcpgAsync(['guard', 'lock', ...flags], env)).code).toBe(0);
+    const outdated = JSON.parse((await mcpgAsync(['guard', 'outdated', '--json', ...flags], env)).stdout) as unknown[];
+    expect(outdated).toEqual([{ guard: 'g', source: 'registry:allow-list@^1', locked: '1.0.0', yanked: null, in_range: '1.0.0', latest: '1.0.0' }]);
+    // The registry yanks the locked version: CI fails, naming why and what to do.
+    write({ '1.0.0': { url, sha256: sha(readFileSync(join(ROOT, 'dist/guards/allow-list.wasm'))), yanked: 'CVE-2026-0001' }, '1.2.0': { url: `${url}.next`, sha256: 'e'.repeat(64) } });
+    const verify = await mcpgAsync(['guard', 'verify', '--offline', ...flags], env);
+    expect(verify.code).toBe(6);
+    expect(verify.stderr).toMatch(/guard "g": the locked version is yanked from the registry \(CVE-2026-0001\); run `mcpg guard lock --update g`/);
+    const listed = await mcpgAsync(['guard', 'outdated', ...flags], env);
+    expect(listed.stdout).toMatch(/^g: locked 1\.0\.0, newest in range 1\.2\.0, latest 1\.2\.0 \(locked version yanked: CVE-2026-0001; run `mcpg guard lock --update g`\)$/m);
   });
 });

@@ -3,7 +3,7 @@ import type { CommandModule } from 'yargs';
 import { withGuard, writeAtomically } from '../../config/edit.ts';
 import { loadConfig, parseConfig } from '../../config/load.ts';
 import { limitsSchema } from '../../config/schema.ts';
-import { parseName } from '../../registry/index.ts';
+import { loadIndex, lockedVersion, newest, parseName } from '../../registry/index.ts';
 import { LABEL_EXPORTS, type LabelExport, abiProblems } from '../../guard/abi.ts';
 import type { BackendCall } from '../../guard/guard.ts';
 import { WasmGuard, compileGuard } from '../../guard/wasm-guard.ts';
@@ -166,10 +166,38 @@ const verifyCommand: CommandModule<object, SupplyArgs & { json: boolean }> = {
   },
 };
 
+const outdatedCommand: CommandModule<object, SupplyArgs & { json: boolean }> = {
+  command: 'outdated',
+  describe: 'List registry guards with newer versions, in their range and beyond it',
+  builder: (y) => withSupplyOptions(y).option('json', { type: 'boolean', default: false, describe: 'print the list as JSON' }),
+  handler: async (args) => {
+    const supply = supplyFrom(args);
+    const index = await loadIndex(args.registry);
+    const rows = supply.guards().flatMap((g) => {
+      if (!('source' in g)) return [];
+      const entry = supply.lock.guards[g.name];
+      const locked = entry ? lockedVersion(index, entry.source, entry.sha256) : undefined;
+      const { inRange, latest } = newest(index, supply.sourceOf(g));
+      return [{ guard: g.name, source: supply.sourceOf(g), locked: locked?.version ?? null, yanked: locked?.yanked ?? null, in_range: inRange ?? null, latest: latest ?? null }];
+    });
+    if (args.json) return out(JSON.stringify(rows, null, 2));
+    const stale = rows.filter((r) => r.locked !== r.in_range || r.locked !== r.latest || r.yanked);
+    if (!stale.length) return out(`${rows.length} registry guards, all at the newest version in their range and overall`);
+    out(
+      stale
+        .map((r) => {
+          const notes = [r.yanked && `locked version yanked: ${r.yanked}`, r.locked !== r.in_range && 'run `mcpg guard lock --update ' + r.guard + '`', r.in_range !== r.latest && `${r.latest} is outside ${r.source}`];
+          return `${r.guard}: locked ${r.locked ?? '(none)'}, newest in range ${r.in_range ?? '(none)'}, latest ${r.latest ?? '(none)'}${notes.some(Boolean) ? ` (${notes.filter(Boolean).join('; ')})` : ''}`;
+        })
+        .join('\n'),
+    );
+  },
+};
+
 export const guardCommand: CommandModule = {
   command: 'guard <command>',
   describe: 'Inspect, try and supply guards',
   builder: (y) =>
-    y.command(inspectCommand).command(callCommand).command(lockCommand).command(verifyCommand).command(addCommand).demandCommand(1),
+    y.command(inspectCommand).command(callCommand).command(lockCommand).command(verifyCommand).command(addCommand).command(outdatedCommand).demandCommand(1),
   handler: () => {},
 };
