@@ -1,4 +1,5 @@
-import { createHash, createPublicKey } from 'node:crypto';
+import { type KeyObject, createHash, createPublicKey, constants, publicDecrypt } from 'node:crypto';
+import { p256, p384, p521 } from '@noble/curves/nist.js';
 import { bundleFromJSON } from '@sigstore/bundle';
 import { TrustedRoot } from '@sigstore/protobuf-specs';
 import seeds from '@sigstore/tuf/seeds.json' with { type: 'json' };
@@ -101,6 +102,11 @@ export function verifyBundle(input: VerifyInput): VerifiedSigner {
   } catch (err) {
     throw fail(what, `the trusted root is not valid (${errorMessage(err)})`);
   }
+  // A key with no validity start is a malformed trust root, not an unbounded key (conformance:
+  // trust-root-tlog-missing-validity-start).
+  for (const log of [...root.tlogs, ...root.ctlogs]) {
+    if (!log.publicKey?.validFor?.start) throw fail(what, `the trusted root is not valid: log ${log.baseUrl || '(unnamed)'} has a key with no validity start`);
+  }
   const keyPolicy = 'key' in input.policy ? input.policy : undefined;
   const trust = toTrustMaterial(
     root,
@@ -118,10 +124,13 @@ export function verifyBundle(input: VerifyInput): VerifiedSigner {
   });
 
   const bytes = input.artifact instanceof Uint8Array ? Buffer.from(input.artifact) : undefined;
-  if (!bytes && bundle.content.$case !== 'dsseEnvelope') throw fail(what, 'a message signature can only be checked against the file itself, not a digest');
+  const entity = toSignedEntity(bundle, bytes);
+  if (!bytes && bundle.content.$case === 'messageSignature') {
+    entity.signature = prehashed(what, bundle.content.messageSignature, entity.signature, (input.artifact as { sha256: string }).sha256);
+  }
   let signer: Signer;
   try {
-    signer = verifier.verify(toSignedEntity(bundle, bytes));
+    signer = verifier.verify(entity);
   } catch (err) {
     throw fail(what, `signature does not verify: ${errorMessage(err)}`);
   }
@@ -132,6 +141,50 @@ export function verifyBundle(input: VerifyInput): VerifiedSigner {
   const bundleSha = sha256(input.bundle);
   if (keyPolicy) return { issuer: '', san: 'public key', bundle_sha256: bundleSha };
   return checkIdentity(what, signer, input.policy as SignerPolicy, bundleSha);
+}
+
+/**
+ * A message signature checked against the artifact's digest alone (`sha256:<hex>` in place of
+ * the file): the digest must be the one the bundle signed, and the signature is verified over
+ * it as a prehash. @sigstore/verify takes only the bytes; the rest of its checks (certificate,
+ * logs, timestamps) run as they are.
+ */
+function prehashed(
+  what: string,
+  message: { messageDigest?: { algorithm: number; digest: Buffer }; signature: Buffer },
+  content: ReturnType<typeof toSignedEntity>['signature'],
+  sha256Hex: string,
+): ReturnType<typeof toSignedEntity>['signature'] {
+  const digest = Buffer.from(sha256Hex, 'hex');
+  const signed = message.messageDigest;
+  // 0: unspecified (sha256 by default), 1: SHA2_256.
+  if (!signed || signed.algorithm > 1) throw fail(what, 'the bundle signs a digest that is not sha256; give the file itself');
+  if (!Buffer.from(signed.digest).equals(digest)) throw fail(what, `the bundle signs another artifact (its sha256 is ${Buffer.from(signed.digest).toString('hex')})`);
+  return Object.assign(Object.create(Object.getPrototypeOf(content) as object) as object, content, {
+    verifySignature: (key: KeyObject) => verifyPrehashed(key, digest, Buffer.from(message.signature)),
+  }) as typeof content;
+}
+
+/** DigestInfo for SHA-256 (RFC 8017), before the digest: what a PKCS#1 v1.5 signature wraps. */
+const SHA256_DIGEST_INFO = Buffer.from('3031300d060960864801650304020105000420', 'hex');
+
+function verifyPrehashed(key: KeyObject, digest: Buffer, signature: Buffer): boolean {
+  try {
+    if (key.asymmetricKeyType === 'ec') {
+      const curve = { prime256v1: p256, secp384r1: p384, secp521r1: p521 }[key.asymmetricKeyDetails?.namedCurve ?? ''];
+      if (!curve) return false;
+      const jwk = key.export({ format: 'jwk' });
+      const point = Buffer.concat([Buffer.from([4]), Buffer.from(jwk.x!, 'base64url'), Buffer.from(jwk.y!, 'base64url')]);
+      return curve.verify(signature, digest, point, { prehash: false, lowS: false, format: 'der' });
+    }
+    if (key.asymmetricKeyType === 'rsa') {
+      return publicDecrypt({ key, padding: constants.RSA_PKCS1_PADDING }, signature).equals(Buffer.concat([SHA256_DIGEST_INFO, digest]));
+    }
+  } catch {
+    return false;
+  }
+  // Ed25519 signs the message itself: there is no prehash form to check.
+  return false;
 }
 
 function checkStatement(what: string, envelope: { payloadType: string; payload: Buffer }, artifact: VerifyInput['artifact'], policy?: SignerPolicy) {
