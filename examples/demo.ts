@@ -28,7 +28,8 @@ async function session(mode: string, steps: [string, string, Record<string, unkn
 
 await session('filter', [
   ['read issues of a public repository', 'github___list_issues', { owner: 'octo', repo: 'public' }],
-  ['read issues of a private repository', 'github___list_issues', { owner: 'octo', repo: 'secret' }],
+  ['list issues of a private repository: every item withheld, an empty list and a notice', 'github___list_issues', { owner: 'octo', repo: 'secret' }],
+  ['read one issue of a private repository', 'github___get_issue', { owner: 'octo', repo: 'secret', issue_number: 7 }],
   ['search repositories: the private one is filtered out', 'github___search_repositories', { query: 'user:octo' }],
   ['create an issue without contributor integrity', 'github___create_issue', { owner: 'octo', repo: 'public', title: 'hi' }],
 ]);

@@ -20,7 +20,8 @@ const MIB = 1024 * 1024;
 
 export interface Config {
   file: string;
-  mode: Mode;
+  /** [gateway] mode, when the config sets one. */
+  mode?: Mode;
   /** The largest request the agent may send. */
   maxRequestBytes: number;
   /** guards.lock, absolute. */

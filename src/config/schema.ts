@@ -141,7 +141,8 @@ export const configSchema = z
   .strictObject({
     gateway: z
       .strictObject({
-        mode: z.enum(MODES).default('strict'),
+        // Unset: the guard's difc_mode, else strict (see README, "Modes").
+        mode: z.enum(MODES).optional(),
         startup_timeout: seconds.default(30),
         tool_timeout: seconds.default(120),
         max_total_timeout: seconds.default(600),
@@ -152,7 +153,6 @@ export const configSchema = z
         trusted_root: z.string().optional(),
       })
       .default({
-        mode: 'strict',
         startup_timeout: 30,
         tool_timeout: 120,
         max_total_timeout: 600,

@@ -8,7 +8,9 @@ import type { Split } from './response.ts';
  * After: which parts of the response may reach the agent, and how does the agent's label move?
  *
  * strict:    any violation, or any item that would be withheld, denies the call.
- * filter:    violating writes are denied; reads drop inaccessible items and say so.
+ * filter:    violating writes are denied; reads drop inaccessible items and say so (a collection
+ *            whose every item is withheld comes back empty, with the notice, as in gh-aw-mcpg,
+ *            so the agent can tell "filtered" from "empty"; a single document is denied).
  * propagate: violating writes are denied; reads always pass and taint the agent
  *            (secrecy gains the data's tags, integrity keeps only what the data also has).
  */
@@ -46,7 +48,7 @@ export function decideAfter(mode: Mode, agent: AgentState, result: Record<string
   const blocked = verdicts.filter((v) => v.length > 0);
   if (!blocked.length) return { result, withheld: 0, total, violations: [] };
   const violations = mergeViolations(blocked.flat());
-  if (mode === 'strict' || blocked.length === total) return { deny: violations };
+  if (mode === 'strict' || (blocked.length === total && !split.collection)) return { deny: violations };
   const rebuilt = split.rebuild(verdicts.map((v) => v.length === 0));
   return { result: withNotice(rebuilt, blocked.length, total, violations), withheld: blocked.length, total, violations };
 }

@@ -64,12 +64,14 @@ function resolvePointer(doc: unknown, segments: string[], pointer: string): unkn
  */
 export interface Split {
   items: LabeledItem[];
+  /** The items are a collection's (an empty one is still an answer), not one document. */
+  collection: boolean;
   rebuild(keep: boolean[]): Result;
 }
 
 export function split(result: Result, resourceLabels: Labels, labeling: ResponseLabeling): Split {
   if (labeling.kind === 'whole') {
-    return { items: [{ labels: resourceLabels }], rebuild: () => result };
+    return { items: [{ labels: resourceLabels }], collection: false, rebuild: () => result };
   }
   const text = jsonText(result);
   const source: Source = text ? 'text' : isObject(result.structuredContent) ? 'structured' : 'raw';
@@ -80,6 +82,7 @@ export function split(result: Result, resourceLabels: Labels, labeling: Response
     const items = labeling.items;
     return {
       items: items.map((i) => ({ labels: i.labels })),
+      collection: true,
       rebuild: (keep) => write(items.filter((_, i) => keep[i]).map((i) => i.data)),
     };
   }
@@ -91,7 +94,7 @@ export function split(result: Result, resourceLabels: Labels, labeling: Response
     if (labeling.itemsPath) throw new ResponseShapeError(`items_path "${labeling.itemsPath}" is not an array`);
     // No collection: the document is one item, labeled by a path at its root or by the default.
     const root = labeling.paths.filter((p) => p.path === '' || p.path === '/');
-    return { items: [{ labels: root.length ? merge(root.map((p) => p.labels)) : fallback }], rebuild: () => result };
+    return { items: [{ labels: root.length ? merge(root.map((p) => p.labels)) : fallback }], collection: false, rebuild: () => result };
   }
   const perItem: Labels[][] = collection.map(() => []);
   for (const p of labeling.paths) {
@@ -103,6 +106,7 @@ export function split(result: Result, resourceLabels: Labels, labeling: Response
   }
   return {
     items: perItem.map((ls) => ({ labels: ls.length ? merge(ls) : fallback })),
+    collection: true,
     rebuild: (keep) => {
       const copy = structuredClone(doc);
       const arr = resolvePointer(copy, base, '') as unknown[];

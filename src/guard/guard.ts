@@ -4,9 +4,12 @@ import type { ResponseLabeling } from '../difc/response.ts';
 
 /**
  * Calls a tool on the guard's own backend, outside DIFC (the gateway logs every such call).
- * The signal aborts it when the guard's invocation passes its deadline.
+ * The signal aborts it when the guard's invocation passes its deadline. `refused` hears of a
+ * call the host answered -1 without making it (over the limit), for the audit line.
  */
-export type BackendCall = (tool: string, args: Record<string, unknown>, signal?: AbortSignal) => Promise<unknown>;
+export type BackendCall = ((tool: string, args: Record<string, unknown>, signal?: AbortSignal) => Promise<unknown>) & {
+  refused?: (tool: string, why: string) => void;
+};
 
 export interface AgentAnswer {
   agent: Labels;

@@ -4,7 +4,7 @@ import { type Logger, logger } from '../shared/log.ts';
 import { ENV_IMPORTS, type LabelExport, LABEL_EXPORTS, RC_ERROR, RC_NOTHING, RC_TOO_SMALL, WASI_MODULE } from './abi.ts';
 import type { BackendCall } from './guard.ts';
 import { FUEL_EXPORT, type ModuleInfo } from './wasm-binary.ts';
-import { ProcExit, wasiImports } from './wasi.ts';
+import { ASYNC_WASI, ProcExit, wasiImports } from './wasi.ts';
 
 /** JSPI (on by default in Node 24): an async import suspends the guest, not the event loop. */
 const JSPI = WebAssembly as unknown as {
@@ -17,7 +17,8 @@ const ENCODER = new TextEncoder();
 /** Answers must be valid UTF-8; tool names, arguments and log lines are read leniently. */
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
 const LENIENT = new TextDecoder();
-const FIRST_OUTPUT = 64 * 1024;
+/** gh-aw-mcpg's first output buffer: guards that answer -1 (not -2) when it is short rely on it. */
+const FIRST_OUTPUT = 4 * 1024 * 1024;
 const MAX_RETRIES = 4;
 
 /**
@@ -31,7 +32,9 @@ export class GuardTrapError extends Error {}
 /** The guard answered with an error code. */
 export class GuardAnswerError extends Error {}
 
-const DEADLINE_PASSED = new GuardLimitError('deadline passed during call_backend');
+const DEADLINE_PASSED = new GuardLimitError('deadline passed while the guard waited (call_backend or sleep)');
+/** What one call_backend costs in fuel (the host's work for it, about a microsecond). */
+const HOST_CALL_FUEL = 5_000n;
 const OUT_OF_FUEL = 'ran out of fuel (CPU limit; raise limits.fuel if the guard is slow but correct)';
 
 type LabelFns = Record<LabelExport, (...a: number[]) => Promise<number>>;
@@ -43,12 +46,13 @@ interface Region {
 /** The one invocation in flight on an instance: its backend, and its call_backend budget. */
 interface Invocation {
   backend: BackendCall;
+  /** call_backend past the limit was answered -1 (said once in the log). */
+  refused: boolean;
   /** Aborted at the deadline: backend calls in flight are cancelled, the guest is not resumed. */
   signal: AbortSignal;
   calls: number;
   /** The answer that did not fit, kept for the guest's retry with a bigger buffer. */
   retry?: { key: string; bytes: Uint8Array };
-  limitHit?: string;
 }
 
 /**
@@ -85,9 +89,10 @@ export class GuardInstance {
     const wasiNames = info.imports.filter((i) => i.module === WASI_MODULE).map((i) => i.name);
     const env: Record<string, unknown> = {};
     for (const i of info.imports) if (i.module === 'env' && i.name in ENV_IMPORTS) env[i.name] = self.#envImport(i.name);
-    const instance = runGuest(name, () =>
-      new WebAssembly.Instance(module, { env, [WASI_MODULE]: wasiImports(() => self.#memory, self.#log, wasiNames) } as WebAssembly.Imports),
-    );
+    const wasi = wasiImports(() => self.#memory, self.#log, wasiNames, (ms) => self.#sleep(ms));
+    // An import that waits (poll_oneoff's sleep) suspends the guest, not the event loop.
+    for (const name of ASYNC_WASI) if (name in wasi) wasi[name] = new JSPI.Suspending(wasi[name] as (...a: number[]) => Promise<number>);
+    const instance = runGuest(name, () => new WebAssembly.Instance(module, { env, [WASI_MODULE]: wasi } as WebAssembly.Imports));
     self.#exports = instance.exports as Record<string, unknown>;
     self.#memory = self.#exports.memory as WebAssembly.Memory;
     self.#fuel = self.#exports[FUEL_EXPORT] as WebAssembly.Global;
@@ -110,7 +115,7 @@ export class GuardInstance {
       throw new GuardLimitError(`input to ${fn} is ${data.length} bytes, over the ${this.#limits.input_mib} MiB input cap`);
     }
     const abort = new AbortController();
-    const inv: Invocation = { backend, signal: abort.signal, calls: 0 };
+    const inv: Invocation = { backend, signal: abort.signal, calls: 0, refused: false };
     this.#current = inv;
     let timer: NodeJS.Timeout | undefined;
     const expired = new Promise<never>((_, reject) => {
@@ -119,7 +124,7 @@ export class GuardInstance {
         reject(new GuardLimitError(`did not answer within ${this.#limits.timeout_ms} ms (limits.timeout_ms)`));
       }, this.#limits.timeout_ms);
     });
-    const running = this.#run(fn, data, inv);
+    const running = this.#run(fn, data);
     // A guest abandoned at the deadline still settles later; that outcome is nobody's.
     running.catch(() => {});
     try {
@@ -130,16 +135,16 @@ export class GuardInstance {
     }
   }
 
-  async #run(fn: LabelExport, data: Uint8Array, inv: Invocation): Promise<string | null> {
+  async #run(fn: LabelExport, data: Uint8Array): Promise<string | null> {
     const cap = this.#limits.output_mib * 1024 * 1024;
     {
-      let size = FIRST_OUTPUT;
+      // Within the memory cap: an eighth of it at most, for small caps.
+      let size = Math.min(FIRST_OUTPUT, (this.#limits.memory_mib * 1024 * 1024) / 8);
       for (let attempt = 0; ; attempt++) {
         const { inPtr, outPtr, outSize } = this.#buffers(data.length, size);
         new Uint8Array(this.#memory.buffer).set(data, inPtr);
         this.#fuel.value = this.#fuelBudget;
         const rc = await runGuestAsync(this.#name, this, () => this.#labels[fn](inPtr, data.length, outPtr, outSize));
-        if (inv.limitHit) throw new GuardLimitError(inv.limitHit);
         // Fuel is tested at loop heads and function entries only; the tail of a call is tested here.
         if (this.outOfFuel) throw new GuardLimitError(OUT_OF_FUEL);
         if (rc === RC_NOTHING) return null;
@@ -155,6 +160,24 @@ export class GuardInstance {
         size = next;
       }
     }
+  }
+
+  /** A guest's sleep: part of its call's deadline (waiting costs no fuel); cut short at the deadline. */
+  #sleep(ms: number): Promise<void> {
+    const signal = this.#current?.signal;
+    if (!signal) return Promise.reject(new GuardTrapError('slept outside a call'));
+    if (signal.aborted) return Promise.reject(DEADLINE_PASSED);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        signal.removeEventListener('abort', stop);
+        resolve();
+      }, ms);
+      const stop = () => {
+        clearTimeout(timer);
+        reject(DEADLINE_PASSED);
+      };
+      signal.addEventListener('abort', stop, { once: true });
+    });
   }
 
   /** Fuel the last call used (its -2 retries: the last attempt). */
@@ -221,7 +244,7 @@ export class GuardInstance {
         throw new GuardTrapError(`aborted: ${this.#asString(msg)} at ${this.#asString(file)}:${line}:${col}`);
       };
     }
-    return new JSPI.Suspending((...a: number[]) => this.#callBackend(a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!));
+    return new JSPI.Suspending((...a: number[]) => this.#callBackend(a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!) as Promise<number>);
   }
 
   /** AssemblyScript strings: UTF-16, byte length in the u32 before the pointer. */
@@ -231,53 +254,69 @@ export class GuardInstance {
     return Buffer.from(new Uint8Array(this.#memory.buffer, ptr, len)).toString('utf16le');
   }
 
-  async #callBackend(toolPtr: number, toolLen: number, argsPtr: number, argsLen: number, resPtr: number, resSize: number): Promise<number> {
+  /**
+   * call_backend. What needs no waiting (a refusal, the answer kept for a -2 retry) is answered
+   * at once, without suspending the guest; only a real backend call waits.
+   */
+  #callBackend(toolPtr: number, toolLen: number, argsPtr: number, argsLen: number, resPtr: number, resSize: number): number | Promise<number> {
     const inv = this.#current;
     if (!inv) return RC_ERROR;
+    // A host call costs fuel like the work it stands for: a guard spinning on call_backend is
+    // bounded like any other loop.
+    this.#fuel.value = (this.#fuel.value as bigint) - HOST_CALL_FUEL;
     if (this.outOfFuel) throw new GuardLimitError(OUT_OF_FUEL);
     const tool = this.#read(toolPtr, toolLen);
     const argsText = this.#read(argsPtr, argsLen);
     const key = `${tool}\n${argsText}`;
-    let bytes = inv.retry?.key === key ? inv.retry.bytes : undefined;
+    const kept = inv.retry?.key === key ? inv.retry.bytes : undefined;
     inv.retry = undefined;
-    if (!bytes) {
-      if (inv.calls >= this.#limits.backend_calls) {
-        inv.limitHit = `made more than ${this.#limits.backend_calls} call_backend calls in one invocation`;
-        // Ends the guest's call at once: the invocation fails closed.
-        throw new GuardLimitError(inv.limitHit);
-      }
-      inv.calls++;
-      const allowed = this.#limits.backend_tools;
-      if (allowed && !allowed.includes(tool)) {
-        this.#log.warn(`call_backend("${tool}") refused: not in limits.backend_tools`);
-        return RC_ERROR;
-      }
-      let args: unknown;
-      try {
-        args = JSON.parse(argsText || '{}');
-      } catch {
-        this.#log.warn(`call_backend("${tool}"): arguments are not JSON`);
-        return RC_ERROR;
-      }
-      try {
-        const result = await inv.backend(tool, (args ?? {}) as Record<string, unknown>, inv.signal);
-        bytes = ENCODER.encode(JSON.stringify(result));
-      } catch (err) {
-        if (inv.signal.aborted) throw DEADLINE_PASSED;
-        this.#log.warn(`call_backend("${tool}") failed: ${errorMessage(err)}`);
-        return RC_ERROR;
-      }
-      // Past the deadline the caller has its answer: unwind the guest instead of resuming it.
-      if (inv.signal.aborted) throw DEADLINE_PASSED;
+    if (kept) return this.#deliver(inv, key, kept, resPtr, resSize);
+    if (inv.calls >= this.#limits.backend_calls) {
+      // As gh-aw-mcpg: past the limit call_backend answers -1 and the guard goes on (it falls
+      // back to cheaper evidence); the log says so once per call, the audit line per refusal.
+      if (!inv.refused) this.#log.warn(`call_backend past limits.backend_calls (${this.#limits.backend_calls}): answered -1 from here on in this call`);
+      inv.refused = true;
+      inv.backend.refused?.(tool, `over limits.backend_calls (${this.#limits.backend_calls})`);
+      return RC_ERROR;
     }
+    inv.calls++;
+    const allowed = this.#limits.backend_tools;
+    if (allowed && !allowed.includes(tool)) {
+      this.#log.warn(`call_backend("${tool}") refused: not in limits.backend_tools`);
+      return RC_ERROR;
+    }
+    let args: unknown;
+    try {
+      args = JSON.parse(argsText || '{}');
+    } catch {
+      this.#log.warn(`call_backend("${tool}"): arguments are not JSON`);
+      return RC_ERROR;
+    }
+    return this.#ask(inv, tool, (args ?? {}) as Record<string, unknown>, key, resPtr, resSize);
+  }
+
+  async #ask(inv: Invocation, tool: string, args: Record<string, unknown>, key: string, resPtr: number, resSize: number): Promise<number> {
+    let bytes: Uint8Array;
+    try {
+      bytes = ENCODER.encode(JSON.stringify(await inv.backend(tool, args, inv.signal)));
+    } catch (err) {
+      if (inv.signal.aborted) throw DEADLINE_PASSED;
+      this.#log.warn(`call_backend("${tool}") failed: ${errorMessage(err)}`);
+      return RC_ERROR;
+    }
+    // Past the deadline the caller has its answer: unwind the guest instead of resuming it.
+    if (inv.signal.aborted) throw DEADLINE_PASSED;
+    return this.#deliver(inv, key, bytes, resPtr, resSize);
+  }
+
+  #deliver(inv: Invocation, key: string, bytes: Uint8Array, resPtr: number, resSize: number): number {
     // The memory may have grown (and its buffer changed) while the guest was suspended.
-    const mem = new Uint8Array(this.#memory.buffer);
     if (bytes.length > resSize) {
       if (resSize >= 4) new DataView(this.#memory.buffer).setUint32(resPtr, bytes.length, true);
       inv.retry = { key, bytes };
       return RC_TOO_SMALL;
     }
-    mem.set(bytes, resPtr);
+    new Uint8Array(this.#memory.buffer).set(bytes, resPtr);
     return bytes.length;
   }
 }

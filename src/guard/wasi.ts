@@ -11,6 +11,12 @@ const ESUCCESS = 0;
 const EBADF = 8;
 const EINVAL = 28;
 const ENOSYS = 52;
+const ENOTSUP = 58;
+
+/** The WASI calls that wait: the host runs them suspending the guest (JSPI). */
+export const ASYNC_WASI = ['poll_oneoff'];
+/** A guest cannot ask for a longer sleep than this in one call (its deadline ends it sooner). */
+const MAX_SLEEP_MS = 600_000;
 
 export class ProcExit extends Error {
   readonly code: number;
@@ -20,7 +26,12 @@ export class ProcExit extends Error {
   }
 }
 
-export function wasiImports(memory: () => WebAssembly.Memory, log: Logger, names: string[]): Record<string, unknown> {
+export function wasiImports(
+  memory: () => WebAssembly.Memory,
+  log: Logger,
+  names: string[],
+  sleep: (ms: number) => Promise<void>,
+): Record<string, unknown> {
   const view = () => new DataView(memory().buffer);
   const partial = { 1: '', 2: '' } as Record<number, string>;
   const zeroCounts = (countPtr: number, sizePtr: number) => {
@@ -28,7 +39,50 @@ export function wasiImports(memory: () => WebAssembly.Memory, log: Logger, names
     view().setUint32(sizePtr, 0, true);
     return ESUCCESS;
   };
-  const known: Record<string, (...a: never[]) => number> = {
+  /**
+   * poll_oneoff: clock subscriptions sleep (Rust's thread::sleep, Go's time.Sleep), fd ones are
+   * answered "not supported" at once. Subscriptions are 48 bytes, events 32 (wasi-libc).
+   */
+  const pollOneoff = async (inPtr: number, outPtr: number, count: number, neventsPtr: number): Promise<number> => {
+    const v = view();
+    const clocks: { userdata: bigint; ms: number }[] = [];
+    const fds: bigint[] = [];
+    for (let i = 0; i < count; i++) {
+      const at = inPtr + i * 48;
+      const userdata = v.getBigUint64(at, true);
+      const tag = v.getUint8(at + 8);
+      if (tag !== 0) {
+        fds.push(userdata);
+        continue;
+      }
+      const clock = v.getUint32(at + 16, true);
+      const timeout = v.getBigUint64(at + 24, true);
+      const absolute = (v.getUint16(at + 40, true) & 1) === 1;
+      const now = clock === 0 ? BigInt(Date.now()) * 1_000_000n : process.hrtime.bigint();
+      const ns = absolute ? timeout - now : timeout;
+      clocks.push({ userdata, ms: Math.min(MAX_SLEEP_MS, Math.max(0, Number(ns / 1_000_000n))) });
+    }
+    const events: { userdata: bigint; error: number; type: number }[] = fds.map((userdata) => ({ userdata, error: ENOTSUP, type: 1 }));
+    if (!events.length && clocks.length) {
+      const ms = Math.min(...clocks.map((c) => c.ms));
+      await sleep(ms);
+      for (const c of clocks) if (c.ms <= ms) events.push({ userdata: c.userdata, error: ESUCCESS, type: 0 });
+    }
+    // The memory may have grown while the guest slept.
+    const out = view();
+    events.forEach((e, i) => {
+      const at = outPtr + i * 32;
+      out.setBigUint64(at, e.userdata, true);
+      out.setUint16(at + 8, e.error, true);
+      out.setUint8(at + 10, e.type);
+      out.setBigUint64(at + 16, 0n, true);
+      out.setUint16(at + 24, 0, true);
+    });
+    out.setUint32(neventsPtr, events.length, true);
+    return count === 0 ? EINVAL : ESUCCESS;
+  };
+  const known: Record<string, (...a: never[]) => number | Promise<number>> = {
+    poll_oneoff: pollOneoff,
     args_sizes_get: zeroCounts,
     environ_sizes_get: zeroCounts,
     args_get: () => ESUCCESS,

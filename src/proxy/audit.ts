@@ -26,7 +26,8 @@ export interface AuditRecord {
   decision: 'allow' | 'filter' | 'deny' | 'error';
   violations: Violation[];
   items: { total: number; withheld: number } | null;
-  backend_calls: { tool: string; ok: boolean }[];
+  /** The guard's call_backend calls; `refused` when the host answered -1 without calling (a limit). */
+  backend_calls: { tool: string; ok: boolean; refused?: string }[];
   reason: string | null;
 }
 

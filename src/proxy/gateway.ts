@@ -127,7 +127,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         throw new McpgError('GUARD_FAILED', `guard "${guard.name}" failed in label_agent for server "${backend.name}": ${errorMessage(err)}`);
       });
       initial = { secrecy: union(initial.secrecy, answer.agent.secrecy), integrity: union(initial.integrity, answer.agent.integrity) };
-      routes.set(backend.name, { backend, guard, mode: answer.difcMode ?? options.mode ?? config.mode });
+      routes.set(backend.name, { backend, guard, mode: effectiveMode(backend.name, guard.name, options.mode, config.mode, answer.difcMode) });
     }
     log.info(`agent labels: ${format(initial)}`);
     pipeline = new Pipeline(new AgentState(initial), audit);
@@ -302,6 +302,19 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     throw cause;
   }
   return { closed, close };
+}
+
+/**
+ * The mode a server runs in: the user's choice (--mode, then [gateway] mode) over the guard's
+ * `difc_mode`, over strict. The user's intent is explicit; a guard's is a default it proposes.
+ */
+function effectiveMode(server: string, guard: string, cli: Mode | undefined, config: Mode | undefined, proposed: Mode | undefined): Mode {
+  const chosen = cli ?? config;
+  const mode = chosen ?? proposed ?? 'strict';
+  const why = cli ? '--mode' : config ? '[gateway] mode' : proposed ? `guard "${guard}"'s difc_mode` : 'the default';
+  if (chosen && proposed && proposed !== chosen) log.warn(`server "${server}": guard "${guard}" asks for ${proposed} mode; ${why} sets ${chosen}, which applies`);
+  log.info(`server "${server}": ${mode} mode (${why})`);
+  return mode;
 }
 
 /** The client capabilities a backend is introduced with: those the agent has that mcpg relays. */

@@ -93,17 +93,20 @@ export class Pipeline {
       log.warn(`server "${server}": ${record.reason}`);
       return audited({ error: `mcpg denied "${tool}" on server "${server}": ${record.reason}` });
     };
-    const backend: BackendCall = async (name, callArgs, signal) => {
-      log.debug(`guard "${route.guard.name}" calls ${server}.${name}`);
-      try {
-        const r = await route.backend.request('tools/call', { name, arguments: callArgs }, { signal });
-        record.backend_calls.push({ tool: name, ok: true });
-        return r;
-      } catch (err) {
-        record.backend_calls.push({ tool: name, ok: false });
-        throw err;
-      }
-    };
+    const backend: BackendCall = Object.assign(
+      async (name: string, callArgs: Record<string, unknown>, signal?: AbortSignal) => {
+        log.debug(`guard "${route.guard.name}" calls ${server}.${name}`);
+        try {
+          const r = await route.backend.request('tools/call', { name, arguments: callArgs }, { signal });
+          record.backend_calls.push({ tool: name, ok: true });
+          return r;
+        } catch (err) {
+          record.backend_calls.push({ tool: name, ok: false });
+          throw err;
+        }
+      },
+      { refused: (name: string, why: string) => void record.backend_calls.push({ tool: name, ok: false, refused: why }) },
+    );
 
     let answer: ResourceAnswer;
     try {

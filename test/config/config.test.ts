@@ -53,7 +53,7 @@ describe('config loading', () => {
     const dir = tempDir();
     const cfg = loadConfig(writeConfig(dir, { mcpServers: { a: { command: 'x', type: 'stdio' } }, guards: {} }));
     expect(cfg.servers).toMatchObject([{ name: 'a', command: 'x', args: [] }]);
-    expect(cfg.mode).toBe('strict');
+    expect(cfg.mode).toBeUndefined();
   });
 
   it('names the variable, the file and the key when ${VAR} is not set', () => {

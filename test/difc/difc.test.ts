@@ -78,6 +78,16 @@ describe('responses', () => {
     expect(r.result._meta).toEqual({ 'mcpg/withheld': { count: 1, total: 3 } });
   });
 
+  it('filter: a collection with every item withheld comes back empty with the notice; a single document is denied', () => {
+    const all = { ...paths, paths: [0, 1, 2].map((i) => ({ path: `/items/${i}`, labels: L(['private:o/r']) })) };
+    const r = decideAfter('filter', new AgentState(L()), json(doc), split(json(doc), L(), all));
+    if (r.deny) throw new Error('denied');
+    expect(docOf(r.result)).toEqual({ total: 3, items: [] });
+    expect((r.result.content as { text: string }[])[1]?.text).toMatch(/^\[mcpg\] 3 of 3 items withheld/);
+    const one = decideAfter('filter', new AgentState(L()), json({ id: 1 }), split(json({ id: 1 }), L(['private:o/r']), { kind: 'whole' }));
+    expect(one.deny).toEqual([{ rule: 'read-secrecy', tags: ['private:o/r'] }]);
+  });
+
   it('strict denies the whole call when any item would be withheld', () => {
     const r = decideAfter('strict', new AgentState(L()), json(doc), split(json(doc), L(), paths));
     expect(r.deny).toEqual([{ rule: 'read-secrecy', tags: ['private:o/r'] }]);

@@ -167,9 +167,10 @@ describe('hostile corpus, through mcpg run', () => {
       const normal = async () => {
         const r = (await call('{"owner":"octo","repo":"public"}')) as { result?: { content: { text: string }[] } };
         expect(JSON.parse(r.result!.content[0]!.text)).toEqual([{ number: 1, title: 'public bug', author_association: 'MEMBER' }]);
+        // Filter mode: the private repository's issues are withheld, the list comes back empty.
         const s = (await call('{"owner":"octo","repo":"secret"}')) as { result?: { isError?: boolean; content: { text: string }[] } };
-        expect(s.result?.isError).toBe(true);
-        expect(s.result?.content[0]?.text).toMatch(/private:octo\/secret/);
+        expect(s.result?.content[0]?.text).toBe('[]');
+        expect(s.result?.content[1]?.text).toMatch(/^\[mcpg\] 1 of 1 items withheld/);
       };
       try {
         gw.send(INITIALIZE);

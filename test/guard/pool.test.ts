@@ -86,12 +86,24 @@ describe('a failure costs one call: the next call gets a fresh instance', () => 
 describe('backend calls from a guard', () => {
   const echo = callBackend(3072, 4, 3100, 2);
 
-  it('a call_backend flood is cut off at the limit', async () => {
+  it('past limits.backend_calls, call_backend answers -1 and the guard goes on (as in gh-aw-mcpg); the refusals are recorded', async () => {
     let calls = 0;
-    const backend: BackendCall = async () => ({ content: [], n: ++calls });
-    const guard = await load(guardWat(`(loop $flood (drop ${echo}) (br $flood)) (i32.const 0)`), { backend_calls: 5 });
-    expect(failure(await call(guard, 'x', backend))).toMatch(/made more than 5 call_backend calls in one invocation/);
+    const refused: string[] = [];
+    const backend: BackendCall = Object.assign(async () => ({ content: [], n: ++calls }), { refused: (tool: string, why: string) => void refused.push(`${tool}: ${why}`) });
+    // 60 calls, as a guard checking 60 authors would; it answers when its loop is done.
+    const guard = await load(
+      guardWat(`(local $i i32) (loop $more (drop ${echo}) (local.set $i (i32.add (local.get $i) (i32.const 1))) (br_if $more (i32.lt_u (local.get $i) (i32.const 60)))) ${ANSWER}`),
+      { backend_calls: 5 },
+    );
+    expect(await call(guard, 'x', backend)).toBe('ok');
     expect(calls).toBe(5);
+    expect(refused).toHaveLength(55);
+    expect(refused[0]).toBe('echo: over limits.backend_calls (5)');
+  });
+
+  it('a guard spinning on call_backend is stopped by fuel: each host call costs fuel', async () => {
+    const guard = await load(guardWat(`(loop $flood (drop ${echo}) (br $flood)) (i32.const 0)`), { backend_calls: 5, fuel: 10_000_000 });
+    expect(failure(await call(guard, 'x', async () => ({ content: [] })))).toMatch(/ran out of fuel/);
   });
 
   it('limits.backend_tools refuses tools outside the list (call_backend answers -1)', async () => {
@@ -101,7 +113,8 @@ describe('backend calls from a guard', () => {
 
   it('time spent waiting in call_backend costs no fuel', async () => {
     const slow: BackendCall = () => new Promise((resolve) => setTimeout(() => resolve({ content: [] }), 300));
-    const guard = await load(guardWat(`(if (i32.lt_s ${echo} (i32.const 1)) (then unreachable)) ${ANSWER}`), { fuel: 200 });
+    // Fuel for the host call (5,000) and a few instructions: 300 ms of waiting must cost none.
+    const guard = await load(guardWat(`(if (i32.lt_s ${echo} (i32.const 1)) (then unreachable)) ${ANSWER}`), { fuel: 6_000 });
     expect(await call(guard, 'waited', slow)).toBe('ok');
   });
 

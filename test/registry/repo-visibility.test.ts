@@ -30,9 +30,16 @@ describe(`repo-visibility guard (${language}, built from source) through mcpg ru
     const gw = await gateway('filter', { repos: 'public', 'min-integrity': 'none' });
     try {
       expect(issues(await gw.call('github___list_issues', { owner: 'octo', repo: 'public' }))).toEqual(['public bug', 'drive-by report']);
+      // A list from a private repository: every item withheld, the empty list and a notice (gh-aw-mcpg's answer).
       const secret = await gw.call('github___list_issues', { owner: 'octo', repo: 'secret' });
-      expect(secret.isError).toBe(true);
-      expect(secret.text).toMatch(/server "github".*private:octo\/secret.*Agent labels: secrecy \[\], integrity \[\]/);
+      expect(secret.isError).toBeFalsy();
+      expect(issues(secret)).toEqual([]);
+      expect(secret.text).toMatch(/\[mcpg\] 1 of 1 items withheld by information-flow policy/);
+      expect(secret.text).not.toContain('secret roadmap');
+      // One document from it: denied.
+      const one = await gw.call('github___get_issue', { owner: 'octo', repo: 'secret', issue_number: 7 });
+      expect(one.isError).toBe(true);
+      expect(one.text).toMatch(/server "github".*private:octo\/secret.*Agent labels: secrecy \[\], integrity \[\]/);
       const search = await gw.call('github___search_repositories', { query: 'user:octo' });
       expect(search.isError).toBeFalsy();
       expect(JSON.parse(search.text.split('\n')[0]!)).toMatchObject({ items: [{ full_name: 'octo/public' }] });
@@ -41,8 +48,9 @@ describe(`repo-visibility guard (${language}, built from source) through mcpg ru
       // The guard asked the backend about visibility; the audit log shows it, once per repository.
       const lines = readDecisions(gw.audit);
       expect(lines[0]).toMatchObject({ tool: 'list_issues', decision: 'allow', backend_calls: [{ tool: 'search_repositories', ok: true }] });
-      expect(lines[1]).toMatchObject({ tool: 'list_issues', decision: 'deny', resource: { secrecy: ['private:octo/secret'] } });
-      expect(lines[2]).toMatchObject({ tool: 'search_repositories', decision: 'filter', items: { total: 2, withheld: 1 } });
+      expect(lines[1]).toMatchObject({ tool: 'list_issues', decision: 'filter', resource: { secrecy: ['private:octo/secret'] }, items: { total: 1, withheld: 1 } });
+      expect(lines[2]).toMatchObject({ tool: 'get_issue', decision: 'deny', resource: { secrecy: ['private:octo/secret'] } });
+      expect(lines[3]).toMatchObject({ tool: 'search_repositories', decision: 'filter', items: { total: 2, withheld: 1 } });
     } finally {
       await gw.close();
     }

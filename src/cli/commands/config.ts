@@ -14,7 +14,7 @@ export const configCommand: CommandModule = {
         handler: (args) => {
           const config = redacted(loadConfig(args.file));
           if (args.json) return out(JSON.stringify(config, null, 2));
-          const lines = [`${config.file}: ok (mode ${config.mode})`, 'servers:'];
+          const lines = [`${config.file}: ok (mode ${config.mode ?? 'strict unless a guard asks for another'})`, 'servers:'];
           for (const s of config.servers) {
             const how = 'command' in s ? `${s.command} ${s.args.join(' ')}`.trim() : s.url;
             const tools = s.tools ? `, tools ${s.tools.join(', ')}` : '';
