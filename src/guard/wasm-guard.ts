@@ -5,6 +5,7 @@ import { abiProblems, type LabelExport } from './abi.ts';
 import type { AgentAnswer, BackendCall, Guard, ResourceAnswer } from './guard.ts';
 import { GuardAnswerError, GuardInstance, GuardLimitError, GuardTrapError } from './host.ts';
 import { PayloadError, parseAgent, parseResource, parseResponse } from './payload.ts';
+import { guardPolicy } from './policy.ts';
 import { type ModuleInfo, WasmFormatError, instrument } from './wasm-binary.ts';
 import type { ResponseLabeling } from '../difc/response.ts';
 
@@ -67,9 +68,9 @@ export class WasmGuard implements Guard {
     this.#now = now;
   }
 
-  /** Hears the policy on the first instance; its answer is the agent's labels. */
+  /** Hears the policy (checked as gh-aw-mcpg checks it) on the first instance; its answer is the agent's labels. */
   async labelAgent(policy: unknown, backend: BackendCall): Promise<AgentAnswer> {
-    this.#policy = JSON.stringify(policy ?? {});
+    this.#policy = JSON.stringify(guardPolicy(this.name, policy));
     this.#count++;
     const { instance, answer } = await this.#start(backend).catch((err: unknown) => {
       this.#count--;

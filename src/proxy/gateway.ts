@@ -124,6 +124,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       const policy = config.guards.find((g) => g.name === backend.config.guard)?.policy;
       const direct: BackendCall = (name, args, signal) => backend.request('tools/call', { name, arguments: args }, { signal });
       const answer = await guard.labelAgent(policy, direct).catch((err: unknown) => {
+        if (err instanceof McpgError && err.code === 'CONFIG_INVALID') throw err;
         throw new McpgError('GUARD_FAILED', `guard "${guard.name}" failed in label_agent for server "${backend.name}": ${errorMessage(err)}`);
       });
       initial = { secrecy: union(initial.secrecy, answer.agent.secrecy), integrity: union(initial.integrity, answer.agent.integrity) };

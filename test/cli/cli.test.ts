@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { fixtureServer, mcpg, mcpgRun, tempDir, writeConfig } from '../helpers/mcpg.ts';
+import { join } from 'node:path';
+import { ROOT, fixtureServer, mcpg, mcpgRun, tempDir, writeConfig } from '../helpers/mcpg.ts';
 
 describe('mcpg command line', () => {
   it('prints its version and help with examples and exit codes', () => {
@@ -63,6 +64,12 @@ describe('mcpg command line', () => {
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(mcpg(['guard', 'verify', '--config', file], { SEARCH_TOKEN: undefined }).code).toBe(0);
+  });
+
+  it('guard call checks an allow-only policy before label_agent, naming the missing field', () => {
+    const r = mcpg(['guard', 'call', join(ROOT, 'dist/guards/repo-visibility.wasm'), 'label_agent', '--policy', '{"allow-only":{"repos":"public"}}']);
+    expect(r.code).toBe(3);
+    expect(r.stderr.trim()).toMatch(/policy\.allow-only\.min-integrity: required: one of none, unapproved, approved, merged$/);
   });
 
   it('exits 3 with the OS reason in plain words when the config cannot be read', () => {

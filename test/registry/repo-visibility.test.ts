@@ -70,7 +70,7 @@ describe(`repo-visibility guard (${language}, built from source) through mcpg ru
   });
 
   it('filter with min-integrity: low-integrity items are withheld, writes need contributor', async () => {
-    const gw = await gateway('filter', { repos: 'public', 'min-integrity': 'contributor' });
+    const gw = await gateway('filter', { repos: 'public', 'min-integrity': 'approved' });
     try {
       const r = await gw.call('github___list_issues', { owner: 'octo', repo: 'public' });
       expect(issues(r)).toEqual(['public bug']);
@@ -116,7 +116,7 @@ describe(`repo-visibility guard (${language}, built from source) through mcpg ru
   });
 
   it('serves concurrent calls from a pool of instances, each told the policy', async () => {
-    const gw = await gateway('filter', { repos: 'public', 'min-integrity': 'contributor' });
+    const gw = await gateway('filter', { repos: 'public', 'min-integrity': 'approved' });
     try {
       const results = await Promise.all(
         Array.from({ length: 12 }, () => gw.call('github___list_issues', { owner: 'octo', repo: 'public' })),

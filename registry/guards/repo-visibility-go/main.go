@@ -33,10 +33,11 @@ func (g *repoVisibility) LabelAgent(policy json.RawMessage) (*guard.AgentLabels,
 	if p.AllowOnly.Repos == "all" {
 		a.Agent.Secrecy = []string{"private:*"}
 	}
+	// gh-aw-mcpg's integrity levels: approved is a contributor's, merged a maintainer's.
 	switch p.AllowOnly.MinIntegrity {
-	case maintainer:
+	case "merged":
 		a.Agent.Integrity = []string{contributor, maintainer}
-	case contributor:
+	case "approved":
 		a.Agent.Integrity = []string{contributor}
 	}
 	return a, nil

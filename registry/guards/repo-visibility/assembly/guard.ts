@@ -8,16 +8,17 @@ const MAINTAINER = "maintainer";
 const known = new Map<string, bool>();
 
 /**
- * Policy: { "allow-only": { "repos": "public" | "all", "min-integrity": "none" | "contributor" | "maintainer" } }.
+ * Policy: gh-aw-mcpg's { "allow-only": { "repos": "public" | "all", "min-integrity": "none" |
+ * "unapproved" | "approved" | "merged" } } (mcpg checks its shape before label_agent).
  * repos = "all" clears the agent to read private repositories; min-integrity is both what the agent
- * demands of what it reads and what it may write with.
+ * demands of what it reads and what it may write with: approved = contributor, merged = maintainer.
  */
 export function labelAgent(policy: Value): Value | null {
   const allow = policy.get("allow-only");
   const repos = allow != null ? allow.str("repos", "public") : "public";
   const min = allow != null ? allow.str("min-integrity", "none") : "none";
   const secrecy: string[] = repos == "all" ? ["private:*"] : [];
-  const integrity: string[] = min == MAINTAINER ? [CONTRIBUTOR, MAINTAINER] : min == CONTRIBUTOR ? [CONTRIBUTOR] : [];
+  const integrity: string[] = min == "merged" ? [CONTRIBUTOR, MAINTAINER] : min == "approved" ? [CONTRIBUTOR] : [];
   return agent(secrecy, integrity);
 }
 
