@@ -6,6 +6,7 @@ import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSyn
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildGo } from './go-toolchain.mjs';
+import { buildRust } from './rust-toolchain.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const guardsDir = join(root, 'registry/guards');
@@ -17,6 +18,11 @@ function files(dir) {
     const p = join(dir, f);
     return statSync(p).isDirectory() ? files(p) : [p];
   }).sort();
+}
+
+/** A guard's or SDK's source files (build output is not source). */
+function sources(dir) {
+  return files(dir).filter((p) => !/[/\\]target[/\\]/.test(relative(dir, p)));
 }
 
 function hashOf(paths, extra) {
@@ -48,12 +54,13 @@ export async function buildGuards(names = []) {
     if (names.length && !names.includes(name)) continue;
     const dir = join(guardsDir, name);
     const manifest = JSON.parse(readFileSync(join(dir, 'guard.json'), 'utf8'));
-    const sdkDir = join(root, 'registry/sdk', manifest.language === 'go' ? 'go' : 'assemblyscript');
-    const key = hashOf([...files(dir), ...files(sdkDir), join(root, 'registry/templates/assemblyscript/assembly/index.ts')], `${manifest.language} ${ascVersion} v2`);
+    const sdkDir = join(root, 'registry/sdk', manifest.language === 'go' || manifest.language === 'rust' ? manifest.language : 'assemblyscript');
+    const key = hashOf([...sources(dir), ...sources(sdkDir), join(root, 'registry/templates/assemblyscript/assembly/index.ts')], `${manifest.language} ${ascVersion} v2`);
     const cached = join(cache, `${name}-${key}.wasm`);
     const target = join(out, `${name}.wasm`);
     if (!existsSync(cached)) {
       if (manifest.language === 'go') await buildGo(dir, cached);
+      else if (manifest.language === 'rust') await buildRust(dir, cached);
       else await buildAssemblyScript(name, dir, cached);
     }
     copyFileSync(cached, target);

@@ -413,7 +413,7 @@ export interface InstrumentOptions {
 }
 
 /** One unit of fuel per 2^BULK_SHIFT bytes (or elements) a bulk instruction touches. */
-const BULK_SHIFT = 1;
+const BULK_SHIFT = 2;
 /**
  * What a loop head or function entry costs beyond its own instructions: the counter test. It
  * makes fuel track CPU for tight loops and small functions, where the test is most of the work.

@@ -63,7 +63,7 @@ describe('module rewriting', () => {
       (func (export "fill") (param $n i32) (memory.fill (i32.const 0) (i32.const 7) (local.get $n))))`);
     const { e, fuel, memory } = run(bulk, 1_000_000n);
     e.copy!(80_000);
-    expect(1_000_000n - (fuel.value as bigint)).toBe(80_000n / 2n + 5n + 8n);
+    expect(1_000_000n - (fuel.value as bigint)).toBe(80_000n / 4n + 5n + 8n);
     fuel.value = 100n;
     expect(() => e.fill!(80_000)).toThrow(WebAssembly.RuntimeError);
     expect(new Uint8Array(memory.buffer)[0]).toBe(0);

@@ -2,10 +2,11 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ROOT, type Session, fixtureServer, readDecisions, startGateway, tempDir, writeConfig } from '../helpers/mcpg.ts';
 
-// The same behaviour from the AssemblyScript guard and its Go twin, both built from source.
+// The same behaviour from the AssemblyScript guard and its Go and Rust twins, all built from source.
 for (const [language, file] of [
   ['AssemblyScript', 'repo-visibility.wasm'],
   ['Go', 'repo-visibility-go.wasm'],
+  ['Rust', 'repo-visibility-rust.wasm'],
 ] as const) {
 const GUARD = join(ROOT, 'dist/guards', file);
 

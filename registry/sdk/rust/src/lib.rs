@@ -1,0 +1,247 @@
+//! The mcpg guard SDK for Rust (wasm32-wasi; Rust >= 1.63, the Debian toolchain mcpg builds with).
+//!
+//! A guard implements [`Guard`] and exports it with [`export_guard!`], which writes the ABI's
+//! exports (`label_agent`, `label_resource`, `label_response`, `alloc`, `dealloc`). Input the
+//! guard cannot read is answered -1 (mcpg denies that call, and only that call); a panic is
+//! logged through the gateway before the guard traps (which also costs only that call).
+
+use serde::{Deserialize, Serialize};
+pub use serde_json::{json, Value};
+
+/// Secrecy (who may see) and integrity (who vouches) tags.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+pub struct Labels {
+    pub secrecy: Vec<String>,
+    pub integrity: Vec<String>,
+}
+
+impl Labels {
+    pub fn new(secrecy: &[&str], integrity: &[&str]) -> Labels {
+        Labels { secrecy: strings(secrecy), integrity: strings(integrity) }
+    }
+}
+
+fn strings(s: &[&str]) -> Vec<String> {
+    s.iter().map(|t| t.to_string()).collect()
+}
+
+pub const READ: &str = "read";
+pub const WRITE: &str = "write";
+pub const READ_WRITE: &str = "read-write";
+
+/// The answer of `label_agent`.
+#[derive(Serialize, Debug)]
+pub struct AgentLabels {
+    pub agent: Labels,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub difc_mode: Option<String>,
+}
+
+#[derive(Serialize, Debug)]
+pub struct Resource {
+    pub description: String,
+    pub secrecy: Vec<String>,
+    pub integrity: Vec<String>,
+}
+
+/// The answer of `label_resource`.
+#[derive(Serialize, Debug)]
+pub struct ResourceLabels {
+    pub resource: Resource,
+    pub operation: String,
+}
+
+impl ResourceLabels {
+    pub fn new(description: &str, labels: Labels, operation: &str) -> ResourceLabels {
+        ResourceLabels {
+            resource: Resource { description: description.to_string(), secrecy: labels.secrecy, integrity: labels.integrity },
+            operation: operation.to_string(),
+        }
+    }
+}
+
+#[derive(Serialize, Debug)]
+pub struct LabeledPath {
+    pub path: String,
+    pub labels: Labels,
+}
+
+#[derive(Serialize, Debug)]
+pub struct Item {
+    pub data: Value,
+    pub labels: Labels,
+}
+
+/// The answer of `label_response`: labels by JSON pointer, or the items themselves.
+#[derive(Serialize, Debug)]
+#[serde(untagged)]
+pub enum ResponseLabels {
+    Paths {
+        labeled_paths: Vec<LabeledPath>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        default_labels: Option<Labels>,
+        items_path: String,
+    },
+    Items { items: Vec<Item> },
+}
+
+/// The input of `label_resource` and `label_response`.
+#[derive(Deserialize, Debug, Default)]
+pub struct Call {
+    #[serde(default)]
+    pub tool_name: String,
+    #[serde(default)]
+    pub tool_args: Value,
+    #[serde(default)]
+    pub tool_result: Value,
+}
+
+impl Call {
+    /// A string argument, or "" (read through this, a missing field is never an address 0).
+    pub fn arg(&self, key: &str) -> &str {
+        self.tool_args.get(key).and_then(Value::as_str).unwrap_or("")
+    }
+}
+
+/// What a guard author implements. An `Err` is logged and answered -1: the call is denied.
+pub trait Guard {
+    fn label_agent(&mut self, policy: &Value) -> Result<AgentLabels, String>;
+    fn label_resource(&mut self, call: &Call) -> Result<ResourceLabels, String>;
+    /// `None`: the resource labels cover the whole response.
+    fn label_response(&mut self, call: &Call) -> Result<Option<ResponseLabels>, String>;
+}
+
+#[link(wasm_import_module = "env")]
+extern "C" {
+    #[link_name = "call_backend"]
+    fn host_call_backend(tool: *const u8, tool_len: i32, args: *const u8, args_len: i32, out: *mut u8, out_size: i32) -> i32;
+    #[link_name = "host_log"]
+    fn host_log(level: i32, ptr: *const u8, len: i32);
+}
+
+/// Logs through the gateway: 0 debug, 1 info, 2 warn, 3 error.
+pub fn log(level: i32, message: &str) {
+    unsafe { host_log(level, message.as_ptr(), message.len() as i32) }
+}
+
+/// Calls a tool on the guard's own backend: its MCP result, or `None` when the call fails or is
+/// refused (over mcpg's limit: gh-aw-mcpg's guards then fall back to cheaper evidence).
+pub fn call_backend(tool: &str, args: &Value) -> Option<Value> {
+    let args = serde_json::to_vec(args).ok()?;
+    let mut size = 64 * 1024;
+    for _ in 0..4 {
+        let mut out = vec![0u8; size];
+        let n = unsafe { host_call_backend(tool.as_ptr(), tool.len() as i32, args.as_ptr(), args.len() as i32, out.as_mut_ptr(), size as i32) };
+        if n >= 0 {
+            return serde_json::from_slice(&out[..n as usize]).ok();
+        }
+        if n != -2 {
+            return None;
+        }
+        size = u32::from_le_bytes([out[0], out[1], out[2], out[3]]) as usize;
+    }
+    None
+}
+
+/// The first text block of an MCP tool result, parsed as JSON; `None` when it is not JSON.
+pub fn result_json(result: &Value) -> Option<Value> {
+    let text = result.get("content")?.get(0)?.get("text")?.as_str()?;
+    serde_json::from_str(text).ok()
+}
+
+// ---- ABI plumbing: used by the exports `export_guard!` writes.
+
+#[doc(hidden)]
+pub fn alloc(size: i32) -> *mut u8 {
+    let mut buf: Vec<u8> = Vec::with_capacity(size.max(1) as usize);
+    let ptr = buf.as_mut_ptr();
+    std::mem::forget(buf);
+    ptr
+}
+
+#[doc(hidden)]
+pub unsafe fn dealloc(ptr: *mut u8, size: i32) {
+    drop(Vec::from_raw_parts(ptr, 0, size.max(1) as usize));
+}
+
+/// Says a panic's message through the gateway's log before the guard traps.
+fn install_panic_hook() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| std::panic::set_hook(Box::new(|info| log(3, &format!("panic: {}", info)))));
+}
+
+/// Runs one export: reads the input, calls the guard, writes its answer (or asks for more room).
+#[doc(hidden)]
+pub unsafe fn handle<T: Serialize>(input: *const u8, input_len: i32, out: *mut u8, out_size: i32, f: impl FnOnce(&[u8]) -> Result<Option<T>, String>) -> i32 {
+    install_panic_hook();
+    let bytes = std::slice::from_raw_parts(input, input_len.max(0) as usize);
+    let answer = match f(bytes) {
+        Ok(Some(a)) => a,
+        Ok(None) => return 0,
+        Err(e) => {
+            log(3, &e);
+            return -1;
+        }
+    };
+    let json = match serde_json::to_vec(&answer) {
+        Ok(j) => j,
+        Err(e) => {
+            log(3, &format!("cannot encode the answer: {}", e));
+            return -1;
+        }
+    };
+    if json.len() > out_size as usize {
+        if out_size >= 4 {
+            std::ptr::copy_nonoverlapping((json.len() as u32).to_le_bytes().as_ptr(), out, 4);
+        }
+        return -2;
+    }
+    std::ptr::copy_nonoverlapping(json.as_ptr(), out, json.len());
+    json.len() as i32
+}
+
+/// Parses an export's input; input the guard cannot read is an error (answered -1).
+#[doc(hidden)]
+pub fn input<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, String> {
+    serde_json::from_slice(bytes).map_err(|e| format!("input is not JSON the guard can read: {}", e))
+}
+
+/// Writes the ABI exports for a guard type, made by `$make` on first use.
+#[macro_export]
+macro_rules! export_guard {
+    ($ty:ty, $make:expr) => {
+        static mut GUARD: Option<$ty> = None;
+        fn guard() -> &'static mut $ty {
+            unsafe { GUARD.get_or_insert_with(|| $make) }
+        }
+        #[no_mangle]
+        pub extern "C" fn alloc(size: i32) -> *mut u8 {
+            $crate::alloc(size)
+        }
+        #[no_mangle]
+        pub unsafe extern "C" fn dealloc(ptr: *mut u8, size: i32) {
+            $crate::dealloc(ptr, size)
+        }
+        #[no_mangle]
+        pub unsafe extern "C" fn label_agent(i: *const u8, n: i32, o: *mut u8, s: i32) -> i32 {
+            $crate::handle(i, n, o, s, |b| {
+                let policy: $crate::Value = $crate::input(b)?;
+                $crate::Guard::label_agent(guard(), &policy).map(Some)
+            })
+        }
+        #[no_mangle]
+        pub unsafe extern "C" fn label_resource(i: *const u8, n: i32, o: *mut u8, s: i32) -> i32 {
+            $crate::handle(i, n, o, s, |b| {
+                let call: $crate::Call = $crate::input(b)?;
+                $crate::Guard::label_resource(guard(), &call).map(Some)
+            })
+        }
+        #[no_mangle]
+        pub unsafe extern "C" fn label_response(i: *const u8, n: i32, o: *mut u8, s: i32) -> i32 {
+            $crate::handle(i, n, o, s, |b| {
+                let call: $crate::Call = $crate::input(b)?;
+                $crate::Guard::label_response(guard(), &call)
+            })
+        }
+    };
+}

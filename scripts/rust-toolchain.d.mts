@@ -1,0 +1,2 @@
+export function rustToolchain(): { cargo: string; env: Record<string, string> };
+export function buildRust(dir: string, target: string): Promise<void>;

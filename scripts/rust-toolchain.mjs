@@ -1,0 +1,63 @@
+// Rust for Rust guards, from this Debian release's packages (rustc 1.63, cargo, the wasm32-wasi
+// standard library, lld, and serde/serde_json as Debian's packaged crates), unpacked under
+// .cache/rust (scripts/debian.mjs). No crates.io and no rustup: cargo reads crates from the
+// unpacked /usr/share/cargo/registry through a source replacement.
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { fetchDebian } from './debian.mjs';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const base = join(root, '.cache/rust');
+const SUITE = 'bookworm';
+const PACKAGES = ['rustc', 'cargo', 'libstd-rust-dev-wasm32', 'lld-14', 'librust-serde-dev', 'librust-serde-derive-dev', 'librust-serde-json-dev'];
+const usr = join(base, 'root/usr');
+
+/** cargo and the environment it runs in. */
+export function rustToolchain() {
+  const cargo = join(usr, 'bin/cargo');
+  if (!existsSync(cargo) || !existsSync(join(usr, 'lib/rustlib/wasm32-wasi'))) {
+    fetchDebian({ base, suite: SUITE, packages: PACKAGES, dependencies: true, what: 'Rust 1.63 for wasm32-wasi' });
+    if (!existsSync(cargo)) throw new Error(`${cargo} missing after unpacking ${PACKAGES.join(', ')}`);
+  }
+  const home = join(base, 'cargo-home');
+  mkdirSync(home, { recursive: true });
+  writeFileSync(
+    join(home, 'config.toml'),
+    `[source.crates-io]\nreplace-with = "debian"\n[source.debian]\ndirectory = ${JSON.stringify(join(usr, 'share/cargo/registry'))}\n`,
+  );
+  const libs = readdirSync(join(usr, 'lib')).filter((d) => d.endsWith('-linux-gnu')).map((d) => join(usr, 'lib', d));
+  return {
+    cargo,
+    env: {
+      PATH: `${join(usr, 'bin')}:${process.env.PATH}`,
+      HOME: process.env.HOME ?? base,
+      CARGO_HOME: home,
+      RUSTC: join(usr, 'bin/rustc'),
+      LD_LIBRARY_PATH: libs.join(':'),
+      // Paths stay out of the module: the same sources give the same bytes anywhere.
+      RUSTFLAGS: `--remap-path-prefix=${root}=. --remap-path-prefix=${home}=cargo`,
+    },
+  };
+}
+
+/** Builds the Rust guard crate in `dir` (a cdylib) into `target`. */
+export async function buildRust(dir, target) {
+  const { cargo, env } = rustToolchain();
+  const work = mkdtempSync(join(tmpdir(), 'mcpg-rust-'));
+  try {
+    execFileSync(cargo, ['build', '--offline', '--release', '--target', 'wasm32-wasi', '--target-dir', work], {
+      cwd: dir,
+      stdio: ['ignore', 'inherit', 'inherit'],
+      env: { ...env, CARGO_TARGET_DIR: work },
+    });
+    const out = join(work, 'wasm32-wasi/release');
+    const wasm = readdirSync(out).find((f) => f.endsWith('.wasm'));
+    if (!wasm) throw new Error(`no .wasm built in ${dir}`);
+    copyFileSync(join(out, wasm), target);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
