@@ -112,6 +112,8 @@ const guardCommon = {
   bundle: z.string().optional(),
   trusted_root: z.string().optional(),
   limits: limitsSchema.default(limitsSchema.parse({})),
+  /** Backend tools mcpg answers itself for this guard (GitHub's REST API; see README). */
+  host_tools: z.array(z.enum(['get_collaborator_permission'])).optional(),
 };
 
 const urlGuard = z

@@ -11,6 +11,7 @@ import { VERSION } from '../shared/version.ts';
 import { AuditLog } from './audit.ts';
 import { Backend, type ListKind, type ServerRequest } from './backend.ts';
 import { Catalog } from './catalog.ts';
+import { HostTools } from './host-tools.ts';
 import { type Outcome, Pipeline, type Route } from './pipeline.ts';
 import { type Params, RPC, type RequestContext, Router, RpcError } from './router.ts';
 import { LineTransport } from './stdio.ts';
@@ -63,6 +64,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   agent.onproblem = (p) => log.warn(p);
 
   const catalog = new Catalog(config.servers.map((s) => s.name));
+  const hosted = new HostTools();
   const routes = new Map<string, Route>();
   let pipeline!: Pipeline;
   let clientCapabilities: Params = {};
@@ -128,7 +130,13 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         throw new McpgError('GUARD_FAILED', `guard "${guard.name}" failed in label_agent for server "${backend.name}": ${errorMessage(err)}`);
       });
       initial = { secrecy: union(initial.secrecy, answer.agent.secrecy), integrity: union(initial.integrity, answer.agent.integrity) };
-      routes.set(backend.name, { backend, guard, mode: effectiveMode(backend.name, guard.name, options.mode, config.mode, answer.difcMode) });
+      const hostTools = config.guards.find((g) => g.name === backend.config.guard && 'host_tools' in g && g.host_tools?.length);
+      routes.set(backend.name, {
+        backend,
+        guard,
+        mode: effectiveMode(backend.name, guard.name, options.mode, config.mode, answer.difcMode),
+        ...(hostTools && 'host_tools' in hostTools && { hostTools: { names: hostTools.host_tools!, tools: hosted } }),
+      });
     }
     log.info(`agent labels: ${format(initial)}`);
     pipeline = new Pipeline(new AgentState(initial), audit);

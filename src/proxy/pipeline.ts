@@ -8,12 +8,15 @@ import { McpgError, errorMessage } from '../shared/errors.ts';
 import { logger } from '../shared/log.ts';
 import type { AuditLog, AuditRecord } from './audit.ts';
 import type { Backend } from './backend.ts';
+import type { HostTool, HostTools } from './host-tools.ts';
 
 /** A server as the pipeline sees it: where calls go, who labels them, and in which mode. */
 export interface Route {
   backend: Backend;
   guard: Guard;
   mode: Mode;
+  /** Tools the guard's backend calls that mcpg answers itself (host-tools.ts). */
+  hostTools?: { names: readonly string[]; tools: HostTools };
 }
 
 export interface Call {
@@ -97,7 +100,8 @@ export class Pipeline {
       async (name: string, callArgs: Record<string, unknown>, signal?: AbortSignal) => {
         log.debug(`guard "${route.guard.name}" calls ${server}.${name}`);
         try {
-          const r = await route.backend.request('tools/call', { name, arguments: callArgs }, { signal });
+          const host = route.hostTools?.names.includes(name) ? route.hostTools.tools : undefined;
+          const r = host ? await host.call(name as HostTool, callArgs) : await route.backend.request('tools/call', { name, arguments: callArgs }, { signal });
           record.backend_calls.push({ tool: name, ok: true });
           return r;
         } catch (err) {

@@ -36,3 +36,10 @@ export function attestationsUrl(owner: string, repo: string, sha256: string): st
   const api = apiUrl();
   return `${api.origin}${api.pathname.replace(/\/$/, '')}/repos/${owner}/${repo}/attestations/sha256:${sha256}`;
 }
+
+/** `<api>/repos/OWNER/REPO/collaborators/USER/permission`: GitHub's REST answer for one user. */
+export function collaboratorPermissionUrl(owner: string, repo: string, user: string): string {
+  const api = apiUrl();
+  const seg = encodeURIComponent;
+  return `${api.origin}${api.pathname.replace(/\/$/, '')}/repos/${seg(owner)}/${seg(repo)}/collaborators/${seg(user)}/permission`;
+}

@@ -50,6 +50,14 @@ export async function fakeGitHub(): Promise<FakeGitHub> {
       if (a.release.claimSize) return void res.writeHead(200, { 'content-length': a.release.claimSize }).end();
       return void res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(a.bytes);
     }
+    // GitHub's REST answer for a collaborator: user0-user9 may write, "ghost" is no collaborator.
+    const perm = /^\/api\/repos\/[^/]+\/[^/]+\/collaborators\/([^/]+)\/permission$/.exec(path);
+    if (perm) {
+      if (!authorised) return void res.writeHead(401).end('{"message":"Requires authentication"}');
+      if (perm[1] === 'ghost') return void res.writeHead(404).end('{"message":"Not Found"}');
+      const write = /^user\d$/.test(perm[1]!);
+      return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ permission: write ? 'write' : 'read', user: { login: perm[1] } }));
+    }
     const att = /^\/api\/repos\/([^/]+\/[^/]+)\/attestations\/sha256:([0-9a-f]+)$/.exec(path);
     if (att) {
       const hit = attestations.get(att[2]!);

@@ -8,6 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildRust } from '../../scripts/rust-toolchain.mjs';
+import { fakeGitHub } from '../helpers/fake-github.ts';
 import { ROOT, type Session, readDecisions, startGateway, tempDir, writeConfig } from '../helpers/mcpg.ts';
 
 // Built once per source (the binary pass runs this file again).
@@ -18,16 +19,16 @@ beforeAll(async () => {
   if (!existsSync(GUARD)) await buildRust(SOURCE, GUARD);
 }, 300_000);
 
-async function gateway(mode: string): Promise<Session & { audit: string }> {
+async function gateway(mode: string, extra: object = {}, env: Record<string, string> = {}): Promise<Session & { audit: string }> {
   const audit = join(tempDir(), 'audit.jsonl');
   const config = writeConfig(tempDir(), {
     gateway: { mode },
     mcpServers: { github: { command: process.execPath, args: [join(ROOT, 'test/fixtures/servers/github-ghaw.ts')], guard: 'gh' } },
     // The policy as gh-aw-mcpg users write it: a JSON string.
     // A 1,000-item list with 1,000 lookups is more work than the default fuel (about 100 ms) allows.
-    guards: { gh: { path: GUARD, policy: '{"allow-only": {"repos": "public", "min-integrity": "approved"}}', limits: { fuel: 3_000_000_000 } } },
+    guards: { gh: { path: GUARD, policy: '{"allow-only": {"repos": "public", "min-integrity": "approved"}}', limits: { fuel: 3_000_000_000 }, ...extra } },
   });
-  return Object.assign(await startGateway(config, ['--audit-log', audit]), { audit });
+  return Object.assign(await startGateway(config, ['--audit-log', audit], env), { audit });
 }
 
 const titles = (r: { text: string }) => (JSON.parse(r.text.split('\n')[0]!) as { title: string }[]).map((i) => i.title);
@@ -75,6 +76,29 @@ describe('a gh-aw-mcpg-style Rust guard through mcpg run', () => {
       expect(write.text).toMatch(/the agent lacks integrity tags the resource requires: approved/);
     } finally {
       await gw.close();
+    }
+  });
+
+  it('host_tools: mcpg answers get_collaborator_permission from GitHub\'s REST API, the token to GitHub only, cached, audited', async () => {
+    const gh = await fakeGitHub();
+    const gw = await gateway('filter', { host_tools: ['get_collaborator_permission'] }, gh.env);
+    try {
+      const r = await gw.call('github___list_issues', { owner: 'octo', repo: 'public' });
+      expect(titles(r)).toEqual(expected);
+      const calls = JSON.parse((await gw.call('github___calls')).text) as Record<string, number>;
+      // The server's own tool was never asked: mcpg answered 49 lookups from GitHub.
+      expect(calls.get_collaborator_permission).toBeUndefined();
+      const asked = gh.requests.filter((q) => q.path.includes('/collaborators/'));
+      expect(asked).toHaveLength(49);
+      expect(asked.every((q) => q.auth === `Bearer ${gh.token}`)).toBe(true);
+      // Cached for the run: the same list again asks GitHub nothing more.
+      await gw.call('github___list_issues', { owner: 'octo', repo: 'public' });
+      expect(gh.requests.filter((q) => q.path.includes('/collaborators/'))).toHaveLength(49);
+      const line = readDecisions(gw.audit).find((l) => l.tool === 'list_issues')!;
+      expect((line.backend_calls as { tool: string; ok: boolean }[]).filter((c) => c.tool === 'get_collaborator_permission' && c.ok)).toHaveLength(49);
+    } finally {
+      await gw.close();
+      gh.close();
     }
   });
 });

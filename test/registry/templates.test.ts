@@ -2,6 +2,7 @@ import { cpSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { buildGo } from '../../scripts/go-toolchain.mjs';
+import { buildRust } from '../../scripts/rust-toolchain.mjs';
 import { ROOT, mcpg, tempDir } from '../helpers/mcpg.ts';
 
 describe('registry/templates/go', () => {
@@ -10,6 +11,18 @@ describe('registry/templates/go', () => {
     cpSync(join(ROOT, 'registry/templates/go'), dir, { recursive: true });
     cpSync(join(ROOT, 'registry/sdk/go'), join(dir, 'sdk'), { recursive: true });
     await buildGo(dir, join(dir, 'guard.wasm'));
+    const r = mcpg(['guard', 'call', join(dir, 'guard.wasm'), 'label_resource', '--input', '{"tool_name":"list_things","tool_args":{}}']);
+    expect(r.stderr).toBe('');
+    expect(JSON.parse(r.stdout)).toEqual({ resource: { description: 'list_things', secrecy: [], integrity: [] }, operation: 'read' });
+  });
+});
+
+describe('registry/templates/rust', () => {
+  it('builds with the Rust SDK copied beside it into a module that fits the ABI', { timeout: 300_000 }, async () => {
+    const dir = join(tempDir(), 'my-guard');
+    cpSync(join(ROOT, 'registry/templates/rust'), dir, { recursive: true });
+    cpSync(join(ROOT, 'registry/sdk/rust'), join(dir, 'sdk'), { recursive: true });
+    await buildRust(dir, join(dir, 'guard.wasm'));
     const r = mcpg(['guard', 'call', join(dir, 'guard.wasm'), 'label_resource', '--input', '{"tool_name":"list_things","tool_args":{}}']);
     expect(r.stderr).toBe('');
     expect(JSON.parse(r.stdout)).toEqual({ resource: { description: 'list_things', secrecy: [], integrity: [] }, operation: 'read' });
