@@ -16,6 +16,7 @@ import {
   LoggingMessageNotificationSchema,
 } from '@modelcontextprotocol/sdk/types.js';
 import { describe, expect, it } from 'vitest';
+import type { Guard } from '../../src/guard/guard.ts';
 import { LineTransport, sniffId } from '../../src/proxy/stdio.ts';
 import { inProcess } from '../helpers/in-process.ts';
 import { FIXTURES, INITIALIZE, ROOT, fixtureServer, mcpgCommand, mcpgRun, tempDir, writeConfig } from '../helpers/mcpg.ts';
@@ -207,6 +208,24 @@ describe('the gateway in process', () => {
     } finally {
       await gw.close();
     }
+  });
+});
+
+describe('modes', () => {
+  it("the user's mode wins over a guard's difc_mode, with a warning; without one the guard's applies", async () => {
+    const proposing = async (): Promise<Guard> => ({
+      name: 'proposer',
+      labelAgent: async () => ({ agent: { secrecy: [], integrity: [] }, difcMode: 'filter' }),
+      labelResource: async () => ({ resource: { description: 'x', secrecy: [], integrity: [] }, operation: 'read' }),
+      labelResponse: async () => ({ kind: 'whole' }),
+    });
+    const chosen = await inProcess({ gateway: { mode: 'strict' }, mcpServers: { s: fixtureServer('tools.ts', 's') } }, { makeGuard: proposing });
+    await chosen.close();
+    expect(chosen.log()).toMatch(/server "s": guard "proposer" asks for filter mode; \[gateway\] mode sets strict, which applies/);
+    expect(chosen.log()).toMatch(/server "s": strict mode \(\[gateway\] mode\)/);
+    const proposed = await inProcess({ mcpServers: { s: fixtureServer('tools.ts', 's') } }, { makeGuard: proposing });
+    await proposed.close();
+    expect(proposed.log()).toMatch(/server "s": filter mode \(guard "proposer"'s difc_mode\)/);
   });
 });
 
