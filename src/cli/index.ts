@@ -7,6 +7,7 @@ import { configCommand } from './commands/config.ts';
 import { guardCommand } from './commands/guard.ts';
 import { registryCommand } from './commands/registry.ts';
 import { runCommand } from './commands/run.ts';
+import { toolsCommand } from './commands/tools.ts';
 import { exitWith } from './exit.ts';
 
 export const EPILOG = `Exit codes:
@@ -16,7 +17,7 @@ export const EPILOG = `Exit codes:
   3  config error (file, key and expectation are named), or a file given to mcpg cannot be opened
   4  a backend server failed to start
   5  a guard failed to load or answered wrongly
-  6  guard supply: lock, hash or signature mismatch, download failure`;
+  6  guard supply: lock, hash or signature mismatch, download failure; pinned definitions changed`;
 
 export async function main(argv: string[]): Promise<void> {
   try {
@@ -26,6 +27,7 @@ export async function main(argv: string[]): Promise<void> {
       .command(runCommand)
       .command(configCommand)
       .command(guardCommand)
+      .command(toolsCommand)
       .command(cacheCommand)
       .command(registryCommand)
       .command(attestCommand)
@@ -38,6 +40,7 @@ export async function main(argv: string[]): Promise<void> {
       .example('$0 guard inspect guard.wasm', 'check a guard module against the guard ABI')
       .example('$0 guard lock --config mcpg.toml', 'download, verify and pin the guards in guards.lock')
       .example('$0 guard verify --frozen --config mcpg.toml', 'in CI: fail when config, lock and signatures disagree')
+      .example('$0 tools lock --config mcpg.toml', 'pin the servers\' tool definitions (rug-pull protection)')
       .epilog(EPILOG)
       .wrap(Math.min(100, process.stdout.columns || 100))
       .fail((message, err) => {

@@ -45,6 +45,10 @@ const serverCommon = {
   tool_timeout: seconds.optional(),
   max_total_timeout: seconds.optional(),
   max_message_mib: mebibytes.optional(),
+  /** Definitions that differ from their pins: withheld (strict), logged (warn), or not checked. */
+  pin: z.enum(['strict', 'warn', 'off']).optional(),
+  /** A write DIFC forbids: denied, or put to the human through the agent's client (elicitation). */
+  on_violation: z.enum(['deny', 'ask']).default('deny'),
 };
 
 const stdioServer = z.strictObject({

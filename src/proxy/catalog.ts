@@ -1,6 +1,8 @@
 import type { Prompt, Resource, ResourceTemplate, Tool } from '@modelcontextprotocol/sdk/types.js';
 import { logger } from '../shared/log.ts';
+import type { ServerPins } from '../supply/lock.ts';
 import type { Backend, ListKind } from './backend.ts';
+import { PIN_WORD, type PinKind, type PinMode, checkPin } from './pins.ts';
 
 /** `<server>___<tool>`: gh-aw-mcpg's convention, so agents' prompts and configs carry over. */
 export const SEPARATOR = '___';
@@ -13,6 +15,15 @@ interface Entry<T> {
 
 const log = logger('catalog');
 
+/** How a server's definitions are held to their pins. */
+export type Pinning = (server: string) => { mode: PinMode; pins?: ServerPins };
+
+/** A definition that failed its pin: withheld (strict), or let through with a warning (warn). */
+export interface PinNote {
+  why: string;
+  withheld: boolean;
+}
+
 /**
  * The aggregate of every backend's tools, prompts and resources, and the routes back to them.
  * Each backend's share is refreshed on its own when it says its list changed.
@@ -22,9 +33,13 @@ export class Catalog {
   readonly #prompts = new Map<string, Map<string, Entry<Prompt>>>();
   readonly #resources = new Map<string, Map<string, Entry<Resource>>>();
   readonly #templates = new Map<string, { backend: Backend; template: ResourceTemplate; pattern: RegExp }[]>();
+  /** Per server and kind: the names whose definitions failed their pins, and how. */
+  readonly #notes = new Map<string, Map<string, PinNote>>();
+  readonly #pinning: Pinning;
 
   /** Lists come out in config order, whichever backend answers first. */
-  constructor(servers: string[]) {
+  constructor(servers: string[], pinning: Pinning = () => ({ mode: 'off' })) {
+    this.#pinning = pinning;
     for (const name of servers) {
       this.#tools.set(name, new Map());
       this.#prompts.set(name, new Map());
@@ -33,32 +48,54 @@ export class Catalog {
     }
   }
 
+  /** What failed its pin, by the name the agent sees (a tool or prompt) or a template's URI template. */
+  pinNote(name: string): PinNote | undefined {
+    for (const [key, notes] of this.#notes) if (key.endsWith(`\n${serverOf(name)}`) || key.startsWith('resource_templates')) {
+      const note = notes.get(name);
+      if (note) return note;
+    }
+    return undefined;
+  }
+
+  /** Keeps the definitions that pass their pins (all, unless the server's mode is strict). */
+  #pinned<T extends object>(backend: Backend, kind: PinKind, items: T[], nameOf: (item: T) => string): T[] {
+    const { mode, pins } = this.#pinning(backend.name);
+    const notes = new Map<string, PinNote>();
+    this.#notes.set(`${kind}\n${backend.name}`, notes);
+    if (mode === 'off') return items;
+    return items.filter((item) => {
+      const check = checkPin(kind, item as Record<string, unknown>, pins);
+      if (check.ok) return true;
+      const name = nameOf(item);
+      const withheld = mode === 'strict';
+      notes.set(name, { why: check.why, withheld });
+      log.warn(`server "${backend.name}": ${PIN_WORD[kind]} "${name}": ${check.why}; ${withheld ? 'withheld' : 'let through (pin = "warn")'} (review with \`mcpg tools diff\`)`);
+      return !withheld;
+    });
+  }
+
   async refresh(backend: Backend, kind: ListKind): Promise<void> {
     const caps = backend.capabilities;
+    const full = (name: string) => `${backend.name}${SEPARATOR}${name}`;
     if (kind === 'tools') {
       const tools = caps.tools ? await listAll<Tool>(backend, 'tools/list', 'tools') : [];
       const allow = backend.config.tools;
       const missing = allow?.filter((t) => !tools.some((x) => x.name === t)) ?? [];
       if (missing.length) log.warn(`server "${backend.name}": allow-listed tools not offered: ${missing.join(', ')}`);
-      this.#tools.set(
-        backend.name,
-        new Map(
-          tools
-            .filter((t) => !allow || allow.includes(t.name))
-            .map((t) => [`${backend.name}${SEPARATOR}${t.name}`, { backend, original: t.name, item: t }]),
-        ),
-      );
+      const kept = this.#pinned(backend, 'tools', tools.filter((t) => !allow || allow.includes(t.name)), (t) => full(t.name));
+      this.#tools.set(backend.name, new Map(kept.map((t) => [full(t.name), { backend, original: t.name, item: t }])));
     } else if (kind === 'prompts') {
       const prompts = caps.prompts ? await listAll<Prompt>(backend, 'prompts/list', 'prompts') : [];
-      this.#prompts.set(
-        backend.name,
-        new Map(prompts.map((p) => [`${backend.name}${SEPARATOR}${p.name}`, { backend, original: p.name, item: p }])),
-      );
+      const kept = this.#pinned(backend, 'prompts', prompts, (p) => full(p.name));
+      this.#prompts.set(backend.name, new Map(kept.map((p) => [full(p.name), { backend, original: p.name, item: p }])));
     } else {
       const resources = caps.resources ? await listAll<Resource>(backend, 'resources/list', 'resources') : [];
-      const templates = caps.resources
-        ? await listAll<ResourceTemplate>(backend, 'resources/templates/list', 'resourceTemplates')
-        : [];
+      const templates = this.#pinned(
+        backend,
+        'resource_templates',
+        caps.resources ? await listAll<ResourceTemplate>(backend, 'resources/templates/list', 'resourceTemplates') : [],
+        (t) => t.uriTemplate,
+      );
       // URIs are the servers' own names: one offered by two servers goes to the first configured.
       for (const r of resources) {
         const other = [...this.#resources].find(([name, m]) => name !== backend.name && m.has(r.uri))?.[0];
@@ -116,7 +153,7 @@ function serverOf(name: string): string {
   return at < 0 ? '' : name.slice(0, at);
 }
 
-async function listAll<T>(backend: Backend, method: string, key: string): Promise<T[]> {
+export async function listAll<T>(backend: Backend, method: string, key: string): Promise<T[]> {
   const all: T[] = [];
   let cursor: string | undefined;
   do {

@@ -3,6 +3,7 @@ import { LATEST_PROTOCOL_VERSION, SUPPORTED_PROTOCOL_VERSIONS } from '@modelcont
 import type { Config } from '../config/load.ts';
 import type { Mode } from '../config/schema.ts';
 import { AgentState } from '../difc/evaluator.ts';
+import { type ServerPins, serverDigest } from '../supply/lock.ts';
 import { type Labels, format, union } from '../difc/labels.ts';
 import type { BackendCall, Guard } from '../guard/guard.ts';
 import { McpgError, errorMessage } from '../shared/errors.ts';
@@ -11,6 +12,7 @@ import { VERSION } from '../shared/version.ts';
 import { AuditLog } from './audit.ts';
 import { Backend, type ListKind, type ServerRequest } from './backend.ts';
 import { Catalog } from './catalog.ts';
+import { pinMode } from './pins.ts';
 import { HostTools } from './host-tools.ts';
 import { type Outcome, Pipeline, type Route } from './pipeline.ts';
 import { type Params, RPC, type RequestContext, Router, RpcError } from './router.ts';
@@ -27,6 +29,8 @@ export interface GatewayOptions {
   makeGuard: (server: Config['servers'][number]) => Promise<Guard>;
   /** Aborting it (a signal) ends the gateway, during start-up too. */
   signal?: AbortSignal;
+  /** Pinned definitions per server, from the lock (`mcpg tools lock`). */
+  pins?: Record<string, ServerPins>;
 }
 
 export interface Gateway {
@@ -63,7 +67,17 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   transport.onoversize = (id, limit) => agent.oversize(id, limit);
   agent.onproblem = (p) => log.warn(p);
 
-  const catalog = new Catalog(config.servers.map((s) => s.name));
+  const catalog = new Catalog(
+    config.servers.map((s) => s.name),
+    (name) => {
+      const server = config.servers.find((s) => s.name === name)!;
+      const pins = options.pins?.[name];
+      // Pins recorded for another command (or url) are no pins for this one.
+      const valid = pins && pins.server === serverDigest(server) ? pins : undefined;
+      if (pins && !valid) log.warn(`server "${name}": its pins were recorded for another command or url; run \`mcpg tools lock --server ${name}\``);
+      return { mode: pinMode(server, pins), pins: valid };
+    },
+  );
   const hosted = new HostTools();
   const routes = new Map<string, Route>();
   let pipeline!: Pipeline;
@@ -179,7 +193,14 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     served(async (params, context) => {
       if (typeof params.name !== 'string') throw new RpcError(RPC.invalidParams, 'tools/call needs a tool name');
       const target = catalog.tool(params.name);
-      if (!target) throw new RpcError(RPC.invalidParams, `unknown tool "${params.name}"`);
+      const note = catalog.pinNote(params.name);
+      if (!target) {
+        if (!note?.withheld) throw new RpcError(RPC.invalidParams, `unknown tool "${params.name}"`);
+        return {
+          isError: true,
+          content: [{ type: 'text', text: `mcpg withheld tool "${params.name}": ${note.why} in the lock; a person should review it (\`mcpg tools diff\`) and pin it (\`mcpg tools lock\`)` }],
+        };
+      }
       const args = checkedArguments(params.arguments);
       const outcome = await toolError(
         pipeline.run({
@@ -187,6 +208,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
           method: 'tools/call',
           tool: target.name,
           args,
+          ...(note && { note: `tool definition: ${note.why} (pin = "warn")` }),
           forward: () => forward(target.backend, 'tools/call', { ...params, name: target.name, arguments: args }, context),
         }),
       );

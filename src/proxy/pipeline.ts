@@ -26,6 +26,8 @@ export interface Call {
   /** The name the guard sees: the backend's own tool name, or the method for prompts and resources. */
   tool: string;
   args: Record<string, unknown>;
+  /** Something the audit line should say even when the call is allowed (a pin warning). */
+  note?: string;
   forward: () => Promise<Record<string, unknown>>;
 }
 
@@ -69,7 +71,7 @@ export class Pipeline {
       violations: [],
       items: null,
       backend_calls: [],
-      reason: null,
+      reason: call.note ?? null,
     };
     /** Writes the record; an outcome that cannot be audited becomes a denial. */
     const audited = (outcome: Outcome): Outcome => {

@@ -1,4 +1,6 @@
+import { createHash } from 'node:crypto';
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import type { Server } from '../config/load.ts';
 import { z } from 'zod';
 import { McpgError, errorMessage, fsReason } from '../shared/errors.ts';
 
@@ -26,9 +28,27 @@ const entrySchema = z.strictObject({
   signer: signerSchema.optional(),
 });
 
-const lockSchema = z.strictObject({ version: z.literal(LOCK_VERSION), guards: z.record(z.string(), entrySchema) });
+const hex = z.string().regex(/^[0-9a-f]{64}$/);
+/** One pinned definition: its digest, and its description for a reviewer (and `tools diff`). */
+const pinSchema = z.strictObject({ sha256: hex, description: z.string() });
+const serverPinsSchema = z.strictObject({
+  /** How the server is started (command and args, or url), hashed: pins belong to that server. */
+  server: hex,
+  tools: z.record(z.string(), pinSchema),
+  prompts: z.record(z.string(), pinSchema),
+  resource_templates: z.record(z.string(), pinSchema),
+});
+
+const lockSchema = z.strictObject({
+  version: z.literal(LOCK_VERSION),
+  guards: z.record(z.string(), entrySchema),
+  /** Pinned tool, prompt and resource template definitions, per server (`mcpg tools lock`). */
+  tools: z.record(z.string(), serverPinsSchema).optional(),
+});
 
 export type LockEntry = z.infer<typeof entrySchema>;
+export type ServerPins = z.infer<typeof serverPinsSchema>;
+export type Pin = z.infer<typeof pinSchema>;
 export type Lock = z.infer<typeof lockSchema>;
 
 export function readLock(file: string): Lock {
@@ -74,4 +94,22 @@ export function writeLock(file: string, lock: Lock): void {
   } catch (err) {
     throw new McpgError('SUPPLY_LOCK', `${file}: cannot write: ${fsReason(err)}`);
   }
+}
+
+/** Canonical JSON: keys sorted, no whitespace (what pin digests are taken of). */
+export function canonical(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
+  if (v && typeof v === 'object') {
+    return `{${Object.keys(v)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(v);
+}
+
+/** How a server is started (command and args, or url): its pins are void when that changes. */
+export function serverDigest(server: Server): string {
+  const how = 'url' in server ? { url: server.url } : { command: server.command, args: server.args };
+  return createHash('sha256').update(canonical(how)).digest('hex');
 }

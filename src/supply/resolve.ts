@@ -6,7 +6,7 @@ import { logger } from '../shared/log.ts';
 import { Cache, sha256 } from './cache.ts';
 import { NotFound, fetchBytes } from './fetch.ts';
 import { attestationsUrl, parseReleaseUrl } from './github.ts';
-import { type Lock, type LockEntry, readLock, writeLock } from './lock.ts';
+import { type Lock, type LockEntry, readLock, serverDigest, writeLock } from './lock.ts';
 import type { SignerPolicy, VerifiedSigner } from './sigstore.ts';
 import type { GuardPackage } from './tarball.ts';
 
@@ -151,6 +151,14 @@ export class Supply {
     }
     for (const name of Object.keys(lock.guards)) {
       if (!this.guards().some((g) => g.name === name)) problems.push({ guard: name, problem: 'in guards.lock but not in the config' });
+    }
+    // Pinned definitions belong to the server as the config starts it (the live server is not
+    // asked: CI may not be able to start it).
+    for (const [name, pins] of Object.entries(lock.tools ?? {})) {
+      const server = this.config.servers.find((s) => s.name === name);
+      const add = (problem: string) => problems.push({ guard: `server ${name}`, problem });
+      if (!server) add('its definitions are pinned in the lock, but the config has no such server (run `mcpg tools lock`)');
+      else if (pins.server !== serverDigest(server)) add(`its definitions were pinned for another command or url (run \`mcpg tools lock --server ${name}\`)`);
     }
     return problems;
   }

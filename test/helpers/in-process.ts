@@ -9,6 +9,7 @@ import type { Guard } from '../../src/guard/guard.ts';
 import { type Gateway, startGateway } from '../../src/proxy/gateway.ts';
 import { LineTransport } from '../../src/proxy/stdio.ts';
 import { configureLog } from '../../src/shared/log.ts';
+import type { ServerPins } from '../../src/supply/lock.ts';
 import { tempDir, writeConfig } from './mcpg.ts';
 
 export interface InProcess {
@@ -28,7 +29,7 @@ configureLog({ level: 'debug', writer: (line) => (logged += line) });
 
 export async function inProcess(
   config: object,
-  options: { capabilities?: ClientCapabilities; makeGuard?: () => Promise<Guard>; setup?: (client: Client) => void } = {},
+  options: { capabilities?: ClientCapabilities; makeGuard?: () => Promise<Guard>; setup?: (client: Client) => void; pins?: Record<string, ServerPins>; auditLog?: string } = {},
 ): Promise<InProcess> {
   const toGateway = new PassThrough();
   const fromGateway = new PassThrough();
@@ -39,6 +40,8 @@ export async function inProcess(
     input: toGateway,
     output: fromGateway,
     makeGuard: options.makeGuard ?? (async () => noopGuard()),
+    pins: options.pins,
+    auditLog: options.auditLog,
   });
   const client = new Client({ name: 'in-process-agent', version: '1.0.0' }, { capabilities: options.capabilities ?? {} });
   options.setup?.(client);

@@ -39,6 +39,7 @@ export const runCommand: CommandModule<object, Args> = {
       auditLog: args['audit-log'],
       makeGuard: (server) => guards.make(server),
       signal: stop.signal,
+      pins: supply.lock.tools,
     });
     await gateway.closed;
     exitWithCode();
