@@ -24,6 +24,7 @@ export interface Config {
   mode?: Mode;
   /** The largest request the agent may send. */
   maxRequestBytes: number;
+  askTimeoutMs: number;
   /** guards.lock, absolute. */
   lock: string;
   trustedRoot?: string;
@@ -70,6 +71,7 @@ export function parseConfig(file: string, text: string, env: NodeJS.ProcessEnv =
     file: abs,
     mode: cfg.gateway.mode,
     maxRequestBytes: cfg.gateway.max_request_mib * MIB,
+    askTimeoutMs: cfg.gateway.ask_timeout * 1000,
     lock: relative(cfg.gateway.lock),
     trustedRoot: cfg.gateway.trusted_root && relative(cfg.gateway.trusted_root),
     servers: Object.entries(cfg.servers).map(([name, s]) => ({

@@ -152,6 +152,8 @@ export const configSchema = z
         startup_timeout: seconds.default(30),
         tool_timeout: seconds.default(120),
         max_total_timeout: seconds.default(600),
+        // How long a question to the human (on_violation = "ask") waits for an answer.
+        ask_timeout: seconds.default(120),
         // Largest message mcpg reads from the agent, and from each backend (a server may set its own).
         max_request_mib: mebibytes.default(8),
         max_message_mib: mebibytes.default(64),
@@ -162,6 +164,7 @@ export const configSchema = z
         startup_timeout: 30,
         tool_timeout: 120,
         max_total_timeout: 600,
+        ask_timeout: 120,
         max_request_mib: 8,
         max_message_mib: 64,
         lock: 'guards.lock',

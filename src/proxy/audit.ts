@@ -29,6 +29,8 @@ export interface AuditRecord {
   /** The guard's call_backend calls; `refused` when the host answered -1 without calling (a limit). */
   backend_calls: { tool: string; ok: boolean; refused?: string }[];
   reason: string | null;
+  /** A forbidden write put to the human (`on_violation = "ask"`): the answer, who gave it, when, what was shown. */
+  approval: { answer: 'allow' | 'deny' | 'timeout' | 'unsupported'; by: 'client'; time: string; shown: string } | null;
 }
 
 export class AuditLog {

@@ -14,7 +14,7 @@ import { Backend, type ListKind, type ServerRequest } from './backend.ts';
 import { Catalog } from './catalog.ts';
 import { pinMode } from './pins.ts';
 import { HostTools } from './host-tools.ts';
-import { type Outcome, Pipeline, type Route } from './pipeline.ts';
+import { type Answer, type Outcome, Pipeline, type Route } from './pipeline.ts';
 import { type Params, RPC, type RequestContext, Router, RpcError } from './router.ts';
 import { LineTransport } from './stdio.ts';
 
@@ -149,11 +149,12 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         backend,
         guard,
         mode: effectiveMode(backend.name, guard.name, options.mode, config.mode, answer.difcMode),
+        onViolation: backend.config.on_violation,
         ...(hostTools && 'host_tools' in hostTools && { hostTools: { names: hostTools.host_tools!, tools: hosted } }),
       });
     }
     log.info(`agent labels: ${format(initial)}`);
-    pipeline = new Pipeline(new AgentState(initial), audit);
+    pipeline = new Pipeline(new AgentState(initial), audit, ask);
     await Promise.all(backends.flatMap((b) => (['tools', 'prompts', 'resources'] as const).map((k) => catalog.refresh(b, k))));
     log.info(`serving ${catalog.tools().length} tools from ${backends.length} servers`);
   })();
@@ -309,6 +310,24 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     }
     const logger = typeof params.logger === 'string' ? `${server}/${params.logger}` : server;
     void agent.notify('notifications/message', { ...params, logger }).catch(() => {});
+  }
+
+  /**
+   * Puts a forbidden write to the human through the agent's client (MCP elicitation): "allow
+   * once" or "deny". Without the capability, or without an answer in time, the write is denied.
+   */
+  async function ask(message: string): Promise<Answer> {
+    if (!clientCapabilities.elicitation) return 'unsupported';
+    try {
+      const reply = await agent.request(
+        'elicitation/create',
+        { message, requestedSchema: { type: 'object', properties: { decision: { type: 'string', title: 'Decision', enum: ['allow once', 'deny'] } }, required: ['decision'] } },
+        { timeoutMs: config.askTimeoutMs },
+      );
+      return reply.action === 'accept' && (reply.content as { decision?: unknown } | undefined)?.decision === 'allow once' ? 'allow' : 'deny';
+    } catch (err) {
+      return err instanceof RpcError && err.code === RPC.requestTimeout ? 'timeout' : 'deny';
+    }
   }
 
   /** Forwards a request to a backend with the agent's cancellation; progress reaches the agent before the result. */

@@ -17,7 +17,13 @@ export interface Route {
   mode: Mode;
   /** Tools the guard's backend calls that mcpg answers itself (host-tools.ts). */
   hostTools?: { names: readonly string[]; tools: HostTools };
+  /** A forbidden write: denied, or put to the human (`on_violation = "ask"`). */
+  onViolation?: 'deny' | 'ask';
 }
+
+/** The human's answer to "allow this one forbidden write?", through the agent's client. */
+export type Answer = 'allow' | 'deny' | 'timeout' | 'unsupported';
+export type Ask = (message: string) => Promise<Answer>;
 
 export interface Call {
   route: Route;
@@ -45,10 +51,12 @@ const log = logger('pipeline');
 export class Pipeline {
   readonly agent: AgentState;
   readonly audit?: AuditLog;
+  readonly #ask?: Ask;
   #calls = 0;
-  constructor(agent: AgentState, audit?: AuditLog) {
+  constructor(agent: AgentState, audit?: AuditLog, ask?: Ask) {
     this.agent = agent;
     this.audit = audit;
+    this.#ask = ask;
   }
 
   async run(call: Call): Promise<Outcome> {
@@ -72,6 +80,7 @@ export class Pipeline {
       items: null,
       backend_calls: [],
       reason: call.note ?? null,
+      approval: null,
     };
     /** Writes the record; an outcome that cannot be audited becomes a denial. */
     const audited = (outcome: Outcome): Outcome => {
@@ -122,8 +131,21 @@ export class Pipeline {
     }
     record.operation = answer.operation;
     record.resource = answer.resource;
-    const before = decideBefore(route.mode, this.agent.labels, answer.resource, answer.operation);
-    if (before.deny) return deny(before.deny, answer.operation);
+    let before = decideBefore(route.mode, this.agent.labels, answer.resource, answer.operation);
+    if (before.deny) {
+      // Only a write can be put to the human; the agent's labels stay as they are either way.
+      const writes = before.deny.some((v) => v.rule.startsWith('write'));
+      if (route.onViolation !== 'ask' || !writes || !this.#ask) return deny(before.deny, answer.operation);
+      const shown =
+        `The agent wants to call "${tool}" on server "${server}" (a ${answer.operation}). mcpg's information-flow policy ` +
+        `forbids it: ${describe(before.deny)}. The agent's labels: ${this.agent}. Allow this one call?`;
+      const reply = await this.#ask(shown);
+      record.approval = { answer: reply, by: 'client', time: new Date().toISOString(), shown };
+      if (reply !== 'allow') return deny(before.deny, answer.operation);
+      record.violations = before.deny;
+      record.reason = `allowed once by the human: ${describe(before.deny)}`;
+      before = { checkResponse: answer.operation !== 'write' };
+    }
     const gate = audited({ result: {} });
     if (gate.error !== undefined) return gate;
 

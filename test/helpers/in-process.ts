@@ -3,7 +3,7 @@
 import { PassThrough } from 'node:stream';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { CallToolResultSchema, type ClientCapabilities } from '@modelcontextprotocol/sdk/types.js';
-import { loadConfig } from '../../src/config/load.ts';
+import { type Server, loadConfig } from '../../src/config/load.ts';
 import { noopGuard } from '../../src/guard/builtin.ts';
 import type { Guard } from '../../src/guard/guard.ts';
 import { type Gateway, startGateway } from '../../src/proxy/gateway.ts';
@@ -29,7 +29,7 @@ configureLog({ level: 'debug', writer: (line) => (logged += line) });
 
 export async function inProcess(
   config: object,
-  options: { capabilities?: ClientCapabilities; makeGuard?: () => Promise<Guard>; setup?: (client: Client) => void; pins?: Record<string, ServerPins>; auditLog?: string } = {},
+  options: { capabilities?: ClientCapabilities; makeGuard?: (server: Server) => Promise<Guard>; setup?: (client: Client) => void; pins?: Record<string, ServerPins>; auditLog?: string } = {},
 ): Promise<InProcess> {
   const toGateway = new PassThrough();
   const fromGateway = new PassThrough();
