@@ -6,6 +6,7 @@ import { cacheCommand } from './commands/cache.ts';
 import { configCommand } from './commands/config.ts';
 import { guardCommand } from './commands/guard.ts';
 import { registryCommand } from './commands/registry.ts';
+import { explainCommand } from './commands/explain.ts';
 import { runCommand } from './commands/run.ts';
 import { toolsCommand } from './commands/tools.ts';
 import { exitWith } from './exit.ts';
@@ -28,6 +29,7 @@ export async function main(argv: string[]): Promise<void> {
       .command(configCommand)
       .command(guardCommand)
       .command(toolsCommand)
+      .command(explainCommand)
       .command(cacheCommand)
       .command(registryCommand)
       .command(attestCommand)
@@ -41,6 +43,7 @@ export async function main(argv: string[]): Promise<void> {
       .example('$0 guard lock --config mcpg.toml', 'download, verify and pin the guards in guards.lock')
       .example('$0 guard verify --frozen --config mcpg.toml', 'in CI: fail when config, lock and signatures disagree')
       .example('$0 tools lock --config mcpg.toml', 'pin the servers\' tool definitions (rug-pull protection)')
+      .example('$0 explain --audit-log audit.jsonl', 'say why the last call was denied, and what would let it pass')
       .epilog(EPILOG)
       .wrap(Math.min(100, process.stdout.columns || 100))
       .fail((message, err) => {

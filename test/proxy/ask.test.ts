@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { writeSinkGuard } from '../../src/guard/builtin.ts';
 import type { Guard } from '../../src/guard/guard.ts';
 import { inProcess } from '../helpers/in-process.ts';
-import { fixtureServer, readAudit, tempDir } from '../helpers/mcpg.ts';
+import { fixtureServer, mcpg, readAudit, tempDir } from '../helpers/mcpg.ts';
 
 /** Reads from "src" are private; "sink" is a public write sink. */
 const guards = async (server: { name: string }): Promise<Guard> =>
@@ -34,7 +34,7 @@ async function session(answer: ((client: Client) => void) | undefined, gateway: 
   const r = await gw.call('sink___touch', { path: target });
   await gw.close();
   const line = readAudit(audit).filter((l) => l.tool === 'touch').pop()!;
-  return { r, wrote: existsSync(target), line };
+  return { r, wrote: existsSync(target), line, audit };
 }
 
 const replying = (decision: string, seen: string[] = []) => (client: Client) =>
@@ -74,5 +74,21 @@ describe('on_violation = "ask"', () => {
     expect(r.isError).toBe(true);
     expect(wrote).toBe(false);
     expect(line).toMatchObject({ decision: 'deny', approval: { answer: 'timeout' } });
+  });
+});
+
+describe('mcpg explain', () => {
+  it('says why the write was denied, where the blocking tag came from, what would let it pass, and the human\'s answer', async () => {
+    const { audit } = await session(replying('deny'));
+    const r = mcpg(['explain', '--audit-log', audit]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^call 2 at \S+: tools\/call touch on server "sink" — deny$/m);
+    expect(r.stdout).toContain('the agent then carried secrecy private:octo/secret, integrity none');
+    expect(r.stdout).toMatch(/^ {2}private:octo\/secret: from call 1, echo on server "src" at /m);
+    expect(r.stdout).toMatch(/^asked the human \(client, \S+\): deny; shown: "The agent wants to call "touch"/m);
+    expect(r.stdout).toMatch(/^ {2}- let server "sink" accept private:octo\/secret \(its write-sink accept list\), or do not read data labeled private:octo\/secret before this write/m);
+    const json = JSON.parse(mcpg(['explain', '--audit-log', audit, '--id', '1', '--json']).stdout) as { call: string; decision: string; fixes: string[] };
+    expect(json).toMatchObject({ call: 'tools/call echo on server "src"', decision: 'allow', fixes: [] });
+    expect(mcpg(['explain', '--audit-log', audit, '--id', '9']).stderr.trim()).toBe('mcpg: the audit log holds no call with id 9');
   });
 });

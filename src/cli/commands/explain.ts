@@ -1,0 +1,116 @@
+import { readFileSync } from 'node:fs';
+import type { CommandModule } from 'yargs';
+import type { Violation } from '../../difc/evaluator.ts';
+import type { AuditRecord } from '../../proxy/audit.ts';
+import { McpgError, fsReason } from '../../shared/errors.ts';
+import { out } from '../output.ts';
+
+interface Args {
+  'audit-log': string;
+  id?: number;
+  json: boolean;
+}
+
+/** Where a tag the agent carried came from: the earlier read that added it. */
+interface Origin {
+  tag: string;
+  id: number;
+  server: string;
+  tool: string;
+  time: string;
+}
+
+export interface Explanation {
+  id: number;
+  time: string;
+  call: string;
+  decision: AuditRecord['decision'];
+  resource: AuditRecord['resource'];
+  operation: AuditRecord['operation'];
+  agent: AuditRecord['agent_before'];
+  origins: Origin[];
+  violations: Violation[];
+  fixes: string[];
+  approval: AuditRecord['approval'];
+  reason: string | null;
+}
+
+const FIX: Record<Violation['rule'], (tags: string, guard: string, server: string) => string> = {
+  'read-secrecy': (tags, guard) => `clear the agent for ${tags} (a policy of guard "${guard}" that gives the agent that secrecy, e.g. allow-only repos = "all")`,
+  'read-integrity': (tags, guard) => `stop requiring ${tags} of what the agent reads (a lower min-integrity in guard "${guard}"'s policy)`,
+  'write-secrecy': (tags, _guard, server) =>
+    `let server "${server}" accept ${tags} (its write-sink accept list), or do not read data labeled ${tags} before this write, or ask a person (on_violation = "ask" on "${server}")`,
+  'write-integrity': (tags, guard) => `give the agent ${tags} (a higher min-integrity in the policy of guard "${guard}")`,
+};
+
+/** The decision `id` (the last one by default) in plain words: what, why, and what would change it. */
+export function explain(lines: AuditRecord[], id?: number): Explanation {
+  const decisions = new Map<number, AuditRecord>();
+  for (const l of lines) decisions.set(l.id, l);
+  const target = id === undefined ? [...decisions.values()].pop() : decisions.get(id);
+  if (!target) throw new McpgError('USAGE', id === undefined ? 'the audit log holds no decision' : `the audit log holds no call with id ${id}`);
+  // Each secrecy tag the agent carried, traced to the first earlier line whose read added it.
+  const origins: Origin[] = [];
+  for (const tag of target.agent_before.secrecy) {
+    const from = lines.find((l) => l.id < target.id && !l.agent_before.secrecy.includes(tag) && l.agent_after.secrecy.includes(tag));
+    if (from) origins.push({ tag, id: from.id, server: from.server, tool: from.tool, time: from.time });
+  }
+  const fixes = target.violations.map((v) => FIX[v.rule](v.tags.join(', '), target.guard, target.server));
+  return {
+    id: target.id,
+    time: target.time,
+    call: `${target.method} ${target.tool} on server "${target.server}"`,
+    decision: target.decision,
+    resource: target.resource,
+    operation: target.operation,
+    agent: target.agent_before,
+    origins,
+    violations: target.violations,
+    fixes,
+    approval: target.approval ?? null,
+    reason: target.reason,
+  };
+}
+
+const tags = (t: string[]) => (t.length ? t.join(', ') : 'none');
+
+function words(e: Explanation): string {
+  const lines = [`call ${e.id} at ${e.time}: ${e.call} — ${e.decision}`];
+  if (e.resource) lines.push(`the guard labeled it a ${e.operation}: secrecy ${tags(e.resource.secrecy)}, integrity ${tags(e.resource.integrity)} (${e.resource.description})`);
+  lines.push(`the agent then carried secrecy ${tags(e.agent.secrecy)}, integrity ${tags(e.agent.integrity)}`);
+  for (const o of e.origins) lines.push(`  ${o.tag}: from call ${o.id}, ${o.tool} on server "${o.server}" at ${o.time}`);
+  if (e.reason) lines.push(`why: ${e.reason}`);
+  if (e.approval) lines.push(`asked the human (${e.approval.by}, ${e.approval.time}): ${e.approval.answer}; shown: "${e.approval.shown}"`);
+  if (e.fixes.length) lines.push('what would let it pass:', ...e.fixes.map((f) => `  - ${f}`));
+  return lines.join('\n');
+}
+
+export const explainCommand: CommandModule<object, Args> = {
+  command: 'explain',
+  describe: 'Say in plain words why a call was allowed, filtered or denied, and what would change it',
+  builder: (y) =>
+    y
+      .option('audit-log', { type: 'string', demandOption: true, describe: 'the audit log `mcpg run --audit-log` wrote' })
+      .option('id', { type: 'number', describe: 'the call to explain (default: the last one)' })
+      .option('json', { type: 'boolean', default: false, describe: 'print the explanation as JSON' }),
+  handler: (args) => {
+    let text: string;
+    try {
+      text = readFileSync(args['audit-log'], 'utf8');
+    } catch (err) {
+      throw new McpgError('FILE_ACCESS', `cannot read the audit log ${args['audit-log']}: ${fsReason(err)}`);
+    }
+    const lines = text
+      .split('\n')
+      .filter((l) => l.trim())
+      .map((l, i) => {
+        try {
+          return JSON.parse(l) as AuditRecord;
+        } catch {
+          throw new McpgError('USAGE', `${args['audit-log']}: line ${i + 1} is not an audit line`);
+        }
+      });
+    const e = explain(lines, args.id);
+    out(args.json ? JSON.stringify(e, null, 2) : words(e));
+  },
+};
