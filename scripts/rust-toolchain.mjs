@@ -3,8 +3,7 @@
 // .cache/rust (scripts/debian.mjs). No crates.io and no rustup: cargo reads crates from the
 // unpacked /usr/share/cargo/registry through a source replacement.
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { fetchDebian } from './debian.mjs';
@@ -43,21 +42,20 @@ export function rustToolchain() {
   };
 }
 
-/** Builds the Rust guard crate in `dir` (a cdylib) into `target`. */
+/**
+ * Builds the Rust guard crate in `dir` (a cdylib) into `target`. One target directory serves
+ * every guard, so serde and serde_json compile once (cargo locks it between concurrent builds).
+ */
 export async function buildRust(dir, target) {
   const { cargo, env } = rustToolchain();
-  const work = mkdtempSync(join(tmpdir(), 'mcpg-rust-'));
-  try {
-    execFileSync(cargo, ['build', '--offline', '--release', '--target', 'wasm32-wasi', '--target-dir', work], {
-      cwd: dir,
-      stdio: ['ignore', 'inherit', 'inherit'],
-      env: { ...env, CARGO_TARGET_DIR: work },
-    });
-    const out = join(work, 'wasm32-wasi/release');
-    const wasm = readdirSync(out).find((f) => f.endsWith('.wasm'));
-    if (!wasm) throw new Error(`no .wasm built in ${dir}`);
-    copyFileSync(join(out, wasm), target);
-  } finally {
-    rmSync(work, { recursive: true, force: true });
-  }
+  const work = join(base, 'target');
+  execFileSync(cargo, ['build', '--offline', '--release', '--target', 'wasm32-wasi', '--target-dir', work], {
+    cwd: dir,
+    stdio: ['ignore', 'inherit', 'inherit'],
+    env,
+  });
+  const name = /^name\s*=\s*"([^"]+)"/m.exec(readFileSync(join(dir, 'Cargo.toml'), 'utf8'))?.[1];
+  const wasm = join(work, 'wasm32-wasi/release', `${(name ?? '').replaceAll('-', '_')}.wasm`);
+  if (!name || !existsSync(wasm)) throw new Error(`no .wasm built in ${dir}`);
+  copyFileSync(wasm, target);
 }
