@@ -234,9 +234,10 @@ export class GuardInstance {
 
   #envImport(name: string): unknown {
     if (name === 'host_log') {
+      // A guard's debug and info lines are mcpg's debug: real guards log a dozen lines a call.
       return (level: number, ptr: number, len: number) => {
         const text = this.#read(ptr, len);
-        [this.#log.debug, this.#log.info, this.#log.warn, this.#log.error][Math.min(Math.max(level, 0), 3)]!(text);
+        [this.#log.debug, this.#log.debug, this.#log.warn, this.#log.error][Math.min(Math.max(level, 0), 3)]!(text);
       };
     }
     if (name === 'abort') {

@@ -28,7 +28,7 @@ async function gateway(mode: string, extra: object = {}, env: Record<string, str
     // A 1,000-item list with 1,000 lookups is more work than the default fuel (about 100 ms) allows.
     guards: { gh: { path: GUARD, policy: '{"allow-only": {"repos": "public", "min-integrity": "approved"}}', limits: { fuel: 3_000_000_000 }, ...extra } },
   });
-  return Object.assign(await startGateway(config, ['--audit-log', audit], env), { audit });
+  return Object.assign(await startGateway(config, ['--audit-log', audit, '--log-level', 'debug'], env), { audit });
 }
 
 const titles = (r: { text: string }) => (JSON.parse(r.text.split('\n')[0]!) as { title: string }[]).map((i) => i.title);
