@@ -80,6 +80,29 @@ export class WasmGuard implements Guard {
     return answer;
   }
 
+  /**
+   * The guard's own JSON answer, unvalidated (for `guard call` and `guard test`, where the
+   * author compares what the guard wrote). label_agent runs on a fresh instance.
+   */
+  async answer(fn: LabelExport, payload: unknown, backend: BackendCall): Promise<unknown> {
+    const json = (text: string | null): unknown => {
+      if (text === null) return null;
+      try {
+        return JSON.parse(text);
+      } catch {
+        throw new GuardAnswerError(`answered text that is not JSON: ${text.slice(0, 200)}`);
+      }
+    };
+    if (fn !== 'label_agent') return this.#invoke(fn, payload as object, backend, json);
+    try {
+      const instance = GuardInstance.create(this.name, this.#compiled.module, this.#compiled.info, this.#limits);
+      return json(await instance.call('label_agent', JSON.stringify(guardPolicy(this.name, payload)), backend));
+    } catch (err) {
+      if (err instanceof McpgError) throw err;
+      throw this.#failure(`label_agent ${errorMessage(err)}`, err);
+    }
+  }
+
   async labelResource(tool: string, args: Record<string, unknown>, backend: BackendCall): Promise<ResourceAnswer> {
     return this.#invoke('label_resource', { tool_name: tool, tool_args: args }, backend, required(parseResource));
   }

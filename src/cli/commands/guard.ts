@@ -69,41 +69,155 @@ const inspectCommand: CommandModule<object, { file: string; json: boolean }> = {
 interface CallArgs {
   file: string;
   fn: LabelExport;
-  input: string;
+  input?: string;
   policy: string;
   backend?: string;
+  normalized: boolean;
+}
+
+/** call_backend answered from canned MCP results: `{ "tool": <result> }`. */
+function cannedBackend(answers: Record<string, unknown>, where: string): BackendCall {
+  return async (tool) => {
+    if (!(tool in answers)) throw new Error(`no canned answer for "${tool}" in ${where}`);
+    return answers[tool];
+  };
+}
+
+async function loadGuard(file: string): Promise<WasmGuard> {
+  const limits = limitsSchema.parse({});
+  return new WasmGuard(file, await compileGuard(file, readWasm(file), limits), limits);
 }
 
 const callCommand: CommandModule<object, CallArgs> = {
   command: 'call <file> <fn>',
-  describe: 'Run one ABI call with canned backend answers and print the validated output',
+  describe: "Run one ABI call with canned backend answers and print the guard's JSON answer",
   builder: (y) =>
     y
-      .positional('file', { type: 'string', demandOption: true })
-      .positional('fn', { choices: LABEL_EXPORTS, demandOption: true })
-      .option('input', { type: 'string', default: '{}', describe: 'the JSON input of the call' })
-      .option('policy', { type: 'string', default: '{}', describe: 'the policy label_agent is given first' })
+      .positional('file', { type: 'string', demandOption: true, describe: 'the guard module (.wasm)' })
+      .positional('fn', { choices: LABEL_EXPORTS, demandOption: true, describe: 'the export to call' })
+      .option('input', { type: 'string', describe: 'the JSON input of the call (for label_agent: the policy)' })
+      .option('policy', { type: 'string', default: '{}', describe: 'the policy label_agent hears before label_resource or label_response' })
       .option('backend', { type: 'string', describe: 'JSON file: { "tool": <MCP result> } answers for call_backend' })
+      .option('normalized', { type: 'boolean', default: false, describe: "print mcpg's validated view instead of the guard's own JSON" })
       .example('$0 guard call g.wasm label_resource --input \'{"tool_name":"list_issues","tool_args":{}}\'', ''),
   handler: async (args) => {
     const answers = args.backend ? (json(args.backend, readFileSync(args.backend, 'utf8')) as Record<string, unknown>) : {};
-    const backend: BackendCall = async (tool) => {
-      if (!(tool in answers)) throw new Error(`no canned answer for "${tool}" in ${args.backend ?? '(no --backend file)'}`);
-      return answers[tool];
-    };
-    const limits = limitsSchema.parse({});
-    const guard = new WasmGuard(args.file, await compileGuard(args.file, readWasm(args.file), limits), limits);
-    const agent = await guard.labelAgent(json('--policy', args.policy), backend);
-    const input = json('--input', args.input) as { tool_name?: string; tool_args?: Record<string, unknown>; tool_result?: unknown };
-    const result =
-      args.fn === 'label_agent'
-        ? agent
-        : args.fn === 'label_resource'
-          ? await guard.labelResource(input.tool_name ?? '', input.tool_args ?? {}, backend)
-          : await guard.labelResponse(input.tool_name ?? '', input.tool_args ?? {}, input.tool_result ?? {}, backend);
+    const backend = cannedBackend(answers, args.backend ?? '(no --backend file)');
+    const guard = await loadGuard(args.file);
+    const agentInput = args.fn === 'label_agent' && args.input !== undefined;
+    if (agentInput && args.policy !== '{}') throw new McpgError('USAGE', 'for label_agent, --input is the policy: give it once');
+    const policy = json(agentInput ? '--input' : '--policy', agentInput ? args.input! : args.policy);
+    const input = json('--input', args.input ?? '{}') as { tool_name?: string; tool_args?: Record<string, unknown>; tool_result?: unknown };
+    let result: unknown;
+    if (!args.normalized) {
+      if (args.fn !== 'label_agent') await guard.labelAgent(policy, backend);
+      result = await guard.answer(args.fn, args.fn === 'label_agent' ? policy : input, backend);
+    } else {
+      const agent = await guard.labelAgent(policy, backend);
+      result =
+        args.fn === 'label_agent'
+          ? agent
+          : args.fn === 'label_resource'
+            ? await guard.labelResource(input.tool_name ?? '', input.tool_args ?? {}, backend)
+            : await guard.labelResponse(input.tool_name ?? '', input.tool_args ?? {}, input.tool_result ?? {}, backend);
+    }
     out(JSON.stringify(result, null, 2));
   },
 };
+
+/** One case of `mcpg guard test`: a call, and the guard's answer (or error) expected of it. */
+interface TestCase {
+  name: string;
+  fn: LabelExport;
+  input?: unknown;
+  policy?: unknown;
+  backend?: Record<string, unknown>;
+  expect?: unknown;
+  expect_error?: string;
+}
+
+const testCommand: CommandModule<object, { file: string; cases: string }> = {
+  command: 'test <file> <cases>',
+  describe: "Run a table of cases (JSON or TOML) against a guard in one process; a diff for each failure",
+  builder: (y) =>
+    y
+      .positional('file', { type: 'string', demandOption: true, describe: 'the guard module (.wasm)' })
+      .positional('cases', { type: 'string', demandOption: true, describe: 'cases file: [[case]] with name, fn, input, policy, backend, expect or expect_error' })
+      .example('$0 guard test guard.wasm cases.toml', 'exit 5 when any case fails'),
+  handler: async (args) => {
+    const text = readFileSync(args.cases, 'utf8');
+    let doc: { policy?: unknown; backend?: Record<string, unknown>; case?: TestCase[]; cases?: TestCase[] };
+    try {
+      doc = /\.toml$/i.test(args.cases) ? ((await import('smol-toml')).parse(text) as typeof doc) : (JSON.parse(text) as typeof doc);
+    } catch (err) {
+      throw new McpgError('USAGE', `${args.cases}: ${errorMessage(err)}`);
+    }
+    const cases = doc.case ?? doc.cases ?? [];
+    if (!cases.length) throw new McpgError('USAGE', `${args.cases}: no cases ([[case]] in TOML, "cases" in JSON)`);
+    const limits = limitsSchema.parse({});
+    // One compiled module for all cases; each case gets its own guard (its own policy).
+    const compiled = await compileGuard(args.file, readWasm(args.file), limits);
+    const lines: string[] = [];
+    let failed = 0;
+    for (const [i, c] of cases.entries()) {
+      const name = c.name ?? `case ${i + 1}`;
+      const backend = cannedBackend({ ...doc.backend, ...c.backend }, `${args.cases} (${name})`);
+      const guard = new WasmGuard(args.file, compiled, limits);
+      const policy = c.policy ?? doc.policy ?? {};
+      let actual: unknown;
+      let error: string | undefined;
+      try {
+        if (!LABEL_EXPORTS.includes(c.fn)) throw new McpgError('USAGE', `fn must be one of ${LABEL_EXPORTS.join(', ')}`);
+        if (c.fn !== 'label_agent') await guard.labelAgent(policy, backend);
+        actual = await guard.answer(c.fn, c.fn === 'label_agent' ? (c.input ?? policy) : (c.input ?? {}), backend);
+      } catch (err) {
+        error = errorMessage(err);
+      }
+      const ok =
+        c.expect_error !== undefined
+          ? error !== undefined && new RegExp(c.expect_error).test(error)
+          : error === undefined && canonicalJson(actual) === canonicalJson(c.expect ?? null);
+      if (ok) {
+        lines.push(`PASS  ${name}`);
+        continue;
+      }
+      failed++;
+      lines.push(`FAIL  ${name}`);
+      if (c.expect_error !== undefined) lines.push(`      expected an error matching /${c.expect_error}/, got ${error ? `error: ${error}` : JSON.stringify(actual)}`);
+      else if (error) lines.push(`      error: ${error}`);
+      else lines.push(...jsonDiff(c.expect ?? null, actual).map((l) => `      ${l}`));
+    }
+    lines.push(`${cases.length - failed} passed, ${failed} failed`);
+    out(lines.join('\n'));
+    if (failed) exitWithCode(EXIT.guard);
+  },
+};
+
+/** JSON with sorted keys, so a case compares answers, not key order. */
+function canonicalJson(v: unknown): string {
+  return JSON.stringify(v, (_k, x: unknown) => (x && typeof x === 'object' && !Array.isArray(x) ? Object.fromEntries(Object.entries(x).sort(([a], [b]) => (a < b ? -1 : 1))) : x), 2);
+}
+
+/** A line diff (longest common subsequence): "- expected", "+ actual", unchanged lines indented. */
+function jsonDiff(expected: unknown, actual: unknown): string[] {
+  const a = canonicalJson(expected).split('\n');
+  const b = canonicalJson(actual).split('\n');
+  if (a.length * b.length > 1_000_000) return [...a.map((l) => `- ${l}`), ...b.map((l) => `+ ${l}`)];
+  // lcs[i][j]: the common subsequence length of a[i..] and b[j..].
+  const lcs = Array.from({ length: a.length + 1 }, () => new Array<number>(b.length + 1).fill(0));
+  for (let i = a.length - 1; i >= 0; i--) for (let j = b.length - 1; j >= 0; j--) lcs[i]![j] = a[i] === b[j] ? lcs[i + 1]![j + 1]! + 1 : Math.max(lcs[i + 1]![j]!, lcs[i]![j + 1]!);
+  const out: string[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < a.length || j < b.length) {
+    if (i < a.length && j < b.length && a[i] === b[j]) {
+      out.push(`  ${a[i++]}`);
+      j++;
+    } else if (j < b.length && (i === a.length || lcs[i]![j + 1]! >= lcs[i + 1]![j]!)) out.push(`+ ${b[j++]}`);
+    else out.push(`- ${a[i++]}`);
+  }
+  return out;
+}
 
 const lockCommand: CommandModule<object, SupplyArgs & { names: string[]; update: boolean }> = {
   command: 'lock [names..]',
@@ -198,6 +312,6 @@ export const guardCommand: CommandModule = {
   command: 'guard <command>',
   describe: 'Inspect, try and supply guards',
   builder: (y) =>
-    y.command(inspectCommand).command(callCommand).command(lockCommand).command(verifyCommand).command(addCommand).command(outdatedCommand).demandCommand(1),
+    y.command(inspectCommand).command(callCommand).command(testCommand).command(lockCommand).command(verifyCommand).command(addCommand).command(outdatedCommand).demandCommand(1),
   handler: () => {},
 };
