@@ -193,6 +193,15 @@ export class Supply {
       entry = await this.#resolve(g);
       this.lock.guards[g.name] = entry;
       this.#write();
+    } else if ('path' in g && !this.#options.frozen) {
+      // The dev loop: a local guard rebuilt since it was locked is locked again (--frozen refuses).
+      const now = sha256(readPath(g));
+      if (now !== entry.sha256) {
+        log.info(`guard "${g.name}": ${g.path} changed since it was locked (sha256 ${entry.sha256.slice(0, 12)}… → ${now.slice(0, 12)}…); locking it again (--frozen would refuse)`);
+        entry = await this.#resolve(g);
+        this.lock.guards[g.name] = entry;
+        this.#write();
+      }
     }
     return this.#checked(g, entry);
   }
