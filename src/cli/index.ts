@@ -34,6 +34,7 @@ export async function main(argv: string[]): Promise<void> {
       .command(registryCommand)
       .command(attestCommand)
       .demandCommand(1, 'Name a command.')
+      .completion('completion', 'print a completion script for bash or zsh (add it to your shell profile)')
       .strict()
       .version(VERSION)
       .alias('h', 'help')
@@ -46,7 +47,9 @@ export async function main(argv: string[]): Promise<void> {
       .example('$0 explain --audit-log audit.jsonl', 'say why the last call was denied, and what would let it pass')
       .epilog(EPILOG)
       .wrap(Math.min(100, process.stdout.columns || 100))
-      .fail((message, err) => {
+      .fail((message, err, y) => {
+        // Bare `mcpg` (or a missing command) shows the usage, then says what is missing.
+        if (!err && /Name a command|Not enough non-option arguments/.test(message)) y.showHelp((s) => process.stderr.write(`${s}\n\n`));
         throw err ?? new McpgError('USAGE', message);
       })
       .parseAsync();

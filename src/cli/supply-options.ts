@@ -15,7 +15,7 @@ export interface SupplyArgs {
 
 export function withSupplyOptions<T>(y: Argv<T>) {
   return y
-    .option('config', { alias: 'c', type: 'string', demandOption: true, describe: 'config file (.toml or .json)' })
+    .option('config', { alias: 'c', type: 'string', default: 'mcpg.toml', describe: 'config file (.toml or .json)' })
     .option('lock', { type: 'string', describe: 'guards.lock to use (default: [gateway] lock, beside the config)' })
     .option('frozen', { type: 'boolean', default: false, describe: 'never write guards.lock' })
     .option('offline', { type: 'boolean', default: false, describe: 'never touch the network (the cache must hold everything)' })

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { join } from 'node:path';
-import { ROOT, fixtureServer, mcpg, mcpgRun, tempDir, writeConfig } from '../helpers/mcpg.ts';
+import { spawnSync } from 'node:child_process';
+import { ROOT, fixtureServer, mcpg, mcpgCommand, mcpgRun, tempDir, writeConfig } from '../helpers/mcpg.ts';
 
 describe('mcpg command line', () => {
   it('prints its version and help with examples and exit codes', () => {
@@ -10,6 +11,26 @@ describe('mcpg command line', () => {
     const h = mcpg(['--help']);
     expect(h.stdout).toContain('mcpg run --config mcpg.toml');
     expect(h.stdout).toContain('Exit codes:');
+  });
+
+  it('bare mcpg shows its usage and exits 2; guard verify offers no --frozen (it always is); a completion script', () => {
+    const bare = mcpg([]);
+    expect(bare.code).toBe(2);
+    expect(bare.stderr).toMatch(/^mcpg <command>/);
+    expect(bare.stderr.trim().split('\n').pop()).toBe('mcpg: Name a command.');
+    expect(mcpg(['guard', 'verify', '--help']).stdout).not.toContain('--frozen');
+    expect(mcpg(['completion']).stdout).toContain('mcpg-completions');
+  });
+
+  it('run finds mcpg.toml in the working directory when --config is not given', async () => {
+    const dir = tempDir();
+    writeConfig(dir, `[servers.s]\ncommand = ${JSON.stringify(process.execPath)}\nargs = [${JSON.stringify(join(ROOT, 'test/fixtures/servers/tools.ts'))}, "s"]\n`, 'mcpg.toml');
+    const { command, args } = mcpgCommand();
+    const r = spawnSync(command, [...args, 'config', 'check'], { cwd: dir, encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(2);
+    const check = spawnSync(command, [...args, 'guard', 'verify'], { cwd: dir, encoding: 'utf8' });
+    expect(check.stderr).toBe('');
+    expect(check.stdout).toMatch(/0 guards verified/);
   });
 
   it('exits 2 on a usage error, with one line and no stack trace', () => {

@@ -27,11 +27,11 @@ const verifyBundleCommand: CommandModule<object, Args> = {
   builder: (y) =>
     y
       .positional('file', { type: 'string', demandOption: true, describe: 'the artifact, or sha256:<hex> for an attestation' })
-      .option('bundle', { type: 'string', demandOption: true })
+      .option('bundle', { type: 'string', demandOption: true, describe: 'the Sigstore bundle (.sigstore.json)' })
       .option('certificate-identity', { type: 'string', describe: 'the exact certificate identity (SAN)' })
-      .option('certificate-oidc-issuer', { type: 'string' })
+      .option('certificate-oidc-issuer', { type: 'string', describe: 'the OIDC issuer the certificate must name' })
       .option('key', { type: 'string', describe: 'PEM public key, for key-signed bundles' })
-      .option('trusted-root', { type: 'string' })
+      .option('trusted-root', { type: 'string', describe: 'trusted_root.json (default: the public-good root built in)' })
       .check((a) => {
         if (a.key ? a['certificate-identity'] || a['certificate-oidc-issuer'] : !(a['certificate-identity'] && a['certificate-oidc-issuer'])) {
           throw new Error('give either --certificate-identity with --certificate-oidc-issuer, or --key');

@@ -17,7 +17,7 @@ const ls: CommandModule = {
 const gc: CommandModule<object, { configs: string[] }> = {
   command: 'gc <configs..>',
   describe: 'Drop what no guards.lock of the given configs names',
-  builder: (y) => y.positional('configs', { type: 'string', array: true, demandOption: true }),
+  builder: (y) => y.positional('configs', { type: 'string', array: true, demandOption: true, describe: 'configs whose locked guards are kept' }),
   handler: (args) => {
     const keep = new Set<string>();
     for (const file of args.configs) {

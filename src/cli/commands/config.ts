@@ -10,7 +10,10 @@ export const configCommand: CommandModule = {
       .command<{ file: string; json: boolean }>({
         command: 'check <file>',
         describe: 'Validate a config; print the servers and guards it resolves to',
-        builder: (yy) => yy.positional('file', { type: 'string', demandOption: true }).option('json', { type: 'boolean', default: false }),
+        builder: (yy) =>
+          yy
+            .positional('file', { type: 'string', demandOption: true, describe: 'the config (.toml or .json)' })
+            .option('json', { type: 'boolean', default: false, describe: 'print the resolved config as JSON (secrets redacted)' }),
         handler: (args) => {
           const config = redacted(loadConfig(args.file));
           if (args.json) return out(JSON.stringify(config, null, 2));

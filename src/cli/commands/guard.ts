@@ -35,7 +35,10 @@ const sig = (t?: { params: string[]; results: string[] }) => (t ? `(${t.params.j
 const inspectCommand: CommandModule<object, { file: string; json: boolean }> = {
   command: 'inspect <file>',
   describe: 'Show a guard module: exports, imports, ABI check, size, sha256',
-  builder: (y) => y.positional('file', { type: 'string', demandOption: true }).option('json', { type: 'boolean', default: false }),
+  builder: (y) =>
+    y
+      .positional('file', { type: 'string', demandOption: true, describe: 'the guard module (.wasm or .tar.gz package)' })
+      .option('json', { type: 'boolean', default: false, describe: 'print the report as JSON' }),
   handler: (args) => {
     const bytes = readWasm(args.file);
     let info;
@@ -268,7 +271,8 @@ const addCommand: CommandModule<object, SupplyArgs & { spec: string; server: str
 const verifyCommand: CommandModule<object, SupplyArgs & { json: boolean }> = {
   command: 'verify',
   describe: 'Check that config, guards.lock and the signed artifacts agree (for CI)',
-  builder: (y) => withSupplyOptions(y).option('json', { type: 'boolean', default: false, describe: 'print the problems as JSON' }),
+  // It never writes the lock: a --frozen flag would change nothing, so it is not offered.
+  builder: (y) => withSupplyOptions(y).hide('frozen').option('json', { type: 'boolean', default: false, describe: 'print the problems and how each guard is vouched for, as JSON' }),
   handler: async (args) => {
     const supply = supplyFrom({ ...args, frozen: true });
     const problems = await supply.verify();

@@ -23,7 +23,7 @@ const list: CommandModule<object, { registry?: string }> = {
 const info: CommandModule<object, { registry?: string; name: string }> = {
   command: 'info <name>',
   describe: 'Show a guard: publisher, signer, versions',
-  builder: (y) => y.positional('name', { type: 'string', demandOption: true }).option('registry', registryOption),
+  builder: (y) => y.positional('name', { type: 'string', demandOption: true, describe: 'a guard name (NAME or NAME@RANGE)' }).option('registry', registryOption),
   handler: async (args) => {
     const index = await loadIndex(args.registry);
     const { name } = parseName(args.name);
