@@ -220,9 +220,13 @@ const assets = createServer((req, res) => {
 });
 await new Promise<void>((r) => assets.listen(0, '127.0.0.1', r));
 const base = `http://127.0.0.1:${(assets.address() as AddressInfo).port}`;
+const sha256Hex = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 const threeCfg = config('three', {
   mcpServers: Object.fromEntries(['allow-list', 'repo-visibility', 'repo-visibility-go'].map((g) => [g, { command: ECHO[0], args: ECHO.slice(1), guard: g }])),
-  guards: Object.fromEntries(['allow-list', 'repo-visibility', 'repo-visibility-go'].map((g) => [g, { url: `${base}/${g}.wasm`, policy: {} }])),
+  // Hash-pinned (no signer): signatures are measured in section 6.
+  guards: Object.fromEntries(
+    ['allow-list', 'repo-visibility', 'repo-visibility-go'].map((g) => [g, { url: `${base}/${g}.wasm`, unsigned: true, sha256: sha256Hex(readFileSync(guardPath(g))), policy: {} }]),
+  ),
 });
 const startOnce = async (cacheDir: string) => {
   const t = process.hrtime.bigint();
