@@ -66,8 +66,10 @@ export class LineTransport implements Transport {
 
   #take(part: Buffer): void {
     if (!part.length) return;
+    // Copies, not views: a view would keep the discarded chunk (or line) alive.
     if (this.#discarding) {
-      this.#discarding.tail = Buffer.concat([this.#discarding.tail, part]).subarray(-SNIFF);
+      const d = this.#discarding;
+      d.tail = Buffer.from(part.length >= SNIFF ? part.subarray(-SNIFF) : Buffer.concat([d.tail, part]).subarray(-SNIFF));
       return;
     }
     if (this.#length + part.length <= this.#maxBytes) {
@@ -75,8 +77,9 @@ export class LineTransport implements Transport {
       this.#length += part.length;
       return;
     }
-    const line = Buffer.concat([...this.#parts, part]);
-    this.#discarding = { head: line.subarray(0, SNIFF), tail: line.subarray(-SNIFF) };
+    const first = this.#parts[0] ?? part;
+    const head = Buffer.from((first.length >= SNIFF ? first : Buffer.concat([...this.#parts, part])).subarray(0, SNIFF));
+    this.#discarding = { head, tail: Buffer.from(part.subarray(-SNIFF)) };
     this.#parts.length = 0;
     this.#length = 0;
   }
