@@ -75,14 +75,19 @@ export function dealloc(ptr: usize, size: i32): void {
   __unpin(ptr);
 }
 
-// Collect garbage after a call once the heap is this large: memory is capped, and a guard that
-// only ever grows would hit the cap on a large response.
-const COLLECT_PAGES = 128;
+// A full collection after a call whenever memory has grown past the last mark: memory is capped,
+// and a guard that only ever grows would hit the cap on a large response. Memory never shrinks,
+// so the mark moves up: a fixed mark, once passed, would collect the whole heap after every call
+// (mcpg's call buffers alone take 4 MiB). Between growths the incremental collector keeps up.
+let collectAbove: i32 = 128;
 
 /** Runs a handler on the JSON input and writes its answer (or asks for a bigger buffer). */
 export function handle(inPtr: usize, inLen: i32, outPtr: usize, outSize: i32, handler: (input: Value) => Value | null): i32 {
   const rc = answer(inPtr, inLen, outPtr, outSize, handler);
-  if (memory.size() > COLLECT_PAGES) __collect();
+  if (memory.size() > collectAbove) {
+    __collect();
+    collectAbove = memory.size();
+  }
   return rc;
 }
 
