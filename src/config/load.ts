@@ -32,6 +32,8 @@ export interface Config {
   guards: Guard[];
   /** Each value that came from `${VAR}`, by key path, as written: shown instead of the value. */
   templates: Record<string, string>;
+  /** What the config says that mcpg does not act on (shown by `run` and `config check`). */
+  warnings: string[];
 }
 
 /**
@@ -74,7 +76,13 @@ export function parseConfig(file: string, text: string, env: NodeJS.ProcessEnv =
     askTimeoutMs: cfg.gateway.ask_timeout * 1000,
     lock: relative(cfg.gateway.lock),
     trustedRoot: cfg.gateway.trusted_root && relative(cfg.gateway.trusted_root),
-    servers: Object.entries(cfg.servers).map(([name, s]) => ({
+    warnings: Object.entries(cfg.servers).flatMap(([name, s]) => [
+      ...(s.autoApprove ? [`servers.${name}.autoApprove: ignored (mcpg decides by information-flow policy, not by a list of tools)`] : []),
+      ...(s.disabled ? [`servers.${name}: disabled, so it is not started`] : []),
+    ]),
+    servers: Object.entries(cfg.servers)
+      .filter(([, s]) => !s.disabled)
+      .map(([name, s]) => ({
       ...s,
       ...('command' in s
         ? { command: /^\.\.?\//.test(s.command) ? relative(s.command) : s.command, cwd: s.cwd && relative(s.cwd) }
@@ -136,10 +144,25 @@ function normalise(raw: unknown, file: string): unknown {
   return { ...rest, servers: mcpServers };
 }
 
+/** VS Code's `${input:github-token}` reads the environment variable GITHUB_TOKEN: mcpg cannot prompt. */
+export function inputVariable(id: string): string {
+  return id.toUpperCase().replace(/[^A-Z0-9_]/g, '_');
+}
+
 function expandEnv(value: unknown, file: string, env: NodeJS.ProcessEnv, path: (string | number)[], templates: Record<string, string>): unknown {
   if (typeof value === 'string') {
     if (value.includes('${')) templates[path.join('.')] = value;
-    return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_, name: string) => {
+    const inputs = value.replace(/\$\{input:([^}]+)\}/g, (_, id: string) => {
+      const v = env[inputVariable(id)];
+      if (v === undefined) {
+        throw new McpgError(
+          'CONFIG_ENV_MISSING',
+          `${file}: ${path.join('.')}: VS Code would prompt for input "${id}"; mcpg cannot prompt: set the environment variable ${inputVariable(id)}`,
+        );
+      }
+      return v;
+    });
+    return inputs.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_, name: string) => {
       const v = env[name];
       if (v === undefined) {
         throw new McpgError(

@@ -49,6 +49,9 @@ const serverCommon = {
   pin: z.enum(['strict', 'warn', 'off']).optional(),
   /** A write DIFC forbids: denied, or put to the human through the agent's client (elicitation). */
   on_violation: z.enum(['deny', 'ask']).default('deny'),
+  /** Cline's keys: a disabled server is left out; autoApprove means nothing to mcpg (a warning says so). */
+  disabled: z.boolean().optional(),
+  autoApprove: z.array(z.string()).optional(),
 };
 
 const stdioServer = z.strictObject({
@@ -61,7 +64,8 @@ const stdioServer = z.strictObject({
 });
 
 const httpServer = z.strictObject({
-  type: z.enum(['http', 'streamable-http']).optional(),
+  // `sse`: the legacy HTTP+SSE transport, which many servers still speak.
+  type: z.enum(['http', 'streamable-http', 'sse']).optional(),
   url: z.url({ protocol: /^https?$/ }),
   headers: z.record(z.string(), z.string()).default({}),
   ...serverCommon,
@@ -73,7 +77,7 @@ const server = byKey(
     ['command', stdioServer],
     ['url', httpServer],
   ] as const,
-  'a server needs one of `command` (stdio) or `url` (streamable HTTP)',
+  'a server needs one of `command` (stdio) or `url` (streamable HTTP, or SSE with type = "sse")',
 );
 
 export const limitsSchema = z.strictObject({
@@ -170,6 +174,8 @@ export const configSchema = z
         lock: 'guards.lock',
       }),
     servers: z.record(serverName, server).refine((s) => Object.keys(s).length > 0, 'at least one server is needed'),
+    // VS Code's mcp.json: what it would prompt for (read here from the environment, see load.ts).
+    inputs: z.array(z.looseObject({ id: z.string(), description: z.string().optional() })).optional(),
     guards: z.record(name, guard).default({}),
   })
   .superRefine((cfg, ctx) => {

@@ -1,4 +1,5 @@
 import { getDefaultEnvironment } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { LATEST_PROTOCOL_VERSION, SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/sdk/types.js';
 import type { Server } from '../config/load.ts';
@@ -45,7 +46,7 @@ export class Backend {
   readonly #hooks: BackendHooks;
   #clientCapabilities: Params = {};
   #router?: Router;
-  #transport?: ChildTransport | StreamableHTTPClientTransport;
+  #transport?: ChildTransport | StreamableHTTPClientTransport | SSEClientTransport;
   #capabilities: Params = {};
   #connecting?: Promise<Router>;
   #failures = 0;
@@ -139,7 +140,7 @@ export class Backend {
       const version = String(init.protocolVersion);
       if (!SUPPORTED_PROTOCOL_VERSIONS.includes(version)) throw new Error(`it speaks MCP protocol version "${version}", which mcpg does not`);
       // HTTP transports send the negotiated version in a header on every later request.
-      if (transport instanceof StreamableHTTPClientTransport) transport.setProtocolVersion(version);
+      if (!(transport instanceof ChildTransport)) transport.setProtocolVersion(version);
       this.#capabilities = (init.capabilities ?? {}) as Params;
       await router.notify('notifications/initialized');
     } catch (err) {
@@ -169,9 +170,13 @@ export class Backend {
     this.#retryAt = Date.now() + BACKOFF_MS[Math.min(this.#failures++, BACKOFF_MS.length - 1)]!;
   }
 
-  #makeTransport(): ChildTransport | StreamableHTTPClientTransport {
+  #makeTransport(): ChildTransport | StreamableHTTPClientTransport | SSEClientTransport {
     const c = this.config;
-    if ('url' in c) return new StreamableHTTPClientTransport(new URL(c.url), { requestInit: { headers: c.headers } });
+    if ('url' in c) {
+      // The legacy HTTP+SSE transport for servers that speak nothing newer (type = "sse").
+      if (c.type === 'sse') return new SSEClientTransport(new URL(c.url), { requestInit: { headers: c.headers } });
+      return new StreamableHTTPClientTransport(new URL(c.url), { requestInit: { headers: c.headers } });
+    }
     const transport = new ChildTransport(c.command, c.args, {
       // An allow-listed base environment (PATH, HOME, …) plus what the config gives, nothing else.
       env: { ...getDefaultEnvironment(), ...c.env },

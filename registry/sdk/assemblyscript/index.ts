@@ -68,26 +68,25 @@ export function alloc(size: i32): usize {
   const buf = new ArrayBuffer(size);
   const ptr = changetype<usize>(buf);
   __pin(ptr);
+  hostBytes += <usize>size;
   return ptr;
 }
 
 export function dealloc(ptr: usize, size: i32): void {
   __unpin(ptr);
+  hostBytes -= <usize>size;
 }
 
-// A full collection after a call whenever memory has grown past the last mark: memory is capped,
-// and a guard that only ever grows would hit the cap on a large response. Memory never shrinks,
-// so the mark moves up: a fixed mark, once passed, would collect the whole heap after every call
-// (mcpg's call buffers alone take 4 MiB). Between growths the incremental collector keeps up.
-let collectAbove: i32 = 128;
+// Collect garbage after a call once the heap is this large: memory is capped, and a guard that
+// only ever grows would hit the cap on a large response. The host's call buffers (4 MiB and
+// more, from alloc) are not heap a collection could free: they are left out of the count.
+const COLLECT_BYTES: usize = 8 << 20;
+let hostBytes: usize = 0;
 
 /** Runs a handler on the JSON input and writes its answer (or asks for a bigger buffer). */
 export function handle(inPtr: usize, inLen: i32, outPtr: usize, outSize: i32, handler: (input: Value) => Value | null): i32 {
   const rc = answer(inPtr, inLen, outPtr, outSize, handler);
-  if (memory.size() > collectAbove) {
-    __collect();
-    collectAbove = memory.size();
-  }
+  if ((<usize>memory.size() << 16) - hostBytes > COLLECT_BYTES) __collect();
   return rc;
 }
 

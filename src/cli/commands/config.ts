@@ -16,6 +16,7 @@ export const configCommand: CommandModule = {
             .option('json', { type: 'boolean', default: false, describe: 'print the resolved config as JSON (secrets redacted)' }),
         handler: (args) => {
           const config = redacted(loadConfig(args.file));
+          for (const w of config.warnings) process.stderr.write(`mcpg: warning: ${w}\n`);
           if (args.json) return out(JSON.stringify(config, null, 2));
           const lines = [`${config.file}: ok (mode ${config.mode ?? 'strict unless a guard asks for another'})`, 'servers:'];
           for (const s of config.servers) {

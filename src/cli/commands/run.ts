@@ -26,6 +26,7 @@ export const runCommand: CommandModule<object, Args> = {
     // The gateway (and the MCP SDK) load only for `run`.
     const [{ GuardFactory }, { startGateway }] = await Promise.all([import('../../guard/load.ts'), import('../../proxy/gateway.ts')]);
     const config = loadConfig(args.config);
+    for (const w of config.warnings) process.stderr.write(`mcpg: warning: ${w}\n`);
     const supply = supplyFrom(args, config);
     const guards = new GuardFactory(config.guards, (cfg) => supply.guardBytes(cfg));
     // A signal ends mcpg and every server it started, at any moment, start-up included.
