@@ -7,6 +7,7 @@ import { configCommand } from './commands/config.ts';
 import { guardCommand } from './commands/guard.ts';
 import { registryCommand } from './commands/registry.ts';
 import { explainCommand } from './commands/explain.ts';
+import { importCommand } from './commands/import.ts';
 import { runCommand } from './commands/run.ts';
 import { toolsCommand } from './commands/tools.ts';
 import { exitWith } from './exit.ts';
@@ -30,6 +31,7 @@ export async function main(argv: string[]): Promise<void> {
       .command(guardCommand)
       .command(toolsCommand)
       .command(explainCommand)
+      .command(importCommand)
       .command(cacheCommand)
       .command(registryCommand)
       .command(attestCommand)
@@ -45,6 +47,7 @@ export async function main(argv: string[]): Promise<void> {
       .example('$0 guard verify --frozen --config mcpg.toml', 'in CI: fail when config, lock and signatures disagree')
       .example('$0 tools lock --config mcpg.toml', 'pin the servers\' tool definitions (rug-pull protection)')
       .example('$0 explain --audit-log audit.jsonl', 'say why the last call was denied, and what would let it pass')
+      .example('$0 import', "write an mcpg.toml from your MCP client's config")
       .epilog(EPILOG)
       .wrap(Math.min(100, process.stdout.columns || 100))
       .fail((message, err, y) => {

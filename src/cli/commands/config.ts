@@ -1,5 +1,6 @@
 import type { CommandModule } from 'yargs';
 import { type Config, loadConfig } from '../../config/load.ts';
+import { SECRET_KEY } from '../../config/secrets.ts';
 import { out } from '../output.ts';
 
 export const configCommand: CommandModule = {
@@ -36,8 +37,6 @@ export const configCommand: CommandModule = {
   handler: () => {},
 };
 
-/** Keys whose literal values are secrets, written into a config instead of `${VAR}`. */
-const SECRET = /token|secret|password|passwd|credential|api[-_]?key|authorization|cookie|private[-_]?key/i;
 
 /**
  * The config as it may be shown: a value that came from `${VAR}` is shown as written; literal
@@ -47,7 +46,7 @@ function redacted(config: Config): Omit<Config, 'templates'> {
   const { templates, ...shown } = config;
   const as = (path: string, value: string, secret: boolean) =>
     templates[path] ?? (secret ? '<redacted>' : value.replace(/^([a-z]+:\/\/[^/:@]*:)[^/@]*@/i, '$1<redacted>@'));
-  const hide = (path: string, values: Record<string, string>) => Object.fromEntries(Object.entries(values).map(([k, v]) => [k, as(`${path}.${k}`, v, SECRET.test(k))]));
+  const hide = (path: string, values: Record<string, string>) => Object.fromEntries(Object.entries(values).map(([k, v]) => [k, as(`${path}.${k}`, v, SECRET_KEY.test(k))]));
   return {
     ...shown,
     servers: config.servers.map((s) => {
