@@ -11,6 +11,7 @@ import { importCommand } from './commands/import.ts';
 import { runCommand } from './commands/run.ts';
 import { toolsCommand } from './commands/tools.ts';
 import { exitWith } from './exit.ts';
+import { out } from './output.ts';
 
 export const EPILOG = `Exit codes:
   0  success
@@ -22,6 +23,8 @@ export const EPILOG = `Exit codes:
   6  guard supply: lock, hash or signature mismatch, download failure; pinned definitions changed`;
 
 export async function main(argv: string[]): Promise<void> {
+  // The version belongs to mcpg, not to each command: only `mcpg --version` prints it.
+  if (argv.length === 1 && argv[0] === '--version') return out(VERSION);
   try {
     await yargs(argv)
       .scriptName('mcpg')
@@ -38,7 +41,8 @@ export async function main(argv: string[]): Promise<void> {
       .demandCommand(1, 'Name a command.')
       .completion('completion', 'print a completion script for bash or zsh (add it to your shell profile)')
       .strict()
-      .version(VERSION)
+      .version(false)
+      .option('version', { type: 'boolean', global: false, describe: 'print the version' })
       .alias('h', 'help')
       .example('$0 run --config mcpg.toml', 'serve MCP on stdio, in front of the servers in mcpg.toml')
       .example('$0 config check mcpg.toml', 'validate a config and show what it resolves to')

@@ -19,6 +19,10 @@ describe('mcpg command line', () => {
     expect(bare.stderr).toMatch(/^mcpg <command>/);
     expect(bare.stderr.trim().split('\n').pop()).toBe('mcpg: Name a command.');
     expect(mcpg(['guard', 'verify', '--help']).stdout).not.toContain('--frozen');
+    // --version is mcpg's, listed once at the top, not on every command.
+    expect(mcpg(['--help']).stdout).toContain('--version');
+    expect(mcpg(['run', '--help']).stdout).not.toContain('--version');
+    expect(mcpg(['run', '--version']).code).toBe(2);
     expect(mcpg(['completion']).stdout).toContain('mcpg-completions');
   });
 
