@@ -22,9 +22,18 @@ export const EPILOG = `Exit codes:
   5  a guard failed to load or answered wrongly
   6  guard supply: lock, hash or signature mismatch, download failure; pinned definitions changed`;
 
+const FISH_COMPLETION = `# mcpg completions for fish: mcpg completion fish > ~/.config/fish/completions/mcpg.fish
+function __mcpg_completions
+    set -l args (commandline -opc)
+    mcpg --get-yargs-completions $args[2..-1] (commandline -ct)
+end
+complete -c mcpg -f -a '(__mcpg_completions)'`;
+
 export async function main(argv: string[]): Promise<void> {
   // The version belongs to mcpg, not to each command: only `mcpg --version` prints it.
   if (argv.length === 1 && argv[0] === '--version') return out(VERSION);
+  // yargs writes bash and zsh completion scripts; fish's asks the same completion hook.
+  if (argv[0] === 'completion' && argv[1] === 'fish') return out(FISH_COMPLETION);
   try {
     await yargs(argv)
       .scriptName('mcpg')
@@ -39,7 +48,7 @@ export async function main(argv: string[]): Promise<void> {
       .command(registryCommand)
       .command(attestCommand)
       .demandCommand(1, 'Name a command.')
-      .completion('completion', 'print a completion script for bash or zsh (add it to your shell profile)')
+      .completion('completion', 'print a completion script for bash or zsh (`mcpg completion fish` for fish)')
       .strict()
       .version(false)
       .option('version', { type: 'boolean', global: false, describe: 'print the version' })

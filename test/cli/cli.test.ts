@@ -24,6 +24,8 @@ describe('mcpg command line', () => {
     expect(mcpg(['run', '--help']).stdout).not.toContain('--version');
     expect(mcpg(['run', '--version']).code).toBe(2);
     expect(mcpg(['completion']).stdout).toContain('mcpg-completions');
+    expect(mcpg(['completion', 'fish']).stdout).toContain("complete -c mcpg -f -a '(__mcpg_completions)'");
+    expect(mcpg(['--get-yargs-completions', 'gu']).stdout.split('\n')).toContain('guard');
   });
 
   it('run finds mcpg.toml in the working directory when --config is not given', async () => {
