@@ -14,6 +14,10 @@ describe('registry/templates/go', () => {
     const r = mcpg(['guard', 'call', join(dir, 'guard.wasm'), 'label_resource', '--input', '{"tool_name":"list_things","tool_args":{}}']);
     expect(r.stderr).toBe('');
     expect(JSON.parse(r.stdout)).toEqual({ resource: { description: 'list_things', secrecy: [], integrity: [] }, operation: 'read' });
+    // The template's own cases, one of them a required field missing: denied with its name.
+    const t = mcpg(['guard', 'test', join(dir, 'guard.wasm'), join(dir, 'cases.toml')]);
+    expect(t.stdout.trim().split('\n').pop()).toBe('4 passed, 0 failed');
+    expect(t.code).toBe(0);
   });
 });
 
@@ -26,5 +30,9 @@ describe('registry/templates/rust', () => {
     const r = mcpg(['guard', 'call', join(dir, 'guard.wasm'), 'label_resource', '--input', '{"tool_name":"list_things","tool_args":{}}']);
     expect(r.stderr).toBe('');
     expect(JSON.parse(r.stdout)).toEqual({ resource: { description: 'list_things', secrecy: [], integrity: [] }, operation: 'read' });
+    // The template's own cases, one of them a required field missing: denied with its name.
+    const t = mcpg(['guard', 'test', join(dir, 'guard.wasm'), join(dir, 'cases.toml')]);
+    expect(t.stdout.trim().split('\n').pop()).toBe('4 passed, 0 failed');
+    expect(t.code).toBe(0);
   });
 });

@@ -30,6 +30,56 @@ export function resource(description: string, secrecy: string[], integrity: stri
   return Value.obj().set("resource", r).set("operation", Value.str(operation));
 }
 
+/** One labeled element of a collection: for items(...). */
+export function item(data: Value, secrecy: string[], integrity: string[]): Value {
+  return Value.obj().set("data", data).set("labels", labels(secrecy, integrity));
+}
+
+/** The answer of label_response that gives the collection's items, each with its labels. */
+export function items(list: Value[]): Value {
+  const arr = Value.arr();
+  for (let i = 0; i < list.length; i++) arr.push(list[i]);
+  return Value.obj().set("items", arr);
+}
+
+/** Labels for the value a JSON pointer points to: for labeledPaths(...). */
+export function labeledPath(path: string, secrecy: string[], integrity: string[]): Value {
+  return Value.obj().set("path", Value.str(path)).set("labels", labels(secrecy, integrity));
+}
+
+/** The answer of label_response that labels items by JSON pointer under itemsPath. */
+export function labeledPaths(itemsPath: string, paths: Value[]): Value {
+  const arr = Value.arr();
+  for (let i = 0; i < paths.length; i++) arr.push(paths[i]);
+  return Value.obj().set("labeled_paths", arr).set("items_path", Value.str(itemsPath));
+}
+
+// Why the current call is denied; the handler's answer is discarded when this is set.
+let denial: string | null = null;
+
+/** Denies this call (fail closed) with a message that says why; return it from the handler. */
+export function deny(message: string): Value | null {
+  if (denial == null) denial = message;
+  return null;
+}
+
+/**
+ * A string field the guard cannot label without. Missing or not a string, the call is denied
+ * with a message naming the field, whatever the handler then answers; the value read is "".
+ */
+export function requireStr(obj: Value | null, key: string): string {
+  const v = obj != null ? obj.get(key) : null;
+  if (v == null) {
+    deny("missing required field " + key);
+    return "";
+  }
+  if (!v.isString) {
+    deny("field " + key + " is not a string");
+    return "";
+  }
+  return v.s;
+}
+
 /** Log through the gateway: 0 debug, 1 info, 2 warn, 3 error. */
 export function log(level: i32, message: string): void {
   const buf = String.UTF8.encode(message);
@@ -97,7 +147,12 @@ function answer(inPtr: usize, inLen: i32, outPtr: usize, outSize: i32, handler: 
     log(3, "input is not JSON the guard can read: " + parseError);
     return -1;
   }
+  denial = null;
   const answer = handler(input);
+  if (denial != null) {
+    log(3, denial!);
+    return -1;
+  }
   if (answer == null) return 0;
   const out = answer.toBytes();
   if (out.byteLength > outSize) {

@@ -54,11 +54,46 @@ type LabeledPath struct {
 	Labels Labels `json:"labels"`
 }
 
+// Item is one element of a collection answer, with its own labels.
+type Item struct {
+	Data   any    `json:"data"`
+	Labels Labels `json:"labels"`
+}
+
 // ResponseLabels is the answer of LabelResponse; nil means "the resource labels cover it all".
+// It is either labels by JSON pointer (LabeledPaths under ItemsPath) or, when Items is set,
+// the collection's items themselves (build those with NewItems).
 type ResponseLabels struct {
-	LabeledPaths  []LabeledPath `json:"labeled_paths"`
-	DefaultLabels *Labels       `json:"default_labels,omitempty"`
-	ItemsPath     string        `json:"items_path"`
+	LabeledPaths  []LabeledPath
+	DefaultLabels *Labels
+	ItemsPath     string
+	Items         []Item
+}
+
+// NewItems answers LabelResponse with the collection's items, each with its labels.
+func NewItems(items []Item) *ResponseLabels {
+	if items == nil {
+		items = []Item{}
+	}
+	return &ResponseLabels{Items: items}
+}
+
+// MarshalJSON writes the one ABI shape the answer is: {"items": ...} or {"labeled_paths": ...}.
+func (r ResponseLabels) MarshalJSON() ([]byte, error) {
+	if r.Items != nil {
+		return json.Marshal(struct {
+			Items []Item `json:"items"`
+		}{r.Items})
+	}
+	paths := r.LabeledPaths
+	if paths == nil {
+		paths = []LabeledPath{}
+	}
+	return json.Marshal(struct {
+		LabeledPaths  []LabeledPath `json:"labeled_paths"`
+		DefaultLabels *Labels       `json:"default_labels,omitempty"`
+		ItemsPath     string        `json:"items_path"`
+	}{paths, r.DefaultLabels, r.ItemsPath})
 }
 
 // Call is the input of LabelResource and LabelResponse.
@@ -66,6 +101,21 @@ type Call struct {
 	ToolName   string          `json:"tool_name"`
 	ToolArgs   map[string]any  `json:"tool_args"`
 	ToolResult json.RawMessage `json:"tool_result,omitempty"`
+}
+
+// Required reads a string argument the guard cannot label without. A missing or non-string
+// field is an error naming it: returned from LabelResource, the call is denied (fail closed)
+// instead of labeled as if the field were "".
+func (c Call) Required(key string) (string, error) {
+	v, ok := c.ToolArgs[key]
+	if !ok {
+		return "", fmt.Errorf("%s: missing required field tool_args.%s", c.ToolName, key)
+	}
+	s, ok := v.(string)
+	if !ok {
+		return "", fmt.Errorf("%s: field tool_args.%s is not a string", c.ToolName, key)
+	}
+	return s, nil
 }
 
 // Guard is what a guard author implements.

@@ -15,6 +15,14 @@ func (myGuard) LabelAgent(policy json.RawMessage) (*guard.AgentLabels, error) {
 }
 
 func (myGuard) LabelResource(c guard.Call) (*guard.ResourceLabels, error) {
+	// A field the labels depend on: Required's error names it, and returning it denies the call.
+	if strings.HasPrefix(c.ToolName, "delete_") {
+		id, err := c.Required("id")
+		if err != nil {
+			return nil, err
+		}
+		return guard.NewResource(c.ToolName+" "+id, guard.Labels{}, guard.Write), nil
+	}
 	if strings.HasPrefix(c.ToolName, "get_") || strings.HasPrefix(c.ToolName, "list_") {
 		return guard.NewResource(c.ToolName, guard.Labels{}, guard.Read), nil
 	}

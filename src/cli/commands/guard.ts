@@ -9,6 +9,7 @@ import type { BackendCall } from '../../guard/guard.ts';
 import { WasmGuard, compileGuard } from '../../guard/wasm-guard.ts';
 import { inspect } from '../../guard/wasm-binary.ts';
 import { EXIT, McpgError, errorMessage, fsReason } from '../../shared/errors.ts';
+import { configureLog } from '../../shared/log.ts';
 import { sha256 } from '../../supply/cache.ts';
 import { exitWithCode } from '../exit.ts';
 import { out } from '../output.ts';
@@ -162,7 +163,12 @@ const testCommand: CommandModule<object, { file: string; cases: string }> = {
     const compiled = await compileGuard(args.file, readWasm(args.file), limits);
     const lines: string[] = [];
     let failed = 0;
+    // What the guard logs at warn and error is why it failed: part of the case's error, so
+    // expect_error can match the guard's own message (a table, not a stream on stderr).
+    let said: string[] = [];
+    configureLog({ writer: (line) => said.push(line.replace(/^\S+ +(warn|error) +\[guard:[^\]]*\] /, '').trimEnd()), level: 'warn' });
     for (const [i, c] of cases.entries()) {
+      said = [];
       const name = c.name ?? `case ${i + 1}`;
       const backend = cannedBackend({ ...doc.backend, ...c.backend }, `${args.cases} (${name})`);
       const guard = new WasmGuard(args.file, compiled, limits);
@@ -174,7 +180,7 @@ const testCommand: CommandModule<object, { file: string; cases: string }> = {
         if (c.fn !== 'label_agent') await guard.labelAgent(policy, backend);
         actual = await guard.answer(c.fn, c.fn === 'label_agent' ? (c.input ?? policy) : (c.input ?? {}), backend);
       } catch (err) {
-        error = errorMessage(err);
+        error = [errorMessage(err), ...said].join(': ');
       }
       const ok =
         c.expect_error !== undefined

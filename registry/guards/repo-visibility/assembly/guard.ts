@@ -1,5 +1,5 @@
 // repo-visibility: labels the GitHub MCP server's tools by repository visibility.
-import { READ, READ_WRITE, Value, WRITE, agent, callBackend, labels, log, resource, resultJson } from "../../../sdk/assemblyscript";
+import { READ, READ_WRITE, Value, WRITE, agent, callBackend, labeledPath, labeledPaths, log, resource, resultJson } from "../../../sdk/assemblyscript";
 
 const CONTRIBUTOR = "contributor";
 const MAINTAINER = "maintainer";
@@ -94,7 +94,7 @@ export function labelResponse(input: Value): Value | null {
   if (items == null || !items.isArray) return null;
   const args = input.get("tool_args");
   const repo = args != null ? repoOf(args) : "";
-  const paths = Value.arr();
+  const paths: Value[] = [];
   for (let i = 0; i < items.items.length; i++) {
     const item = items.items[i];
     // A search result names its repository; a listing belongs to the repository in the arguments.
@@ -102,7 +102,7 @@ export function labelResponse(input: Value): Value | null {
     const secrecy: string[] = item.isObject && item.get("private") != null
       ? (item.flag("private", true) ? ["private:" + name] : [])
       : secrecyOf(name);
-    paths.push(Value.obj().set("path", Value.str(itemsPath + "/" + i.toString())).set("labels", labels(secrecy, itemIntegrity(item))));
+    paths.push(labeledPath(itemsPath + "/" + i.toString(), secrecy, itemIntegrity(item)));
   }
-  return Value.obj().set("labeled_paths", paths).set("items_path", Value.str(itemsPath));
+  return labeledPaths(itemsPath, paths);
 }

@@ -101,6 +101,15 @@ impl Call {
     pub fn arg(&self, key: &str) -> &str {
         self.tool_args.get(key).and_then(Value::as_str).unwrap_or("")
     }
+
+    /// A string argument the guard cannot label without: missing or not a string, an `Err`
+    /// naming the field, so `?` denies the call (fail closed) instead of labeling it as "".
+    pub fn required(&self, key: &str) -> Result<&str, String> {
+        match self.tool_args.get(key) {
+            None => Err(format!("{}: missing required field tool_args.{}", self.tool_name, key)),
+            Some(v) => v.as_str().ok_or_else(|| format!("{}: field tool_args.{} is not a string", self.tool_name, key)),
+        }
+    }
 }
 
 /// What a guard author implements. An `Err` is logged and answered -1: the call is denied.

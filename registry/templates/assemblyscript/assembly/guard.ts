@@ -1,5 +1,5 @@
 // Your guard: three functions. See the mcpg guard ABI in mcpg's registry/README.md.
-import { READ, Value, WRITE, agent, resource } from "./sdk";
+import { READ, Value, WRITE, agent, requireStr, resource } from "./sdk";
 
 /** The agent's labels, from the policy in the user's config. */
 export function labelAgent(policy: Value): Value | null {
@@ -9,6 +9,8 @@ export function labelAgent(policy: Value): Value | null {
 /** What a call touches, and whether it reads or writes. */
 export function labelResource(input: Value): Value | null {
   const tool = input.str("tool_name");
+  // A field the labels depend on: requireStr denies the call (naming the field) when it is missing.
+  if (tool.startsWith("delete_")) return resource(tool + " " + requireStr(input.get("tool_args"), "id"), [], [], WRITE);
   if (tool.startsWith("get_") || tool.startsWith("list_")) return resource(tool, [], [], READ);
   return resource(tool, [], [], WRITE);
 }

@@ -10,6 +10,11 @@ impl Guard for MyGuard {
     }
 
     fn label_resource(&mut self, call: &Call) -> Result<ResourceLabels, String> {
+        // A field the labels depend on: `required` is an Err naming it, and `?` denies the call.
+        if call.tool_name.starts_with("delete_") {
+            let what = format!("{} {}", call.tool_name, call.required("id")?);
+            return Ok(ResourceLabels::new(&what, Labels::default(), WRITE));
+        }
         let read = call.tool_name.starts_with("get_") || call.tool_name.starts_with("list_");
         Ok(ResourceLabels::new(&call.tool_name, Labels::default(), if read { READ } else { WRITE }))
     }
