@@ -21,18 +21,12 @@ export function goToolchain() {
   return go;
 }
 
-/**
- * Builds a Go guard (a reactor: -buildmode=c-shared for wasip1) into `target`. The same sources
- * must give the same bytes (guards.lock and the registry pin them): no VCS stamp, no paths, and
- * always the same output name.
- */
-export async function buildGo(dir, target) {
-  const go = goToolchain();
-  const work = mkdtempSync(join(tmpdir(), 'mcpg-go-'));
-  const out = join(work, 'guard.wasm');
-  execFileSync(go, ['build', '-buildmode=c-shared', '-trimpath', '-buildvcs=false', '-ldflags=-s -w', '-o', out, '.'], {
+/** Runs the go command in `dir`: offline, with this toolchain only; for wasip1 unless `native`. */
+export function runGo(dir, args, { native = false, stdio = ['ignore', 'inherit', 'inherit'] } = {}) {
+  return execFileSync(goToolchain(), args, {
     cwd: dir,
-    stdio: ['ignore', 'inherit', 'inherit'],
+    stdio,
+    encoding: 'utf8',
     env: {
       PATH: process.env.PATH,
       HOME: process.env.HOME ?? base,
@@ -43,11 +37,21 @@ export async function buildGo(dir, target) {
       GOWORK: 'off',
       GOCACHE: join(base, 'build-cache'),
       GOPATH: join(base, 'path'),
-      GOOS: 'wasip1',
-      GOARCH: 'wasm',
       CGO_ENABLED: '0',
+      ...(native ? {} : { GOOS: 'wasip1', GOARCH: 'wasm' }),
     },
   });
+}
+
+/**
+ * Builds a Go guard (a reactor: -buildmode=c-shared for wasip1) into `target`. The same sources
+ * must give the same bytes (guards.lock and the registry pin them): no VCS stamp, no paths, and
+ * always the same output name.
+ */
+export async function buildGo(dir, target) {
+  const work = mkdtempSync(join(tmpdir(), 'mcpg-go-'));
+  const out = join(work, 'guard.wasm');
+  runGo(dir, ['build', '-buildmode=c-shared', '-trimpath', '-buildvcs=false', '-ldflags=-s -w', '-o', out, '.']);
   copyFileSync(out, target);
   rmSync(work, { recursive: true, force: true });
 }

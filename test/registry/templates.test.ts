@@ -1,9 +1,11 @@
 import { cpSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { buildGo } from '../../scripts/go-toolchain.mjs';
+import { buildGo, runGo } from '../../scripts/go-toolchain.mjs';
 import { buildRust } from '../../scripts/rust-toolchain.mjs';
 import { ROOT, mcpg, tempDir } from '../helpers/mcpg.ts';
+
+const SDK = 'github.com/mcpg-dev/mcpg/registry/sdk/go';
 
 describe('registry/templates/go', () => {
   it('builds with the Go SDK copied beside it into a module that fits the ABI', { timeout: 120_000 }, async () => {
@@ -11,6 +13,12 @@ describe('registry/templates/go', () => {
     cpSync(join(ROOT, 'registry/templates/go'), dir, { recursive: true });
     cpSync(join(ROOT, 'registry/sdk/go'), join(dir, 'sdk'), { recursive: true });
     await buildGo(dir, join(dir, 'guard.wasm'));
+    // Native tests on the author's machine: the SDK's host stubs stand in for the gateway.
+    const native = runGo(dir, ['test', '-v', './...', SDK], { native: true, stdio: 'pipe' });
+    expect(native).toContain('--- PASS: TestADeleteWithoutItsIDIsDenied');
+    expect(native).toContain('--- PASS: TestResponseLabelsIsOneABIShape');
+    runGo(dir, ['vet', './...', SDK], { native: true, stdio: 'pipe' });
+    runGo(dir, ['vet', './...', SDK], { stdio: 'pipe' });
     const r = mcpg(['guard', 'call', join(dir, 'guard.wasm'), 'label_resource', '--input', '{"tool_name":"list_things","tool_args":{}}']);
     expect(r.stderr).toBe('');
     expect(JSON.parse(r.stdout)).toEqual({ resource: { description: 'list_things', secrecy: [], integrity: [] }, operation: 'read' });

@@ -137,12 +137,6 @@ func nonNil(s []string) []string {
 	return s
 }
 
-//go:wasmimport env call_backend
-func callBackend(toolPtr, toolLen, argsPtr, argsLen, resPtr, resSize int32) int32
-
-//go:wasmimport env host_log
-func hostLog(level, ptr, length int32)
-
 func ptrOf(b []byte) int32 {
 	if len(b) == 0 {
 		return 0
@@ -150,36 +144,8 @@ func ptrOf(b []byte) int32 {
 	return int32(uintptr(unsafe.Pointer(&b[0])))
 }
 
-// Log writes to the gateway's log: 0 debug, 1 info, 2 warn, 3 error.
-func Log(level int32, message string) {
-	b := []byte(message)
-	hostLog(level, ptrOf(b), int32(len(b)))
-}
-
 // ErrBackend is returned when the gateway refuses or fails a backend call.
 var ErrBackend = errors.New("call_backend failed")
-
-// CallBackend calls a tool on the guard's own backend and returns its MCP result.
-func CallBackend(tool string, args any) (json.RawMessage, error) {
-	t := []byte(tool)
-	a, err := json.Marshal(args)
-	if err != nil {
-		return nil, err
-	}
-	size := int32(64 * 1024)
-	for attempt := 0; attempt < 4; attempt++ {
-		res := make([]byte, size)
-		n := callBackend(ptrOf(t), int32(len(t)), ptrOf(a), int32(len(a)), ptrOf(res), size)
-		if n >= 0 {
-			return json.RawMessage(res[:n]), nil
-		}
-		if n != -2 {
-			return nil, ErrBackend
-		}
-		size = int32(uint32(res[0]) | uint32(res[1])<<8 | uint32(res[2])<<16 | uint32(res[3])<<24)
-	}
-	return nil, ErrBackend
-}
 
 // ResultJSON decodes the first text block of an MCP tool result as JSON into v.
 func ResultJSON(result json.RawMessage, v any) error {
@@ -215,7 +181,9 @@ func alloc(size int32) int32 {
 func dealloc(ptr, size int32) { delete(pinned, ptr) }
 
 func bytesAt(ptr, length int32) []byte {
-	return unsafe.Slice((*byte)(unsafe.Pointer(uintptr(ptr))), length)
+	// unsafe.Add from nil, not a uintptr conversion: ptr is an address in linear memory the host
+	// handed over, which go vet cannot know.
+	return unsafe.Slice((*byte)(unsafe.Add(nil, ptr)), length)
 }
 
 func answer(v any, err error, isNil bool, outPtr, outSize int32) int32 {
