@@ -1,5 +1,4 @@
 import type { StdioOptions } from 'node:child_process';
 export const GOROOT: string;
-export function goToolchain(): string;
 export function runGo(dir: string, args: string[], options?: { native?: boolean; stdio?: StdioOptions }): string;
 export function buildGo(dir: string, target: string): Promise<void>;

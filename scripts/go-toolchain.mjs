@@ -13,7 +13,7 @@ const SUITE = 'trixie';
 const PACKAGES = ['golang-1.24-go', 'golang-1.24-src'];
 export const GOROOT = join(base, 'root/usr/lib/go-1.24');
 
-export function goToolchain() {
+function goToolchain() {
   const go = join(GOROOT, 'bin/go');
   if (existsSync(go)) return go;
   fetchDebian({ base, suite: SUITE, packages: PACKAGES, what: 'Go 1.24' });

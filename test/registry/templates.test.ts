@@ -1,4 +1,4 @@
-import { cpSync } from 'node:fs';
+import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { buildGo, runGo } from '../../scripts/go-toolchain.mjs';
@@ -19,6 +19,15 @@ describe('registry/templates/go', () => {
     expect(native).toContain('--- PASS: TestResponseLabelsIsOneABIShape');
     runGo(dir, ['vet', './...', SDK], { native: true, stdio: 'pipe' });
     runGo(dir, ['vet', './...', SDK], { stdio: 'pipe' });
+
+    // A panic costs its call, with its message: the SDK recovers in every export.
+    const main = join(dir, 'main.go');
+    writeFileSync(main, readFileSync(main, 'utf8').replace('{ return nil, nil }', '{ var m map[string]int; m[c.ToolName]++; return nil, nil }'));
+    await buildGo(dir, join(dir, 'guard.wasm'));
+    const cases = join(dir, 'panic.toml');
+    writeFileSync(cases, `[[case]]\nfn = "label_response"\ninput = { tool_name = "x" }\nexpect_error = "returned error code -1: panic: assignment to entry in nil map"\n`);
+    const panicked = mcpg(['guard', 'test', join(dir, 'guard.wasm'), cases]);
+    expect(panicked.stdout).toContain('1 passed, 0 failed');
     const r = mcpg(['guard', 'call', join(dir, 'guard.wasm'), 'label_resource', '--input', '{"tool_name":"list_things","tool_args":{}}']);
     expect(r.stderr).toBe('');
     expect(JSON.parse(r.stdout)).toEqual({ resource: { description: 'list_things', secrecy: [], integrity: [] }, operation: 'read' });
