@@ -1,4 +1,5 @@
 import { cpSync, readFileSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { buildGo, runGo } from '../../scripts/go-toolchain.mjs';
@@ -6,6 +7,7 @@ import { buildRust } from '../../scripts/rust-toolchain.mjs';
 import { ROOT, mcpg, tempDir } from '../helpers/mcpg.ts';
 
 const SDK = 'github.com/mcpg-dev/mcpg/registry/sdk/go';
+const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 /** The template as built answers a call, and passes its own cases (one a missing required field). */
 function expectTemplateAnswers(dir: string): void {
@@ -23,7 +25,9 @@ describe('registry/templates/go', () => {
     const dir = join(tempDir(), 'my-guard');
     cpSync(join(ROOT, 'registry/templates/go'), dir, { recursive: true });
     cpSync(join(ROOT, 'registry/sdk/go'), join(dir, 'sdk'), { recursive: true });
-    await buildGo(dir, join(dir, 'guard.wasm'));
+    const built = join(tempDir(), 'built.wasm');
+    await buildGo(dir, built);
+    cpSync(built, join(dir, 'guard.wasm'));
     // Native tests on the author's machine: the SDK's host stubs stand in for the gateway.
     const native = runGo(dir, ['test', '-v', './...', SDK], { native: true, stdio: 'pipe' });
     expect(native).toContain('--- PASS: TestADeleteWithoutItsIDIsDenied');
@@ -31,6 +35,16 @@ describe('registry/templates/go', () => {
     runGo(dir, ['vet', './...', SDK], { native: true, stdio: 'pipe' });
     runGo(dir, ['vet', './...', SDK], { stdio: 'pipe' });
     expectTemplateAnswers(dir);
+
+    // One flag set: the build line of the docs, the registry README and the template's
+    // workflow is the same, and it gives the digest mcpg's own build gives.
+    const line = /GOOS=wasip1 GOARCH=wasm go build [^`\n]*/;
+    const workflow = readFileSync(join(dir, '.github/workflows/release.yml'), 'utf8').match(line)![0].trim();
+    expect(readFileSync(join(ROOT, 'docs/guard-authoring.md'), 'utf8').match(line)![0]).toBe(workflow);
+    expect(readFileSync(join(ROOT, 'registry/README.md'), 'utf8').match(line)![0]).toBe(workflow);
+    const args = workflow.replace('GOOS=wasip1 GOARCH=wasm go ', '').replace('-ldflags="-s -w"', '-ldflags=-s\u0000-w').split(' ').map((a) => a.replace('\u0000', ' '));
+    runGo(dir, args);
+    expect(sha256(readFileSync(join(dir, 'guard.wasm')))).toBe(sha256(readFileSync(built)));
 
     // A panic costs its call, with its message: the SDK recovers in every export.
     const main = join(dir, 'main.go');
