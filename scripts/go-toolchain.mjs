@@ -21,7 +21,7 @@ function goToolchain() {
   return go;
 }
 
-/** Runs the go command in `dir`: offline, with this toolchain only; for wasip1 unless `native`. */
+/** Runs the go command in `dir`: offline, with this toolchain only; for wasip1 unless `native`. Its stdout when piped. */
 export function runGo(dir, args, { native = false, stdio = ['ignore', 'inherit', 'inherit'] } = {}) {
   return execFileSync(goToolchain(), args, {
     cwd: dir,

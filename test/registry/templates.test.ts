@@ -42,7 +42,8 @@ describe('registry/templates/go', () => {
     const workflow = readFileSync(join(dir, '.github/workflows/release.yml'), 'utf8').match(line)![0].trim();
     expect(readFileSync(join(ROOT, 'docs/guard-authoring.md'), 'utf8').match(line)![0]).toBe(workflow);
     expect(readFileSync(join(ROOT, 'registry/README.md'), 'utf8').match(line)![0]).toBe(workflow);
-    const args = workflow.replace('GOOS=wasip1 GOARCH=wasm go ', '').replace('-ldflags="-s -w"', '-ldflags=-s\u0000-w').split(' ').map((a) => a.replace('\u0000', ' '));
+    // Shell words of the line after `go`: a quoted word keeps its spaces, loses its quotes.
+    const args = workflow.replace('GOOS=wasip1 GOARCH=wasm go ', '').match(/(?:[^\s"]|"[^"]*")+/g)!.map((a) => a.replaceAll('"', ''));
     runGo(dir, args);
     expect(sha256(readFileSync(join(dir, 'guard.wasm')))).toBe(sha256(readFileSync(built)));
 
