@@ -1,2 +1,3 @@
 export function rustToolchain(): { cargo: string; env: Record<string, string> };
 export function buildRust(dir: string, target: string): Promise<void>;
+export function testRust(dir: string): string;

@@ -42,6 +42,12 @@ export function rustToolchain() {
   };
 }
 
+/** Runs `cargo test` natively in `dir` (the SDK's `fake` module stands in for the gateway); its output. */
+export function testRust(dir) {
+  const { cargo, env } = rustToolchain();
+  return execFileSync(cargo, ['test', '--offline', '--target-dir', join(base, 'target')], { cwd: dir, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
 /**
  * Builds the Rust guard crate in `dir` (a cdylib) into `target`. One target directory serves
  * every guard, so serde and serde_json compile once (cargo locks it between concurrent builds).

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { buildGo, runGo } from '../../scripts/go-toolchain.mjs';
-import { buildRust } from '../../scripts/rust-toolchain.mjs';
+import { buildRust, testRust } from '../../scripts/rust-toolchain.mjs';
 import { ROOT, mcpg, tempDir } from '../helpers/mcpg.ts';
 
 const SDK = 'github.com/mcpg-dev/mcpg/registry/sdk/go';
@@ -65,5 +65,8 @@ describe('registry/templates/rust', () => {
     cpSync(join(ROOT, 'registry/sdk/rust'), join(dir, 'sdk'), { recursive: true });
     await buildRust(dir, join(dir, 'guard.wasm'));
     expectTemplateAnswers(dir);
+    // Native tests on the author's machine: the SDK's `fake` module stands in for the gateway.
+    expect(testRust(dir)).toContain('test tests::a_delete_without_its_id_is_denied ... ok');
+    expect(testRust(join(dir, 'sdk'))).toContain('test tests::call_backend_answers_from_the_fake_backend ... ok');
   });
 });

@@ -120,36 +120,89 @@ pub trait Guard {
     fn label_response(&mut self, call: &Call) -> Result<Option<ResponseLabels>, String>;
 }
 
-#[link(wasm_import_module = "env")]
-extern "C" {
-    #[link_name = "call_backend"]
-    fn host_call_backend(tool: *const u8, tool_len: i32, args: *const u8, args_len: i32, out: *mut u8, out_size: i32) -> i32;
-    #[link_name = "host_log"]
-    fn host_log(level: i32, ptr: *const u8, len: i32);
-}
-
 /// Logs through the gateway: 0 debug, 1 info, 2 warn, 3 error.
 pub fn log(level: i32, message: &str) {
-    unsafe { host_log(level, message.as_ptr(), message.len() as i32) }
+    host::log(level, message)
 }
 
 /// Calls a tool on the guard's own backend: its MCP result, or `None` when the call fails or is
 /// refused (over mcpg's limit: gh-aw-mcpg's guards then fall back to cheaper evidence).
 pub fn call_backend(tool: &str, args: &Value) -> Option<Value> {
-    let args = serde_json::to_vec(args).ok()?;
-    let mut size = 64 * 1024;
-    for _ in 0..4 {
-        let mut out = vec![0u8; size];
-        let n = unsafe { host_call_backend(tool.as_ptr(), tool.len() as i32, args.as_ptr(), args.len() as i32, out.as_mut_ptr(), size as i32) };
-        if n >= 0 {
-            return serde_json::from_slice(&out[..n as usize]).ok();
-        }
-        if n != -2 {
-            return None;
-        }
-        size = u32::from_le_bytes([out[0], out[1], out[2], out[3]]) as usize;
+    host::call_backend(tool, args)
+}
+
+/// The gateway's host functions, in a guard built for wasm32.
+#[cfg(target_arch = "wasm32")]
+mod host {
+    use serde_json::Value;
+
+    #[link(wasm_import_module = "env")]
+    extern "C" {
+        #[link_name = "call_backend"]
+        fn host_call_backend(tool: *const u8, tool_len: i32, args: *const u8, args_len: i32, out: *mut u8, out_size: i32) -> i32;
+        #[link_name = "host_log"]
+        fn host_log(level: i32, ptr: *const u8, len: i32);
     }
-    None
+
+    pub fn log(level: i32, message: &str) {
+        unsafe { host_log(level, message.as_ptr(), message.len() as i32) }
+    }
+
+    pub fn call_backend(tool: &str, args: &Value) -> Option<Value> {
+        let args = serde_json::to_vec(args).ok()?;
+        let mut size = 64 * 1024;
+        for _ in 0..4 {
+            let mut out = vec![0u8; size];
+            let n = unsafe { host_call_backend(tool.as_ptr(), tool.len() as i32, args.as_ptr(), args.len() as i32, out.as_mut_ptr(), size as i32) };
+            if n >= 0 {
+                return serde_json::from_slice(&out[..n as usize]).ok();
+            }
+            if n != -2 {
+                return None;
+            }
+            size = u32::from_le_bytes([out[0], out[1], out[2], out[3]]) as usize;
+        }
+        None
+    }
+}
+
+/// Native builds (`cargo test` on the author's machine): no gateway, so [`fake`] stands in for it.
+#[cfg(not(target_arch = "wasm32"))]
+mod host {
+    pub(crate) use crate::fake::{call_backend, log};
+}
+
+/// Stand-ins for the gateway in native tests: canned `call_backend` answers and the log lines a
+/// guard wrote, per test thread (cargo runs tests on several threads).
+#[cfg(not(target_arch = "wasm32"))]
+pub mod fake {
+    use serde_json::Value;
+    use std::cell::RefCell;
+
+    thread_local! {
+        static BACKEND: RefCell<Option<Box<dyn Fn(&str, &Value) -> Option<Value>>>> = RefCell::new(None);
+        static LOGS: RefCell<Vec<(i32, String)>> = RefCell::new(Vec::new());
+    }
+
+    /// Answers `call_backend` with `f(tool, args)`; with none set every call fails (`None`), as
+    /// the gateway answers a call it refuses.
+    pub fn backend(f: impl Fn(&str, &Value) -> Option<Value> + 'static) {
+        BACKEND.with(|b| *b.borrow_mut() = Some(Box::new(f)));
+    }
+
+    /// The log lines written so far on this thread, as (level, message).
+    pub fn logs() -> Vec<(i32, String)> {
+        LOGS.with(|l| l.borrow().clone())
+    }
+
+    pub(crate) fn log(level: i32, message: &str) {
+        eprintln!("guard log {}: {}", level, message);
+        LOGS.with(|l| l.borrow_mut().push((level, message.to_string())));
+    }
+
+    pub(crate) fn call_backend(tool: &str, args: &Value) -> Option<Value> {
+        BACKEND.with(|b| b.borrow().as_ref().and_then(|f| f(tool, args)))
+    }
 }
 
 /// The first text block of an MCP tool result, parsed as JSON; `None` when it is not JSON.
@@ -215,42 +268,82 @@ pub fn input<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, String> {
     serde_json::from_slice(bytes).map_err(|e| format!("input is not JSON the guard can read: {}", e))
 }
 
-/// Writes the ABI exports for a guard type, made by `$make` on first use.
+/// Writes the ABI exports for a guard type, made by `$make` on first use. Only a wasm32 build
+/// has them: a native build (`cargo test`) calls the guard's methods directly.
 #[macro_export]
 macro_rules! export_guard {
     ($ty:ty, $make:expr) => {
-        static mut GUARD: Option<$ty> = None;
-        fn guard() -> &'static mut $ty {
-            unsafe { GUARD.get_or_insert_with(|| $make) }
-        }
-        #[no_mangle]
-        pub extern "C" fn alloc(size: i32) -> *mut u8 {
-            $crate::alloc(size)
-        }
-        #[no_mangle]
-        pub unsafe extern "C" fn dealloc(ptr: *mut u8, size: i32) {
-            $crate::dealloc(ptr, size)
-        }
-        #[no_mangle]
-        pub unsafe extern "C" fn label_agent(i: *const u8, n: i32, o: *mut u8, s: i32) -> i32 {
-            $crate::handle(i, n, o, s, |b| {
-                let policy: $crate::Value = $crate::input(b)?;
-                $crate::Guard::label_agent(guard(), &policy).map(Some)
-            })
-        }
-        #[no_mangle]
-        pub unsafe extern "C" fn label_resource(i: *const u8, n: i32, o: *mut u8, s: i32) -> i32 {
-            $crate::handle(i, n, o, s, |b| {
-                let call: $crate::Call = $crate::input(b)?;
-                $crate::Guard::label_resource(guard(), &call).map(Some)
-            })
-        }
-        #[no_mangle]
-        pub unsafe extern "C" fn label_response(i: *const u8, n: i32, o: *mut u8, s: i32) -> i32 {
-            $crate::handle(i, n, o, s, |b| {
-                let call: $crate::Call = $crate::input(b)?;
-                $crate::Guard::label_response(guard(), &call)
-            })
+        #[cfg(target_arch = "wasm32")]
+        mod mcpg_guard_exports {
+            #[allow(unused_imports)]
+            use super::*;
+            static mut GUARD: Option<$ty> = None;
+            fn guard() -> &'static mut $ty {
+                unsafe { GUARD.get_or_insert_with(|| $make) }
+            }
+            #[no_mangle]
+            pub extern "C" fn alloc(size: i32) -> *mut u8 {
+                $crate::alloc(size)
+            }
+            #[no_mangle]
+            pub unsafe extern "C" fn dealloc(ptr: *mut u8, size: i32) {
+                $crate::dealloc(ptr, size)
+            }
+            #[no_mangle]
+            pub unsafe extern "C" fn label_agent(i: *const u8, n: i32, o: *mut u8, s: i32) -> i32 {
+                $crate::handle(i, n, o, s, |b| {
+                    let policy: $crate::Value = $crate::input(b)?;
+                    $crate::Guard::label_agent(guard(), &policy).map(Some)
+                })
+            }
+            #[no_mangle]
+            pub unsafe extern "C" fn label_resource(i: *const u8, n: i32, o: *mut u8, s: i32) -> i32 {
+                $crate::handle(i, n, o, s, |b| {
+                    let call: $crate::Call = $crate::input(b)?;
+                    $crate::Guard::label_resource(guard(), &call).map(Some)
+                })
+            }
+            #[no_mangle]
+            pub unsafe extern "C" fn label_response(i: *const u8, n: i32, o: *mut u8, s: i32) -> i32 {
+                $crate::handle(i, n, o, s, |b| {
+                    let call: $crate::Call = $crate::input(b)?;
+                    $crate::Guard::label_response(guard(), &call)
+                })
+            }
         }
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn call_backend_answers_from_the_fake_backend() {
+        assert_eq!(call_backend("get_repo", &json!({})), None, "no fake backend: every call fails");
+        fake::backend(|tool, args| Some(json!({ "content": [{ "type": "text", "text": format!("{} {}", tool, args["id"]) }] })));
+        let answer = call_backend("get_repo", &json!({ "id": 7 })).unwrap();
+        assert_eq!(answer["content"][0]["text"], "get_repo 7");
+        log(2, "seen");
+        assert_eq!(fake::logs(), vec![(2, "seen".to_string())]);
+    }
+
+    #[test]
+    fn result_json_is_none_for_text_that_is_not_json() {
+        let ini = json!({ "content": [{ "type": "text", "text": "[core]\nbare = false" }] });
+        assert_eq!(result_json(&ini), None);
+    }
+
+    #[test]
+    fn required_names_the_missing_field() {
+        let call = Call { tool_name: "delete_issue".to_string(), tool_args: json!({ "n": 1 }), ..Call::default() };
+        assert_eq!(call.required("id"), Err("delete_issue: missing required field tool_args.id".to_string()));
+        assert_eq!(call.required("n"), Err("delete_issue: field tool_args.n is not a string".to_string()));
+    }
+
+    #[test]
+    fn items_serialize_as_the_abi_shape() {
+        let labels = ResponseLabels::Items { items: vec![Item { data: json!({ "id": 1 }), labels: Labels::new(&["private:a/b"], &[]) }] };
+        assert_eq!(serde_json::to_value(&labels).unwrap(), json!({ "items": [{ "data": { "id": 1 }, "labels": { "secrecy": ["private:a/b"], "integrity": [] } }] }));
+    }
 }

@@ -25,3 +25,27 @@ impl Guard for MyGuard {
 }
 
 export_guard!(MyGuard, MyGuard::default());
+
+// Native tests of the guard: `cargo test` calls its methods directly (the SDK's `fake` module
+// stands in for the gateway: `mcpg_guard::fake::backend(...)` answers `call_backend`).
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mcpg_guard::json;
+
+    fn call(tool: &str, args: Value) -> Call {
+        Call { tool_name: tool.to_string(), tool_args: args, ..Call::default() }
+    }
+
+    #[test]
+    fn reads_and_writes() {
+        assert_eq!(MyGuard.label_resource(&call("get_weather", json!({}))).unwrap().operation, READ);
+        assert_eq!(MyGuard.label_resource(&call("echo", json!({}))).unwrap().operation, WRITE);
+    }
+
+    #[test]
+    fn a_delete_without_its_id_is_denied() {
+        let err = MyGuard.label_resource(&call("delete_forecast", json!({}))).unwrap_err();
+        assert!(err.contains("tool_args.id"), "{}", err);
+    }
+}
