@@ -40,7 +40,7 @@ async function buildAssemblyScript(name, dir, target) {
   const sdk = relative(work, join(root, 'registry/sdk/assemblyscript')).replaceAll('\\', '/');
   // The ABI exports: the template's index.ts, pointed at this guard and the SDK.
   const exportsFile = readFileSync(join(root, 'registry/templates/assemblyscript/assembly/index.ts'), 'utf8');
-  writeFileSync(entry, exportsFile.replace('"./guard"', `"${guard}"`).replaceAll('"./sdk"', `"${sdk}"`));
+  writeFileSync(entry, exportsFile.replace('"./guard"', `"${guard}"`).replaceAll('"@mcpg-dev/guard-sdk"', `"${sdk}"`));
   const { error, stderr } = await asc.main([entry, '-o', target, '--optimize', '--runtime', 'incremental', '--exportStart', '_initialize', '--noAssert'], {});
   if (error) throw new Error(`guard ${name}: ${error.message}\n${stderr.toString()}`);
 }

@@ -1,4 +1,3 @@
-import type { StdioOptions } from 'node:child_process';
 export const GOROOT: string;
-export function runGo(dir: string, args: string[], options?: { native?: boolean; stdio?: StdioOptions }): string | null;
-export function buildGo(dir: string, target: string): Promise<void>;
+export function runGo(dir: string, args: string[], options?: { native?: boolean; proxy?: string }): Promise<string>;
+export function buildGo(dir: string, target: string, options?: { proxy?: string }): Promise<void>;

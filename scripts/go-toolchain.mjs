@@ -1,6 +1,6 @@
 // Go >= 1.24 for Go guards (//go:wasmexport), without changing the system: Debian's next release
 // ships golang-1.24-go, statically linked, unpacked under .cache/go (scripts/debian.mjs).
-import { execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -21,25 +21,33 @@ function goToolchain() {
   return go;
 }
 
-/** Runs the go command in `dir`: offline, with this toolchain only; for wasip1 unless `native`. Its stdout when piped. */
-export function runGo(dir, args, { native = false, stdio = ['ignore', 'inherit', 'inherit'] } = {}) {
-  return execFileSync(goToolchain(), args, {
-    cwd: dir,
-    stdio,
-    encoding: 'utf8',
-    env: {
+/**
+ * Runs the go command in `dir` with this toolchain only; for wasip1 unless `native`. Offline
+ * unless `proxy` names a module proxy: then modules are fetched into a fresh module cache and
+ * checked against go.sum (no checksum database). Resolves to its stdout; rejects with its
+ * stderr in the message. Not blocking: the proxy may be served by this process.
+ */
+export function runGo(dir, args, { native = false, proxy } = {}) {
+  const go = goToolchain();
+  return new Promise((resolvePromise, reject) => {
+    const env = {
       PATH: process.env.PATH,
       HOME: process.env.HOME ?? base,
       GOROOT,
       GOTOOLCHAIN: 'local',
-      GOPROXY: 'off',
-      GOFLAGS: '-mod=mod',
+      GOPROXY: proxy ?? 'off',
+      GOFLAGS: '-mod=mod -modcacherw',
+      ...(proxy ? { GOSUMDB: 'off', GOMODCACHE: mkdtempSync(join(tmpdir(), 'mcpg-gomod-')) } : {}),
       GOWORK: 'off',
       GOCACHE: join(base, 'build-cache'),
       GOPATH: join(base, 'path'),
       CGO_ENABLED: '0',
       ...(native ? {} : { GOOS: 'wasip1', GOARCH: 'wasm' }),
-    },
+    };
+    execFile(go, args, { cwd: dir, env, encoding: 'utf8', maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`go ${args.join(' ')} in ${dir} failed: ${stderr.trim() || err.message}`));
+      else resolvePromise(stdout);
+    });
   });
 }
 
@@ -48,10 +56,10 @@ export function runGo(dir, args, { native = false, stdio = ['ignore', 'inherit',
  * must give the same bytes (guards.lock and the registry pin them): no VCS stamp, no paths, and
  * always the same output name.
  */
-export async function buildGo(dir, target) {
+export async function buildGo(dir, target, { proxy } = {}) {
   const work = mkdtempSync(join(tmpdir(), 'mcpg-go-'));
   const out = join(work, 'guard.wasm');
-  runGo(dir, ['build', '-buildmode=c-shared', '-trimpath', '-buildvcs=false', '-ldflags=-s -w', '-o', out, '.']);
+  await runGo(dir, ['build', '-buildmode=c-shared', '-trimpath', '-buildvcs=false', '-ldflags=-s -w', '-o', out, '.'], { proxy });
   copyFileSync(out, target);
   rmSync(work, { recursive: true, force: true });
 }

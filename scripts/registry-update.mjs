@@ -1,12 +1,17 @@
 // Records the guards built in dist/guards in registry/index.json as release TAG of REPO:
-// each guard's version (from its guard.json), release URL and sha256. The release workflow runs
-// it after building; run it by hand after changing a guard.
+// each guard's version (from its guard.json), release URL and sha256; and pins the templates to
+// the SDKs as they will be published (the AssemblyScript template's package-lock.json integrity,
+// the Go template's go.sum). The release workflow runs it after building; run it by hand after
+// changing a guard or an SDK (a released SDK version never changes: bump it first).
 // Usage: node scripts/registry-update.mjs [--tag v0.1.0] [--repo OWNER/REPO] [--index FILE]
 import { createHash } from 'node:crypto';
-import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { NPM_PACKAGE, goModule, packAssemblyScriptSdk } from './sdk-packages.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
@@ -40,3 +45,13 @@ for (const name of readdirSync(join(root, 'registry/guards')).sort()) {
   console.log(`${name}@${manifest.version}: ${entry.versions[manifest.version].sha256}`);
 }
 writeFileSync(values.index, `${JSON.stringify(index, null, 2)}\n`);
+
+const templates = join(root, 'registry/templates');
+const lockFile = join(templates, 'assemblyscript/package-lock.json');
+const lock = JSON.parse(readFileSync(lockFile, 'utf8'));
+const work = mkdtempSync(join(tmpdir(), 'mcpg-sdk-'));
+lock.packages[`node_modules/${NPM_PACKAGE}`].integrity = packAssemblyScriptSdk(work).integrity;
+rmSync(work, { recursive: true, force: true });
+writeFileSync(lockFile, `${JSON.stringify(lock, null, 2)}\n`);
+writeFileSync(join(templates, 'go/go.sum'), goModule().sum);
+console.log(`templates pinned to ${NPM_PACKAGE} ${lock.packages[`node_modules/${NPM_PACKAGE}`].version} and the Go SDK ${goModule().version}`);

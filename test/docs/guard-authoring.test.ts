@@ -1,19 +1,25 @@
-// Runs docs/guard-authoring.md: its sh blocks in order, in a fresh folder, with `mcpg` on PATH
-// and GitHub played by the fake one. The release step (a tag pushed to GitHub) is what the fake
+// Runs docs/guard-authoring.md: its sh blocks in order, in a fresh folder, with `mcpg` on PATH,
+// GitHub played by the fake one and the SDK served as published (npm registry on 127.0.0.1). The release step (a tag pushed to GitHub) is what the fake
 // GitHub and the test Sigstore stand in for; the gateway of `mcpg run` is driven by an MCP client.
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FIXTURES, ROOT, mcpgCommand, readAudit, startGateway, tempDir } from '../helpers/mcpg.ts';
 import { releaseWorld } from '../helpers/release-world.ts';
+import { type SdkRegistry, serveSdks } from '../helpers/sdk-registry.ts';
 
 const doc = readFileSync(join(ROOT, 'docs/guard-authoring.md'), 'utf8');
 const blocks = (lang: string) => [...doc.matchAll(new RegExp('```' + lang + '\\n([\\s\\S]*?)```', 'g'))].map((m) => m[1]!);
 
 describe('docs/guard-authoring.md, command by command', () => {
   const world = releaseWorld();
+  let sdks: SdkRegistry;
+  beforeAll(async () => {
+    sdks = await serveSdks();
+  });
+  afterAll(() => sdks.close());
 
   it('builds a guard from the template, releases it signed, and a user locks, verifies and runs it', { timeout: 180_000 }, async () => {
     const work = tempDir();
@@ -31,13 +37,19 @@ describe('docs/guard-authoring.md, command by command', () => {
       MCPG_SRC: ROOT,
       MCPG_CACHE_DIR: join(work, 'cache'),
       npm_config_prefer_offline: 'true',
+      npm_config_userconfig: sdks.npmrc,
     };
     // Not execFileSync: the fake GitHub in this process must keep answering.
     const sh = async (script: string, cwd: string) => (await promisify(execFile)('bash', ['-euo', 'pipefail', '-c', script], { cwd, env })).stdout;
 
     const [build, tryIt, use] = blocks('sh');
     expect(build).toContain('npm run build');
-    await sh(build!, work);
+    // From an empty folder: the template's lockfile pins the packed SDK (npm checks its integrity),
+    // and `npm test` runs the native tests through the SDK's harness.
+    const templateLock = JSON.parse(readFileSync(join(ROOT, 'registry/templates/assemblyscript/package-lock.json'), 'utf8')) as { packages: Record<string, { integrity: string }> };
+    expect(templateLock.packages['node_modules/@mcpg-dev/guard-sdk']!.integrity, 'run scripts/registry-update.mjs after changing the SDK').toBe(sdks.npmIntegrity);
+    const built = await sh(build!, work);
+    expect(built).toMatch(/pass 2\n\S* fail 0/);
     const guardDir = join(work, 'my-guard');
     const wasm = readFileSync(join(guardDir, 'guard.wasm'));
     const tried = await sh(tryIt!, guardDir);

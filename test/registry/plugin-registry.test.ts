@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Ajv2020 } from 'ajv/dist/2020.js';
+import addFormats from 'ajv-formats';
 import { describe, expect, it } from 'vitest';
 import { parseIndex, pick } from '../../src/registry/index.ts';
 import { FIXTURES, ROOT, mcpgAsync, startGateway, tempDir } from '../helpers/mcpg.ts';
@@ -15,6 +17,26 @@ describe('registry/index.json', () => {
     for (const name of Object.keys(parsed.guards)) {
       const latest = pick(parsed, name);
       expect(latest.sha256, `${name}: update registry/index.json after changing the guard`).toBe(sha(readFileSync(join(ROOT, 'dist/guards', `${name}.wasm`))));
+    }
+  });
+
+  it('follows registry/index.schema.json, which a listing PR is checked by, and mcpg reads it by the same rules', () => {
+    const ajv = new Ajv2020({ allErrors: true });
+    addFormats.default(ajv);
+    const valid = ajv.compile(JSON.parse(readFileSync(join(ROOT, 'registry/index.schema.json'), 'utf8')) as object);
+    expect(valid(index), ajv.errorsText(valid.errors)).toBe(true);
+    // A listing with a broken field: the schema and mcpg both refuse it, and name the field.
+    const entry = { description: 'd', repository: 'you/my-guard', signer: { issuer: 'i' }, versions: { '1.0.0': { url: 'https://x/g.wasm', sha256: 'a'.repeat(64) } } };
+    const broken: [unknown, RegExp][] = [
+      [{ ...entry, versions: { v1: entry.versions['1.0.0'] } }, /guards\.weather\.versions\.v1/],
+      [{ ...entry, versions: { '1.0.0': { url: 'https://x/g.wasm', sha256: 'A1' } } }, /guards\.weather\.versions\.1\.0\.0\.sha256/],
+      [{ ...entry, signer: undefined }, /guards\.weather\.signer/],
+    ];
+    expect(valid({ version: 1, guards: { weather: entry } })).toBe(true);
+    for (const [listing, field] of broken) {
+      const withIt = JSON.parse(JSON.stringify({ version: 1, guards: { weather: listing } })) as unknown;
+      expect(valid(withIt)).toBe(false);
+      expect(() => parseIndex(withIt, 'registry/index.json')).toThrow(field);
     }
   });
 

@@ -1,12 +1,13 @@
 import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildGo, runGo } from '../../scripts/go-toolchain.mjs';
 import { buildRust, testRust } from '../../scripts/rust-toolchain.mjs';
+import { GO_MODULE as SDK, SDK_VERSION, goModule } from '../../scripts/sdk-packages.mjs';
 import { ROOT, mcpg, tempDir } from '../helpers/mcpg.ts';
+import { type SdkRegistry, serveSdks } from '../helpers/sdk-registry.ts';
 
-const SDK = 'github.com/mcpg-dev/mcpg/registry/sdk/go';
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 /** The template as built answers a call, and passes its own cases (one a missing required field). */
@@ -21,19 +22,28 @@ function expectTemplateAnswers(dir: string): void {
 }
 
 describe('registry/templates/go', () => {
-  it('builds with the Go SDK copied beside it into a module that fits the ABI', { timeout: 120_000 }, async () => {
+  let sdks: SdkRegistry;
+  beforeAll(async () => {
+    sdks = await serveSdks();
+  });
+  afterAll(() => sdks.close());
+
+  it('builds alone, with the Go SDK fetched at its version through a module proxy, into a module that fits the ABI', { timeout: 120_000 }, async () => {
     const dir = join(tempDir(), 'my-guard');
     cpSync(join(ROOT, 'registry/templates/go'), dir, { recursive: true });
-    cpSync(join(ROOT, 'registry/sdk/go'), join(dir, 'sdk'), { recursive: true });
+    // The template pins the SDK as published: its go.sum is the module the proxy serves (go checks it).
+    expect(readFileSync(join(dir, 'go.sum'), 'utf8')).toBe(goModule().sum);
+    const proxy = sdks.goproxy;
     const built = join(tempDir(), 'built.wasm');
-    await buildGo(dir, built);
+    await buildGo(dir, built, { proxy });
+    expect(sdks.requests).toContain(`/go/${SDK}/@v/v${SDK_VERSION}.zip`);
     cpSync(built, join(dir, 'guard.wasm'));
     // Native tests on the author's machine: the SDK's host stubs stand in for the gateway.
-    const native = runGo(dir, ['test', '-v', './...', SDK], { native: true, stdio: 'pipe' });
+    const native = await runGo(dir, ['test', '-v', './...', SDK], { native: true, proxy });
     expect(native).toContain('--- PASS: TestADeleteWithoutItsIDIsDenied');
     expect(native).toContain('--- PASS: TestResponseLabelsIsOneABIShape');
-    runGo(dir, ['vet', './...', SDK], { native: true, stdio: 'pipe' });
-    runGo(dir, ['vet', './...', SDK], { stdio: 'pipe' });
+    await runGo(dir, ['vet', './...', SDK], { native: true, proxy });
+    await runGo(dir, ['vet', './...', SDK], { proxy });
     expectTemplateAnswers(dir);
 
     // One flag set: the build line of the docs, the registry README and the template's
@@ -44,13 +54,13 @@ describe('registry/templates/go', () => {
     expect(readFileSync(join(ROOT, 'registry/README.md'), 'utf8').match(line)![0]).toBe(workflow);
     // Shell words of the line after `go`: a quoted word keeps its spaces, loses its quotes.
     const args = workflow.replace('GOOS=wasip1 GOARCH=wasm go ', '').match(/(?:[^\s"]|"[^"]*")+/g)!.map((a) => a.replaceAll('"', ''));
-    runGo(dir, args);
+    await runGo(dir, args, { proxy });
     expect(sha256(readFileSync(join(dir, 'guard.wasm')))).toBe(sha256(readFileSync(built)));
 
     // A panic costs its call, with its message: the SDK recovers in every export.
     const main = join(dir, 'main.go');
     writeFileSync(main, readFileSync(main, 'utf8').replace('{ return nil, nil }', '{ var m map[string]int; m[c.ToolName]++; return nil, nil }'));
-    await buildGo(dir, join(dir, 'guard.wasm'));
+    await buildGo(dir, join(dir, 'guard.wasm'), { proxy });
     const cases = join(dir, 'panic.toml');
     writeFileSync(cases, `[[case]]\nfn = "label_response"\ninput = { tool_name = "x" }\nexpect_error = "returned error code -1: panic: assignment to entry in nil map"\n`);
     const panicked = mcpg(['guard', 'test', join(dir, 'guard.wasm'), cases]);

@@ -1,5 +1,5 @@
 // Your guard: three functions. See the mcpg guard ABI in mcpg's registry/README.md.
-import { READ, Value, WRITE, agent, requireStr, resource } from "./sdk";
+import { READ, Value, WRITE, agent, requireStr, resource } from "@mcpg-dev/guard-sdk";
 
 /** The agent's labels, from the policy in the user's config. */
 export function labelAgent(policy: Value): Value | null {
