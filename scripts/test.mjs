@@ -36,7 +36,7 @@ mkdirSync('.cache', { recursive: true });
 vitest('tests against the source build', '.cache/vitest-source.json', [], {});
 if (step('single executable (npm run build:binary)', process.execPath, ['scripts/build-binary.mjs'])) failed += 1;
 else {
-  vitest('end-to-end tests against dist/mcpg', '.cache/vitest-binary.json', ['test/binary', 'test/proxy', 'test/cli', 'test/guard/hostile.test.ts', 'test/registry/repo-visibility.test.ts', 'test/registry/plugin-registry.test.ts', 'test/registry/allow-list.test.ts', 'test/registry/ghaw-like.test.ts', 'test/supply', 'test/docs'], {
+  vitest('end-to-end tests against dist/mcpg', '.cache/vitest-binary.json', ['test/binary', 'test/proxy', 'test/cli', 'test/auth', 'test/guard/hostile.test.ts', 'test/registry/repo-visibility.test.ts', 'test/registry/plugin-registry.test.ts', 'test/registry/allow-list.test.ts', 'test/registry/ghaw-like.test.ts', 'test/supply', 'test/docs'], {
     MCPG_BIN: 'dist/mcpg',
   });
 }

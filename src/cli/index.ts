@@ -2,6 +2,7 @@ import yargs from 'yargs';
 import { McpgError } from '../shared/errors.ts';
 import { VERSION } from '../shared/version.ts';
 import { attestCommand } from './commands/attest.ts';
+import { authCommand } from './commands/auth.ts';
 import { cacheCommand } from './commands/cache.ts';
 import { configCommand } from './commands/config.ts';
 import { guardCommand } from './commands/guard.ts';
@@ -18,7 +19,7 @@ export const EPILOG = `Exit codes:
   1  internal error (a bug: please report it)
   2  usage error (unknown command or option)
   3  config error (file, key and expectation are named), or a file given to mcpg cannot be opened
-  4  a backend server failed to start
+  4  a backend server failed to start, or refused mcpg's credentials
   5  a guard failed to load or answered wrongly
   6  guard supply: lock, hash or signature mismatch, download failure; pinned definitions changed`;
 
@@ -40,6 +41,7 @@ export async function main(argv: string[]): Promise<void> {
       .usage('$0 <command>\n\nAn MCP gateway that enforces information-flow control with WebAssembly guards.')
       .command(runCommand)
       .command(configCommand)
+      .command(authCommand)
       .command(guardCommand)
       .command(toolsCommand)
       .command(explainCommand)

@@ -63,11 +63,34 @@ const stdioServer = z.strictObject({
   ...serverCommon,
 });
 
+/**
+ * OAuth for an HTTP server, as the MCP authorization spec has it. Without this table mcpg still
+ * answers a server's 401 as an OAuth client (discovery, dynamic registration, PKCE); the table
+ * names a pre-registered client, a client metadata document, scopes, or the client-credentials
+ * grant for machines (CI).
+ */
+const oauth = z.strictObject({
+  client_id: z.string().min(1).optional(),
+  client_secret: z.string().min(1).optional(),
+  /** An https URL serving this client's metadata document, used as its client_id where the server supports it. */
+  client_metadata_url: z.url({ protocol: /^https$/ }).optional(),
+  scopes: z.array(z.string().regex(/^[^\s"\\]+$/, 'a scope without spaces or quotes')).optional(),
+  grant: z.enum(['authorization_code', 'client_credentials']).default('authorization_code'),
+  /** PEM private key for private_key_jwt client authentication (client_credentials). */
+  private_key: z.string().min(1).optional(),
+  signing_alg: z.string().default('RS256'),
+});
+export type OAuthConfig = z.infer<typeof oauth>;
+
 const httpServer = z.strictObject({
   // `sse`: the legacy HTTP+SSE transport, which many servers still speak.
   type: z.enum(['http', 'streamable-http', 'sse']).optional(),
   url: z.url({ protocol: /^https?$/ }),
   headers: z.record(z.string(), z.string()).default({}),
+  oauth: oauth
+    .optional()
+    .refine((o) => o?.grant !== 'client_credentials' || o.client_id, 'the client_credentials grant needs a client_id')
+    .refine((o) => o?.grant !== 'client_credentials' || o.client_secret || o.private_key, 'the client_credentials grant needs a client_secret or a private_key'),
   ...serverCommon,
 });
 
@@ -203,5 +226,6 @@ export const CONFIG_KEYS = [
     ...Object.keys(guardCommon),
     ...Object.keys(limitsSchema.shape),
     ...Object.keys(signer.shape),
+    ...Object.keys(oauth.shape),
   ]),
 ];

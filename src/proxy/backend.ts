@@ -2,6 +2,9 @@ import { getDefaultEnvironment } from '@modelcontextprotocol/sdk/client/stdio.js
 import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { LATEST_PROTOCOL_VERSION, SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/sdk/types.js';
+import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
+import { LoginRequired, oauthProvider } from '../auth/provider.ts';
+import { TokenStore } from '../auth/store.ts';
 import type { Server } from '../config/load.ts';
 import { McpgError, errorMessage } from '../shared/errors.ts';
 import { logger } from '../shared/log.ts';
@@ -89,6 +92,11 @@ export class Backend {
       if (err instanceof RpcError && err.code === RPC.requestTimeout && err.message !== 'cancelled') {
         throw new McpgError('BACKEND_UNAVAILABLE', err.message);
       }
+      // A step-up (403 insufficient_scope) or a refresh the server refused: a person must log in.
+      if (err instanceof LoginRequired) throw new McpgError('BACKEND_AUTH', err.message);
+      if ('url' in this.config && (err instanceof UnauthorizedError || [401, 403].includes((err as { code?: unknown }).code as number) || /\b(401|403)\b/.test(errorMessage(err)))) {
+        throw new McpgError('BACKEND_AUTH', `server "${this.name}": ${httpError(err, this.config)}`);
+      }
       throw err;
     }
   }
@@ -148,6 +156,7 @@ export class Backend {
       await transport.close().catch(() => {});
       this.#lastError = startError(err, this.config);
       this.#failed();
+      if (err instanceof LoginRequired) throw new McpgError('BACKEND_AUTH', err.message, { cause: err });
       throw new McpgError('BACKEND_START', `server "${this.name}" failed to start: ${this.#lastError}`, { cause: err });
     }
     this.#router = router;
@@ -173,9 +182,13 @@ export class Backend {
   #makeTransport(): ChildTransport | StreamableHTTPClientTransport | SSEClientTransport {
     const c = this.config;
     if ('url' in c) {
+      // A server given its credentials in a header is not an OAuth resource to mcpg; any other
+      // that answers 401 gets an OAuth client with the tokens `mcpg auth login` stored.
+      const ownCredentials = Object.keys(c.headers).some((h) => h.toLowerCase() === 'authorization');
+      const options = { requestInit: { headers: c.headers }, ...(!ownCredentials && { authProvider: oauthProvider(c, new TokenStore()) }) };
       // The legacy HTTP+SSE transport for servers that speak nothing newer (type = "sse").
-      if (c.type === 'sse') return new SSEClientTransport(new URL(c.url), { requestInit: { headers: c.headers } });
-      return new StreamableHTTPClientTransport(new URL(c.url), { requestInit: { headers: c.headers } });
+      if (c.type === 'sse') return new SSEClientTransport(new URL(c.url), options);
+      return new StreamableHTTPClientTransport(new URL(c.url), options);
     }
     const transport = new ChildTransport(c.command, c.args, {
       // An allow-listed base environment (PATH, HOME, …) plus what the config gives, nothing else.
@@ -198,12 +211,14 @@ function startError(err: unknown, config: Server): string {
   if (err instanceof RpcError && err.code === RPC.requestTimeout) return `no answer to initialize within ${config.startupTimeoutMs / 1000}s`;
   if (err instanceof RpcError && err.code === RPC.connectionClosed) return 'it exited before answering initialize';
   const message = errorMessage(err);
-  if ('url' in config) return httpError(err, config.url);
+  if ('url' in config) return httpError(err, config);
   return /ENOENT/.test(message) ? `command not found (${message})` : message;
 }
 
 /** fetch's "fetch failed" names nothing: its cause says what happened, at which address. */
-function httpError(err: unknown, url: string): string {
+function httpError(err: unknown, config: Extract<Server, { url: string }>): string {
+  const url = config.url;
+  if (err instanceof LoginRequired) return err.message;
   const cause = (err as { cause?: { code?: string; message?: string } }).cause;
   const code = cause?.code ?? (err as { code?: unknown }).code;
   const reasons: Record<string, string> = {
@@ -216,8 +231,12 @@ function httpError(err: unknown, url: string): string {
     CERT_HAS_EXPIRED: 'its TLS certificate has expired',
     DEPTH_ZERO_SELF_SIGNED_CERT: 'its TLS certificate is self-signed',
   };
-  const status = /\b(401|403)\b/.exec(errorMessage(err))?.[1];
-  if (status) return `${url} answered HTTP ${status}: the server needs credentials (set them in the server's \`headers\`)`;
+  // The SDK's StreamableHTTPError carries the status as `code`.
+  const status = [401, 403].includes(code as number) ? String(code) : (/\b(401|403)\b/.exec(errorMessage(err))?.[1] ?? (err instanceof UnauthorizedError ? '401' : undefined));
+  if (status) {
+    const fix = config.oauth?.grant === 'client_credentials' ? 'check its oauth client_id and credentials' : `check its \`headers\`, or run \`mcpg auth login ${config.name}\``;
+    return `${url} refused mcpg's credentials (HTTP ${status}: ${errorMessage(err)}): ${fix}`;
+  }
   if (typeof code === 'string') return `cannot reach ${url}: ${reasons[code] ?? code}`;
   return `${url}: ${cause?.message ?? errorMessage(err)}`;
 }

@@ -127,15 +127,32 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   let initialized!: (capabilities: Params) => void;
   const agentArrived = new Promise<Params>((resolve) => (initialized = resolve));
 
+  const needsLogin = new Map<string, string>();
+  const loginTools = () =>
+    [...needsLogin].map(([server, why]) => ({
+      name: `${server}___login_required`,
+      description: `${why}. Server "${server}" serves no tools until then; calling this tool returns the same message.`,
+      inputSchema: { type: 'object', properties: {} },
+    }));
+
   const ready = (async () => {
     const [guards, capabilities] = await Promise.all([guardsLoaded, agentArrived]);
     // Backends boot in their own processes; a guard or backend that cannot start stops the
     // gateway (the others are closed again) before anything is served.
     const started = await Promise.allSettled(backends.map((b) => b.start(capabilities)));
-    const failed = started.find((s) => s.status === 'rejected');
+    // A server waiting for `mcpg auth login` does not hold up the others: it is left out, and
+    // says what to run through a tool of its own (mcpg never waits for a browser).
+    for (const [i, s] of started.entries()) {
+      if (s.status === 'rejected' && s.reason instanceof McpgError && s.reason.code === 'BACKEND_AUTH') {
+        log.warn(errorMessage(s.reason));
+        needsLogin.set(backends[i]!.name, errorMessage(s.reason));
+      }
+    }
+    const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected' && !(s.reason instanceof McpgError && s.reason.code === 'BACKEND_AUTH'));
     if (failed) throw failed.reason;
     let initial: Labels = { secrecy: [], integrity: [] };
     for (const [i, backend] of backends.entries()) {
+      if (needsLogin.has(backend.name)) continue;
       const guard = guards[i]!;
       const policy = config.guards.find((g) => g.name === backend.config.guard)?.policy;
       const direct: BackendCall = (name, args, signal) => backend.request('tools/call', { name, arguments: args }, { signal });
@@ -155,8 +172,20 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     }
     log.info(`agent labels: ${format(initial)}`);
     pipeline = new Pipeline(new AgentState(initial), audit, ask);
-    await Promise.all(backends.flatMap((b) => (['tools', 'prompts', 'resources'] as const).map((k) => catalog.refresh(b, k))));
-    log.info(`serving ${catalog.tools().length} tools from ${backends.length} servers`);
+    await Promise.all(
+      backends
+        .filter((b) => !needsLogin.has(b.name))
+        .flatMap((b) =>
+          (['tools', 'prompts', 'resources'] as const).map((k) =>
+            catalog.refresh(b, k).catch((err: unknown) => {
+              if (!(err instanceof McpgError && err.code === 'BACKEND_AUTH')) throw err;
+              if (!needsLogin.has(b.name)) log.warn(errorMessage(err));
+              needsLogin.set(b.name, errorMessage(err));
+            }),
+          ),
+        ),
+    );
+    log.info(`serving ${catalog.tools().length} tools from ${backends.length - needsLogin.size} servers`);
   })();
   ready.catch(() => {});
   /** Every request but initialize and ping waits for start-up (clients should not send them sooner). */
@@ -182,7 +211,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     };
   });
   agent.onRequest('ping', async () => ({}));
-  agent.onRequest('tools/list', served(async () => ({ tools: catalog.tools() })));
+  agent.onRequest('tools/list', served(async () => ({ tools: [...catalog.tools(), ...loginTools()] })));
   agent.onRequest('prompts/list', served(async () => ({ prompts: catalog.prompts() })));
   agent.onRequest('resources/list', served(async () => ({ resources: catalog.resources() })));
   agent.onRequest('resources/templates/list', served(async () => ({ resourceTemplates: catalog.templates() })));
@@ -195,6 +224,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       if (typeof params.name !== 'string') throw new RpcError(RPC.invalidParams, 'tools/call needs a tool name');
       const target = catalog.tool(params.name);
       const note = catalog.pinNote(params.name);
+      const login = needsLogin.get(params.name.split('___')[0]!);
+      if (!target && login) return { isError: true, content: [{ type: 'text', text: login }] };
       if (!target) {
         if (!note?.withheld) throw new RpcError(RPC.invalidParams, `unknown tool "${params.name}"`);
         return {

@@ -25,6 +25,7 @@ const CODES = {
   FILE_ACCESS: 'config',
   BACKEND_START: 'backend',
   BACKEND_UNAVAILABLE: 'backend',
+  BACKEND_AUTH: 'backend',
   GUARD_LOAD: 'guard',
   GUARD_ABI: 'guard',
   GUARD_FAILED: 'guard',

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { INITIALIZE, ROOT, fixtureServer, mcpgCommand, rawGateway, startGateway, tempDir, writeConfig } from '../helpers/mcpg.ts';
+import { INITIALIZE, ROOT, fixtureServer, mcpgCommand, mcpgRun, rawGateway, startGateway, tempDir, writeConfig } from '../helpers/mcpg.ts';
 import { type InProcess, inProcess } from '../helpers/in-process.ts';
 
 describe('gateway in process, two fixture backends', () => {
@@ -200,6 +200,11 @@ describe('streamable HTTP backend', () => {
       } finally {
         await gw.close();
       }
+      // Credentials the server refuses: a backend error naming the server and the fix, exit 4.
+      const refused = await mcpgRun(writeConfig(dir, { mcpServers: { web: { url, headers: { Authorization: 'Bearer wrong' } } } }));
+      expect(refused.code).toBe(4);
+      expect(refused.stderr).toMatch(/^mcpg: server "web" failed to start: .* refused mcpg's credentials \(HTTP 401: .*\): check its `headers`, or run `mcpg auth login web`$/m);
+      expect(refused.stderr).not.toMatch(/internal error|\n\s+at /);
     } finally {
       server.kill();
     }

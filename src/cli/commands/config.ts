@@ -52,7 +52,12 @@ function redacted(config: Config): Omit<Config, 'templates'> {
     servers: config.servers.map((s) => {
       const at = `servers.${s.name}`;
       return 'url' in s
-        ? { ...s, url: as(`${at}.url`, s.url, false), headers: hide(`${at}.headers`, s.headers) }
+        ? {
+            ...s,
+            url: as(`${at}.url`, s.url, false),
+            headers: hide(`${at}.headers`, s.headers),
+            ...(s.oauth && { oauth: { ...s.oauth, ...hide(`${at}.oauth`, Object.fromEntries(Object.entries(s.oauth).filter(([k]) => SECRET_KEY.test(k))) as Record<string, string>) } }),
+          }
         : { ...s, env: hide(`${at}.env`, s.env), args: s.args.map((a, i) => as(`${at}.args.${i}`, a, false)) };
     }),
     guards: config.guards.map((g) => ('url' in g ? { ...g, url: as(`guards.${g.name}.url`, g.url, false) } : g)),

@@ -1,0 +1,160 @@
+import { randomBytes } from 'node:crypto';
+import type { OAuthClientProvider, OAuthDiscoveryState } from '@modelcontextprotocol/sdk/client/auth.js';
+import { ClientCredentialsProvider, PrivateKeyJwtProvider } from '@modelcontextprotocol/sdk/client/auth-extensions.js';
+import type { OAuthClientInformationMixed, OAuthClientMetadata, OAuthTokens } from '@modelcontextprotocol/sdk/shared/auth.js';
+import type { OAuthConfig } from '../config/schema.ts';
+import { VERSION } from '../shared/version.ts';
+import type { TokenStore } from './store.ts';
+
+/** The server needs a person to authorize mcpg in a browser: `mcpg run` never waits for one. */
+export class LoginRequired extends Error {
+  readonly server: string;
+  constructor(server: string) {
+    super(`server "${server}" needs authorization: run \`mcpg auth login ${server}\` (then start the session again)`);
+    this.name = 'LoginRequired';
+    this.server = server;
+  }
+}
+
+export interface HttpServerAuth {
+  name: string;
+  url: string;
+  oauth?: OAuthConfig;
+}
+
+/** The login in progress: where the browser comes back to, and how to send it there. */
+export interface Interactive {
+  redirectUrl: string;
+  open(url: URL): Promise<void>;
+}
+
+/** The OAuth client for a server: client credentials (machines), or the stored authorization-code client. */
+export function oauthProvider(server: HttpServerAuth, store: TokenStore, interactive?: Interactive): OAuthClientProvider {
+  const o = server.oauth;
+  const scope = o?.scopes?.join(' ');
+  if (o?.grant === 'client_credentials') {
+    // Validated by the schema: a client_id, and a secret or a key.
+    if (o.private_key) return new PrivateKeyJwtProvider({ clientId: o.client_id!, privateKey: o.private_key, algorithm: o.signing_alg, clientName: 'mcpg', scope });
+    return new ClientCredentialsProvider({ clientId: o.client_id!, clientSecret: o.client_secret!, clientName: 'mcpg', scope });
+  }
+  return new StoredProvider(server, store, interactive);
+}
+
+/**
+ * The authorization-code client (PKCE S256, the resource parameter and discovery are the SDK's
+ * `auth()`): its registration, tokens and discovery live in the token store, so a login serves
+ * every later run and refreshes happen without a person. Without `interactive` (mcpg run) a
+ * step that needs a browser throws LoginRequired, after noting the scope the server asked for.
+ */
+class StoredProvider implements OAuthClientProvider {
+  readonly #server: HttpServerAuth;
+  readonly #store: TokenStore;
+  readonly #interactive?: Interactive;
+  #verifier = '';
+  readonly #state = randomBytes(16).toString('base64url');
+
+  constructor(server: HttpServerAuth, store: TokenStore, interactive?: Interactive) {
+    this.#server = server;
+    this.#store = store;
+    this.#interactive = interactive;
+    this.clientMetadataUrl = server.oauth?.client_metadata_url;
+  }
+
+  readonly clientMetadataUrl?: string;
+
+  get redirectUrl(): string {
+    // Outside a login there is no listener; the URL is only named, never visited.
+    return this.#interactive?.redirectUrl ?? 'http://127.0.0.1/callback';
+  }
+
+  get clientMetadata(): OAuthClientMetadata {
+    const o = this.#server.oauth;
+    return {
+      client_name: 'mcpg',
+      client_uri: 'https://github.com/mcpg-dev/mcpg',
+      software_id: 'mcpg',
+      software_version: VERSION,
+      redirect_uris: [this.redirectUrl],
+      grant_types: ['authorization_code', 'refresh_token'],
+      response_types: ['code'],
+      token_endpoint_auth_method: o?.client_secret ? 'client_secret_basic' : 'none',
+      ...(o?.scopes && { scope: o.scopes.join(' ') }),
+    };
+  }
+
+  state(): string {
+    return this.#state;
+  }
+
+  clientInformation(): OAuthClientInformationMixed | undefined {
+    const o = this.#server.oauth;
+    if (o?.client_id) return { client_id: o.client_id, ...(o.client_secret && { client_secret: o.client_secret }) };
+    const stored = this.#load().client;
+    if (!stored && !this.#interactive) throw new LoginRequired(this.#server.name);
+    return stored;
+  }
+
+  saveClientInformation(client: OAuthClientInformationMixed): void {
+    this.#update((r) => (r.client = client));
+  }
+
+  tokens(): OAuthTokens | undefined {
+    return this.#load().tokens;
+  }
+
+  saveTokens(tokens: OAuthTokens): void {
+    this.#update((r) => {
+      r.tokens = tokens;
+      r.expiresAt = tokens.expires_in !== undefined ? Date.now() + tokens.expires_in * 1000 : undefined;
+      r.scope = undefined;
+    });
+  }
+
+  async redirectToAuthorization(url: URL): Promise<void> {
+    if (!this.#interactive) {
+      const scope = url.searchParams.get('scope');
+      if (scope) this.#update((r) => (r.scope = scope));
+      throw new LoginRequired(this.#server.name);
+    }
+    await this.#interactive.open(url);
+  }
+
+  saveCodeVerifier(verifier: string): void {
+    this.#verifier = verifier;
+  }
+
+  codeVerifier(): string {
+    return this.#verifier;
+  }
+
+  invalidateCredentials(what: 'all' | 'client' | 'tokens' | 'verifier' | 'discovery'): void {
+    if (what === 'verifier') {
+      this.#verifier = '';
+      return;
+    }
+    this.#update((r) => {
+      if (what === 'all' || what === 'client') r.client = undefined;
+      if (what === 'all' || what === 'tokens') {
+        r.tokens = undefined;
+        r.expiresAt = undefined;
+      }
+      if (what === 'all' || what === 'discovery') r.discovery = undefined;
+    });
+  }
+
+  saveDiscoveryState(state: OAuthDiscoveryState): void {
+    this.#update((r) => (r.discovery = state));
+  }
+
+  discoveryState(): OAuthDiscoveryState | undefined {
+    return this.#load().discovery;
+  }
+
+  #load() {
+    return this.#store.load(this.#server.name, this.#server.url);
+  }
+
+  #update(change: Parameters<TokenStore['update']>[2]): void {
+    this.#store.update(this.#server.name, this.#server.url, change);
+  }
+}

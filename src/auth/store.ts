@@ -1,0 +1,156 @@
+import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import { chmodSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import type { OAuthDiscoveryState } from '@modelcontextprotocol/sdk/client/auth.js';
+import type { OAuthClientInformationMixed, OAuthTokens } from '@modelcontextprotocol/sdk/shared/auth.js';
+import { McpgError, errorMessage, fsReason } from '../shared/errors.ts';
+
+/** What mcpg keeps for one server and resource between runs. */
+export interface AuthRecord {
+  server: string;
+  url: string;
+  client?: OAuthClientInformationMixed;
+  tokens?: OAuthTokens;
+  /** When the access token expires (ms since the epoch), from `expires_in` at save time. */
+  expiresAt?: number;
+  discovery?: OAuthDiscoveryState;
+  /** The scope the server last asked for (a step-up): the next login requests it. */
+  scope?: string;
+  /** PKCE verifier of a login in progress. */
+  verifier?: string;
+}
+
+/**
+ * Tokens at rest: one file per server and resource under the user's config dir, AES-256-GCM
+ * with a key file beside them, every file 0600 and the dir 0700. The key keeps tokens out of
+ * backups, search indexes and pasted directory listings; it is not a defence against the user's
+ * own account. Never in the config, the lock, logs or audit lines.
+ */
+export class TokenStore {
+  readonly dir: string;
+
+  constructor(dir = defaultDir()) {
+    this.dir = dir;
+  }
+
+  load(server: string, url: string): AuthRecord {
+    let sealed: Buffer;
+    try {
+      sealed = readFileSync(this.#file(server, url));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { server, url };
+      throw new McpgError('FILE_ACCESS', `cannot read the tokens of server "${server}" in ${this.dir}: ${fsReason(err)}`);
+    }
+    try {
+      const record = JSON.parse(this.#open(sealed).toString('utf8')) as AuthRecord;
+      return record.server === server && record.url === url ? record : { server, url };
+    } catch (err) {
+      throw new McpgError('FILE_ACCESS', `the tokens of server "${server}" in ${this.dir} cannot be read (${errorMessage(err)}): run \`mcpg auth logout ${server}\` and log in again`);
+    }
+  }
+
+  save(record: AuthRecord): void {
+    this.#ensureDir();
+    const file = this.#file(record.server, record.url);
+    const tmp = `${file}.${process.pid}.tmp`;
+    try {
+      writeFileSync(tmp, this.#seal(Buffer.from(JSON.stringify(record))), { mode: 0o600 });
+      renameSync(tmp, file);
+    } catch (err) {
+      rmSync(tmp, { force: true });
+      throw new McpgError('FILE_ACCESS', `cannot store the tokens of server "${record.server}" in ${this.dir}: ${fsReason(err)}`);
+    }
+  }
+
+  update(server: string, url: string, change: (r: AuthRecord) => void): AuthRecord {
+    const record = this.load(server, url);
+    change(record);
+    this.save(record);
+    return record;
+  }
+
+  /** Forgets a server's tokens and registration; whether there was anything to forget. */
+  delete(server: string, url: string): boolean {
+    const file = this.#file(server, url);
+    try {
+      readFileSync(file);
+    } catch {
+      return false;
+    }
+    rmSync(file, { force: true });
+    return true;
+  }
+
+  /** Every record stored, for `mcpg auth status`. */
+  all(): AuthRecord[] {
+    let names: string[];
+    try {
+      names = readdirSync(this.dir).filter((n) => n.endsWith('.token'));
+    } catch {
+      return [];
+    }
+    return names.flatMap((n) => {
+      try {
+        return [JSON.parse(this.#open(readFileSync(join(this.dir, n))).toString('utf8')) as AuthRecord];
+      } catch {
+        return [];
+      }
+    });
+  }
+
+  #file(server: string, url: string): string {
+    return join(this.dir, `${createHash('sha256').update(`${server}\n${url}`).digest('hex').slice(0, 32)}.token`);
+  }
+
+  #ensureDir(): void {
+    try {
+      mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+      chmodSync(this.dir, 0o700);
+    } catch (err) {
+      throw new McpgError('FILE_ACCESS', `cannot create ${this.dir} for tokens: ${fsReason(err)}`);
+    }
+  }
+
+  #key(): Buffer {
+    const file = join(this.dir, 'key');
+    try {
+      const key = readFileSync(file);
+      if (key.length === 32) return key;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new McpgError('FILE_ACCESS', `cannot read ${file}: ${fsReason(err)}`);
+    }
+    this.#ensureDir();
+    const key = randomBytes(32);
+    try {
+      writeFileSync(file, key, { mode: 0o600, flag: 'wx' });
+      return key;
+    } catch (err) {
+      // Another mcpg wrote it first: use that one.
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') return readFileSync(file);
+      throw new McpgError('FILE_ACCESS', `cannot create ${file}: ${fsReason(err)}`);
+    }
+  }
+
+  #seal(plain: Buffer): Buffer {
+    const iv = randomBytes(12);
+    const cipher = createCipheriv('aes-256-gcm', this.#key(), iv);
+    const body = Buffer.concat([cipher.update(plain), cipher.final()]);
+    return Buffer.concat([Buffer.from('mcpg1'), iv, cipher.getAuthTag(), body]);
+  }
+
+  #open(sealed: Buffer): Buffer {
+    if (sealed.subarray(0, 5).toString() !== 'mcpg1') throw new Error('not an mcpg token file');
+    const decipher = createDecipheriv('aes-256-gcm', this.#key(), sealed.subarray(5, 17));
+    decipher.setAuthTag(sealed.subarray(17, 33));
+    return Buffer.concat([decipher.update(sealed.subarray(33)), decipher.final()]);
+  }
+}
+
+/** `MCPG_AUTH_DIR`, else the platform's config dir. */
+function defaultDir(): string {
+  if (process.env.MCPG_AUTH_DIR) return process.env.MCPG_AUTH_DIR;
+  if (process.platform === 'darwin') return join(homedir(), 'Library/Application Support/mcpg/auth');
+  if (process.platform === 'win32') return join(process.env.APPDATA ?? homedir(), 'mcpg', 'auth');
+  return join(process.env.XDG_CONFIG_HOME || join(homedir(), '.config'), 'mcpg', 'auth');
+}
