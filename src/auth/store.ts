@@ -1,10 +1,10 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { OAuthDiscoveryState } from '@modelcontextprotocol/sdk/client/auth.js';
 import type { OAuthClientInformationMixed, OAuthTokens } from '@modelcontextprotocol/sdk/shared/auth.js';
 import { McpgError, errorMessage, fsReason } from '../shared/errors.ts';
+import { configDir, keyFile } from '../shared/user-dirs.ts';
 
 /** What mcpg keeps for one server and resource between runs. */
 export interface AuthRecord {
@@ -113,23 +113,8 @@ export class TokenStore {
   }
 
   #key(): Buffer {
-    const file = join(this.dir, 'key');
-    try {
-      const key = readFileSync(file);
-      if (key.length === 32) return key;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new McpgError('FILE_ACCESS', `cannot read ${file}: ${fsReason(err)}`);
-    }
     this.#ensureDir();
-    const key = randomBytes(32);
-    try {
-      writeFileSync(file, key, { mode: 0o600, flag: 'wx' });
-      return key;
-    } catch (err) {
-      // Another mcpg wrote it first: use that one.
-      if ((err as NodeJS.ErrnoException).code === 'EEXIST') return readFileSync(file);
-      throw new McpgError('FILE_ACCESS', `cannot create ${file}: ${fsReason(err)}`);
-    }
+    return keyFile(join(this.dir, 'key'));
   }
 
   #seal(plain: Buffer): Buffer {
@@ -147,10 +132,7 @@ export class TokenStore {
   }
 }
 
-/** `MCPG_AUTH_DIR`, else the platform's config dir. */
+/** `MCPG_AUTH_DIR`, else `auth` in mcpg's config dir. */
 function defaultDir(): string {
-  if (process.env.MCPG_AUTH_DIR) return process.env.MCPG_AUTH_DIR;
-  if (process.platform === 'darwin') return join(homedir(), 'Library/Application Support/mcpg/auth');
-  if (process.platform === 'win32') return join(process.env.APPDATA ?? homedir(), 'mcpg', 'auth');
-  return join(process.env.XDG_CONFIG_HOME || join(homedir(), '.config'), 'mcpg', 'auth');
+  return process.env.MCPG_AUTH_DIR || join(configDir(), 'auth');
 }

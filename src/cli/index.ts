@@ -1,6 +1,5 @@
 import yargs from 'yargs';
 import { McpgError } from '../shared/errors.ts';
-import { VERSION } from '../shared/version.ts';
 import { attestCommand } from './commands/attest.ts';
 import { authCommand } from './commands/auth.ts';
 import { cacheCommand } from './commands/cache.ts';
@@ -31,8 +30,6 @@ end
 complete -c mcpg -f -a '(__mcpg_completions)'`;
 
 export async function main(argv: string[]): Promise<void> {
-  // The version belongs to mcpg, not to each command: only `mcpg --version` prints it.
-  if (argv.length === 1 && argv[0] === '--version') return out(VERSION);
   // yargs writes bash and zsh completion scripts; fish's asks the same completion hook.
   if (argv[0] === 'completion' && argv[1] === 'fish') return out(FISH_COMPLETION);
   try {

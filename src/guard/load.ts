@@ -1,7 +1,7 @@
 import type { Guard as GuardConfig, Server } from '../config/load.ts';
 import { noopGuard, writeSinkGuard } from './builtin.ts';
 import type { Guard } from './guard.ts';
-import { type CompiledGuard, WasmGuard, compileGuard } from './wasm-guard.ts';
+import { type CompiledGuard, type Derived, WasmGuard, compileGuard } from './wasm-guard.ts';
 
 type Supplied = Exclude<GuardConfig, { builtin: unknown }>;
 
@@ -12,11 +12,14 @@ export type GuardBytes = (cfg: Supplied) => Promise<Uint8Array>;
 export class GuardFactory {
   readonly #guards: GuardConfig[];
   readonly #bytes: GuardBytes;
+  readonly #derived?: Derived;
   readonly #compiled = new Map<string, Promise<CompiledGuard>>();
 
-  constructor(guards: GuardConfig[], bytes: GuardBytes) {
+  /** `derived` keeps metered modules between runs (the rewrite of a large guard takes a while). */
+  constructor(guards: GuardConfig[], bytes: GuardBytes, derived?: Derived) {
     this.#guards = guards;
     this.#bytes = bytes;
+    this.#derived = derived;
   }
 
   async make(server: Server): Promise<Guard> {
@@ -26,7 +29,7 @@ export class GuardFactory {
     let compiled = this.#compiled.get(cfg.name);
     if (!compiled) {
       // Hash and signature are checked by the supply chain before a byte is compiled.
-      compiled = this.#bytes(cfg).then((bytes) => compileGuard(cfg.name, bytes, cfg.limits));
+      compiled = this.#bytes(cfg).then((bytes) => compileGuard(cfg.name, bytes, cfg.limits, this.#derived));
       this.#compiled.set(cfg.name, compiled);
     }
     return new WasmGuard(cfg.name, await compiled, cfg.limits);

@@ -12,6 +12,11 @@
  */
 
 export const FUEL_EXPORT = '__mcpg_fuel';
+/**
+ * The rewriter's output version: metered modules are cached under it. Bump it with any change
+ * to what `instrument` writes (test/guard/metering-version.test.ts fails until you do).
+ */
+export const METERING_VERSION = 1;
 
 export type ValType = 'i32' | 'i64' | 'f32' | 'f64' | 'v128' | 'ref';
 export interface FuncType {

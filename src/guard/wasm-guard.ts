@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Limits } from '../config/schema.ts';
 import { McpgError, errorMessage } from '../shared/errors.ts';
 import { logger } from '../shared/log.ts';
@@ -6,8 +7,11 @@ import type { AgentAnswer, BackendCall, Guard, ResourceAnswer } from './guard.ts
 import { GuardAnswerError, GuardInstance, GuardLimitError, GuardTrapError } from './host.ts';
 import { PayloadError, parseAgent, parseResource, parseResponse } from './payload.ts';
 import { guardPolicy } from './policy.ts';
-import { type ModuleInfo, WasmFormatError, instrument } from './wasm-binary.ts';
+import { METERING_VERSION, type ModuleInfo, WasmFormatError, inspect, instrument } from './wasm-binary.ts';
 import type { ResponseLabeling } from '../difc/response.ts';
+
+/** Keeps bytes derived from others (the metered module): `make` runs only when it has none. */
+export type Derived = (key: string, make: () => Uint8Array) => Uint8Array;
 
 /** A guard module checked against the ABI, capped, metered and compiled: made once per process. */
 export interface CompiledGuard {
@@ -15,18 +19,24 @@ export interface CompiledGuard {
   info: ModuleInfo;
 }
 
-export async function compileGuard(name: string, bytes: Uint8Array, limits: Limits): Promise<CompiledGuard> {
-  let rewritten;
+export async function compileGuard(name: string, bytes: Uint8Array, limits: Limits, derived?: Derived): Promise<CompiledGuard> {
+  const options = { maxPages: limits.memory_mib * 16, initialFuel: BigInt(limits.fuel) * 10n };
+  let info: ModuleInfo;
+  let metered: Uint8Array;
   try {
-    rewritten = instrument(bytes, { maxPages: limits.memory_mib * 16, initialFuel: BigInt(limits.fuel) * 10n });
+    info = inspect(bytes);
+    const problems = abiProblems(info);
+    if (problems.length) throw new McpgError('GUARD_ABI', `guard "${name}" does not fit the guard ABI: ${problems.join('; ')}`);
+    // The rewrite is deterministic: keyed by the original, the options and the rewriter's version.
+    const make = () => instrument(bytes, options).bytes;
+    const key = `metered v${METERING_VERSION} ${createHash('sha256').update(bytes).digest('hex')} ${options.maxPages} ${options.initialFuel}`;
+    metered = derived ? derived(key, make) : make();
   } catch (err) {
     if (err instanceof WasmFormatError) throw new McpgError('GUARD_ABI', `guard "${name}": ${err.message}`);
     throw err;
   }
-  const problems = abiProblems(rewritten.info);
-  if (problems.length) throw new McpgError('GUARD_ABI', `guard "${name}" does not fit the guard ABI: ${problems.join('; ')}`);
   try {
-    return { module: await WebAssembly.compile(rewritten.bytes as BufferSource), info: rewritten.info };
+    return { module: await WebAssembly.compile(metered as BufferSource), info };
   } catch (err) {
     throw new McpgError('GUARD_ABI', `guard "${name}" does not compile: ${errorMessage(err)}`);
   }

@@ -1,9 +1,10 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { homedir, hostname } from 'node:os';
 import { join } from 'node:path';
 import { McpgError, fsReason } from '../shared/errors.ts';
 import { logger } from '../shared/log.ts';
+import { configDir, keyFile } from '../shared/user-dirs.ts';
 
 const log = logger('cache');
 /** How long to wait for another live process's download before saying so and giving up. */
@@ -101,6 +102,38 @@ export class Cache {
   }
 
   /**
+   * Bytes derived from verified content (a guard's metered module), kept so the work is done
+   * once. Unlike a blob, a derived entry cannot be checked against guards.lock, so each carries
+   * an HMAC under a key kept outside the cache (in mcpg's config dir): an entry this machine did
+   * not write (a cache restored in CI, a copied home) is not trusted but made again.
+   */
+  derived(key: string, make: () => Uint8Array): Uint8Array {
+    const file = join(this.dir, 'derived', createHash('sha256').update(key).digest('hex'));
+    const secret = keyFile(join(configDir(), 'cache.key'));
+    const tag = (body: Uint8Array) => createHmac('sha256', secret).update(key).update(body).digest();
+    try {
+      const stored = readFileSync(file);
+      const body = stored.subarray(32);
+      if (stored.length > 32 && timingSafeEqual(stored.subarray(0, 32), tag(body))) return body;
+      log.warn(`${file} was not written by this machine's mcpg: made again`);
+    } catch {
+      // Not there yet.
+    }
+    const bytes = make();
+    const temp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+    try {
+      mkdirSync(join(this.dir, 'derived'), { recursive: true });
+      writeFileSync(temp, Buffer.concat([tag(bytes), bytes]));
+      renameSync(temp, file);
+    } catch (err) {
+      // A cache that cannot keep it costs time, not correctness.
+      rmSync(temp, { force: true });
+      log.warn(`cannot keep ${file}: ${fsReason(err)}`);
+    }
+    return bytes;
+  }
+
+  /**
    * Runs `work` holding a lock named by `key`, so that processes racing for the same download
    * do it once: the loser waits, then finds the entry in the cache. The lock file names its
    * owner; a lock whose owner no longer runs (killed mid-download) is taken over at once, and a
@@ -151,6 +184,19 @@ export class Cache {
         const s = statSync(join(this.#blobs(), f));
         return { sha256: f, size: s.size, modified: s.mtime };
       });
+  }
+
+  /** Drops every derived entry (they are made again when next used); how many there were. */
+  dropDerived(): number {
+    const dir = join(this.dir, 'derived');
+    let count = 0;
+    try {
+      count = readdirSync(dir).length;
+    } catch {
+      return 0;
+    }
+    rmSync(dir, { recursive: true, force: true });
+    return count;
   }
 
   remove(digest: string): void {

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { Cache } from '../../src/supply/cache.ts';
 import { McpgError } from '../../src/shared/errors.ts';
 import { configureLog } from '../../src/shared/log.ts';
-import { tempDir } from '../helpers/mcpg.ts';
+import { mcpgAsync, tempDir } from '../helpers/mcpg.ts';
 
 let logged = '';
 configureLog({ writer: (line) => (logged += line) });
@@ -72,5 +72,38 @@ describe('the cache lock', () => {
     expect((put as McpgError).code).toBe('FILE_ACCESS');
     expect((put as McpgError).message).toMatch(new RegExp(`^the guard cache ${dir} cannot be used: .*\\((EPERM|EACCES|EROFS)\\) \\(set MCPG_CACHE_DIR to a writable directory\\)$`));
     await expect(cache.exclusive('k', async () => 1)).rejects.toThrow(/cannot be used/);
+  });
+});
+
+describe('derived entries (metered modules)', () => {
+  it('are made once, and an entry this machine did not write is made again, not trusted', () => {
+    const dir = tempDir();
+    process.env.XDG_CONFIG_HOME = join(dir, 'config');
+    let made = 0;
+    const make = () => (made++, new Uint8Array([1, 2, 3]));
+    expect([...new Cache(dir).derived('k', make)]).toEqual([1, 2, 3]);
+    expect([...new Cache(dir).derived('k', make)]).toEqual([1, 2, 3]);
+    expect(made).toBe(1);
+    // A cache restored from elsewhere: same key, other bytes, a tag made with another secret.
+    const file = join(dir, 'derived', createHash('sha256').update('k').digest('hex'));
+    writeFileSync(file, Buffer.concat([Buffer.alloc(32, 7), Buffer.from([9, 9, 9])]));
+    logged = '';
+    expect([...new Cache(dir).derived('k', make)]).toEqual([1, 2, 3]);
+    expect(made).toBe(2);
+    expect(logged).toMatch(/was not written by this machine's mcpg: made again/);
+  });
+});
+
+describe('mcpg cache gc', () => {
+  it('drops metered modules with the unlocked blobs: they are made again when used', async () => {
+    const dir = tempDir();
+    const cache = new Cache(dir);
+    cache.put(new Uint8Array([5]));
+    cache.derived('metered v1 x', () => new Uint8Array([1]));
+    const config = join(dir, 'mcpg.toml');
+    writeFileSync(config, '[servers.a]\ncommand = "true"\n');
+    const r = await mcpgAsync(['cache', 'gc', config], { MCPG_CACHE_DIR: dir });
+    expect(r.stdout).toBe(`${dir}: dropped 1, kept 0; dropped 1 metered modules (made again when used)\n`);
+    expect(existsSync(join(dir, 'derived'))).toBe(false);
   });
 });

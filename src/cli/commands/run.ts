@@ -28,7 +28,7 @@ export const runCommand: CommandModule<object, Args> = {
     const config = loadConfig(args.config);
     for (const w of config.warnings) process.stderr.write(`mcpg: warning: ${w}\n`);
     const supply = supplyFrom(args, config);
-    const guards = new GuardFactory(config.guards, (cfg) => supply.guardBytes(cfg));
+    const guards = new GuardFactory(config.guards, (cfg) => supply.guardBytes(cfg), (key, make) => supply.cache.derived(key, make));
     // A signal ends mcpg and every server it started, at any moment, start-up included.
     const stop = new AbortController();
     for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => stop.abort(signal));

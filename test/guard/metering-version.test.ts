@@ -1,0 +1,49 @@
+// Metered modules are cached by METERING_VERSION: any change to what the rewriter writes must
+// bump it, or a machine would run modules metered by an older rewriter. This pins the output
+// for one module that has every construct the rewriter touches.
+import { createHash } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { compileGuard } from '../../src/guard/wasm-guard.ts';
+import { METERING_VERSION, instrument } from '../../src/guard/wasm-binary.ts';
+import { limitsSchema } from '../../src/config/schema.ts';
+import { guardWat, watToBytes } from '../fixtures/guards/wat.ts';
+
+const module = watToBytes(
+  guardWat(
+    `(local $i i32)
+     (memory.fill (i32.const 4096) (i32.const 0) (i32.const 64))
+     (memory.copy (i32.const 8192) (i32.const 4096) (i32.const 64))
+     (block $done (loop $again
+       (br_if $done (i32.ge_u (local.get $i) (i32.const 3)))
+       (local.set $i (i32.add (local.get $i) (i32.const 1)))
+       (br_table $again $done (local.get $i))))
+     (i32.const 0)`,
+  ),
+);
+
+describe('METERING_VERSION', () => {
+  it('names the rewriter output: the pinned digest moves only with the version', () => {
+    const out = instrument(module, { maxPages: 512, initialFuel: 3_000_000_000n }).bytes;
+    const digest = createHash('sha256').update(out).digest('hex');
+    expect({ version: METERING_VERSION, digest }, 'the rewriter output changed: bump METERING_VERSION, then pin the new digest here').toEqual({
+      version: 1,
+      digest: '761dfddea32f36c0b67664c6de77ad1cb5977a949cfc3dbe6cef21604af61ee4',
+    });
+  });
+
+  it('keys the cached module by the original, the limits and the version', async () => {
+    const limits = limitsSchema.parse({});
+    const keys: string[] = [];
+    const kept = new Map<string, Uint8Array>();
+    const derived = (key: string, make: () => Uint8Array) => (keys.push(key), kept.get(key) ?? kept.set(key, make()).get(key)!);
+    await compileGuard('g', module, limits, derived);
+    await compileGuard('g', module, limitsSchema.parse({ fuel: 7 }), derived);
+    expect(keys).toHaveLength(2);
+    expect(keys[0]).toMatch(new RegExp(`^metered v${METERING_VERSION} [0-9a-f]{64} 512 3000000000$`));
+    expect(keys[1]).toMatch(/ 70$/);
+    // The same guard and limits again: the kept module serves, nothing is rewritten.
+    let remade = false;
+    await compileGuard('g', module, limits, (key, make) => kept.get(key) ?? ((remade = true), make()));
+    expect(remade).toBe(false);
+  });
+});
