@@ -105,16 +105,20 @@ export function split(result: Result, resourceLabels: Labels, labeling: Response
     perItem[Number(segs[base.length])]!.push(p.labels);
   }
   return {
-    items: perItem.map((ls) => ({ labels: ls.length ? merge(ls) : fallback })),
+    items: perItem.map((ls) => ({ labels: ls.length === 1 ? ls[0]! : ls.length ? merge(ls) : fallback })),
     collection: true,
-    rebuild: (keep) => {
-      const copy = structuredClone(doc);
-      const arr = resolvePointer(copy, base, '') as unknown[];
-      const kept = arr.filter((_, i) => keep[i]);
-      arr.splice(0, arr.length, ...kept);
-      return write(copy);
-    },
+    rebuild: (keep) => write(replaceAt(doc, base, collection.filter((_, i) => keep[i]))),
   };
+}
+
+/** `doc` with the value at `segs` replaced, copying only the containers on the way (not the items). */
+function replaceAt(doc: unknown, segs: string[], value: unknown): unknown {
+  if (!segs.length) return value;
+  const [head, ...rest] = segs as [string, ...string[]];
+  if (Array.isArray(doc)) return doc.map((v, i) => (i === Number(head) ? replaceAt(v, rest, value) : v));
+  const obj = doc as Record<string, unknown>;
+  // A computed key defines an own property, "__proto__" included.
+  return { ...obj, [head]: replaceAt(obj[head], rest, value) };
 }
 
 /** Several labels on one item: the item is as secret as all of them and as trusted as the least. */
