@@ -36,7 +36,9 @@ mkdirSync('.cache', { recursive: true });
 vitest('tests against the source build', '.cache/vitest-source.json', [], {});
 if (step('single executable (npm run build:binary)', process.execPath, ['scripts/build-binary.mjs'])) failed += 1;
 else {
-  vitest('end-to-end tests against dist/mcpg', '.cache/vitest-binary.json', ['test/binary', 'test/proxy', 'test/cli', 'test/auth', 'test/guard/hostile.test.ts', 'test/registry/repo-visibility.test.ts', 'test/registry/plugin-registry.test.ts', 'test/registry/allow-list.test.ts', 'test/registry/ghaw-like.test.ts', 'test/supply', 'test/docs'], {
+  // The executable's own concerns (bundling, embedded assets, node:wasi, fetch, workers): one
+  // end-to-end file per feature; the logic behind them is the source pass's.
+  vitest('end-to-end tests against dist/mcpg', '.cache/vitest-binary.json', ['test/binary', 'test/cli', 'test/auth', 'test/docs', 'test/proxy/gateway.test.ts', 'test/supply/remote.test.ts', 'test/registry/repo-visibility.test.ts', 'test/registry/ghaw-like.test.ts'], {
     MCPG_BIN: 'dist/mcpg',
   });
 }

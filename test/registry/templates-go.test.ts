@@ -3,23 +3,12 @@ import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildGo, runGo } from '../../scripts/go-toolchain.mjs';
-import { buildRust, testRust } from '../../scripts/rust-toolchain.mjs';
 import { GO_MODULE as SDK, SDK_VERSION, goModule } from '../../scripts/sdk-packages.mjs';
 import { ROOT, mcpg, tempDir } from '../helpers/mcpg.ts';
 import { type SdkRegistry, serveSdks } from '../helpers/sdk-registry.ts';
+import { expectTemplateAnswers } from './template-checks.ts';
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
-
-/** The template as built answers a call, and passes its own cases (one a missing required field). */
-function expectTemplateAnswers(dir: string): void {
-  const r = mcpg(['guard', 'call', join(dir, 'guard.wasm'), 'label_resource', '--input', '{"tool_name":"list_things","tool_args":{}}']);
-  expect(r.stderr).toBe('');
-  expect(JSON.parse(r.stdout)).toEqual({ resource: { description: 'list_things', secrecy: [], integrity: [] }, operation: 'read' });
-  // The template's own cases, one of them a required field missing: denied with its name.
-  const t = mcpg(['guard', 'test', join(dir, 'guard.wasm'), join(dir, 'cases.toml')]);
-  expect(t.stdout.trim().split('\n').pop()).toBe('4 passed, 0 failed');
-  expect(t.code).toBe(0);
-}
 
 describe('registry/templates/go', () => {
   let sdks: SdkRegistry;
@@ -65,18 +54,5 @@ describe('registry/templates/go', () => {
     writeFileSync(cases, `[[case]]\nfn = "label_response"\ninput = { tool_name = "x" }\nexpect_error = "returned error code -1: panic: assignment to entry in nil map"\n`);
     const panicked = mcpg(['guard', 'test', join(dir, 'guard.wasm'), cases]);
     expect(panicked.stdout).toContain('1 passed, 0 failed');
-  });
-});
-
-describe('registry/templates/rust', () => {
-  it('builds with the Rust SDK copied beside it into a module that fits the ABI', { timeout: 300_000 }, async () => {
-    const dir = join(tempDir(), 'my-guard');
-    cpSync(join(ROOT, 'registry/templates/rust'), dir, { recursive: true });
-    cpSync(join(ROOT, 'registry/sdk/rust'), join(dir, 'sdk'), { recursive: true });
-    await buildRust(dir, join(dir, 'guard.wasm'));
-    expectTemplateAnswers(dir);
-    // Native tests on the author's machine: the SDK's `fake` module stands in for the gateway.
-    expect(testRust(dir)).toContain('test tests::a_delete_without_its_id_is_denied ... ok');
-    expect(testRust(join(dir, 'sdk'))).toContain('test tests::call_backend_answers_from_the_fake_backend ... ok');
   });
 });

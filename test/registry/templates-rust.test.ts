@@ -1,0 +1,19 @@
+import { cpSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { buildRust, testRust } from '../../scripts/rust-toolchain.mjs';
+import { ROOT, tempDir } from '../helpers/mcpg.ts';
+import { expectTemplateAnswers } from './template-checks.ts';
+
+describe('registry/templates/rust', () => {
+  it('builds with the Rust SDK copied beside it into a module that fits the ABI', { timeout: 300_000 }, async () => {
+    const dir = join(tempDir(), 'my-guard');
+    cpSync(join(ROOT, 'registry/templates/rust'), dir, { recursive: true });
+    cpSync(join(ROOT, 'registry/sdk/rust'), join(dir, 'sdk'), { recursive: true });
+    await buildRust(dir, join(dir, 'guard.wasm'));
+    expectTemplateAnswers(dir);
+    // Native tests on the author's machine: the SDK's `fake` module stands in for the gateway.
+    expect(testRust(dir)).toContain('test tests::a_delete_without_its_id_is_denied ... ok');
+    expect(testRust(join(dir, 'sdk'))).toContain('test tests::call_backend_answers_from_the_fake_backend ... ok');
+  });
+});
