@@ -88,7 +88,7 @@ function union(a?: string, b?: string): string | undefined {
 function authError(server: HttpServerAuth) {
   return (err: unknown): never => {
     if (err instanceof McpgError) throw err;
-    throw new McpgError('BACKEND_AUTH', `server "${server.name}": authorization failed: ${errorMessage(err)}`, { cause: err });
+    throw new McpgError('BACKEND_AUTH', `server "${server.name}": authorization failed: ${errorMessage(err)} (a server that takes its credentials in a header instead needs them in its \`headers\`)`, { cause: err });
   };
 }
 
