@@ -212,7 +212,7 @@ const wasmNs = await timeIt(() => wasm.labelResource('get_echo', args200, backen
 const backendNs = await timeIt(() => wasm.labelResource('list_issues', { owner: 'o', repo: `r${repoN++}` }, backend), 5_000);
 // The anchor: the same work as an Extism plugin on Extism's JS SDK (in process, its default).
 const pluginFile = join(work, 'extism-plugin.wasm');
-const built = await asc.main([join(ROOT, 'scripts/bench/assembly/extism-plugin.ts'), '-o', pluginFile, '--optimize', '--runtime', 'incremental', '--use', 'abort=', '--noAssert'], {});
+const built = await asc.main([join(ROOT, 'scripts/bench/assembly/extism-plugin.ts'), '-o', pluginFile, '--optimize', '--runtime', 'minimal', '--use', 'abort=', '--noAssert'], {});
 if (built.error) throw new Error(`extism plugin: ${built.stderr.toString()}`);
 const plugin = await createPlugin(
   { wasm: [{ data: readFileSync(pluginFile) }] },

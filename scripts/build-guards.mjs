@@ -12,6 +12,15 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const guardsDir = join(root, 'registry/guards');
 const out = join(root, 'dist/guards');
 const cache = join(root, '.cache/guards');
+const template = join(root, 'registry/templates/assemblyscript');
+
+/** asc's flags, as the template's `npm run build` gives them: one flag set for authors and mcpg. */
+function ascFlags() {
+  const build = JSON.parse(readFileSync(join(template, 'package.json'), 'utf8')).scripts.build;
+  const prefix = 'asc assembly/index.ts -o guard.wasm ';
+  if (!build.startsWith(prefix)) throw new Error(`registry/templates/assemblyscript/package.json: the build script must start with "${prefix}"`);
+  return build.slice(prefix.length).split(/\s+/);
+}
 
 function files(dir) {
   return readdirSync(dir).flatMap((f) => {
@@ -39,9 +48,9 @@ async function buildAssemblyScript(name, dir, target) {
   const guard = relative(work, join(dir, 'assembly/guard')).replaceAll('\\', '/');
   const sdk = relative(work, join(root, 'registry/sdk/assemblyscript')).replaceAll('\\', '/');
   // The ABI exports: the template's index.ts, pointed at this guard and the SDK.
-  const exportsFile = readFileSync(join(root, 'registry/templates/assemblyscript/assembly/index.ts'), 'utf8');
+  const exportsFile = readFileSync(join(template, 'assembly/index.ts'), 'utf8');
   writeFileSync(entry, exportsFile.replace('"./guard"', `"${guard}"`).replaceAll('"@mcpg-dev/guard-sdk"', `"${sdk}"`));
-  const { error, stderr } = await asc.main([entry, '-o', target, '--optimize', '--runtime', 'incremental', '--exportStart', '_initialize', '--noAssert'], {});
+  const { error, stderr } = await asc.main([entry, '-o', target, ...ascFlags()], {});
   if (error) throw new Error(`guard ${name}: ${error.message}\n${stderr.toString()}`);
 }
 
@@ -55,7 +64,7 @@ export async function buildGuards(names = []) {
     const dir = join(guardsDir, name);
     const manifest = JSON.parse(readFileSync(join(dir, 'guard.json'), 'utf8'));
     const sdkDir = join(root, 'registry/sdk', manifest.language === 'go' || manifest.language === 'rust' ? manifest.language : 'assemblyscript');
-    const key = hashOf([...sources(dir), ...sources(sdkDir), join(root, 'registry/templates/assemblyscript/assembly/index.ts')], `${manifest.language} ${ascVersion} v2`);
+    const key = hashOf([...sources(dir), ...sources(sdkDir), join(template, 'assembly/index.ts'), join(template, 'package.json')], `${manifest.language} ${ascVersion} v2`);
     const cached = join(cache, `${name}-${key}.wasm`);
     const target = join(out, `${name}.wasm`);
     if (!existsSync(cached)) {

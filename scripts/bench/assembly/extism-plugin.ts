@@ -40,5 +40,7 @@ export function label_resource(): i32 {
     .set("secrecy", Value.strings(secrecy))
     .set("integrity", Value.strings([]));
   Host.outputString(Value.obj().set("resource", resource).set("operation", Value.str("read")).toString());
+  // Built like mcpg's guards (the minimal runtime), so it collects the way the SDK does.
+  if ((<usize>memory.size() << 16) > (8 << 20)) __collect();
   return 0;
 }
