@@ -1,5 +1,8 @@
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { limitsSchema } from '../../src/config/schema.ts';
+import { WasmGuard, compileGuard } from '../../src/guard/wasm-guard.ts';
 import { ROOT, type Session, fixtureServer, readDecisions, startGateway, tempDir, writeConfig } from '../helpers/mcpg.ts';
 
 // The same behaviour from the AssemblyScript guard and its Go and Rust twins, all built from source.
@@ -114,6 +117,24 @@ describe(`repo-visibility guard (${language}, built from source) through mcpg ru
     } finally {
       await gw.close();
     }
+  });
+
+  it('remembers at most 1,000 repositories: a long-lived instance does not grow toward its memory cap', async () => {
+    const limits = limitsSchema.parse({});
+    const guard = new WasmGuard(file, await compileGuard(file, readFileSync(GUARD), limits), limits);
+    const asked: string[] = [];
+    const backend = async (_tool: string, args: Record<string, unknown>) => {
+      asked.push(String(args.query));
+      return { content: [{ type: 'text', text: '{"items":[]}' }] };
+    };
+    const label = (repo: string) => guard.labelResource('list_issues', { owner: 'o', repo }, backend);
+    await guard.labelAgent({ 'allow-only': { repos: 'all', 'min-integrity': 'none' } }, backend);
+    await label('r0');
+    await label('r0');
+    expect(asked.filter((q) => q === 'repo:o/r0')).toHaveLength(1);
+    for (let i = 1; i <= 1000; i++) await label(`r${i}`);
+    await label('r0');
+    expect(asked.filter((q) => q === 'repo:o/r0')).toHaveLength(2);
   });
 
   it('serves concurrent calls from a pool of instances, each told the policy', async () => {

@@ -12,10 +12,12 @@ import (
 const (
 	contributor = "contributor"
 	maintainer  = "maintainer"
+	maxKnown    = 1000
 )
 
 type repoVisibility struct {
-	// Visibility learned from the backend, per "owner/repo", for this instance's lifetime.
+	// Visibility learned from the backend, per "owner/repo"; bounded by maxKnown, so a
+	// long-lived instance does not grow toward its memory cap.
 	private map[string]bool
 }
 
@@ -63,6 +65,9 @@ func (g *repoVisibility) isPrivate(repo string) bool {
 				}
 			}
 		}
+	}
+	if len(g.private) >= maxKnown {
+		clear(g.private)
 	}
 	g.private[repo] = priv
 	return priv

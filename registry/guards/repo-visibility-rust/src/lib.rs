@@ -8,10 +8,12 @@ use mcpg_guard::{
 
 const CONTRIBUTOR: &str = "contributor";
 const MAINTAINER: &str = "maintainer";
+const MAX_KNOWN: usize = 1000;
 
 #[derive(Default)]
 struct RepoVisibility {
-    /// Visibility learned from the backend, per "owner/repo", for this instance's lifetime.
+    /// Visibility learned from the backend, per "owner/repo"; bounded by MAX_KNOWN, so a
+    /// long-lived instance does not grow toward its memory cap.
     private: HashMap<String, bool>,
 }
 
@@ -30,6 +32,9 @@ impl RepoVisibility {
             }
         }
         log(0, &format!("repository {} is {}", repo, if private { "private" } else { "public" }));
+        if self.private.len() >= MAX_KNOWN {
+            self.private.clear();
+        }
         self.private.insert(repo.to_string(), private);
         private
     }

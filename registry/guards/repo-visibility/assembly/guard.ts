@@ -4,8 +4,12 @@ import { READ, READ_WRITE, Value, WRITE, agent, callBackend, labeledPath, labele
 const CONTRIBUTOR = "contributor";
 const MAINTAINER = "maintainer";
 
-/** Visibility learned from the backend, per "owner/repo", for this instance's lifetime. */
+/**
+ * Visibility learned from the backend, per "owner/repo". Bounded: an instance that met many
+ * repositories would grow toward its memory cap, and each collection costs the whole live heap.
+ */
 const known = new Map<string, bool>();
+const MAX_KNOWN = 1000;
 
 /**
  * Policy: gh-aw-mcpg's { "allow-only": { "repos": "public" | "all", "min-integrity": "none" |
@@ -39,6 +43,7 @@ function isPrivate(repo: string): bool {
     }
   }
   log(0, "repository " + repo + (priv ? " is private" : " is public"));
+  if (known.size >= MAX_KNOWN) known.clear();
   known.set(repo, priv);
   return priv;
 }
