@@ -1,9 +1,10 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { OAuthDiscoveryState } from '@modelcontextprotocol/sdk/client/auth.js';
 import type { OAuthClientInformationMixed, OAuthTokens } from '@modelcontextprotocol/sdk/shared/auth.js';
 import { McpgError, errorMessage, fsReason } from '../shared/errors.ts';
+import { replaceFile } from '../shared/files.ts';
 import { configDir, keyFile } from '../shared/user-dirs.ts';
 
 /** What mcpg keeps for one server and resource between runs. */
@@ -52,13 +53,9 @@ export class TokenStore {
 
   save(record: AuthRecord): void {
     this.#ensureDir();
-    const file = this.#file(record.server, record.url);
-    const tmp = `${file}.${process.pid}.tmp`;
     try {
-      writeFileSync(tmp, this.#seal(Buffer.from(JSON.stringify(record))), { mode: 0o600 });
-      renameSync(tmp, file);
+      replaceFile(this.#file(record.server, record.url), this.#seal(Buffer.from(JSON.stringify(record))), 0o600);
     } catch (err) {
-      rmSync(tmp, { force: true });
       throw new McpgError('FILE_ACCESS', `cannot store the tokens of server "${record.server}" in ${this.dir}: ${fsReason(err)}`);
     }
   }

@@ -1,6 +1,6 @@
-import { renameSync, rmSync, writeFileSync } from 'node:fs';
 import { extname } from 'node:path';
 import { McpgError, fsReason } from '../shared/errors.ts';
+import { replaceFile } from '../shared/files.ts';
 
 /**
  * The config text with `[guards.NAME]` set to `source` and `[servers.SERVER]` pointed at it,
@@ -13,12 +13,9 @@ export function withGuard(file: string, text: string, guard: string, source: str
 
 /** Replaces the file in one step (a crash leaves the old file or the new one, never half). */
 export function writeAtomically(file: string, text: string): void {
-  const temp = `${file}.${process.pid}.tmp`;
   try {
-    writeFileSync(temp, text);
-    renameSync(temp, file);
+    replaceFile(file, text);
   } catch (err) {
-    rmSync(temp, { force: true });
     throw new McpgError('FILE_ACCESS', `${file}: cannot write: ${fsReason(err)}`);
   }
 }

@@ -1,8 +1,9 @@
-import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { homedir, hostname } from 'node:os';
 import { join } from 'node:path';
 import { McpgError, fsReason } from '../shared/errors.ts';
+import { replaceFile } from '../shared/files.ts';
 import { logger } from '../shared/log.ts';
 import { configDir, keyFile } from '../shared/user-dirs.ts';
 
@@ -90,12 +91,9 @@ export class Cache {
   put(bytes: Uint8Array): string {
     const digest = sha256(bytes);
     const file = join(this.#blobs(), digest);
-    const temp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
     try {
-      writeFileSync(temp, bytes);
-      renameSync(temp, file);
+      replaceFile(file, bytes);
     } catch (err) {
-      rmSync(temp, { force: true });
       throw this.#unusable(err);
     }
     return digest;
@@ -120,14 +118,11 @@ export class Cache {
       // Not there yet.
     }
     const bytes = make();
-    const temp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
     try {
       mkdirSync(join(this.dir, 'derived'), { recursive: true });
-      writeFileSync(temp, Buffer.concat([tag(bytes), bytes]));
-      renameSync(temp, file);
+      replaceFile(file, Buffer.concat([tag(bytes), bytes]));
     } catch (err) {
       // A cache that cannot keep it costs time, not correctness.
-      rmSync(temp, { force: true });
       log.warn(`cannot keep ${file}: ${fsReason(err)}`);
     }
     return bytes;

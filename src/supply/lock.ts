@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import type { Server } from '../config/load.ts';
 import { z } from 'zod';
 import { McpgError, errorMessage, fsReason } from '../shared/errors.ts';
+import { replaceFile } from '../shared/files.ts';
 
 /** guards.lock: JSON, versioned, keys sorted, one entry per guard, stable diffs. */
 export const LOCK_VERSION = 1;
@@ -87,10 +88,8 @@ function sorted(value: unknown): unknown {
 }
 
 export function writeLock(file: string, lock: Lock): void {
-  const temp = `${file}.${process.pid}.tmp`;
   try {
-    writeFileSync(temp, `${JSON.stringify(sorted(lock), null, 2)}\n`);
-    renameSync(temp, file);
+    replaceFile(file, `${JSON.stringify(sorted(lock), null, 2)}\n`);
   } catch (err) {
     throw new McpgError('SUPPLY_LOCK', `${file}: cannot write: ${fsReason(err)}`);
   }
