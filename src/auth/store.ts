@@ -1,5 +1,5 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { OAuthDiscoveryState } from '@modelcontextprotocol/sdk/client/auth.js';
 import type { OAuthClientInformationMixed, OAuthTokens } from '@modelcontextprotocol/sdk/shared/auth.js';
@@ -18,8 +18,6 @@ export interface AuthRecord {
   discovery?: OAuthDiscoveryState;
   /** The scope the server last asked for (a step-up): the next login requests it. */
   scope?: string;
-  /** PKCE verifier of a login in progress. */
-  verifier?: string;
 }
 
 /**
@@ -30,6 +28,8 @@ export interface AuthRecord {
  */
 export class TokenStore {
   readonly dir: string;
+  /** Read once: the provider opens the record on every request to its server. */
+  #secret?: Buffer;
 
   constructor(dir = defaultDir()) {
     this.dir = dir;
@@ -70,11 +70,7 @@ export class TokenStore {
   /** Forgets a server's tokens and registration; whether there was anything to forget. */
   delete(server: string, url: string): boolean {
     const file = this.#file(server, url);
-    try {
-      readFileSync(file);
-    } catch {
-      return false;
-    }
+    if (!existsSync(file)) return false;
     rmSync(file, { force: true });
     return true;
   }
@@ -110,8 +106,11 @@ export class TokenStore {
   }
 
   #key(): Buffer {
-    this.#ensureDir();
-    return keyFile(join(this.dir, 'key'));
+    if (!this.#secret) {
+      this.#ensureDir();
+      this.#secret = keyFile(join(this.dir, 'key'));
+    }
+    return this.#secret;
   }
 
   #seal(plain: Buffer): Buffer {

@@ -1,5 +1,6 @@
 import type { CommandModule } from 'yargs';
 import { type Server, loadConfig } from '../../config/load.ts';
+import type { AuthRecord } from '../../auth/store.ts';
 import { McpgError } from '../../shared/errors.ts';
 import { out } from '../output.ts';
 
@@ -52,12 +53,12 @@ export const authCommand: CommandModule = {
           const { store } = await modules();
           const records = store.all();
           const named = args.config ? loadConfig(args.config).servers.filter((s): s is HttpServer => 'url' in s) : [];
-          const rows = [...records.map((r) => ({ server: r.server, url: r.url })), ...named.filter((s) => !records.some((r) => r.server === s.name && r.url === s.url)).map((s) => ({ server: s.name, url: s.url }))];
+          const rows: AuthRecord[] = [...records, ...named.filter((s) => !records.some((r) => r.server === s.name && r.url === s.url)).map((s) => ({ server: s.name, url: s.url }))];
           if (!rows.length) return out(`no tokens stored (in ${store.dir})`);
           out(
             rows
-              .map(({ server, url }) => {
-                const r = store.load(server, url);
+              .map((r) => {
+                const { server, url } = r;
                 const state = !r.tokens
                   ? `not logged in: run \`mcpg auth login ${server}\``
                   : r.expiresAt && r.expiresAt < Date.now()
