@@ -94,7 +94,7 @@ export class Backend {
       }
       // A step-up (403 insufficient_scope) or a refresh the server refused: a person must log in.
       if (err instanceof LoginRequired) throw new McpgError('BACKEND_AUTH', err.message);
-      if ('url' in this.config && (err instanceof UnauthorizedError || [401, 403].includes((err as { code?: unknown }).code as number) || /\b(401|403)\b/.test(errorMessage(err)))) {
+      if ('url' in this.config && refusedStatus(err)) {
         throw new McpgError('BACKEND_AUTH', `server "${this.name}": ${httpError(err, this.config)}`);
       }
       throw err;
@@ -215,6 +215,14 @@ function startError(err: unknown, config: Server): string {
   return /ENOENT/.test(message) ? `command not found (${message})` : message;
 }
 
+/** The HTTP status of a refusal of mcpg's credentials (401 or 403), if that is what `err` is. */
+function refusedStatus(err: unknown): string | undefined {
+  // The SDK's StreamableHTTPError carries the status as `code`; other errors only say it.
+  const code = (err as { code?: unknown }).code;
+  if (code === 401 || code === 403) return String(code);
+  return /\b(401|403)\b/.exec(errorMessage(err))?.[1] ?? (err instanceof UnauthorizedError ? '401' : undefined);
+}
+
 /** fetch's "fetch failed" names nothing: its cause says what happened, at which address. */
 function httpError(err: unknown, config: Extract<Server, { url: string }>): string {
   const url = config.url;
@@ -231,8 +239,7 @@ function httpError(err: unknown, config: Extract<Server, { url: string }>): stri
     CERT_HAS_EXPIRED: 'its TLS certificate has expired',
     DEPTH_ZERO_SELF_SIGNED_CERT: 'its TLS certificate is self-signed',
   };
-  // The SDK's StreamableHTTPError carries the status as `code`.
-  const status = [401, 403].includes(code as number) ? String(code) : (/\b(401|403)\b/.exec(errorMessage(err))?.[1] ?? (err instanceof UnauthorizedError ? '401' : undefined));
+  const status = refusedStatus(err);
   if (status) {
     const fix = config.oauth?.grant === 'client_credentials' ? 'check its oauth client_id and credentials' : `check its \`headers\`, or run \`mcpg auth login ${config.name}\``;
     return `${url} refused mcpg's credentials (HTTP ${status}: ${errorMessage(err)}): ${fix}`;

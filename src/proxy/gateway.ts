@@ -128,6 +128,13 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const agentArrived = new Promise<Params>((resolve) => (initialized = resolve));
 
   const needsLogin = new Map<string, string>();
+  /** A server waiting for `mcpg auth login` is noted (said once) and left out; whether that was the error. */
+  const leftForLogin = (server: string, err: unknown): boolean => {
+    if (!(err instanceof McpgError && err.code === 'BACKEND_AUTH')) return false;
+    if (!needsLogin.has(server)) log.warn(errorMessage(err));
+    needsLogin.set(server, errorMessage(err));
+    return true;
+  };
   const loginTools = () =>
     [...needsLogin].map(([server, why]) => ({
       name: `${server}___login_required`,
@@ -142,14 +149,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     const started = await Promise.allSettled(backends.map((b) => b.start(capabilities)));
     // A server waiting for `mcpg auth login` does not hold up the others: it is left out, and
     // says what to run through a tool of its own (mcpg never waits for a browser).
-    for (const [i, s] of started.entries()) {
-      if (s.status === 'rejected' && s.reason instanceof McpgError && s.reason.code === 'BACKEND_AUTH') {
-        log.warn(errorMessage(s.reason));
-        needsLogin.set(backends[i]!.name, errorMessage(s.reason));
-      }
-    }
-    const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected' && !(s.reason instanceof McpgError && s.reason.code === 'BACKEND_AUTH'));
-    if (failed) throw failed.reason;
+    const failed = started.filter((s, i): s is PromiseRejectedResult => s.status === 'rejected' && !leftForLogin(backends[i]!.name, s.reason));
+    if (failed.length) throw failed[0]!.reason;
     let initial: Labels = { secrecy: [], integrity: [] };
     for (const [i, backend] of backends.entries()) {
       if (needsLogin.has(backend.name)) continue;
@@ -178,9 +179,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         .flatMap((b) =>
           (['tools', 'prompts', 'resources'] as const).map((k) =>
             catalog.refresh(b, k).catch((err: unknown) => {
-              if (!(err instanceof McpgError && err.code === 'BACKEND_AUTH')) throw err;
-              if (!needsLogin.has(b.name)) log.warn(errorMessage(err));
-              needsLogin.set(b.name, errorMessage(err));
+              if (!leftForLogin(b.name, err)) throw err;
             }),
           ),
         ),
