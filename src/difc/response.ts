@@ -105,7 +105,7 @@ export function split(result: Result, resourceLabels: Labels, labeling: Response
     perItem[Number(segs[base.length])]!.push(p.labels);
   }
   return {
-    items: perItem.map((ls) => ({ labels: ls.length === 1 ? ls[0]! : ls.length ? merge(ls) : fallback })),
+    items: perItem.map((ls) => ({ labels: ls.length ? merge(ls) : fallback })),
     collection: true,
     rebuild: (keep) => write(replaceAt(doc, base, collection.filter((_, i) => keep[i]))),
   };
