@@ -2,7 +2,7 @@ import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { homedir, hostname } from 'node:os';
 import { join } from 'node:path';
-import { McpgError, fsReason } from '../shared/errors.ts';
+import { McpgError, errorMessage, fsReason } from '../shared/errors.ts';
 import { replaceFile } from '../shared/files.ts';
 import { logger } from '../shared/log.ts';
 import { configDir, keyFile } from '../shared/user-dirs.ts';
@@ -107,7 +107,14 @@ export class Cache {
    */
   derived(key: string, make: () => Uint8Array): Uint8Array {
     const file = join(this.dir, 'derived', createHash('sha256').update(key).digest('hex'));
-    const secret = keyFile(join(configDir(), 'cache.key'));
+    let secret: Buffer;
+    try {
+      secret = keyFile(join(configDir(), 'cache.key'));
+    } catch (err) {
+      // No key, no trusted entry: made every time, as before there was a cache for it.
+      log.warn(`${errorMessage(err)}: derived entries (metered guard modules) are not kept`);
+      return make();
+    }
     const tag = (body: Uint8Array) => createHmac('sha256', secret).update(key).update(body).digest();
     try {
       const stored = readFileSync(file);

@@ -92,6 +92,26 @@ describe('derived entries (metered modules)', () => {
     expect(made).toBe(2);
     expect(logged).toMatch(/was not written by this machine's mcpg: made again/);
   });
+
+  it('are made, not kept, when mcpg has no config dir to keep their key in', () => {
+    const dir = tempDir();
+    // A file where the config dir would be: no key can be made under it.
+    writeFileSync(join(dir, 'not-a-dir'), '');
+    const before = process.env.XDG_CONFIG_HOME;
+    process.env.XDG_CONFIG_HOME = join(dir, 'not-a-dir');
+    try {
+      let made = 0;
+      const make = () => (made++, new Uint8Array([4]));
+      logged = '';
+      expect([...new Cache(dir).derived('k', make)]).toEqual([4]);
+      expect([...new Cache(dir).derived('k', make)]).toEqual([4]);
+      expect(made).toBe(2);
+      expect(logged).toMatch(/cannot read .*cache\.key: .*\(ENOTDIR\): derived entries \(metered guard modules\) are not kept/);
+      expect(existsSync(join(dir, 'derived'))).toBe(false);
+    } finally {
+      process.env.XDG_CONFIG_HOME = before;
+    }
+  });
 });
 
 describe('mcpg cache gc', () => {
