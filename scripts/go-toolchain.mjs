@@ -29,6 +29,7 @@ function goToolchain() {
  */
 export function runGo(dir, args, { native = false, proxy } = {}) {
   const go = goToolchain();
+  const modcache = proxy ? mkdtempSync(join(tmpdir(), 'mcpg-gomod-')) : undefined;
   return new Promise((resolvePromise, reject) => {
     const env = {
       PATH: process.env.PATH,
@@ -37,7 +38,7 @@ export function runGo(dir, args, { native = false, proxy } = {}) {
       GOTOOLCHAIN: 'local',
       GOPROXY: proxy ?? 'off',
       GOFLAGS: '-mod=mod -modcacherw',
-      ...(proxy ? { GOSUMDB: 'off', GOMODCACHE: mkdtempSync(join(tmpdir(), 'mcpg-gomod-')) } : {}),
+      ...(modcache ? { GOSUMDB: 'off', GOMODCACHE: modcache } : {}),
       GOWORK: 'off',
       GOCACHE: join(base, 'build-cache'),
       GOPATH: join(base, 'path'),
@@ -45,6 +46,8 @@ export function runGo(dir, args, { native = false, proxy } = {}) {
       ...(native ? {} : { GOOS: 'wasip1', GOARCH: 'wasm' }),
     };
     execFile(go, args, { cwd: dir, env, encoding: 'utf8', maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
+      // -modcacherw: the fresh module cache can be removed like any folder.
+      if (modcache) rmSync(modcache, { recursive: true, force: true });
       if (err) reject(new Error(`go ${args.join(' ')} in ${dir} failed: ${stderr.trim() || err.message}`));
       else resolvePromise(stdout);
     });
