@@ -53,5 +53,6 @@ const work = mkdtempSync(join(tmpdir(), 'mcpg-sdk-'));
 lock.packages[`node_modules/${NPM_PACKAGE}`].integrity = packAssemblyScriptSdk(work).integrity;
 rmSync(work, { recursive: true, force: true });
 writeFileSync(lockFile, `${JSON.stringify(lock, null, 2)}\n`);
-writeFileSync(join(templates, 'go/go.sum'), goModule().sum);
-console.log(`templates pinned to ${NPM_PACKAGE} ${lock.packages[`node_modules/${NPM_PACKAGE}`].version} and the Go SDK ${goModule().version}`);
+const go = goModule();
+writeFileSync(join(templates, 'go/go.sum'), go.sum);
+console.log(`templates pinned to ${NPM_PACKAGE} ${lock.packages[`node_modules/${NPM_PACKAGE}`].version} and the Go SDK ${go.version}`);
