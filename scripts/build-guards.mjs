@@ -64,7 +64,9 @@ export async function buildGuards(names = []) {
     const dir = join(guardsDir, name);
     const manifest = JSON.parse(readFileSync(join(dir, 'guard.json'), 'utf8'));
     const sdkDir = join(root, 'registry/sdk', manifest.language === 'go' || manifest.language === 'rust' ? manifest.language : 'assemblyscript');
-    const key = hashOf([...sources(dir), ...sources(sdkDir), join(template, 'assembly/index.ts'), join(template, 'package.json')], `${manifest.language} ${ascVersion} v2`);
+    // The build itself is part of the key: a change in how a language is built is a new build.
+    const how = join(root, 'scripts', manifest.language === 'go' ? 'go-toolchain.mjs' : manifest.language === 'rust' ? 'rust-toolchain.mjs' : 'build-guards.mjs');
+    const key = hashOf([...sources(dir), ...sources(sdkDir), join(template, 'assembly/index.ts'), join(template, 'package.json'), how], `${manifest.language} ${ascVersion} v2`);
     const cached = join(cache, `${name}-${key}.wasm`);
     const target = join(out, `${name}.wasm`);
     if (!existsSync(cached)) {

@@ -3,7 +3,8 @@
 // .cache/rust (scripts/debian.mjs). No crates.io and no rustup: cargo reads crates from the
 // unpacked /usr/share/cargo/registry through a source replacement.
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { fetchDebian } from './debian.mjs';
@@ -51,17 +52,28 @@ export function testRust(dir) {
 /**
  * Builds the Rust guard crate in `dir` (a cdylib) into `target`. One target directory serves
  * every guard, so serde and serde_json compile once (cargo locks it between concurrent builds).
+ *
+ * cargo hashes a path crate's absolute path into its symbols, so the same sources built in two
+ * checkouts gave two modules (and the registry pins one digest). The crate is built from one
+ * fixed place instead: a copy under the system temp dir, with mcpg's Rust SDK beside it where
+ * its `../../sdk/rust` dependency expects it, and that place remapped out of the module.
  */
 export async function buildRust(dir, target) {
   const { cargo, env } = rustToolchain();
   const work = join(base, 'target');
-  execFileSync(cargo, ['build', '--offline', '--release', '--target', 'wasm32-wasi', '--target-dir', work], {
-    cwd: dir,
-    stdio: ['ignore', 'inherit', 'inherit'],
-    env,
-  });
   const name = /^name\s*=\s*"([^"]+)"/m.exec(readFileSync(join(dir, 'Cargo.toml'), 'utf8'))?.[1];
-  const wasm = join(work, 'wasm32-wasi/release', `${(name ?? '').replaceAll('-', '_')}.wasm`);
-  if (!name || !existsSync(wasm)) throw new Error(`no .wasm built in ${dir}`);
+  if (!name) throw new Error(`${dir}/Cargo.toml names no package`);
+  const stage = join(tmpdir(), 'mcpg-rust-build', name);
+  const crate = join(stage, 'registry/guards/crate');
+  rmSync(stage, { recursive: true, force: true });
+  cpSync(dir, crate, { recursive: true, filter: (p) => !/[/\\]target$/.test(p) });
+  cpSync(join(root, 'registry/sdk/rust'), join(stage, 'registry/sdk/rust'), { recursive: true });
+  execFileSync(cargo, ['build', '--offline', '--release', '--target', 'wasm32-wasi', '--target-dir', work], {
+    cwd: crate,
+    stdio: ['ignore', 'inherit', 'inherit'],
+    env: { ...env, RUSTFLAGS: `${env.RUSTFLAGS} --remap-path-prefix=${stage}=.` },
+  });
+  const wasm = join(work, 'wasm32-wasi/release', `${name.replaceAll('-', '_')}.wasm`);
+  if (!existsSync(wasm)) throw new Error(`no .wasm built in ${dir}`);
   copyFileSync(wasm, target);
 }

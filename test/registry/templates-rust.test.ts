@@ -1,4 +1,5 @@
-import { cpSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { cpSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { buildRust, testRust } from '../../scripts/rust-toolchain.mjs';
@@ -15,5 +16,16 @@ describe('registry/templates/rust', () => {
     // Native tests on the author's machine: the SDK's `fake` module stands in for the gateway.
     expect(testRust(dir)).toContain('test tests::a_delete_without_its_id_is_denied ... ok');
     expect(testRust(join(dir, 'sdk'))).toContain('test tests::call_backend_answers_from_the_fake_backend ... ok');
+  });
+
+  it('builds a guard into the same module wherever its sources are checked out', { timeout: 300_000 }, async () => {
+    // Another checkout: the guard and the SDK at the same relative places, under another root.
+    const elsewhere = join(tempDir(), 'another-checkout');
+    cpSync(join(ROOT, 'registry/guards/repo-visibility-rust'), join(elsewhere, 'registry/guards/repo-visibility-rust'), { recursive: true });
+    cpSync(join(ROOT, 'registry/sdk/rust'), join(elsewhere, 'registry/sdk/rust'), { recursive: true });
+    const built = join(elsewhere, 'guard.wasm');
+    await buildRust(join(elsewhere, 'registry/guards/repo-visibility-rust'), built);
+    const sha = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
+    expect(sha(built)).toBe(sha(join(ROOT, 'dist/guards/repo-visibility-rust.wasm')));
   });
 });
