@@ -1,10 +1,10 @@
-import yargs from 'yargs';
+import type { CommandModule, Options } from 'yargs';
 import { McpgError } from '../shared/errors.ts';
 import { attestCommand } from './commands/attest.ts';
 import { authCommand } from './commands/auth.ts';
 import { cacheCommand } from './commands/cache.ts';
 import { configCommand } from './commands/config.ts';
-import { guardCommand } from './commands/guard.ts';
+import { guardCommand, verifyCommand } from './commands/guard.ts';
 import { registryCommand } from './commands/registry.ts';
 import { explainCommand } from './commands/explain.ts';
 import { importCommand } from './commands/import.ts';
@@ -12,6 +12,7 @@ import { runCommand } from './commands/run.ts';
 import { toolsCommand } from './commands/tools.ts';
 import { exitWith } from './exit.ts';
 import { out } from './output.ts';
+import { quickArgs } from './quick-args.ts';
 
 export const EPILOG = `Exit codes:
   0  success
@@ -29,10 +30,22 @@ function __mcpg_completions
 end
 complete -c mcpg -f -a '(__mcpg_completions)'`;
 
+/** What agents start at every session and CI at every push: parsed without yargs when plain. */
+const QUICK: [string[], CommandModule<object, never>][] = [
+  [['run'], runCommand as CommandModule<object, never>],
+  [['guard', 'verify'], verifyCommand as CommandModule<object, never>],
+];
+
 export async function main(argv: string[]): Promise<void> {
   // yargs writes bash and zsh completion scripts; fish's asks the same completion hook.
   if (argv[0] === 'completion' && argv[1] === 'fish') return out(FISH_COMPLETION);
   try {
+    for (const [words, command] of QUICK) {
+      if (!words.every((w, i) => argv[i] === w)) continue;
+      const args = quickArgs(argv.slice(words.length), command.builder as Record<string, Options>);
+      if (args) return await command.handler({ ...args, _: words, $0: 'mcpg' } as never);
+    }
+    const { default: yargs } = await import('yargs');
     await yargs(argv)
       .scriptName('mcpg')
       .usage('$0 <command>\n\nAn MCP gateway that enforces information-flow control with WebAssembly guards.')

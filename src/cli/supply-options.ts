@@ -1,4 +1,4 @@
-import type { Argv } from 'yargs';
+import type { Argv, Options } from 'yargs';
 import { type Config, loadConfig } from '../config/load.ts';
 import { type Index, loadIndex, lockedVersion, pick } from '../registry/index.ts';
 import { Supply } from '../supply/resolve.ts';
@@ -13,14 +13,17 @@ export interface SupplyArgs {
   registry?: string;
 }
 
+export const SUPPLY_OPTIONS = {
+  config: { alias: 'c', type: 'string', default: 'mcpg.toml', describe: 'config file (.toml or .json)' },
+  lock: { type: 'string', describe: 'guards.lock to use (default: [gateway] lock, beside the config)' },
+  frozen: { type: 'boolean', default: false, describe: 'never write guards.lock' },
+  offline: { type: 'boolean', default: false, describe: 'never touch the network (the cache must hold everything)' },
+  'trusted-root': { type: 'string', describe: 'Sigstore trusted_root.json (default: the public-good root built in)' },
+  registry: { type: 'string', describe: 'plugin registry index, URL or file (default: the one built in)' },
+} as const satisfies Record<string, Options>;
+
 export function withSupplyOptions<T>(y: Argv<T>) {
-  return y
-    .option('config', { alias: 'c', type: 'string', default: 'mcpg.toml', describe: 'config file (.toml or .json)' })
-    .option('lock', { type: 'string', describe: 'guards.lock to use (default: [gateway] lock, beside the config)' })
-    .option('frozen', { type: 'boolean', default: false, describe: 'never write guards.lock' })
-    .option('offline', { type: 'boolean', default: false, describe: 'never touch the network (the cache must hold everything)' })
-    .option('trusted-root', { type: 'string', describe: 'Sigstore trusted_root.json (default: the public-good root built in)' })
-    .option('registry', { type: 'string', describe: 'plugin registry index, URL or file (default: the one built in)' });
+  return y.options(SUPPLY_OPTIONS);
 }
 
 /** The servers' `${VAR}` references stay unexpanded: supplying guards does not need them. */

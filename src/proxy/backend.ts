@@ -1,16 +1,15 @@
 import { getDefaultEnvironment } from '@modelcontextprotocol/sdk/client/stdio.js';
-import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { LATEST_PROTOCOL_VERSION, SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/sdk/types.js';
-import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
-import { LoginRequired, oauthProvider } from '../auth/provider.ts';
-import { TokenStore } from '../auth/store.ts';
 import type { Server } from '../config/load.ts';
 import { McpgError, errorMessage } from '../shared/errors.ts';
 import { logger } from '../shared/log.ts';
 import { VERSION } from '../shared/version.ts';
 import { type Params, type Progress, RPC, type RequestContext, Router, RpcError } from './router.ts';
+import type { RemoteTransport } from './remote.ts';
 import { ChildTransport } from './stdio.ts';
+
+/** The HTTP side (transports, OAuth), loaded for servers with a url only. */
+const remote = () => import('./remote.ts');
 
 /** Wait before restart N+1 after N failures in a row: a crash restarts at once, a crash loop backs off. */
 const BACKOFF_MS = [0, 1_000, 2_000, 5_000, 10_000, 30_000];
@@ -49,7 +48,10 @@ export class Backend {
   readonly #hooks: BackendHooks;
   #clientCapabilities: Params = {};
   #router?: Router;
-  #transport?: ChildTransport | StreamableHTTPClientTransport | SSEClientTransport;
+  #transport?: ChildTransport | RemoteTransport;
+  /** The process started ahead of its introduction (see spawn). */
+  #spawned?: Promise<Router>;
+  #remote?: Awaited<ReturnType<typeof remote>>;
   #capabilities: Params = {};
   #connecting?: Promise<Router>;
   #failures = 0;
@@ -69,6 +71,16 @@ export class Backend {
   /** What the server declared at initialize. */
   get capabilities(): { tools?: unknown; prompts?: unknown; resources?: unknown; logging?: unknown; completions?: unknown } {
     return this.#capabilities;
+  }
+
+  /**
+   * Starts the server's process now, ahead of start(): it boots while guards load and the agent
+   * connects, and is introduced (initialize) only once the agent's capabilities are known.
+   */
+  spawn(): void {
+    if ('url' in this.config || this.#router || this.#spawned || this.#closing) return;
+    this.#spawned = this.#open();
+    this.#spawned.catch(() => {}); // reported by the start that takes it
   }
 
   /** Starts the backend as a client with these capabilities; a failure names the server. */
@@ -92,11 +104,8 @@ export class Backend {
       if (err instanceof RpcError && err.code === RPC.requestTimeout && err.message !== 'cancelled') {
         throw new McpgError('BACKEND_UNAVAILABLE', err.message);
       }
-      // A step-up (403 insufficient_scope) or a refresh the server refused: a person must log in.
-      if (err instanceof LoginRequired) throw new McpgError('BACKEND_AUTH', err.message);
-      if ('url' in this.config && refusedStatus(err)) {
-        throw new McpgError('BACKEND_AUTH', `server "${this.name}": ${httpError(err, this.config)}`);
-      }
+      // A step-up (403 insufficient_scope), a refused refresh or credentials: a person must act.
+      if ('url' in this.config) throw this.#remote?.authFailure(err, this.config) ?? err;
       throw err;
     }
   }
@@ -110,6 +119,7 @@ export class Backend {
     this.#closing = true;
     await this.#router?.close().catch(() => {});
     await this.#transport?.close().catch(() => {});
+    await this.#spawned?.catch(() => {});
     await this.#connecting?.catch(() => {});
   }
 
@@ -127,8 +137,9 @@ export class Backend {
     return this.#connecting;
   }
 
-  async #connect(): Promise<Router> {
-    const restart = this.#lastError !== '';
+  /** A connection to the server, not yet introduced: its process started, or its URL's client made. */
+  async #open(): Promise<Router> {
+    if ('url' in this.config) this.#remote ??= await remote();
     const transport = this.#makeTransport();
     this.#transport = transport;
     const router = new Router(transport, `server "${this.name}"`);
@@ -140,6 +151,21 @@ export class Backend {
     router.onNotification('notifications/message', (params) => this.#hooks.log(params));
     try {
       await router.start();
+    } catch (err) {
+      await router.close().catch(() => {});
+      throw err;
+    }
+    return router;
+  }
+
+  async #connect(): Promise<Router> {
+    const restart = this.#lastError !== '';
+    const opening = this.#spawned ?? this.#open();
+    this.#spawned = undefined;
+    let router: Router | undefined;
+    try {
+      router = await opening;
+      const transport = this.#transport!;
       const init = await router.request(
         'initialize',
         { protocolVersion: LATEST_PROTOCOL_VERSION, capabilities: this.#clientCapabilities, clientInfo: { name: 'mcpg', version: VERSION } },
@@ -152,11 +178,11 @@ export class Backend {
       this.#capabilities = (init.capabilities ?? {}) as Params;
       await router.notify('notifications/initialized');
     } catch (err) {
-      await router.close().catch(() => {});
-      await transport.close().catch(() => {});
-      this.#lastError = startError(err, this.config);
+      await router?.close().catch(() => {});
+      await this.#transport?.close().catch(() => {});
+      this.#lastError = startError(err, this.config, this.#remote);
       this.#failed();
-      if (err instanceof LoginRequired) throw new McpgError('BACKEND_AUTH', err.message, { cause: err });
+      if (this.#remote?.needsLogin(err)) throw new McpgError('BACKEND_AUTH', this.#lastError, { cause: err });
       throw new McpgError('BACKEND_START', `server "${this.name}" failed to start: ${this.#lastError}`, { cause: err });
     }
     this.#router = router;
@@ -179,17 +205,9 @@ export class Backend {
     this.#retryAt = Date.now() + BACKOFF_MS[Math.min(this.#failures++, BACKOFF_MS.length - 1)]!;
   }
 
-  #makeTransport(): ChildTransport | StreamableHTTPClientTransport | SSEClientTransport {
+  #makeTransport(): ChildTransport | RemoteTransport {
     const c = this.config;
-    if ('url' in c) {
-      // A server given its credentials in a header is not an OAuth resource to mcpg; any other
-      // that answers 401 gets an OAuth client with the tokens `mcpg auth login` stored.
-      const ownCredentials = Object.keys(c.headers).some((h) => h.toLowerCase() === 'authorization');
-      const options = { requestInit: { headers: c.headers }, ...(!ownCredentials && { authProvider: oauthProvider(c, new TokenStore()) }) };
-      // The legacy HTTP+SSE transport for servers that speak nothing newer (type = "sse").
-      if (c.type === 'sse') return new SSEClientTransport(new URL(c.url), options);
-      return new StreamableHTTPClientTransport(new URL(c.url), options);
-    }
+    if ('url' in c) return this.#remote!.remoteTransport(c);
     const transport = new ChildTransport(c.command, c.args, {
       // An allow-listed base environment (PATH, HOME, …) plus what the config gives, nothing else.
       env: { ...getDefaultEnvironment(), ...c.env },
@@ -207,43 +225,10 @@ export class Backend {
 }
 
 /** Why a server did not start, in words that say what to check. */
-function startError(err: unknown, config: Server): string {
+function startError(err: unknown, config: Server, http: Awaited<ReturnType<typeof remote>> | undefined): string {
   if (err instanceof RpcError && err.code === RPC.requestTimeout) return `no answer to initialize within ${config.startupTimeoutMs / 1000}s`;
   if (err instanceof RpcError && err.code === RPC.connectionClosed) return 'it exited before answering initialize';
   const message = errorMessage(err);
-  if ('url' in config) return httpError(err, config);
+  if ('url' in config && http) return http.httpError(err, config);
   return /ENOENT/.test(message) ? `command not found (${message})` : message;
-}
-
-/** The HTTP status of a refusal of mcpg's credentials (401 or 403), if that is what `err` is. */
-function refusedStatus(err: unknown): string | undefined {
-  // The SDK's StreamableHTTPError carries the status as `code`; other errors only say it.
-  const code = (err as { code?: unknown }).code;
-  if (code === 401 || code === 403) return String(code);
-  return /\b(401|403)\b/.exec(errorMessage(err))?.[1] ?? (err instanceof UnauthorizedError ? '401' : undefined);
-}
-
-/** fetch's "fetch failed" names nothing: its cause says what happened, at which address. */
-function httpError(err: unknown, config: Extract<Server, { url: string }>): string {
-  const url = config.url;
-  if (err instanceof LoginRequired) return err.message;
-  const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-  const code = cause?.code ?? (err as { code?: unknown }).code;
-  const reasons: Record<string, string> = {
-    ECONNREFUSED: 'the connection was refused (is the server running?)',
-    ENOTFOUND: 'the host name does not resolve',
-    EAI_AGAIN: 'the host name could not be resolved (DNS)',
-    ETIMEDOUT: 'the connection timed out',
-    ECONNRESET: 'the connection was reset',
-    UND_ERR_CONNECT_TIMEOUT: 'the connection timed out',
-    CERT_HAS_EXPIRED: 'its TLS certificate has expired',
-    DEPTH_ZERO_SELF_SIGNED_CERT: 'its TLS certificate is self-signed',
-  };
-  const status = refusedStatus(err);
-  if (status) {
-    const fix = config.oauth?.grant === 'client_credentials' ? 'check its oauth client_id and credentials' : `check its \`headers\`, or run \`mcpg auth login ${config.name}\``;
-    return `${url} refused mcpg's credentials (HTTP ${status}: ${errorMessage(err)}): ${fix}`;
-  }
-  if (typeof code === 'string') return `cannot reach ${url}: ${reasons[code] ?? code}`;
-  return `${url}: ${cause?.message ?? errorMessage(err)}`;
 }

@@ -55,7 +55,8 @@ const log = logger('gateway');
 /**
  * The gateway: one router facing the agent, one per backend, and the pipeline between them.
  * Start-up waits for the agent's `initialize`, since each backend is introduced to its server
- * as a client with the capabilities the agent declared; guards compile meanwhile. Resolves
+ * as a client with the capabilities the agent declared; the servers' processes boot and guards
+ * compile meanwhile. Resolves
  * once serving; rejects (with everything it started stopped) when start-up fails or is
  * interrupted by the signal or the end of the input.
  */
@@ -122,7 +123,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     { once: true },
   );
 
-  // ---- Start-up: guards compile at once; backends start when the agent says who it is.
+  // ---- Start-up: servers' processes and guards start at once; the servers are introduced
+  // when the agent says who it is.
+  for (const b of backends) b.spawn();
   const guardsLoaded = Promise.all(config.servers.map((s) => options.makeGuard(s)));
   let initialized!: (capabilities: Params) => void;
   const agentArrived = new Promise<Params>((resolve) => (initialized = resolve));

@@ -152,6 +152,8 @@ export function sniffId(head: string, tail: string): Id | undefined {
 export class ChildTransport extends LineTransport {
   readonly child: ChildProcess;
   readonly #exited: Promise<void>;
+  /** Listened for from the first moment: start() may come later than the event does. */
+  readonly #spawned: Promise<void>;
   readonly #graceMs: number;
 
   constructor(command: string, args: string[], options: { env: NodeJS.ProcessEnv; cwd?: string; maxBytes: number; graceMs?: number }) {
@@ -160,15 +162,17 @@ export class ChildTransport extends LineTransport {
     this.child = child;
     this.#graceMs = options.graceMs ?? 2000;
     this.#exited = new Promise((resolve) => child.once('close', () => resolve()));
+    this.#spawned = new Promise<void>((resolve, reject) => {
+      child.once('spawn', resolve);
+      child.once('error', reject);
+    });
+    this.#spawned.catch(() => {}); // start() reports it
     // Writing to a child that has exited fails with EPIPE: the close that follows reports it.
     child.stdin!.on('error', () => {});
   }
 
   override async start(): Promise<void> {
-    await new Promise<void>((resolve, reject) => {
-      this.child.once('spawn', resolve);
-      this.child.once('error', reject);
-    });
+    await this.#spawned;
     this.child.on('error', (e) => this.onerror?.(e));
     void this.#exited.then(() => void super.close());
     await super.start();

@@ -231,13 +231,13 @@ describe('modes', () => {
 
 describe('start-up and shutdown', () => {
   /** mcpg with a server that never answers initialize; returns the pids the server wrote. */
-  async function stuckStart(stop: (child: ReturnType<typeof spawn>) => void) {
+  async function stuckStart(stop: (child: ReturnType<typeof spawn>) => void, agentSaysHello = true) {
     const dir = tempDir();
     const pids = join(dir, 'pids.json');
     const config = writeConfig(dir, { mcpServers: { stuck: { command: process.execPath, args: [join(FIXTURES, 'servers/stuck.ts'), pids] } } });
     const { command, args } = mcpgCommand();
     const child = spawn(command, [...args, 'run', '--config', config], { stdio: ['pipe', 'ignore', 'pipe'] });
-    child.stdin.write(`${JSON.stringify(INITIALIZE)}\n`);
+    if (agentSaysHello) child.stdin.write(`${JSON.stringify(INITIALIZE)}\n`);
     const started = await waitFor(() => (existsSync(pids) && readFileSync(pids, 'utf8') ? (JSON.parse(readFileSync(pids, 'utf8')) as { server: number; grandchild: number }) : undefined), 'server pids');
     const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
     stop(child);
@@ -261,6 +261,13 @@ describe('start-up and shutdown', () => {
 
   it('the agent closing stdin during start-up does the same', async () => {
     const r = await stuckStart((child) => child.stdin!.end());
+    expect(r.code).toBe(0);
+    expect(alive(r.server)).toBe(false);
+    expect(alive(r.grandchild)).toBe(false);
+  });
+
+  it("servers' processes start before the agent's initialize (they boot meanwhile), and end with an agent that leaves before it", async () => {
+    const r = await stuckStart((child) => child.stdin!.end(), false);
     expect(r.code).toBe(0);
     expect(alive(r.server)).toBe(false);
     expect(alive(r.grandchild)).toBe(false);

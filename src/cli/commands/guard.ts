@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import type { CommandModule } from 'yargs';
+import type { CommandModule, Options } from 'yargs';
 import { withGuard, writeAtomically } from '../../config/edit.ts';
 import { loadConfig, parseConfig } from '../../config/load.ts';
 import { limitsSchema } from '../../config/schema.ts';
@@ -13,7 +13,7 @@ import { configureLog } from '../../shared/log.ts';
 import { sha256 } from '../../supply/cache.ts';
 import { exitWithCode } from '../exit.ts';
 import { out } from '../output.ts';
-import { type SupplyArgs, supplyFrom, withSupplyOptions } from '../supply-options.ts';
+import { SUPPLY_OPTIONS, type SupplyArgs, supplyFrom, withSupplyOptions } from '../supply-options.ts';
 
 function readWasm(file: string): Uint8Array {
   try {
@@ -274,11 +274,16 @@ const addCommand: CommandModule<object, SupplyArgs & { spec: string; server: str
   },
 };
 
-const verifyCommand: CommandModule<object, SupplyArgs & { json: boolean }> = {
+export const verifyCommand: CommandModule<object, SupplyArgs & { json: boolean }> = {
   command: 'verify',
   describe: 'Check that config, guards.lock and the signed artifacts agree (for CI)',
-  // It never writes the lock: a --frozen flag would change nothing, so it is not offered.
-  builder: (y) => withSupplyOptions(y).hide('frozen').option('json', { type: 'boolean', default: false, describe: 'print the problems and how each guard is vouched for, as JSON' }),
+  // It never writes the lock: a --frozen flag would change nothing, so it is not offered. A
+  // table, not a function: CI runs it at every push, and the CLI parses it without yargs.
+  builder: {
+    ...SUPPLY_OPTIONS,
+    frozen: { ...SUPPLY_OPTIONS.frozen, hidden: true },
+    json: { type: 'boolean', default: false, describe: 'print the problems and how each guard is vouched for, as JSON' },
+  } satisfies Record<string, Options>,
   handler: async (args) => {
     const supply = supplyFrom({ ...args, frozen: true });
     const problems = await supply.verify();

@@ -1,9 +1,9 @@
-import type { CommandModule } from 'yargs';
+import type { CommandModule, Options } from 'yargs';
 import { loadConfig } from '../../config/load.ts';
 import { MODES, type Mode } from '../../config/schema.ts';
 import { LEVELS, type Level, configureLog } from '../../shared/log.ts';
 import { exitWithCode } from '../exit.ts';
-import { type SupplyArgs, supplyFrom, withSupplyOptions } from '../supply-options.ts';
+import { SUPPLY_OPTIONS, type SupplyArgs, supplyFrom } from '../supply-options.ts';
 
 interface Args extends SupplyArgs {
   mode?: Mode;
@@ -15,12 +15,14 @@ interface Args extends SupplyArgs {
 export const runCommand: CommandModule<object, Args> = {
   command: 'run',
   describe: 'Serve MCP on stdin/stdout in front of the configured servers',
-  builder: (y) =>
-    withSupplyOptions(y)
-      .option('mode', { choices: MODES, describe: 'DIFC mode, overriding [gateway] mode' })
-      .option('audit-log', { type: 'string', describe: 'append one JSON line per DIFC decision to this file' })
-      .option('log-level', { choices: LEVELS, default: 'info' as Level, describe: 'diagnostics threshold' })
-      .option('log-file', { type: 'string', describe: 'write diagnostics here instead of stderr' }),
+  // A table, not a function: the CLI parses `run` without yargs when it can (see quickArgs).
+  builder: {
+    ...SUPPLY_OPTIONS,
+    mode: { type: 'string', choices: MODES, describe: 'DIFC mode, overriding [gateway] mode' },
+    'audit-log': { type: 'string', describe: 'append one JSON line per DIFC decision to this file' },
+    'log-level': { type: 'string', choices: LEVELS, default: 'info' satisfies Level, describe: 'diagnostics threshold' },
+    'log-file': { type: 'string', describe: 'write diagnostics here instead of stderr' },
+  } satisfies Record<string, Options>,
   handler: async (args) => {
     configureLog({ level: args['log-level'], file: args['log-file'] });
     // The gateway (and the MCP SDK) load only for `run`.

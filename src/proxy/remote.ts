@@ -1,0 +1,68 @@
+import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
+import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { LoginRequired, oauthProvider } from '../auth/provider.ts';
+import { TokenStore } from '../auth/store.ts';
+import type { Server } from '../config/load.ts';
+import { McpgError, errorMessage } from '../shared/errors.ts';
+
+// The HTTP side of a backend: MCP over Streamable HTTP or legacy SSE, with OAuth. Loaded only
+// for servers with a url, so that a gateway of stdio servers does not start the HTTP stack.
+
+type RemoteServer = Extract<Server, { url: string }>;
+export type RemoteTransport = StreamableHTTPClientTransport | SSEClientTransport;
+
+export function remoteTransport(c: RemoteServer): RemoteTransport {
+  // A server given its credentials in a header is not an OAuth resource to mcpg; any other
+  // that answers 401 gets an OAuth client with the tokens `mcpg auth login` stored.
+  const ownCredentials = Object.keys(c.headers).some((h) => h.toLowerCase() === 'authorization');
+  const options = { requestInit: { headers: c.headers }, ...(!ownCredentials && { authProvider: oauthProvider(c, new TokenStore()) }) };
+  // The legacy HTTP+SSE transport for servers that speak nothing newer (type = "sse").
+  if (c.type === 'sse') return new SSEClientTransport(new URL(c.url), options);
+  return new StreamableHTTPClientTransport(new URL(c.url), options);
+}
+
+/** A step that needs a person in a browser (no tokens yet, a step-up, a refused refresh). */
+export function needsLogin(err: unknown): boolean {
+  return err instanceof LoginRequired;
+}
+
+/** A request's failure that a person must act on (log in, fix credentials), as the user error it is. */
+export function authFailure(err: unknown, config: RemoteServer): McpgError | undefined {
+  if (err instanceof LoginRequired) return new McpgError('BACKEND_AUTH', err.message);
+  if (refusedStatus(err)) return new McpgError('BACKEND_AUTH', `server "${config.name}": ${httpError(err, config)}`);
+  return undefined;
+}
+
+/** The HTTP status of a refusal of mcpg's credentials (401 or 403), if that is what `err` is. */
+function refusedStatus(err: unknown): string | undefined {
+  // The SDK's StreamableHTTPError carries the status as `code`; other errors only say it.
+  const code = (err as { code?: unknown }).code;
+  if (code === 401 || code === 403) return String(code);
+  return /\b(401|403)\b/.exec(errorMessage(err))?.[1] ?? (err instanceof UnauthorizedError ? '401' : undefined);
+}
+
+/** fetch's "fetch failed" names nothing: its cause says what happened, at which address. */
+export function httpError(err: unknown, config: Extract<Server, { url: string }>): string {
+  const url = config.url;
+  if (err instanceof LoginRequired) return err.message;
+  const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+  const code = cause?.code ?? (err as { code?: unknown }).code;
+  const reasons: Record<string, string> = {
+    ECONNREFUSED: 'the connection was refused (is the server running?)',
+    ENOTFOUND: 'the host name does not resolve',
+    EAI_AGAIN: 'the host name could not be resolved (DNS)',
+    ETIMEDOUT: 'the connection timed out',
+    ECONNRESET: 'the connection was reset',
+    UND_ERR_CONNECT_TIMEOUT: 'the connection timed out',
+    CERT_HAS_EXPIRED: 'its TLS certificate has expired',
+    DEPTH_ZERO_SELF_SIGNED_CERT: 'its TLS certificate is self-signed',
+  };
+  const status = refusedStatus(err);
+  if (status) {
+    const fix = config.oauth?.grant === 'client_credentials' ? 'check its oauth client_id and credentials' : `check its \`headers\`, or run \`mcpg auth login ${config.name}\``;
+    return `${url} refused mcpg's credentials (HTTP ${status}: ${errorMessage(err)}): ${fix}`;
+  }
+  if (typeof code === 'string') return `cannot reach ${url}: ${reasons[code] ?? code}`;
+  return `${url}: ${cause?.message ?? errorMessage(err)}`;
+}
