@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Server } from '../config/load.ts';
 import { type Pin, type ServerPins, canonical, serverDigest } from '../supply/lock.ts';
-import { Backend } from './backend.ts';
 import { listAll } from './catalog.ts';
 import { RPC, RpcError } from './router.ts';
 
@@ -78,6 +77,8 @@ export function diffPins(pins: ServerPins | undefined, live: Record<PinKind, Rec
  * relays (so it offers all it would offer any agent); its own requests are answered empty.
  */
 export async function liveDefinitions(server: Server): Promise<Record<PinKind, Record<string, unknown>[]>> {
+  // Loaded here: the other commands that read pins (guard verify in CI) never start a server.
+  const { Backend } = await import('./backend.ts');
   const backend = new Backend(server, {
     listChanged: () => {},
     serverRequest: async (method) => {

@@ -6,6 +6,7 @@ import seeds from '@sigstore/tuf/seeds.json' with { type: 'json' };
 import { type Signer, Verifier, toSignedEntity, toTrustMaterial } from '@sigstore/verify';
 import { McpgError, errorMessage } from '../shared/errors.ts';
 import { sha256 } from './cache.ts';
+import './der.ts';
 
 /**
  * Signature checks. No I/O: the bundle, the artifact and the trusted root come in as values.
