@@ -15,6 +15,9 @@ const remote = () => import('./remote.ts');
 const BACKOFF_MS = [0, 1_000, 2_000, 5_000, 10_000, 30_000];
 /** A backend that stayed up this long has recovered: its failure count starts again. */
 const HEALTHY_MS = 60_000;
+/** Bounds on what is kept of a server's stderr: the length of a line, and lines held before start. */
+const STDERR_LINE = 4096;
+const HELD_LINES = 100;
 
 export type ListKind = 'tools' | 'prompts' | 'resources';
 
@@ -52,6 +55,8 @@ export class Backend {
   /** The process started ahead of its introduction (see spawn). */
   #spawned?: Promise<Router>;
   #remote?: Awaited<ReturnType<typeof remote>>;
+  /** stderr lines of a server started ahead, until it is introduced (see #stderr). */
+  #held?: string[];
   #capabilities: Params = {};
   #connecting?: Promise<Router>;
   #failures = 0;
@@ -79,6 +84,7 @@ export class Backend {
    */
   spawn(): void {
     if ('url' in this.config || this.#router || this.#spawned || this.#closing) return;
+    this.#held = [];
     this.#spawned = this.#open();
     this.#spawned.catch(() => {}); // reported by the start that takes it
   }
@@ -162,6 +168,9 @@ export class Backend {
     const restart = this.#lastError !== '';
     const opening = this.#spawned ?? this.#open();
     this.#spawned = undefined;
+    const held = this.#held ?? [];
+    this.#held = undefined;
+    for (const line of held) this.#stderr(line);
     let router: Router | undefined;
     try {
       router = await opening;
@@ -201,6 +210,16 @@ export class Backend {
     return router;
   }
 
+  /**
+   * A line the server wrote to stderr. Lines from before its introduction (it boots while guards
+   * load) are held, and logged once it is introduced: if start-up fails first (a guard, the
+   * lock), the user reads that one error, not the output of a server that was never used.
+   */
+  #stderr(line: string): void {
+    if (this.#held === undefined) return this.#log.info(`stderr: ${line}`);
+    if (this.#held.length < HELD_LINES) this.#held.push(line);
+  }
+
   #failed(): void {
     this.#retryAt = Date.now() + BACKOFF_MS[Math.min(this.#failures++, BACKOFF_MS.length - 1)]!;
   }
@@ -217,8 +236,9 @@ export class Backend {
     let partial = '';
     transport.child.stderr?.on('data', (chunk: Buffer) => {
       const lines = (partial + chunk.toString('utf8')).split('\n');
-      partial = lines.pop() ?? '';
-      for (const line of lines) if (line.trim()) this.#log.info(`stderr: ${line}`);
+      // A line is cut at STDERR_LINE: the server's diagnostics, not its data, are what is kept.
+      partial = (lines.pop() ?? '').slice(0, STDERR_LINE);
+      for (const line of lines) if (line.trim()) this.#stderr(line.slice(0, STDERR_LINE));
     });
     return transport;
   }
