@@ -1,12 +1,14 @@
-// Builds the single executable dist/mcpg: the esbuild bundle injected into this machine's
-// Node 24 (the node@24 dev dependency) with pkg's SEA support, given the Node binary itself so
-// that nothing is downloaded. pkg reports some failures softly, so the result is checked by
+// Builds the single executable dist/mcpg: this machine's Node 24 (the node@24 dev dependency)
+// with pkg's SEA support, given the Node binary itself so that nothing is downloaded. Its entry is
+// the small src/sea.ts; the esbuild bundle and a V8 code cache for it, made by that same Node,
+// are SEA assets (see src/sea.ts). pkg reports some failures softly, so the result is checked by
 // running it with an empty PATH.
 import { execFileSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { build, transform } from 'esbuild';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const entry = join(root, 'dist/mcpg.cjs');
@@ -27,17 +29,33 @@ try {
   nodePath = process.execPath;
 }
 
+// A small young generation (2 MiB semi-spaces): the gateway's garbage is short-lived request
+// objects; under 64 concurrent callers this measured 20 MiB less peak RSS and no slower.
+const execArgv = ['--max-semi-space-size=2'];
+
+// The entry, and the bundle as a function of CommonJS's five arguments (src/sea.ts runs it).
+const seaEntry = join(work, 'entry.cjs');
+await build({ entryPoints: [join(root, 'src/sea.ts')], outfile: seaEntry, bundle: true, platform: 'node', target: 'node24', format: 'cjs', logLevel: 'warning' });
+// Without comments and indentation (names stay, for traces): a smaller string in the heap, and
+// plain ASCII (esbuild escapes the rest), which src/sea.ts reads as one byte a character.
+const { code: bundle } = await transform(readFileSync(entry, 'utf8').replace(/^#!.*\n/, ''), { loader: 'js', minifyWhitespace: true, legalComments: 'none' });
+if (/[^\x00-\x7f]/.test(bundle)) throw new Error('the bundle is not plain ASCII: src/sea.ts would misread it');
+const wrapped = join(work, 'mcpg.js');
+writeFileSync(wrapped, `(function (exports, require, module, __filename, __dirname) {${bundle}\n})`);
+// V8's compiled code for the bundle, made by the Node that runs it, under the same flags (V8
+// refuses a cache made under others): start-up skips parsing 3 MB of JS.
+const cache = join(work, 'mcpg.cache');
+const makeCache = `require('node:fs').writeFileSync(${JSON.stringify(cache)}, new (require('node:vm').Script)(require('node:fs').readFileSync(${JSON.stringify(wrapped)}, 'latin1'), { filename: 'mcpg.cjs' }).createCachedData())`;
+execFileSync(nodePath, [...execArgv, '-e', makeCache]);
+
 process.env.npm_config_yes = 'true'; // pkg runs postject through npx
 const seaModule = await import('@yao-pkg/pkg/lib-es5/sea.js');
 const sea = seaModule.default.default ?? seaModule.default; // a CommonJS module: exports.default
 try {
-  await sea(entry, {
+  await sea(seaEntry, {
     targets: [{ nodeRange: `node${process.versions.node.split('.')[0]}`, platform, arch: process.arch, output }],
     nodePath,
-    // V8's compiled code for the bundle goes into the blob: start-up skips parsing 3 MB of JS.
-    // A small young generation (2 MiB semi-spaces): the gateway's garbage is short-lived request
-    // objects; under 64 concurrent callers this measured 20 MiB less peak RSS and no slower.
-    seaConfig: { useCodeCache: true, execArgv: ['--max-semi-space-size=2'] },
+    seaConfig: { useCodeCache: true, execArgv, assets: { 'mcpg.js': wrapped, 'mcpg.cache': cache } },
   });
 } finally {
   rmSync(work, { recursive: true, force: true });

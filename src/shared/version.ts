@@ -1,3 +1,13 @@
 import pkg from '../../package.json' with { type: 'json' };
 
 export const VERSION: string = pkg.version;
+
+/**
+ * `mcpg --version` answered before the CLI and its dependencies load (agents and CI run it
+ * often): true when it was.
+ */
+export function answeredVersion(argv: string[]): boolean {
+  if (argv.length !== 1 || argv[0] !== '--version') return false;
+  process.stdout.write(`${VERSION}\n`);
+  return true;
+}
