@@ -1,6 +1,6 @@
 import type { Argv, Options } from 'yargs';
 import { type Config, loadConfig } from '../config/load.ts';
-import { type Index, loadIndex, lockedVersion, pick } from '../registry/index.ts';
+import type { Index } from '../registry/index.ts';
 import { Supply } from '../supply/resolve.ts';
 
 /** The options every command that reaches guards.lock shares, and the Supply they make. */
@@ -28,13 +28,16 @@ export function withSupplyOptions<T>(y: Argv<T>) {
 
 /** The servers' `${VAR}` references stay unexpanded: supplying guards does not need them. */
 export function supplyFrom(args: SupplyArgs, config: Config = loadConfig(args.config, process.env, 'guards')): Supply {
+  // The registry (and semver) load only for a config that names a registry guard.
   let index: Promise<Index> | undefined;
+  const registry = () => import('../registry/index.ts');
+  const loaded = () => (index ??= registry().then((r) => r.loadIndex(args.registry)));
   return new Supply(config, {
     lockFile: args.lock,
     frozen: args.frozen,
     offline: args.offline,
     trustedRoot: args['trusted-root'],
-    registry: async (source, guard) => pick(await (index ??= loadIndex(args.registry)), source, guard),
-    yanked: async (source, sha256) => lockedVersion(await (index ??= loadIndex(args.registry)), source, sha256).yanked,
+    registry: async (source, guard) => (await registry()).pick(await loaded(), source, guard),
+    yanked: async (source, sha256) => (await registry()).lockedVersion(await loaded(), source, sha256).yanked,
   });
 }

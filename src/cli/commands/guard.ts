@@ -3,17 +3,20 @@ import type { CommandModule, Options } from 'yargs';
 import { withGuard, writeAtomically } from '../../config/edit.ts';
 import { loadConfig, parseConfig } from '../../config/load.ts';
 import { limitsSchema } from '../../config/schema.ts';
-import { loadIndex, lockedVersion, newest, parseName } from '../../registry/index.ts';
 import { LABEL_EXPORTS, type LabelExport, abiProblems } from '../../guard/abi.ts';
 import type { BackendCall } from '../../guard/guard.ts';
-import { WasmGuard, compileGuard } from '../../guard/wasm-guard.ts';
-import { inspect } from '../../guard/wasm-binary.ts';
+import type { WasmGuard } from '../../guard/wasm-guard.ts';
 import { EXIT, McpgError, errorMessage, fsReason } from '../../shared/errors.ts';
 import { configureLog } from '../../shared/log.ts';
 import { sha256 } from '../../supply/cache.ts';
 import { exitWithCode } from '../exit.ts';
 import { out } from '../output.ts';
 import { SUPPLY_OPTIONS, type SupplyArgs, supplyFrom, withSupplyOptions } from '../supply-options.ts';
+
+// The guard host, the WebAssembly reader and the registry load in the handlers that use them:
+// `guard verify` runs in CI at every push and needs none of them.
+const guardHost = () => import('../../guard/wasm-guard.ts');
+const registry = () => import('../../registry/index.ts');
 
 function readWasm(file: string): Uint8Array {
   try {
@@ -40,7 +43,8 @@ const inspectCommand: CommandModule<object, { file: string; json: boolean }> = {
     y
       .positional('file', { type: 'string', demandOption: true, describe: 'the guard module (.wasm or .tar.gz package)' })
       .option('json', { type: 'boolean', default: false, describe: 'print the report as JSON' }),
-  handler: (args) => {
+  handler: async (args) => {
+    const { inspect } = await import('../../guard/wasm-binary.ts');
     const bytes = readWasm(args.file);
     let info;
     try {
@@ -88,6 +92,7 @@ function cannedBackend(answers: Record<string, unknown>, where: string): Backend
 }
 
 async function loadGuard(file: string): Promise<WasmGuard> {
+  const { WasmGuard, compileGuard } = await guardHost();
   const limits = limitsSchema.parse({});
   return new WasmGuard(file, await compileGuard(file, readWasm(file), limits), limits);
 }
@@ -159,6 +164,7 @@ const testCommand: CommandModule<object, { file: string; cases: string }> = {
     const cases = doc.case ?? doc.cases ?? [];
     if (!cases.length) throw new McpgError('USAGE', `${args.cases}: no cases ([[case]] in TOML, "cases" in JSON)`);
     const limits = limitsSchema.parse({});
+    const { WasmGuard, compileGuard } = await guardHost();
     // One compiled module for all cases; each case gets its own guard (its own policy).
     const compiled = await compileGuard(args.file, readWasm(args.file), limits);
     const lines: string[] = [];
@@ -253,7 +259,7 @@ const addCommand: CommandModule<object, SupplyArgs & { spec: string; server: str
       .option('name', { type: 'string', describe: 'the guard\'s name in the config (default: the registry name)' })
       .example('$0 guard add repo-visibility@^1 --server github --config mcpg.toml', ''),
   handler: async (args) => {
-    const { name } = parseName(args.spec);
+    const { name } = (await registry()).parseName(args.spec);
     const guardName = args.name ?? name;
     // The name goes into the config's text: only a valid guard name may.
     if (!/^[A-Za-z0-9][A-Za-z0-9_-]*$/.test(guardName)) {
@@ -301,6 +307,7 @@ const outdatedCommand: CommandModule<object, SupplyArgs & { json: boolean }> = {
   builder: (y) => withSupplyOptions(y).option('json', { type: 'boolean', default: false, describe: 'print the list as JSON' }),
   handler: async (args) => {
     const supply = supplyFrom(args);
+    const { loadIndex, lockedVersion, newest } = await registry();
     const index = await loadIndex(args.registry);
     const rows = supply.guards().flatMap((g) => {
       if (!('source' in g)) return [];

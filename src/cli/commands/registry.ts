@@ -1,8 +1,9 @@
 import type { CommandModule } from 'yargs';
-import semver from 'semver';
-import { loadIndex, parseName } from '../../registry/index.ts';
 import { McpgError } from '../../shared/errors.ts';
 import { out } from '../output.ts';
+
+// Loaded by the handlers: the other commands do not pay for the registry and semver.
+const registry = async () => ({ ...(await import('../../registry/index.ts')), semver: (await import('semver')).default });
 
 const registryOption = { type: 'string', describe: 'plugin registry index, URL or file (default: the one built in)' } as const;
 
@@ -11,6 +12,7 @@ const list: CommandModule<object, { registry?: string }> = {
   describe: 'List the guards in the registry',
   builder: (y) => y.option('registry', registryOption),
   handler: async (args) => {
+    const { loadIndex, semver } = await registry();
     const index = await loadIndex(args.registry);
     out(
       Object.entries(index.guards)
@@ -25,6 +27,7 @@ const info: CommandModule<object, { registry?: string; name: string }> = {
   describe: 'Show a guard: publisher, signer, versions',
   builder: (y) => y.positional('name', { type: 'string', demandOption: true, describe: 'a guard name (NAME or NAME@RANGE)' }).option('registry', registryOption),
   handler: async (args) => {
+    const { loadIndex, parseName, semver } = await registry();
     const index = await loadIndex(args.registry);
     const { name } = parseName(args.name);
     const g = index.guards[name];
