@@ -48,8 +48,15 @@ interface Invocation {
   backend: BackendCall;
   /** call_backend past the limit was answered -1 (said once in the log). */
   refused: boolean;
-  /** Aborted at the deadline: backend calls in flight are cancelled, the guest is not resumed. */
-  signal: AbortSignal;
+  /** When the call began: its deadline is timeout_ms after. */
+  began: number;
+  /** Fails the call (at the deadline). */
+  fail: (err: Error) => void;
+  /**
+   * Set when the guest first waits (see #waiting): aborted at the deadline, which cancels the
+   * backend calls in flight and unwinds the guest instead of resuming it.
+   */
+  deadline?: { abort: AbortController; timer: NodeJS.Timeout };
   calls: number;
   /** The answer that did not fit, kept for the guest's retry with a bigger buffer. */
   retry?: { key: string; bytes: Uint8Array };
@@ -114,25 +121,34 @@ export class GuardInstance {
     if (data.length > this.#limits.input_mib * 1024 * 1024) {
       throw new GuardLimitError(`input to ${fn} is ${data.length} bytes, over the ${this.#limits.input_mib} MiB input cap`);
     }
-    const abort = new AbortController();
-    const inv: Invocation = { backend, signal: abort.signal, calls: 0, refused: false };
-    this.#current = inv;
-    let timer: NodeJS.Timeout | undefined;
-    const expired = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        abort.abort();
-        reject(new GuardLimitError(`did not answer within ${this.#limits.timeout_ms} ms (limits.timeout_ms)`));
-      }, this.#limits.timeout_ms);
+    let inv!: Invocation;
+    // CPU is bounded by fuel; the clock only matters once the guest waits, so the deadline's
+    // timer starts then (most calls never wait, and a timer per call was a tenth of its cost).
+    const answer = new Promise<string | null>((resolve, reject) => {
+      inv = { backend, began: performance.now(), fail: reject, calls: 0, refused: false };
+      this.#current = inv;
+      // A guest abandoned at the deadline still settles later; that outcome is nobody's.
+      this.#run(fn, data).then(resolve, reject);
     });
-    const running = this.#run(fn, data);
-    // A guest abandoned at the deadline still settles later; that outcome is nobody's.
-    running.catch(() => {});
     try {
-      return await Promise.race([running, expired]);
+      return await answer;
     } finally {
-      clearTimeout(timer);
+      if (inv.deadline) clearTimeout(inv.deadline.timer);
       this.#current = undefined;
     }
+  }
+
+  /** The signal of a call whose guest is about to wait: aborted at the call's deadline. */
+  #waiting(inv: Invocation): AbortSignal {
+    if (!inv.deadline) {
+      const abort = new AbortController();
+      const timer = setTimeout(() => {
+        abort.abort();
+        inv.fail(new GuardLimitError(`did not answer within ${this.#limits.timeout_ms} ms (limits.timeout_ms)`));
+      }, Math.max(0, inv.began + this.#limits.timeout_ms - performance.now()));
+      inv.deadline = { abort, timer };
+    }
+    return inv.deadline.abort.signal;
   }
 
   async #run(fn: LabelExport, data: Uint8Array): Promise<string | null> {
@@ -164,8 +180,9 @@ export class GuardInstance {
 
   /** A guest's sleep: part of its call's deadline (waiting costs no fuel); cut short at the deadline. */
   #sleep(ms: number): Promise<void> {
-    const signal = this.#current?.signal;
-    if (!signal) return Promise.reject(new GuardTrapError('slept outside a call'));
+    const inv = this.#current;
+    if (!inv) return Promise.reject(new GuardTrapError('slept outside a call'));
+    const signal = this.#waiting(inv);
     if (signal.aborted) return Promise.reject(DEADLINE_PASSED);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -297,16 +314,17 @@ export class GuardInstance {
   }
 
   async #ask(inv: Invocation, tool: string, args: Record<string, unknown>, key: string, resPtr: number, resSize: number): Promise<number> {
+    const signal = this.#waiting(inv);
     let bytes: Uint8Array;
     try {
-      bytes = ENCODER.encode(JSON.stringify(await inv.backend(tool, args, inv.signal)));
+      bytes = ENCODER.encode(JSON.stringify(await inv.backend(tool, args, signal)));
     } catch (err) {
-      if (inv.signal.aborted) throw DEADLINE_PASSED;
+      if (signal.aborted) throw DEADLINE_PASSED;
       this.#log.warn(`call_backend("${tool}") failed: ${errorMessage(err)}`);
       return RC_ERROR;
     }
     // Past the deadline the caller has its answer: unwind the guest instead of resuming it.
-    if (inv.signal.aborted) throw DEADLINE_PASSED;
+    if (signal.aborted) throw DEADLINE_PASSED;
     return this.#deliver(inv, key, bytes, resPtr, resSize);
   }
 
