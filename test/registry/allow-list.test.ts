@@ -1,5 +1,8 @@
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { limitsSchema } from '../../src/config/schema.ts';
+import { WasmGuard, compileGuard } from '../../src/guard/wasm-guard.ts';
 import { ROOT, fixtureServer, mcpg, startGateway, tempDir, writeConfig } from '../helpers/mcpg.ts';
 
 const GUARD = join(ROOT, 'dist/guards/allow-list.wasm');
@@ -49,5 +52,30 @@ describe('allow-list guard (AssemblyScript, built from source)', () => {
       resource: { description: 'b (not allow-listed)', secrecy: [], integrity: ['allow-list:never'] },
       operation: 'write',
     });
+  });
+
+  it("reads strings of any length as written: the SDK's long strings (kept as bytes until read) and escapes", async () => {
+    const limits = limitsSchema.parse({});
+    const guard = new WasmGuard('only', await compileGuard('only', readFileSync(GUARD), limits), limits);
+    const backend = async () => ({});
+    // Around the SDK's 256-byte threshold; plain, non-ASCII, and with what JSON escapes (quote,
+    // backslash, newline, a lone surrogate, which reads as U+FFFD).
+    const names = [
+      'a'.repeat(255),
+      'b'.repeat(256),
+      `${'é'.repeat(150)}😀`,
+      `${'q'.repeat(300)}"\\\n\t`,
+      `${'s'.repeat(300)}\ud800end`,
+      'short "quoted" \\ é',
+    ];
+    await guard.labelAgent({ allow: names }, backend);
+    for (const name of names) {
+      const allowed = await guard.labelResource(name, { text: name }, backend);
+      expect(allowed.operation, name).toBe('read');
+      expect(allowed.resource.description).toBe(name.replace('\ud800', '\ufffd'));
+      const other = await guard.labelResource(`${name}x`, {}, backend);
+      expect(other.operation, name).toBe('write');
+      expect(other.resource.description).toBe(`${name}x (not allow-listed)`.replace('\ud800', '\ufffd'));
+    }
   });
 });

@@ -107,9 +107,13 @@ export function resultJson(result: Value): Value | null {
   if (content == null || !content.isArray || content.items.length == 0) return null;
   const first = content.items[0];
   if (!first.isObject || first.str("type") != "text") return null;
-  const text = first.str("text");
-  if (!text.startsWith("{") && !text.startsWith("[")) return null;
-  return parse(text);
+  const text = first.get("text");
+  if (text == null || !text.isString) return null;
+  // Parsed from its UTF-8 bytes: a long text is never decoded into a string (see LAZY_STRING).
+  const bytes = text.bytes();
+  const head = bytes.byteLength > 0 ? load<u8>(changetype<usize>(bytes)) : 0;
+  if (head != 0x7b && head != 0x5b) return null;
+  return parseBytes(changetype<usize>(bytes), bytes.byteLength);
 }
 
 // ---- ABI plumbing: used by the exports the build generates.

@@ -8,11 +8,20 @@ export const enum Kind { Null, Bool, Number, String, Array, Object }
 const NO_VALUES = new Array<Value>(0);
 const NO_KEYS = new Array<string>(0);
 
+/**
+ * Parsed strings at least this long keep their UTF-8 bytes and are decoded only when read: a
+ * tool result's text (JSON inside JSON, often megabytes) is parsed again from its bytes by
+ * resultJson, never turned into a UTF-16 string and back.
+ */
+const LAZY_STRING: i32 = 256;
+
 export class Value {
   kind: Kind = Kind.Null;
   b: bool = false;
   n: f64 = 0;
-  s: string = "";
+  private text: string = "";
+  /** A long parsed string's UTF-8 bytes, until it is read as a string. */
+  private utf8: ArrayBuffer | null = null;
   /** Elements of an array. */
   items: Value[] = NO_VALUES;
   /** Keys and values of an object, in order. */
@@ -22,7 +31,24 @@ export class Value {
   static null(): Value { return new Value(); }
   static bool(b: bool): Value { const v = new Value(); v.kind = Kind.Bool; v.b = b; return v; }
   static num(n: f64): Value { const v = new Value(); v.kind = Kind.Number; v.n = n; return v; }
-  static str(s: string): Value { const v = new Value(); v.kind = Kind.String; v.s = s; return v; }
+  static str(s: string): Value { const v = new Value(); v.kind = Kind.String; v.text = s; return v; }
+  static utf8(bytes: ArrayBuffer): Value { const v = new Value(); v.kind = Kind.String; v.utf8 = bytes; return v; }
+
+  /** The string's value ("" when not a string). */
+  get s(): string {
+    const bytes = this.utf8;
+    if (bytes != null) {
+      this.text = String.UTF8.decode(bytes);
+      this.utf8 = null;
+    }
+    return this.text;
+  }
+  set s(s: string) { this.text = s; this.utf8 = null; }
+  /** The string as UTF-8 bytes: a long parsed string's own bytes, without decoding. */
+  bytes(): ArrayBuffer {
+    const bytes = this.utf8;
+    return bytes != null ? bytes : String.UTF8.encode(this.text);
+  }
   static arr(): Value { const v = new Value(); v.kind = Kind.Array; v.items = []; return v; }
   static obj(): Value { const v = new Value(); v.kind = Kind.Object; v.keys = []; v.vals = []; return v; }
   static strings(list: string[]): Value {
@@ -76,8 +102,9 @@ export class Value {
 }
 
 class Writer {
-  buf: ArrayBuffer = new ArrayBuffer(256);
+  buf: ArrayBuffer;
   len: i32 = 0;
+  constructor(capacity: i32 = 256) { this.buf = new ArrayBuffer(capacity); }
 
   reserve(n: i32): void {
     if (this.len + n <= this.buf.byteLength) return;
@@ -227,7 +254,7 @@ class Parser {
       this.depth--;
       return v;
     }
-    if (c == 0x22) return Value.str(this.string());
+    if (c == 0x22) return this.stringValue();
     if (this.word("true")) return Value.bool(true);
     if (this.word("false")) return Value.bool(false);
     if (this.word("null")) return Value.null();
@@ -243,24 +270,54 @@ class Parser {
     return Value.num(parseFloat(String.UTF8.decodeUnsafe(start, this.p - start)));
   }
   string(): string {
+    const start = this.p + 1;
+    const n = this.plain();
+    if (n >= 0) return String.UTF8.decodeUnsafe(start, n);
+    const w = this.escaped(start);
+    return w == null ? "" : String.UTF8.decodeUnsafe(changetype<usize>(w.buf), w.len);
+  }
+  /** A string member's value: long ones keep their bytes (see LAZY_STRING). */
+  stringValue(): Value {
+    const start = this.p + 1;
+    const n = this.plain();
+    if (n >= 0) {
+      if (n < LAZY_STRING) return Value.str(String.UTF8.decodeUnsafe(start, n));
+      const bytes = new ArrayBuffer(n);
+      memory.copy(changetype<usize>(bytes), start, n);
+      return Value.utf8(bytes);
+    }
+    const w = this.escaped(start);
+    if (w == null) return Value.str("");
+    return w.len >= LAZY_STRING ? Value.utf8(w.done()) : Value.str(String.UTF8.decodeUnsafe(changetype<usize>(w.buf), w.len));
+  }
+  /**
+   * The common case, a string without escapes: from the opening quote, moves past the closing
+   * one and returns the length between; -1 (the cursor at a backslash or the end) otherwise.
+   */
+  plain(): i32 {
     this.p++;
     const start = this.p;
-    // The common case, no escapes: one decode of the bytes as they are.
     while (this.p < this.end) {
       const c = load<u8>(this.p);
-      if (c == 0x22) { const s = String.UTF8.decodeUnsafe(start, this.p - start); this.p++; return s; }
+      if (c == 0x22) { this.p++; return <i32>(this.p - 1 - start); }
       if (c == 0x5c) break;
       this.p++;
     }
-    // Escapes: unescape into one byte buffer and decode once (concatenating strings per escape
-    // is quadratic, and tool results are JSON text inside JSON, full of escapes).
+    return -1;
+  }
+  /**
+   * A string with escapes, from `start` (the cursor at its first backslash), unescaped into one
+   * UTF-8 buffer: building strings per escape is quadratic, and tool results are JSON text inside
+   * JSON. Null after a parse error.
+   */
+  escaped(start: usize): Writer | null {
     const w = new Writer();
     w.raw(start, <i32>(this.p - start));
     while (this.p < this.end) {
       const c = load<u8>(this.p);
       if (c == 0x22) {
         this.p++;
-        return String.UTF8.decodeUnsafe(changetype<usize>(w.buf), w.len);
+        return w;
       }
       if (c != 0x5c) {
         const from = this.p;
@@ -272,7 +329,7 @@ class Parser {
       const e = <u32>load<u8>(this.p + 1);
       if (e == 0x75) {
         let cp = this.hex4(this.p + 2);
-        if (cp < 0) { this.fail("invalid \\u escape"); return ""; }
+        if (cp < 0) { this.fail("invalid \\u escape"); return null; }
         this.p += 6;
         // A surrogate pair spells one code point in two escapes.
         if (cp >= 0xd800 && cp < 0xdc00 && this.p + 6 <= this.end && load<u8>(this.p) == 0x5c && load<u8>(this.p + 1) == 0x75) {
@@ -287,13 +344,13 @@ class Parser {
       } else {
         const b = e == 0x6e ? 0x0a : e == 0x74 ? 0x09 : e == 0x72 ? 0x0d : e == 0x62 ? 0x08 : e == 0x66 ? 0x0c
           : e == 0x22 || e == 0x5c || e == 0x2f ? e : 0;
-        if (b == 0) { this.fail("invalid escape"); return ""; }
+        if (b == 0) { this.fail("invalid escape"); return null; }
         w.byte(<u8>b);
         this.p += 2;
       }
     }
     this.fail("unterminated string");
-    return "";
+    return null;
   }
   /** Four hex digits at `at`, or -1. */
   hex4(at: usize): i32 {
