@@ -9,6 +9,7 @@ import type { Labels, Operation } from '../difc/labels.ts';
  * a field is present on every line (null when it does not apply).
  */
 export interface AuditRecord {
+  /** When the line was written (set by AuditLog.write). */
   time: string;
   /** The call's number in this run: its request and response lines share it. */
   id: number;
@@ -49,6 +50,7 @@ export class AuditLog {
    * Returns why the line could not be written, for the caller to fail closed.
    */
   write(record: AuditRecord): string | undefined {
+    record.time = new Date().toISOString();
     const line = Buffer.from(`${JSON.stringify(record)}\n`);
     try {
       for (let done = 0; done < line.length; ) done += writeSync(this.#fd, line, done);

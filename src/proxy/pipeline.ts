@@ -63,7 +63,7 @@ export class Pipeline {
     const { route, tool, args } = call;
     const server = route.backend.name;
     const record: AuditRecord = {
-      time: new Date().toISOString(),
+      time: '',
       id: ++this.#calls,
       stage: 'request',
       server,
@@ -151,7 +151,6 @@ export class Pipeline {
 
     // The response line repeats the request's fields, so each line reads on its own.
     record.stage = 'response';
-    record.time = new Date().toISOString();
     let result: Record<string, unknown>;
     try {
       result = await call.forward();

@@ -34,6 +34,10 @@ describe('audit before effect', () => {
         [2, 'request', 'echo', 'allow'],
         [2, 'response', 'echo', 'allow'],
       ]);
+      // Each line says when it was written, in order.
+      const times = readAudit(audit).map((l) => l.time as string);
+      for (const t of times) expect(new Date(t).toISOString()).toBe(t);
+      expect([...times].sort()).toEqual(times);
     } finally {
       await gw.close();
     }
