@@ -1,6 +1,7 @@
 import type { Guard as GuardConfig, Server } from '../config/load.ts';
 import { noopGuard, writeSinkGuard } from './builtin.ts';
 import type { Guard } from './guard.ts';
+import { guardPolicy } from './policy.ts';
 import { type CompiledGuard, type Derived, WasmGuard, compileGuard } from './wasm-guard.ts';
 
 type Supplied = Exclude<GuardConfig, { builtin: unknown }>;
@@ -26,6 +27,8 @@ export class GuardFactory {
     const cfg = this.#guards.find((g) => g.name === server.guard);
     if (!cfg) return noopGuard();
     if ('builtin' in cfg) return cfg.builtin === 'noop' ? noopGuard(cfg.name) : writeSinkGuard(cfg.name, cfg.policy);
+    // A mistake in the policy is a config error at start, though label_agent runs later.
+    guardPolicy(cfg.name, cfg.policy);
     let compiled = this.#compiled.get(cfg.name);
     if (!compiled) {
       // Hash and signature are checked by the supply chain before a byte is compiled.

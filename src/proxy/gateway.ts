@@ -34,7 +34,10 @@ export interface GatewayOptions {
 }
 
 export interface Gateway {
-  /** Resolves when the session ends (the agent closed the connection, or close()). */
+  /**
+   * Resolves when the session ends (the agent closed the connection, or close()); rejects with
+   * the reason when something else ended it (a guard whose label_agent failed).
+   */
   closed: Promise<void>;
   close(): Promise<void>;
 }
@@ -51,14 +54,16 @@ const CAPABILITIES = {
 const NEEDS: Record<ServerRequest, string> = { 'sampling/createMessage': 'sampling', 'elicitation/create': 'elicitation', 'roots/list': 'roots' };
 
 const log = logger('gateway');
+/** The agent's labels are made this long after start-up at the latest (see `labeled`). */
+const LABELS_AFTER_MS = 100;
 
 /**
  * The gateway: one router facing the agent, one per backend, and the pipeline between them.
  * Start-up waits for the agent's `initialize`, since each backend is introduced to its server
  * as a client with the capabilities the agent declared; the servers' processes boot and guards
- * compile meanwhile. Resolves
- * once serving; rejects (with everything it started stopped) when start-up fails or is
- * interrupted by the signal or the end of the input.
+ * compile meanwhile. Resolves once serving (the guards' label_agent may still run: calls wait
+ * for it); rejects (with everything it started stopped) when start-up fails or is interrupted by
+ * the signal or the end of the input.
  */
 export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const { config } = options;
@@ -108,12 +113,19 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     interruption ??= new McpgError('INTERRUPTED', why);
     interrupt(interruption);
   };
-  const closed = new Promise<void>((resolve) => {
+  /** What ended the session when it was not the agent leaving (a guard that could not start). */
+  let ended: unknown;
+  const closed = new Promise<void>((resolve, reject) => {
     agent.onclose = () => {
       stopStarting('the agent closed the connection during start-up');
-      void close().then(resolve);
+      void close().then(() => (ended === undefined ? resolve() : reject(ended)));
     };
   });
+  closed.catch(() => {});
+  const endSession = (err: unknown) => {
+    ended ??= err;
+    void agent.close().catch(() => {});
+  };
   options.signal?.addEventListener(
     'abort',
     () => {
@@ -146,7 +158,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     }));
 
   const ready = (async () => {
-    const [guards, capabilities] = await Promise.all([guardsLoaded, agentArrived]);
+    const [, capabilities] = await Promise.all([guardsLoaded, agentArrived]);
     // Backends boot in their own processes; a guard or backend that cannot start stops the
     // gateway (the others are closed again) before anything is served.
     const started = await Promise.allSettled(backends.map((b) => b.start(capabilities)));
@@ -154,6 +166,38 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     // says what to run through a tool of its own (mcpg never waits for a browser).
     const failed = started.filter((s, i): s is PromiseRejectedResult => s.status === 'rejected' && !leftForLogin(backends[i]!.name, s.reason));
     if (failed.length) throw failed[0]!.reason;
+    await Promise.all(
+      backends
+        .filter((b) => !needsLogin.has(b.name))
+        .flatMap((b) =>
+          (['tools', 'prompts', 'resources'] as const).map((k) =>
+            catalog.refresh(b, k).catch((err: unknown) => {
+              if (!leftForLogin(b.name, err)) throw err;
+            }),
+          ),
+        ),
+    );
+    log.info(`serving ${catalog.tools().length} tools from ${backends.length - needsLogin.size} servers`);
+  })();
+  ready.catch(() => {});
+
+  /**
+   * The agent's labels, from every guard's label_agent, and the routes: each call waits for
+   * them; initialize and the lists do not (a Go guard's start and label_agent take tens of ms
+   * of CPU). They are made when first wanted: by a call, once the agent has its tool list (it
+   * reads it before it calls), or LABELS_AFTER_MS after start-up at the latest. A guard that
+   * cannot start ends the session.
+   */
+  let wantLabels!: () => void;
+  const wanted = new Promise<void>((resolve) => (wantLabels = resolve));
+  void ready.then(
+    () => setTimeout(wantLabels, LABELS_AFTER_MS).unref(),
+    () => {},
+  );
+  const labeled = (async () => {
+    await ready;
+    await wanted;
+    const guards = await guardsLoaded;
     let initial: Labels = { secrecy: [], integrity: [] };
     for (const [i, backend] of backends.entries()) {
       if (needsLogin.has(backend.name)) continue;
@@ -176,25 +220,27 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     }
     log.info(`agent labels: ${format(initial)}`);
     pipeline = new Pipeline(new AgentState(initial), audit, ask);
-    await Promise.all(
-      backends
-        .filter((b) => !needsLogin.has(b.name))
-        .flatMap((b) =>
-          (['tools', 'prompts', 'resources'] as const).map((k) =>
-            catalog.refresh(b, k).catch((err: unknown) => {
-              if (!leftForLogin(b.name, err)) throw err;
-            }),
-          ),
-        ),
-    );
-    log.info(`serving ${catalog.tools().length} tools from ${backends.length - needsLogin.size} servers`);
   })();
-  ready.catch(() => {});
+  labeled.catch((err: unknown) => {
+    // After start-up (whose failures startGateway reports itself): the session ends with it.
+    ready.then(
+      () => endSession(err),
+      () => {},
+    );
+  });
   /** Every request but initialize and ping waits for start-up (clients should not send them sooner). */
   const served =
     <T>(handler: (params: Params, context: RequestContext) => Promise<T>) =>
     async (params: Params, context: RequestContext) => {
       await ready;
+      return handler(params, context);
+    };
+  /** Requests that go through the pipeline wait for the agent's labels too. */
+  const decided =
+    <T>(handler: (params: Params, context: RequestContext) => Promise<T>) =>
+    async (params: Params, context: RequestContext) => {
+      wantLabels();
+      await labeled;
       return handler(params, context);
     };
 
@@ -213,7 +259,13 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     };
   });
   agent.onRequest('ping', async () => ({}));
-  agent.onRequest('tools/list', served(async () => ({ tools: [...catalog.tools(), ...loginTools()] })));
+  agent.onRequest(
+    'tools/list',
+    served(async () => {
+      setImmediate(wantLabels); // after this answer is on its way
+      return { tools: [...catalog.tools(), ...loginTools()] };
+    }),
+  );
   agent.onRequest('prompts/list', served(async () => ({ prompts: catalog.prompts() })));
   agent.onRequest('resources/list', served(async () => ({ resources: catalog.resources() })));
   agent.onRequest('resources/templates/list', served(async () => ({ resourceTemplates: catalog.templates() })));
@@ -222,7 +274,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   // checks what it uses of them, here and in the pipeline.
   agent.onRequest(
     'tools/call',
-    served(async (params, context) => {
+    decided(async (params, context) => {
       if (typeof params.name !== 'string') throw new RpcError(RPC.invalidParams, 'tools/call needs a tool name');
       const target = catalog.tool(params.name);
       const note = catalog.pinNote(params.name);
@@ -252,7 +304,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
 
   agent.onRequest(
     'prompts/get',
-    served(async (params, context) => {
+    decided(async (params, context) => {
       const target = typeof params.name === 'string' ? catalog.prompt(params.name) : undefined;
       if (!target) throw new RpcError(RPC.invalidParams, `unknown prompt "${String(params.name)}"`);
       const forwarded = { ...params, name: target.name };
@@ -262,7 +314,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
 
   agent.onRequest(
     'resources/read',
-    served(async (params, context) => {
+    decided(async (params, context) => {
       const backend = typeof params.uri === 'string' ? catalog.resource(params.uri) : undefined;
       if (!backend) throw new RpcError(RPC.invalidParams, `no server offers resource "${String(params.uri)}"`);
       return answered(await pipeline.run({ route: routes.get(backend.name)!, method: 'resources/read', tool: 'resources/read', args: params, forward: () => forward(backend, 'resources/read', params, context) }));
@@ -272,7 +324,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   // Completions carry a server's data to the agent: they go through its guard, as reads do.
   agent.onRequest(
     'completion/complete',
-    served(async (params, context) => {
+    decided(async (params, context) => {
       const ref = (params.ref ?? {}) as { type?: unknown; name?: unknown; uri?: unknown };
       const target =
         ref.type === 'ref/prompt' && typeof ref.name === 'string'
@@ -314,7 +366,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
    * guard like a call (the method is the tool name) and decided the same way.
    */
   async function serverRequest(server: string, method: ServerRequest, params: Params, context: RequestContext): Promise<unknown> {
-    await ready;
+    wantLabels();
+    await labeled;
     if (!clientCapabilities[NEEDS[method]]) throw new RpcError(RPC.methodNotFound, `the agent's client does not support ${NEEDS[method]}`);
     const backend = backends.find((b) => b.name === server)!;
     const outcome = await toolError(

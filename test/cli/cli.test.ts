@@ -99,6 +99,17 @@ describe('mcpg command line', () => {
     expect(r.stderr.trim()).toMatch(/policy\.allow-only\.min-integrity: required: one of none, unapproved, approved, merged$/);
   });
 
+  it('run refuses a policy mistake at start (exit 3), though label_agent runs after start-up', async () => {
+    const file = writeConfig(tempDir(), {
+      mcpServers: { gh: { ...fixtureServer('tools.ts', 'gh'), guard: 'rv' } },
+      guards: { rv: { path: join(ROOT, 'dist/guards/repo-visibility.wasm'), policy: { 'allow-only': { repos: 'private', 'min-integrity': 'none' } } } },
+    });
+    const r = await mcpgRun(file);
+    expect(r.code).toBe(3);
+    expect(r.stdout).toMatch(/mcpg could not start/);
+    expect(r.stderr.trim().split('\n').pop()).toBe('mcpg: guard "rv": policy.allow-only.repos: a string must be "all" or "public"');
+  });
+
   it('exits 3 with the OS reason in plain words when the config cannot be read', () => {
     const dir = tempDir();
     const r = mcpg(['config', 'check', dir]);

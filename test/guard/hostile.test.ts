@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { type Session, fixtureServer, mcpg, mcpgRun, readAudit, startGateway, tempDir, writeConfig } from '../helpers/mcpg.ts';
-import { guardWat, watToFile } from '../fixtures/guards/wat.ts';
+import { AGENT_BODY, guardWat, watToFile } from '../fixtures/guards/wat.ts';
 
 /** A gateway with the hostile guard on server "bad" and no guard on server "good". */
 async function withGuard(labelResource: string, limits: object = {}, extra = ''): Promise<Session & { audit: string }> {
@@ -96,5 +96,57 @@ describe('modules that do not fit the ABI are refused at start', () => {
     const r = mcpg(['guard', 'inspect', watToFile(dir, 'sock', wat)]);
     expect(r.code).toBe(5);
     expect(r.stdout).toContain('it imports env.open_socket, which mcpg does not provide');
+  });
+});
+
+describe('label_agent runs after start-up: the lists do not wait for it, calls do', () => {
+  /** A guard whose label_agent first calls its backend's "slow" tool with these arguments. */
+  function waitingGuard(dir: string, slow: object): string {
+    const args = JSON.stringify(slow);
+    const agent = `(drop (call $call_backend (i32.const 3200) (i32.const 4) (i32.const 3300) (i32.const ${args.length}) (i32.const 4096) (i32.const 1024)))
+    ${AGENT_BODY}`;
+    const extra = `(data (i32.const 3200) "slow") (data (i32.const 3300) ${JSON.stringify(args)})`;
+    return watToFile(dir, 'g', guardWat('(call $answer (local.get $out) (local.get $size))', extra, agent));
+  }
+  const gateway = (slow: object) => {
+    const dir = tempDir();
+    return startGateway(
+      writeConfig(dir, {
+        mcpServers: { bad: { ...fixtureServer('tools.ts', 'bad'), guard: 'g' } },
+        guards: { g: { path: waitingGuard(dir, slow), limits: { timeout_ms: 120_000 } } },
+      }),
+    );
+  };
+
+  it('initialize and tools/list are answered while label_agent still waits (here on a 60 s backend call)', async () => {
+    const gw = await gateway({ steps: 120, ms: 500 });
+    try {
+      expect((await gw.client.listTools()).tools.map((t) => t.name)).toContain('bad___echo');
+      expect(gw.stderr()).not.toMatch(/agent labels/);
+    } finally {
+      await gw.close();
+    }
+  });
+
+  it('a call waits for the labels: it reaches the server after label_agent is done', async () => {
+    const gw = await gateway({ steps: 1, ms: 700 });
+    try {
+      // slow_state says what label_agent's "slow" call was doing when the call reached the server.
+      expect((await gw.call('bad___slow_state')).text).toBe('done');
+    } finally {
+      await gw.close();
+    }
+  });
+
+  it('a guard whose label_agent traps ends the session after the lists: exit 5 naming it, no call served', async () => {
+    const dir = tempDir();
+    const config = writeConfig(dir, {
+      mcpServers: { bad: { ...fixtureServer('tools.ts', 'bad'), guard: 'g' } },
+      guards: { g: { path: watToFile(dir, 'g', guardWat('(call $answer (local.get $out) (local.get $size))', '', 'unreachable')) } },
+    });
+    const r = await mcpgRun(config);
+    expect(r.code).toBe(5);
+    expect(JSON.parse(r.stdout.split('\n')[0]!)).toMatchObject({ result: { serverInfo: { name: 'mcpg' } } });
+    expect(r.stderr.trim().split('\n').pop()).toBe('mcpg: guard "g" failed in label_agent for server "bad": guard "g" label_agent trapped: unreachable');
   });
 });

@@ -219,11 +219,14 @@ describe('modes', () => {
       labelResource: async () => ({ resource: { description: 'x', secrecy: [], integrity: [] }, operation: 'read' }),
       labelResponse: async () => ({ kind: 'whole' }),
     });
+    // A call makes the agent's labels (label_agent), which is when the mode is chosen.
     const chosen = await inProcess({ gateway: { mode: 'strict' }, mcpServers: { s: fixtureServer('tools.ts', 's') } }, { makeGuard: proposing });
+    await chosen.client.callTool({ name: 's___echo', arguments: { text: 'x' } });
     await chosen.close();
     expect(chosen.log()).toMatch(/server "s": guard "proposer" asks for filter mode; \[gateway\] mode sets strict, which applies/);
     expect(chosen.log()).toMatch(/server "s": strict mode \(\[gateway\] mode\)/);
     const proposed = await inProcess({ mcpServers: { s: fixtureServer('tools.ts', 's') } }, { makeGuard: proposing });
+    await proposed.client.callTool({ name: 's___echo', arguments: { text: 'x' } });
     await proposed.close();
     expect(proposed.log()).toMatch(/server "s": filter mode \(guard "proposer"'s difc_mode\)/);
   });
