@@ -6,8 +6,8 @@ import { type CompiledGuard, type Derived, WasmGuard, compileGuard } from './was
 
 type Supplied = Exclude<GuardConfig, { builtin: unknown }>;
 
-/** Gives the verified module bytes of a guard that is not built in (the supply chain does). */
-export type GuardBytes = (cfg: Supplied) => Promise<Uint8Array>;
+/** Gives the verified module bytes of a guard that is not built in, and their sha256 (the supply chain checks them). */
+export type GuardBytes = (cfg: Supplied) => Promise<{ bytes: Uint8Array; sha256: string }>;
 
 /** Makes each server's guard; a module used by several servers is compiled once. */
 export class GuardFactory {
@@ -32,7 +32,7 @@ export class GuardFactory {
     let compiled = this.#compiled.get(cfg.name);
     if (!compiled) {
       // Hash and signature are checked by the supply chain before a byte is compiled.
-      compiled = this.#bytes(cfg).then((bytes) => compileGuard(cfg.name, bytes, cfg.limits, this.#derived));
+      compiled = this.#bytes(cfg).then(({ bytes, sha256 }) => compileGuard(cfg.name, bytes, cfg.limits, this.#derived && { sha256, keep: this.#derived }));
       this.#compiled.set(cfg.name, compiled);
     }
     return new WasmGuard(cfg.name, await compiled, cfg.limits);

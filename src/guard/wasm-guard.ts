@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import type { Limits } from '../config/schema.ts';
 import { McpgError, errorMessage } from '../shared/errors.ts';
 import { logger } from '../shared/log.ts';
@@ -13,13 +12,19 @@ import type { ResponseLabeling } from '../difc/response.ts';
 /** Keeps bytes derived from others (the metered module): `make` runs only when it has none. */
 export type Derived = (key: string, make: () => Uint8Array) => Uint8Array;
 
+/** Where a metered module is kept, and the sha256 of the bytes given (the lock's, checked). */
+export interface KeepMetered {
+  sha256: string;
+  keep: Derived;
+}
+
 /** A guard module checked against the ABI, capped, metered and compiled: made once per process. */
 export interface CompiledGuard {
   module: WebAssembly.Module;
   info: ModuleInfo;
 }
 
-export async function compileGuard(name: string, bytes: Uint8Array, limits: Limits, derived?: Derived): Promise<CompiledGuard> {
+export async function compileGuard(name: string, bytes: Uint8Array, limits: Limits, kept?: KeepMetered): Promise<CompiledGuard> {
   const options = { maxPages: limits.memory_mib * 16, initialFuel: BigInt(limits.fuel) * 10n };
   let info: ModuleInfo;
   let metered: Uint8Array;
@@ -29,8 +34,7 @@ export async function compileGuard(name: string, bytes: Uint8Array, limits: Limi
     if (problems.length) throw new McpgError('GUARD_ABI', `guard "${name}" does not fit the guard ABI: ${problems.join('; ')}`);
     // The rewrite is deterministic: keyed by the original, the options and the rewriter's version.
     const make = () => instrument(bytes, options).bytes;
-    const key = `metered v${METERING_VERSION} ${createHash('sha256').update(bytes).digest('hex')} ${options.maxPages} ${options.initialFuel}`;
-    metered = derived ? derived(key, make) : make();
+    metered = kept ? kept.keep(`metered v${METERING_VERSION} ${kept.sha256} ${options.maxPages} ${options.initialFuel}`, make) : make();
   } catch (err) {
     if (err instanceof WasmFormatError) throw new McpgError('GUARD_ABI', `guard "${name}": ${err.message}`);
     throw err;

@@ -182,7 +182,7 @@ export class Supply {
   }
 
   /** `mcpg run`: the module bytes of a guard, through the lock. */
-  async guardBytes(g: SuppliedGuard): Promise<Uint8Array> {
+  async guardBytes(g: SuppliedGuard): Promise<{ bytes: Uint8Array; sha256: string }> {
     let entry = this.lock.guards[g.name];
     if (!entry || entry.source !== this.sourceOf(g)) {
       const why = entry ? `the config says ${this.sourceOf(g)} but guards.lock says ${entry.source}` : 'it is not in guards.lock';
@@ -203,7 +203,7 @@ export class Supply {
         this.#write();
       }
     }
-    return this.#checked(g, entry);
+    return { bytes: await this.#checked(g, entry), sha256: entry.sha256 };
   }
 
   #write(): void {

@@ -35,15 +35,16 @@ describe('METERING_VERSION', () => {
     const limits = limitsSchema.parse({});
     const keys: string[] = [];
     const kept = new Map<string, Uint8Array>();
-    const derived = (key: string, make: () => Uint8Array) => (keys.push(key), kept.get(key) ?? kept.set(key, make()).get(key)!);
-    await compileGuard('g', module, limits, derived);
-    await compileGuard('g', module, limitsSchema.parse({ fuel: 7 }), derived);
+    const sha256 = createHash('sha256').update(module).digest('hex');
+    const keep = (key: string, make: () => Uint8Array) => (keys.push(key), kept.get(key) ?? kept.set(key, make()).get(key)!);
+    await compileGuard('g', module, limits, { sha256, keep });
+    await compileGuard('g', module, limitsSchema.parse({ fuel: 7 }), { sha256, keep });
     expect(keys).toHaveLength(2);
-    expect(keys[0]).toMatch(new RegExp(`^metered v${METERING_VERSION} [0-9a-f]{64} 512 3000000000$`));
+    expect(keys[0]).toBe(`metered v${METERING_VERSION} ${sha256} 512 3000000000`);
     expect(keys[1]).toMatch(/ 70$/);
     // The same guard and limits again: the kept module serves, nothing is rewritten.
     let remade = false;
-    await compileGuard('g', module, limits, (key, make) => kept.get(key) ?? ((remade = true), make()));
+    await compileGuard('g', module, limits, { sha256, keep: (key, make) => kept.get(key) ?? ((remade = true), make()) });
     expect(remade).toBe(false);
   });
 });
