@@ -262,28 +262,28 @@ export class Supply {
 
   /** Bytes that match the lock entry (from cache, disk or network), signature re-checked. */
   async #checked(g: SuppliedGuard, entry: LockEntry): Promise<Uint8Array> {
-    let bytes: Uint8Array;
-    if ('path' in g) {
-      bytes = readPath(g);
-    } else {
-      bytes =
-        this.cache.get(entry.sha256) ??
-        (await this.cache.exclusive(entry.sha256, async () => {
-          const again = this.cache.get(entry.sha256);
-          if (again) return again;
-          const b = await this.#fetch(entry.url!, `guard "${g.name}"`);
-          if (sha256(b) === entry.sha256) this.cache.put(b);
-          return b;
-        }));
-    }
-    const digest = sha256(bytes);
-    if (digest !== entry.sha256) {
+    // Hashed once: the cache checks an entry against its digest as it reads it (a tampered one is
+    // discarded and fetched again); a file or a download is checked here.
+    const matching = (bytes: Uint8Array): Uint8Array => {
+      const digest = sha256(bytes);
+      if (digest === entry.sha256) return bytes;
       throw new McpgError(
         'SUPPLY_HASH',
         `guard "${g.name}": ${entry.url ?? g.name} has sha256 ${digest}, but guards.lock says ${entry.sha256}; ` +
           'if this change is expected, run `mcpg guard lock --update ' + g.name + '`',
       );
-    }
+    };
+    const bytes =
+      'path' in g
+        ? matching(readPath(g))
+        : (this.cache.get(entry.sha256) ??
+          (await this.cache.exclusive(entry.sha256, async () => {
+            const again = this.cache.get(entry.sha256);
+            if (again) return again;
+            const b = matching(await this.#fetch(entry.url!, `guard "${g.name}"`));
+            this.cache.put(b);
+            return b;
+          })));
     if (g.sha256 && g.sha256 !== entry.sha256) {
       throw new McpgError('SUPPLY_HASH', `guard "${g.name}": the config pins sha256 ${g.sha256}, guards.lock says ${entry.sha256}`);
     }
