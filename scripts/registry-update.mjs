@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { NPM_PACKAGE, SDK_VERSION, goModule, packAssemblyScriptSdk } from './sdk-packages.mjs';
+import { NPM_PACKAGE, NPM_TARBALL_PATH, SDK_VERSION, goModule, packAssemblyScriptSdk } from './sdk-packages.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
@@ -52,7 +52,7 @@ const lock = JSON.parse(readFileSync(lockFile, 'utf8'));
 const work = mkdtempSync(join(tmpdir(), 'mcpg-sdk-'));
 const locked = lock.packages[`node_modules/${NPM_PACKAGE}`];
 locked.version = SDK_VERSION;
-locked.resolved = `https://registry.npmjs.org/${NPM_PACKAGE}/-/${NPM_PACKAGE.split('/')[1]}-${SDK_VERSION}.tgz`;
+locked.resolved = `https://registry.npmjs.org${NPM_TARBALL_PATH}`;
 locked.integrity = packAssemblyScriptSdk(work).integrity;
 rmSync(work, { recursive: true, force: true });
 writeFileSync(lockFile, `${JSON.stringify(lock, null, 2)}\n`);

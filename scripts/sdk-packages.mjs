@@ -15,6 +15,8 @@ const GO_SDK = join(root, 'registry/sdk/go');
 export const GO_MODULE = 'github.com/mcpg-dev/mcpg/registry/sdk/go';
 export const NPM_PACKAGE = '@mcpg-dev/guard-sdk';
 export const SDK_VERSION = JSON.parse(readFileSync(join(AS_SDK, 'package.json'), 'utf8')).version;
+/** Where an npm registry serves the SDK's tarball, under its origin (npm's layout). */
+export const NPM_TARBALL_PATH = `/${NPM_PACKAGE}/-/${NPM_PACKAGE.split('/')[1]}-${SDK_VERSION}.tgz`;
 
 /** `npm pack` of the AssemblyScript SDK into `dir`: the tarball's path and its npm integrity. */
 export function packAssemblyScriptSdk(dir) {

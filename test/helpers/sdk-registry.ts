@@ -5,7 +5,7 @@
 import { createServer } from 'node:http';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { GO_MODULE, NPM_PACKAGE, SDK_VERSION, goModule, packAssemblyScriptSdk } from '../../scripts/sdk-packages.mjs';
+import { GO_MODULE, NPM_PACKAGE, NPM_TARBALL_PATH, SDK_VERSION, goModule, packAssemblyScriptSdk } from '../../scripts/sdk-packages.mjs';
 import { tempDir } from './mcpg.ts';
 
 export interface SdkRegistry {
@@ -26,16 +26,15 @@ export async function serveSdks(): Promise<SdkRegistry> {
   const tarball = readFileSync(npm.file);
   const go = goModule();
   const goBase = `/go/${GO_MODULE}/@v/`;
-  const tarballPath = `/${NPM_PACKAGE}/-/guard-sdk-${SDK_VERSION}.tgz`;
   const requests: string[] = [];
   let origin = '';
   const routes = (): Record<string, [string, Buffer | string]> => ({
     [`/${NPM_PACKAGE.replace('/', '%2f')}`]: ['application/json', JSON.stringify({
       name: NPM_PACKAGE,
       'dist-tags': { latest: SDK_VERSION },
-      versions: { [SDK_VERSION]: { name: NPM_PACKAGE, version: SDK_VERSION, peerDependencies: { assemblyscript: '^0.28.0' }, dist: { tarball: `${origin}${tarballPath}`, integrity: npm.integrity } } },
+      versions: { [SDK_VERSION]: { name: NPM_PACKAGE, version: SDK_VERSION, peerDependencies: { assemblyscript: '^0.28.0' }, dist: { tarball: `${origin}${NPM_TARBALL_PATH}`, integrity: npm.integrity } } },
     })],
-    [tarballPath]: ['application/octet-stream', tarball],
+    [NPM_TARBALL_PATH]: ['application/octet-stream', tarball],
     [`${goBase}list`]: ['text/plain', `${go.version}\n`],
     [`${goBase}${go.version}.info`]: ['application/json', JSON.stringify({ Version: go.version, Time: '2026-11-01T00:00:00Z' })],
     [`${goBase}${go.version}.mod`]: ['text/plain', go.mod],
