@@ -102,9 +102,8 @@ export class Value {
 }
 
 class Writer {
-  buf: ArrayBuffer;
+  buf: ArrayBuffer = new ArrayBuffer(256);
   len: i32 = 0;
-  constructor(capacity: i32 = 256) { this.buf = new ArrayBuffer(capacity); }
 
   reserve(n: i32): void {
     if (this.len + n <= this.buf.byteLength) return;
