@@ -14,6 +14,9 @@ export type Server = ServerConfig & {
   maxMessageBytes: number;
 };
 
+/** A server reached over HTTP (it has a url, not a command). */
+export type HttpServer = Extract<Server, { url: string }>;
+
 export type Guard = GuardConfig & { name: string };
 
 const MIB = 1024 * 1024;

@@ -3,16 +3,15 @@ import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { LoginRequired, oauthProvider } from '../auth/provider.ts';
 import { TokenStore } from '../auth/store.ts';
-import type { Server } from '../config/load.ts';
+import type { HttpServer } from '../config/load.ts';
 import { McpgError, errorMessage } from '../shared/errors.ts';
 
 // The HTTP side of a backend: MCP over Streamable HTTP or legacy SSE, with OAuth. Loaded only
 // for servers with a url, so that a gateway of stdio servers does not start the HTTP stack.
 
-type RemoteServer = Extract<Server, { url: string }>;
 export type RemoteTransport = StreamableHTTPClientTransport | SSEClientTransport;
 
-export function remoteTransport(c: RemoteServer): RemoteTransport {
+export function remoteTransport(c: HttpServer): RemoteTransport {
   // A server given its credentials in a header is not an OAuth resource to mcpg; any other
   // that answers 401 gets an OAuth client with the tokens `mcpg auth login` stored.
   const ownCredentials = Object.keys(c.headers).some((h) => h.toLowerCase() === 'authorization');
@@ -28,7 +27,7 @@ export function needsLogin(err: unknown): boolean {
 }
 
 /** A request's failure that a person must act on (log in, fix credentials), as the user error it is. */
-export function authFailure(err: unknown, config: RemoteServer): McpgError | undefined {
+export function authFailure(err: unknown, config: HttpServer): McpgError | undefined {
   if (err instanceof LoginRequired) return new McpgError('BACKEND_AUTH', err.message);
   if (refusedStatus(err)) return new McpgError('BACKEND_AUTH', `server "${config.name}": ${httpError(err, config)}`);
   return undefined;
@@ -43,7 +42,7 @@ function refusedStatus(err: unknown): string | undefined {
 }
 
 /** fetch's "fetch failed" names nothing: its cause says what happened, at which address. */
-export function httpError(err: unknown, config: Extract<Server, { url: string }>): string {
+export function httpError(err: unknown, config: HttpServer): string {
   const url = config.url;
   if (err instanceof LoginRequired) return err.message;
   const cause = (err as { cause?: { code?: string; message?: string } }).cause;

@@ -1,5 +1,5 @@
 import type { CommandModule } from 'yargs';
-import { type Server, loadConfig } from '../../config/load.ts';
+import { type HttpServer, loadConfig } from '../../config/load.ts';
 import type { AuthRecord } from '../../auth/store.ts';
 import { McpgError } from '../../shared/errors.ts';
 import { out } from '../output.ts';
@@ -8,8 +8,6 @@ interface Args {
   config: string;
   server?: string;
 }
-
-type HttpServer = Extract<Server, { url: string }>;
 
 /** The HTTP server named on the command line, from the config. */
 function httpServer(args: Args): HttpServer {
