@@ -2,12 +2,12 @@ import type { Labels } from './labels.ts';
 
 /**
  * How a guard labeled a response (the `label_response` answer, already validated):
- * - `whole`: nothing fine-grained; the resource labels cover the whole response.
+ * - `whole`: nothing fine-grained; the resource labels (or the labels given) cover the whole response.
  * - `items`: the guard hands back the collection's items, each with its labels.
  * - `paths`: RFC 6901 pointers into the response document label its items in place.
  */
 export type ResponseLabeling =
-  | { kind: 'whole' }
+  | { kind: 'whole'; labels?: Labels }
   | { kind: 'items'; items: { data: unknown; labels: Labels }[] }
   | { kind: 'paths'; paths: { path: string; labels: Labels }[]; defaultLabels?: Labels; itemsPath?: string };
 
@@ -66,24 +66,43 @@ export interface Split {
   items: LabeledItem[];
   /** The items are a collection's (an empty one is still an answer), not one document. */
   collection: boolean;
-  rebuild(keep: boolean[]): Result;
+  /**
+   * Whatever the labeled document leaves out (other content blocks, `_meta`, other keys): the
+   * guard labeled only the document, so the rest carries the resource's labels.
+   */
+  rest?: LabeledItem;
+  /** The result with the items kept, and the rest kept or dropped. */
+  rebuild(keep: boolean[], keepRest?: boolean): Result;
 }
+
+/** Keys of a result that the labeled document stands for; every other key is the rest. */
+const DOCUMENT_KEYS = new Set(['content', 'structuredContent', 'isError']);
 
 export function split(result: Result, resourceLabels: Labels, labeling: ResponseLabeling): Split {
   if (labeling.kind === 'whole') {
-    return { items: [{ labels: resourceLabels }], collection: false, rebuild: () => result };
+    return { items: [{ labels: labeling.labels ?? resourceLabels }], collection: false, rebuild: () => result };
   }
   const text = jsonText(result);
   const source: Source = text ? 'text' : isObject(result.structuredContent) ? 'structured' : 'raw';
   const doc = text ? text.doc : source === 'structured' ? result.structuredContent : result;
-  const write = (newDoc: unknown) => writeBack(result, source, doc, newDoc, text?.text);
+  const others = source === 'raw' ? [] : Object.keys(result).filter((k) => !DOCUMENT_KEYS.has(k));
+  const blocks = source === 'text' ? (result.content as unknown[]).length - 1 : 0;
+  const rest = others.length || blocks ? { labels: resourceLabels } : undefined;
+  const write = (newDoc: unknown, keepRest = true) => {
+    const out = writeBack(result, source, doc, newDoc, text?.text);
+    if (keepRest) return out;
+    for (const k of others) delete out[k];
+    if (Array.isArray(out.content)) out.content = out.content.slice(0, 1);
+    return out;
+  };
 
   if (labeling.kind === 'items') {
     const items = labeling.items;
     return {
       items: items.map((i) => ({ labels: i.labels })),
       collection: true,
-      rebuild: (keep) => write(items.filter((_, i) => keep[i]).map((i) => i.data)),
+      rest,
+      rebuild: (keep, keepRest) => write(items.filter((_, i) => keep[i]).map((i) => i.data), keepRest),
     };
   }
 
@@ -94,7 +113,7 @@ export function split(result: Result, resourceLabels: Labels, labeling: Response
     if (labeling.itemsPath) throw new ResponseShapeError(`items_path "${labeling.itemsPath}" is not an array`);
     // No collection: the document is one item, labeled by a path at its root or by the default.
     const root = labeling.paths.filter((p) => p.path === '' || p.path === '/');
-    return { items: [{ labels: root.length ? merge(root.map((p) => p.labels)) : fallback }], collection: false, rebuild: () => result };
+    return { items: [{ labels: root.length ? merge(root.map((p) => p.labels)) : fallback }], collection: false, rest, rebuild: (_, keepRest) => (keepRest === false ? write(doc, false) : result) };
   }
   const perItem: Labels[][] = collection.map(() => []);
   for (const p of labeling.paths) {
@@ -107,7 +126,8 @@ export function split(result: Result, resourceLabels: Labels, labeling: Response
   return {
     items: perItem.map((ls) => ({ labels: ls.length ? merge(ls) : fallback })),
     collection: true,
-    rebuild: (keep) => write(replaceAt(doc, base, collection.filter((_, i) => keep[i]))),
+    rest,
+    rebuild: (keep, keepRest) => write(replaceAt(doc, base, collection.filter((_, i) => keep[i])), keepRest),
   };
 }
 

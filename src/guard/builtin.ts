@@ -34,6 +34,8 @@ export function writeSinkGuard(name: string, policy: unknown): Guard {
       resource: { description: `write-sink (${tool})`, secrecy: [...accept], integrity: [] },
       operation: 'write',
     }),
-    labelResponse: async () => ({ kind: 'whole' }),
+    // What a sink answers (an id, "ok") is not the data written to it: the accept list says
+    // what may flow in, not what flows out. Its answer carries no labels.
+    labelResponse: async () => ({ kind: 'whole', labels: none }),
   };
 }

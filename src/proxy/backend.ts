@@ -4,7 +4,7 @@ import type { Server } from '../config/load.ts';
 import { McpgError, errorMessage } from '../shared/errors.ts';
 import { logger } from '../shared/log.ts';
 import { VERSION } from '../shared/version.ts';
-import { type Params, type Progress, RPC, type RequestContext, Router, RpcError } from './router.ts';
+import { LocalError, type Params, type Progress, RPC, type RequestContext, Router, RpcError } from './router.ts';
 import type { RemoteTransport } from './remote.ts';
 import { ChildTransport } from './stdio.ts';
 
@@ -20,6 +20,16 @@ const STDERR_LINE = 4096;
 const HELD_LINES = 100;
 
 export type ListKind = 'tools' | 'prompts' | 'resources';
+/** What a server lists: its definitions, and the resources and templates it offers. */
+export type Listing = 'tools' | 'prompts' | 'resources' | 'resource_templates';
+const LISTS: Record<Listing, { method: string; key: string; capability: string }> = {
+  tools: { method: 'tools/list', key: 'tools', capability: 'tools' },
+  prompts: { method: 'prompts/list', key: 'prompts', capability: 'prompts' },
+  resources: { method: 'resources/list', key: 'resources', capability: 'resources' },
+  resource_templates: { method: 'resources/templates/list', key: 'resourceTemplates', capability: 'resources' },
+};
+/** Pages one list may take before mcpg stops reading it (a server that pages forever). */
+const MAX_PAGES = 100;
 
 /** Requests a server may send to the client; the gateway passes them on to the agent. */
 export const SERVER_REQUESTS = ['sampling/createMessage', 'elicitation/create', 'roots/list'] as const;
@@ -104,15 +114,55 @@ export class Backend {
         maxTotalMs: this.config.maxTotalMs,
       });
     } catch (err) {
-      if (err instanceof RpcError && err.code === RPC.connectionClosed) {
+      // Only mcpg's own conclusions are read here; the server's errors, whatever their code, are its data.
+      if (err instanceof LocalError && err.code === RPC.connectionClosed) {
         throw new McpgError('BACKEND_UNAVAILABLE', `server "${this.name}" exited during ${method}; it restarts on next use`);
       }
-      if (err instanceof RpcError && err.code === RPC.requestTimeout && err.message !== 'cancelled') {
+      if (err instanceof LocalError && err.code === RPC.requestTimeout && err.message !== 'cancelled') {
         throw new McpgError('BACKEND_UNAVAILABLE', err.message);
       }
       // A step-up (403 insufficient_scope), a refused refresh or credentials: a person must act.
       if ('url' in this.config) throw this.#remote?.authFailure(err, this.config) ?? err;
       throw err;
+    }
+  }
+
+  /**
+   * Everything the server lists of one kind, read page by page: bounded in pages, stopped when
+   * a cursor comes back, entries that are not definitions left out (a tool whose inputSchema
+   * is not an object schema would make an SDK-built agent reject every server's tools), and a
+   * server that does not implement the list (-32601, as many do for templates) lists nothing.
+   * Each of these is a warning naming the server; none stops the others.
+   */
+  async list(kind: Listing): Promise<Params[]> {
+    const { method, key, capability } = LISTS[kind];
+    if (!(this.#capabilities as Params)[capability]) return [];
+    const all: Params[] = [];
+    const cursors = new Set<string>();
+    for (let page = 1; ; page++) {
+      let answer: Params;
+      try {
+        answer = await this.request(method, cursors.size ? { cursor: [...cursors].at(-1) } : undefined);
+      } catch (err) {
+        if (!(err instanceof RpcError && !(err instanceof LocalError) && err.code === RPC.methodNotFound)) throw err;
+        this.#log.warn(`does not implement ${method} (-32601); it lists no ${key}`);
+        return all;
+      }
+      const items = answer[key];
+      if (!Array.isArray(items)) this.#log.warn(`answered ${method} without a list of ${key}; read as none`);
+      else
+        items.forEach((item: unknown, i) => {
+          const why = notADefinition(kind, item);
+          if (why) this.#log.warn(`${method}: ${key}[${i}] ${why}; left out`);
+          else all.push(item as Params);
+        });
+      const cursor = answer.nextCursor;
+      if (typeof cursor !== 'string') return all;
+      if (cursors.has(cursor) || page >= MAX_PAGES) {
+        this.#log.warn(`${method}: ${cursors.has(cursor) ? 'a nextCursor came back' : `more than ${MAX_PAGES} pages`}; read ${all.length} ${key} and stopped`);
+        return all;
+      }
+      cursors.add(cursor);
     }
   }
 
@@ -244,10 +294,47 @@ export class Backend {
   }
 }
 
+const isObject = (v: unknown): v is Params => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isObjectSchema = (v: unknown) => isObject(v) && v.type === 'object';
+
+/** Why a listed entry is no definition mcpg can pass on (undefined when it is one). */
+function notADefinition(kind: Listing, item: unknown): string | undefined {
+  if (!isObject(item)) return 'is not an object';
+  const named = (field: string) => (typeof item[field] === 'string' && item[field] !== '' ? undefined : `has no ${field}`);
+  if (kind === 'tools') {
+    if (!isObjectSchema(item.inputSchema)) return 'has an inputSchema that is not an object schema ({"type": "object", ...})';
+    if (item.outputSchema !== undefined && !isObjectSchema(item.outputSchema)) return 'has an outputSchema that is not an object schema';
+  }
+  if (kind === 'resources') return named('uri') ?? named('name');
+  if (kind === 'resource_templates') return named('uriTemplate') ?? named('name');
+  return named('name');
+}
+
+/**
+ * Starts a server and lists what it offers, introduced as a client with every capability mcpg
+ * relays (so it offers all it would offer any agent); its own requests are answered empty.
+ */
+export async function liveDefinitions(server: Server): Promise<Record<'tools' | 'prompts' | 'resource_templates', Params[]>> {
+  const backend = new Backend(server, {
+    listChanged: () => {},
+    serverRequest: async (method) => {
+      if (method === 'roots/list') return { roots: [] };
+      throw new RpcError(RPC.methodNotFound, `mcpg is listing this server's definitions; it has no ${method}`);
+    },
+    log: () => {},
+  });
+  try {
+    await backend.start({ sampling: {}, elicitation: {}, roots: { listChanged: true } });
+    return { tools: await backend.list('tools'), prompts: await backend.list('prompts'), resource_templates: await backend.list('resource_templates') };
+  } finally {
+    await backend.close();
+  }
+}
+
 /** Why a server did not start, in words that say what to check. */
 function startError(err: unknown, config: Server, http: Awaited<ReturnType<typeof remote>> | undefined): string {
-  if (err instanceof RpcError && err.code === RPC.requestTimeout) return `no answer to initialize within ${config.startupTimeoutMs / 1000}s`;
-  if (err instanceof RpcError && err.code === RPC.connectionClosed) return 'it exited before answering initialize';
+  if (err instanceof LocalError && err.code === RPC.requestTimeout) return `no answer to initialize within ${config.startupTimeoutMs / 1000}s`;
+  if (err instanceof LocalError && err.code === RPC.connectionClosed) return 'it exited before answering initialize';
   const message = errorMessage(err);
   if ('url' in config && http) return http.httpError(err, config);
   return /ENOENT/.test(message) ? `command not found (${message})` : message;

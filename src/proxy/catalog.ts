@@ -2,6 +2,7 @@ import type { Prompt, Resource, ResourceTemplate, Tool } from '@modelcontextprot
 import { logger } from '../shared/log.ts';
 import type { ServerPins } from '../supply/lock.ts';
 import type { Backend, ListKind } from './backend.ts';
+import { UriTemplate } from './uri-template.ts';
 import { PIN_WORD, type PinKind, type PinMode, checkPin } from './pins.ts';
 
 /** `<server>___<tool>`: gh-aw-mcpg's convention, so agents' prompts and configs carry over. */
@@ -32,7 +33,7 @@ export class Catalog {
   readonly #tools = new Map<string, Map<string, Entry<Tool>>>();
   readonly #prompts = new Map<string, Map<string, Entry<Prompt>>>();
   readonly #resources = new Map<string, Map<string, Entry<Resource>>>();
-  readonly #templates = new Map<string, { backend: Backend; template: ResourceTemplate; pattern: RegExp }[]>();
+  readonly #templates = new Map<string, { backend: Backend; template: ResourceTemplate; pattern: UriTemplate }[]>();
   /** Per server and kind: the names whose definitions failed their pins, and how. */
   readonly #notes = new Map<string, Map<string, PinNote>>();
   readonly #pinning: Pinning;
@@ -75,37 +76,34 @@ export class Catalog {
   }
 
   async refresh(backend: Backend, kind: ListKind): Promise<void> {
-    const caps = backend.capabilities;
     const full = (name: string) => `${backend.name}${SEPARATOR}${name}`;
     if (kind === 'tools') {
-      const tools = caps.tools ? await listAll<Tool>(backend, 'tools/list', 'tools') : [];
+      const tools = (await backend.list('tools')) as unknown as Tool[];
       const allow = backend.config.tools;
       const missing = allow?.filter((t) => !tools.some((x) => x.name === t)) ?? [];
       if (missing.length) log.warn(`server "${backend.name}": allow-listed tools not offered: ${missing.join(', ')}`);
       const kept = this.#pinned(backend, 'tools', tools.filter((t) => !allow || allow.includes(t.name)), (t) => full(t.name));
       this.#tools.set(backend.name, new Map(kept.map((t) => [full(t.name), { backend, original: t.name, item: t }])));
     } else if (kind === 'prompts') {
-      const prompts = caps.prompts ? await listAll<Prompt>(backend, 'prompts/list', 'prompts') : [];
+      const prompts = (await backend.list('prompts')) as unknown as Prompt[];
       const kept = this.#pinned(backend, 'prompts', prompts, (p) => full(p.name));
       this.#prompts.set(backend.name, new Map(kept.map((p) => [full(p.name), { backend, original: p.name, item: p }])));
     } else {
-      const resources = caps.resources ? await listAll<Resource>(backend, 'resources/list', 'resources') : [];
-      const templates = this.#pinned(
-        backend,
-        'resource_templates',
-        caps.resources ? await listAll<ResourceTemplate>(backend, 'resources/templates/list', 'resourceTemplates') : [],
-        (t) => t.uriTemplate,
-      );
+      const resources = (await backend.list('resources')) as unknown as Resource[];
+      const templates = this.#pinned(backend, 'resource_templates', (await backend.list('resource_templates')) as unknown as ResourceTemplate[], (t) => t.uriTemplate);
       // URIs are the servers' own names: one offered by two servers goes to the first configured.
       for (const r of resources) {
         const other = [...this.#resources].find(([name, m]) => name !== backend.name && m.has(r.uri))?.[0];
         if (other) log.warn(`servers "${other}" and "${backend.name}" both offer resource ${r.uri}; it is read from the first in the config`);
       }
       this.#resources.set(backend.name, new Map(resources.map((r) => [r.uri, { backend, original: r.uri, item: r }])));
-      this.#templates.set(
-        backend.name,
-        templates.map((template) => ({ backend, template, pattern: templatePattern(template.uriTemplate) })),
-      );
+      const routable = templates.map((template) => ({ backend, template, pattern: new UriTemplate(template.uriTemplate) }));
+      for (const t of routable) {
+        if (!t.pattern.scheme) log.warn(`server "${backend.name}": resource template ${t.template.uriTemplate} does not start with a URI scheme; no URI is routed to it`);
+        const other = [...this.#templates].find(([name, list]) => name !== backend.name && list.some((o) => o.pattern.overlaps(t.pattern)))?.[0];
+        if (t.pattern.scheme && other) log.warn(`servers "${other}" and "${backend.name}" both have resource templates for ${t.pattern.prefix}…; a URI goes to the template with the longest fixed start, then to the first in the config`);
+      }
+      this.#templates.set(backend.name, routable);
     }
   }
 
@@ -137,38 +135,27 @@ export class Catalog {
     return undefined;
   }
 
-  /** A listed URI first; otherwise the first template that matches it. */
+  /**
+   * The server a URI is read from: the first (in config order) that listed it; otherwise the
+   * server whose template matches it with the longest fixed start. Templates without a fixed
+   * scheme (`{+any}`) route nothing: a catch-all must not receive other servers' URIs.
+   */
   resource(uri: string): Backend | undefined {
     for (const m of this.#resources.values()) {
       const e = m.get(uri);
       if (e) return e.backend;
     }
-    for (const list of this.#templates.values()) for (const t of list) if (t.pattern.test(uri)) return t.backend;
-    return undefined;
+    let best: { backend: Backend; length: number } | undefined;
+    for (const list of this.#templates.values()) {
+      for (const t of list) {
+        if (t.pattern.scheme && t.pattern.prefix.length > (best?.length ?? -1) && t.pattern.test(uri)) best = { backend: t.backend, length: t.pattern.prefix.length };
+      }
+    }
+    return best?.backend;
   }
 }
 
 function serverOf(name: string): string {
   const at = name.indexOf(SEPARATOR);
   return at < 0 ? '' : name.slice(0, at);
-}
-
-export async function listAll<T>(backend: Backend, method: string, key: string): Promise<T[]> {
-  const all: T[] = [];
-  let cursor: string | undefined;
-  do {
-    const page = (await backend.request(method, cursor ? { cursor } : undefined)) as Record<string, unknown>;
-    all.push(...((page[key] as T[] | undefined) ?? []));
-    cursor = typeof page.nextCursor === 'string' ? page.nextCursor : undefined;
-  } while (cursor);
-  return all;
-}
-
-/** RFC 6570 level-1 templates: `{var}` matches one path segment, `{+var}`/`{/var}` more. */
-function templatePattern(template: string): RegExp {
-  const parts = template.split(/(\{[^}]*\})/);
-  const source = parts
-    .map((p) => (p.startsWith('{') ? (/^\{[+#/]/.test(p) ? '.*' : '[^/]*') : p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))
-    .join('');
-  return new RegExp(`^${source}$`);
 }

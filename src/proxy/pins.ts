@@ -1,8 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Server } from '../config/load.ts';
 import { type Pin, type ServerPins, canonical, serverDigest } from '../supply/lock.ts';
-import { listAll } from './catalog.ts';
-import { RPC, RpcError } from './router.ts';
 
 /**
  * Pinned definitions: a server may change a tool's description or schema after the user
@@ -32,7 +30,6 @@ export function pinOf(kind: PinKind, item: Record<string, unknown>): Pin {
   const picked = Object.fromEntries(FIELDS[kind].filter((f) => item[f] !== undefined).map((f) => [f, item[f]]));
   return { sha256: createHash('sha256').update(canonical(picked)).digest('hex'), description: typeof item.description === 'string' ? item.description : '' };
 }
-
 
 /** The mode for a server: its `pin`, else strict once it has pins, else off. */
 export function pinMode(server: Server, pins: ServerPins | undefined): PinMode {
@@ -70,34 +67,6 @@ export function diffPins(pins: ServerPins | undefined, live: Record<PinKind, Rec
     for (const [name, was] of Object.entries(before)) if (!now.has(name)) changes.push({ kind, name, change: 'removed', old: was.description });
   }
   return changes;
-}
-
-/**
- * Starts a server and lists what it offers, introduced as a client with every capability mcpg
- * relays (so it offers all it would offer any agent); its own requests are answered empty.
- */
-export async function liveDefinitions(server: Server): Promise<Record<PinKind, Record<string, unknown>[]>> {
-  // Loaded here: the other commands that read pins (guard verify in CI) never start a server.
-  const { Backend } = await import('./backend.ts');
-  const backend = new Backend(server, {
-    listChanged: () => {},
-    serverRequest: async (method) => {
-      if (method === 'roots/list') return { roots: [] };
-      throw new RpcError(RPC.methodNotFound, `mcpg is listing this server's definitions; it has no ${method}`);
-    },
-    log: () => {},
-  });
-  try {
-    await backend.start({ sampling: {}, elicitation: {}, roots: { listChanged: true } });
-    const caps = backend.capabilities;
-    return {
-      tools: caps.tools ? await listAll(backend, 'tools/list', 'tools') : [],
-      prompts: caps.prompts ? await listAll(backend, 'prompts/list', 'prompts') : [],
-      resource_templates: caps.resources ? await listAll(backend, 'resources/templates/list', 'resourceTemplates') : [],
-    };
-  } finally {
-    await backend.close();
-  }
 }
 
 /** The pins of a server's definitions now. */

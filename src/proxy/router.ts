@@ -39,6 +39,13 @@ export class RpcError extends Error {
   }
 }
 
+/**
+ * What the router itself concluded about a request of ours (the connection closed, no answer in
+ * time, cancelled, an answer too large): never the peer's words. A peer's own error with the same
+ * code is an RpcError, and is the peer's data.
+ */
+export class LocalError extends RpcError {}
+
 export interface RequestContext {
   /** Aborted when the peer cancels the request or the connection closes. */
   signal: AbortSignal;
@@ -124,7 +131,7 @@ export class Router {
 
   /** Sends a request; settles exactly once: its answer, a timeout, a cancellation, or the close. */
   request(method: string, params: Params | undefined, options: RequestOptions): Promise<Params> {
-    if (this.#closed) return Promise.reject(new RpcError(RPC.connectionClosed, `${this.#name} is not connected`));
+    if (this.#closed) return Promise.reject(new LocalError(RPC.connectionClosed, `${this.#name} is not connected`));
     const id = `${this.#idPrefix}${++this.#next}`;
     const withToken = options.onprogress ? { ...params, _meta: { ...(params?._meta as object | undefined), progressToken: id } } : params;
     return new Promise((resolve, reject) => {
@@ -143,15 +150,15 @@ export class Router {
       };
       const arm = () => {
         clearTimeout(idle);
-        idle = setTimeout(() => cancel('timeout', new RpcError(RPC.requestTimeout, `${this.#name} did not answer ${method} within ${options.timeoutMs / 1000}s`)), options.timeoutMs);
+        idle = setTimeout(() => cancel('timeout', new LocalError(RPC.requestTimeout, `${this.#name} did not answer ${method} within ${options.timeoutMs / 1000}s`)), options.timeoutMs);
       };
-      const onAbort = () => cancel(String(options.signal?.reason ?? 'cancelled'), new RpcError(RPC.requestTimeout, 'cancelled'));
-      if (options.signal?.aborted) return reject(new RpcError(RPC.requestTimeout, 'cancelled'));
+      const onAbort = () => cancel(String(options.signal?.reason ?? 'cancelled'), new LocalError(RPC.requestTimeout, 'cancelled'));
+      if (options.signal?.aborted) return reject(new LocalError(RPC.requestTimeout, 'cancelled'));
       options.signal?.addEventListener('abort', onAbort, { once: true });
       arm();
       if (options.maxTotalMs !== undefined) {
         total = setTimeout(
-          () => cancel('timeout', new RpcError(RPC.requestTimeout, `${this.#name} did not finish ${method} within ${options.maxTotalMs! / 1000}s in all`)),
+          () => cancel('timeout', new LocalError(RPC.requestTimeout, `${this.#name} did not finish ${method} within ${options.maxTotalMs! / 1000}s in all`)),
           options.maxTotalMs,
         );
       }
@@ -166,7 +173,7 @@ export class Router {
   }
 
   #send(message: Record<string, unknown>): Promise<void> {
-    if (this.#closed) return Promise.reject(new RpcError(RPC.connectionClosed, `${this.#name} is not connected`));
+    if (this.#closed) return Promise.reject(new LocalError(RPC.connectionClosed, `${this.#name} is not connected`));
     return this.#transport.send(message as JSONRPCMessage);
   }
 
@@ -190,7 +197,7 @@ export class Router {
     if (error && typeof error === 'object') {
       pending.reject(new RpcError(typeof error.code === 'number' ? error.code : RPC.internalError, String(error.message ?? 'error'), error.data));
     } else if (typeof m.result === 'object' && m.result !== null && !Array.isArray(m.result)) pending.resolve(m.result as Params);
-    else pending.reject(new RpcError(RPC.internalError, `${this.#name} answered with a result that is not an object`));
+    else pending.reject(new LocalError(RPC.internalError, `${this.#name} answered with a result that is not an object`));
   }
 
   /** Bad input with an id gets an error answer; without one, id null (JSON-RPC 2.0, section 5). */
@@ -257,7 +264,7 @@ export class Router {
    */
   oversize(id: Id | undefined, limit: string): void {
     const pending = id !== undefined ? this.#pending.get(String(id)) : undefined;
-    if (pending) return pending.reject(new RpcError(RPC.internalError, `${this.#name} answered with a message larger than ${limit}; it was discarded`));
+    if (pending) return pending.reject(new LocalError(RPC.internalError, `${this.#name} answered with a message larger than ${limit}; it was discarded`));
     this.onproblem?.(`${this.#name} sent a message larger than ${limit}; it was discarded`);
     if (id !== undefined) this.#answer(id, { error: { code: RPC.invalidRequest, message: `messages larger than ${limit} are refused` } });
   }
@@ -265,7 +272,7 @@ export class Router {
   #closedByPeer(): void {
     if (this.#closed) return;
     this.#closed = true;
-    const error = new RpcError(RPC.connectionClosed, `${this.#name} closed the connection`);
+    const error = new LocalError(RPC.connectionClosed, `${this.#name} closed the connection`);
     for (const p of [...this.#pending.values()]) p.reject(error);
     for (const c of this.#inFlight.values()) c.abort('connection closed');
     this.onclose?.();

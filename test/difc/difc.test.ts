@@ -45,14 +45,14 @@ describe('modes before forwarding', () => {
   });
   it('strict denies a violating read before it runs; filter and propagate let it run and look at the response', () => {
     expect(decideBefore('strict', L(), L(['s']), 'read').deny).toEqual([{ rule: 'read-secrecy', tags: ['s'] }]);
-    expect(decideBefore('filter', L(), L(['s']), 'read')).toEqual({ checkResponse: true });
-    expect(decideBefore('propagate', L(), L(['s']), 'read')).toEqual({ checkResponse: true });
+    expect(decideBefore('filter', L(), L(['s']), 'read')).toEqual({});
+    expect(decideBefore('propagate', L(), L(['s']), 'read')).toEqual({});
   });
   it('filter denies a read-write call whose read half violates (it has side effects)', () => {
     expect(decideBefore('filter', L([], ['i']), L([], []), 'read-write').deny).toEqual([{ rule: 'read-integrity', tags: ['i'] }]);
   });
-  it('writes need no response check', () => {
-    expect(decideBefore('filter', L(), L(), 'write')).toEqual({ checkResponse: false });
+  it('an allowed write goes on to have its response decided', () => {
+    expect(decideBefore('filter', L(), L(), 'write')).toEqual({});
   });
 });
 
@@ -67,7 +67,7 @@ describe('responses', () => {
 
   it('filter drops inaccessible items in place, keeps the shape and appends a notice', () => {
     const agent = new AgentState(L());
-    const r = decideAfter('filter', agent, json(doc), split(json(doc), L(), paths));
+    const r = decideAfter('filter', agent, json(doc), split(json(doc), L(), paths), 'read');
     if (r.deny) throw new Error('denied');
     expect(r.withheld).toBe(1);
     expect(docOf(r.result)).toEqual({ total: 3, items: [{ id: 0 }, { id: 2 }] });
@@ -80,23 +80,23 @@ describe('responses', () => {
 
   it('filter: a collection with every item withheld comes back empty with the notice; a single document is denied', () => {
     const all = { ...paths, paths: [0, 1, 2].map((i) => ({ path: `/items/${i}`, labels: L(['private:o/r']) })) };
-    const r = decideAfter('filter', new AgentState(L()), json(doc), split(json(doc), L(), all));
+    const r = decideAfter('filter', new AgentState(L()), json(doc), split(json(doc), L(), all), 'read');
     if (r.deny) throw new Error('denied');
     expect(docOf(r.result)).toEqual({ total: 3, items: [] });
     expect((r.result.content as { text: string }[])[1]?.text).toMatch(/^\[mcpg\] 3 of 3 items withheld/);
-    const one = decideAfter('filter', new AgentState(L()), json({ id: 1 }), split(json({ id: 1 }), L(['private:o/r']), { kind: 'whole' }));
+    const one = decideAfter('filter', new AgentState(L()), json({ id: 1 }), split(json({ id: 1 }), L(['private:o/r']), { kind: 'whole' }), 'read');
     expect(one.deny).toEqual([{ rule: 'read-secrecy', tags: ['private:o/r'] }]);
   });
 
   it('strict denies the whole call when any item would be withheld', () => {
-    const r = decideAfter('strict', new AgentState(L()), json(doc), split(json(doc), L(), paths));
+    const r = decideAfter('strict', new AgentState(L()), json(doc), split(json(doc), L(), paths), 'read');
     expect(r.deny).toEqual([{ rule: 'read-secrecy', tags: ['private:o/r'] }]);
   });
 
   it('propagate passes everything and taints the agent', () => {
     const agent = new AgentState(L([], ['approved', 'x']));
     const labeling = { ...paths, defaultLabels: L([], ['approved']) };
-    const r = decideAfter('propagate', agent, json(doc), split(json(doc), L(), labeling));
+    const r = decideAfter('propagate', agent, json(doc), split(json(doc), L(), labeling), 'read');
     if (r.deny) throw new Error('denied');
     expect(docOf(r.result)).toEqual(doc);
     expect(agent.labels).toEqual(L(['private:o/r'], []));
@@ -105,26 +105,26 @@ describe('responses', () => {
   it('items: rebuilds the result from the accessible items', () => {
     const items = { kind: 'items' as const, items: [{ data: { n: 'pub' }, labels: L() }, { data: { n: 'sec' }, labels: L(['s']) }] };
     const original = json([{ n: 'pub' }, { n: 'sec' }]);
-    const r = decideAfter('filter', new AgentState(L()), original, split(original, L(), items));
+    const r = decideAfter('filter', new AgentState(L()), original, split(original, L(), items), 'read');
     if (r.deny) throw new Error('denied');
     expect(docOf(r.result)).toEqual([{ n: 'pub' }]);
   });
 
   it('whole: the resource labels cover the response, and filter mode denies when nothing may pass', () => {
-    const r = decideAfter('filter', new AgentState(L()), json(doc), split(json(doc), L(['s']), { kind: 'whole' }));
+    const r = decideAfter('filter', new AgentState(L()), json(doc), split(json(doc), L(['s']), { kind: 'whole' }), 'read');
     expect(r.deny).toEqual([{ rule: 'read-secrecy', tags: ['s'] }]);
   });
 
   it('filters structuredContent with the text it repeats', () => {
     const res = { ...json(doc), structuredContent: doc };
-    const r = decideAfter('filter', new AgentState(L()), res, split(res, L(), paths));
+    const r = decideAfter('filter', new AgentState(L()), res, split(res, L(), paths), 'read');
     if (r.deny) throw new Error('denied');
     expect(r.result.structuredContent).toEqual({ total: 3, items: [{ id: 0 }, { id: 2 }] });
   });
 
   it('filters a structured-only result and a raw result (resources/read)', () => {
     const structured = { content: [{ type: 'text', text: 'summary that repeats data' }], structuredContent: doc };
-    const r1 = decideAfter('filter', new AgentState(L()), structured, split(structured, L(), paths));
+    const r1 = decideAfter('filter', new AgentState(L()), structured, split(structured, L(), paths), 'read');
     if (r1.deny) throw new Error('denied');
     expect(r1.result.structuredContent).toEqual({ total: 3, items: [{ id: 0 }, { id: 2 }] });
     expect(JSON.stringify(r1.result.content)).not.toContain('summary that repeats data');
@@ -134,6 +134,7 @@ describe('responses', () => {
       new AgentState(L()),
       raw,
       split(raw, L(), { kind: 'paths', itemsPath: '/contents', paths: [{ path: '/contents/0', labels: L(['s']) }] }),
+      'read',
     );
     if (r2.deny) throw new Error('denied');
     expect(r2.result.contents).toEqual([{ uri: 'b', text: '2' }]);
@@ -141,7 +142,7 @@ describe('responses', () => {
 
   it('keeps pretty-printed JSON text pretty', () => {
     const pretty = { content: [{ type: 'text', text: JSON.stringify(doc, null, 2) }] };
-    const r = decideAfter('filter', new AgentState(L()), pretty, split(pretty, L(), paths));
+    const r = decideAfter('filter', new AgentState(L()), pretty, split(pretty, L(), paths), 'read');
     if (r.deny) throw new Error('denied');
     expect((r.result.content as { text: string }[])[0]!.text).toBe(JSON.stringify({ total: 3, items: [{ id: 0 }, { id: 2 }] }, null, 2));
   });

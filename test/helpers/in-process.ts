@@ -6,7 +6,7 @@ import { CallToolResultSchema, type ClientCapabilities } from '@modelcontextprot
 import { type Server, loadConfig } from '../../src/config/load.ts';
 import { noopGuard } from '../../src/guard/builtin.ts';
 import type { Guard } from '../../src/guard/guard.ts';
-import { type Gateway, startGateway } from '../../src/proxy/gateway.ts';
+import { type Served, serveStdio } from '../../src/proxy/session.ts';
 import { LineTransport } from '../../src/proxy/stdio.ts';
 import { configureLog } from '../../src/shared/log.ts';
 import type { ServerPins } from '../../src/supply/lock.ts';
@@ -15,7 +15,7 @@ import { tempDir, writeConfig } from './mcpg.ts';
 export interface InProcess {
   client: Client;
   call(name: string, args?: Record<string, unknown>): Promise<{ isError?: boolean; text: string; raw: Record<string, unknown> }>;
-  gateway: Gateway;
+  gateway: Served;
   /** Writes raw bytes to the gateway's stdin, as a client that is not the SDK would. */
   write(data: string | Buffer): void;
   /** Lines the gateway wrote to its stdout that the SDK client did not expect (raw answers). */
@@ -35,7 +35,7 @@ export async function inProcess(
   const fromGateway = new PassThrough();
   logged = '';
   const file = writeConfig(tempDir(), config);
-  const starting = startGateway({
+  const starting = serveStdio({
     config: loadConfig(file),
     input: toGateway,
     output: fromGateway,

@@ -67,7 +67,9 @@ describe(`repo-visibility guard (${language}, built from source) through mcpg ru
       expect((await gw.call('github___list_issues', { owner: 'octo', repo: 'secret' })).isError).toBe(true);
       const search = await gw.call('github___search_repositories', { query: 'user:octo' });
       expect(search.isError).toBe(true);
-      expect(search.text).toMatch(/private:octo\/secret/);
+      // The agent asked for a search, not for octo/secret: the tags of what it was not given stay hidden.
+      expect(search.text).not.toMatch(/octo\/secret/);
+      expect(search.text).toMatch(/1 secrecy tag\(s\) not shown/);
     } finally {
       await gw.close();
     }

@@ -26,7 +26,7 @@ export const runCommand: CommandModule<object, Args> = {
   handler: async (args) => {
     configureLog({ level: args['log-level'], file: args['log-file'] });
     // The gateway (and the MCP SDK) load only for `run`.
-    const [{ GuardFactory }, { startGateway }] = await Promise.all([import('../../guard/load.ts'), import('../../proxy/gateway.ts')]);
+    const [{ GuardFactory }, { serveStdio }] = await Promise.all([import('../../guard/load.ts'), import('../../proxy/session.ts')]);
     const config = loadConfig(args.config);
     for (const w of config.warnings) process.stderr.write(`mcpg: warning: ${w}\n`);
     const supply = supplyFrom(args, config);
@@ -34,7 +34,7 @@ export const runCommand: CommandModule<object, Args> = {
     // A signal ends mcpg and every server it started, at any moment, start-up included.
     const stop = new AbortController();
     for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => stop.abort(signal));
-    const gateway = await startGateway({
+    const served = await serveStdio({
       config,
       input: process.stdin,
       output: process.stdout,
@@ -44,7 +44,7 @@ export const runCommand: CommandModule<object, Args> = {
       signal: stop.signal,
       pins: supply.lock.tools,
     });
-    await gateway.closed;
+    await served.closed;
     exitWithCode();
   },
 };

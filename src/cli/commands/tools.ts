@@ -45,7 +45,7 @@ const lockCommand: CommandModule<object, Args> = {
   builder: (y) => options(y),
   handler: async (args) => {
     quiet();
-    const { diffPins, liveDefinitions, pinsOf } = await import('../../proxy/pins.ts');
+    const [{ diffPins, pinsOf }, { liveDefinitions }] = await Promise.all([import('../../proxy/pins.ts'), import('../../proxy/backend.ts')]);
     const config = loadConfig(args.config);
     const file = args.lock ?? config.lock;
     const lock = readLock(file);
@@ -67,7 +67,7 @@ const diffCommand: CommandModule<object, Args> = {
   builder: (y) => options(y),
   handler: async (args) => {
     quiet();
-    const { diffPins, liveDefinitions } = await import('../../proxy/pins.ts');
+    const [{ diffPins }, { liveDefinitions }] = await Promise.all([import('../../proxy/pins.ts'), import('../../proxy/backend.ts')]);
     const config = loadConfig(args.config);
     const lock = readLock(args.lock ?? config.lock);
     const lines: string[] = [];

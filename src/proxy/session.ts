@@ -1,0 +1,578 @@
+import type { Readable, Writable } from 'node:stream';
+import { LATEST_PROTOCOL_VERSION, SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/sdk/types.js';
+import { decideAfter, decideBefore, shownViolations } from '../difc/decide.ts';
+import { AgentState, type Violation, check, describe } from '../difc/evaluator.ts';
+import type { Labels } from '../difc/labels.ts';
+import { format } from '../difc/labels.ts';
+import { ResponseShapeError, split } from '../difc/response.ts';
+import type { BackendCall, ResourceAnswer } from '../guard/guard.ts';
+import { McpgError, errorMessage } from '../shared/errors.ts';
+import { logger } from '../shared/log.ts';
+import { VERSION } from '../shared/version.ts';
+import type { AuditRecord } from './audit.ts';
+import type { ListKind, ServerRequest } from './backend.ts';
+import { type Agent, Gateway, type GatewayOptions, type Route } from './gateway.ts';
+import type { HostTool } from './host-tools.ts';
+import { LocalError, type Params, type Progress, RPC, type RequestContext, Router, RpcError } from './router.ts';
+import { LineTransport } from './stdio.ts';
+
+/** What mcpg offers the agent: the aggregate of its servers, plus logging and completions. */
+const CAPABILITIES = {
+  tools: { listChanged: true },
+  prompts: { listChanged: true },
+  resources: { listChanged: true },
+  logging: {},
+  completions: {},
+};
+/** A server request needs the agent's client to have declared this capability. */
+const NEEDS: Record<ServerRequest, string> = { 'sampling/createMessage': 'sampling', 'elicitation/create': 'elicitation', 'roots/list': 'roots' };
+
+const log = logger('session');
+
+/** One request of the agent's that carries a server's data back: it passes `#through`. */
+interface Call {
+  route: Route;
+  /** The MCP method sent to the server. */
+  method: string;
+  /** The name the guard sees: the backend's own tool name, or the method for prompts and resources. */
+  tool: string;
+  /** What the guard labels: the tool's arguments, or the request's params. */
+  args: Record<string, unknown>;
+  /** What is sent to the server. */
+  params: Params;
+  context: RequestContext;
+  /** Something the audit line should say even when the call is allowed (a pin warning). */
+  note?: string;
+}
+
+/**
+ * What `#through` hands back: a result for the agent, mcpg's own refusal (a message naming the
+ * server and the reason), or the server's JSON-RPC error, passed on because the agent may read it.
+ */
+type Outcome = { result: Params } | { refused: string } | { error: RpcError };
+
+/** The human's answer to "allow this one forbidden write?", through the agent's client. */
+type Answer = 'allow' | 'deny' | 'timeout' | 'unsupported';
+
+/**
+ * One agent's connection: the router facing it, its labels, and one method per MCP request.
+ * Every byte a server sends toward this agent passes `#through` (results, errors, progress) or
+ * `serverRequest` (the server's own requests, and the agent's answers going back), where the
+ * server's guard has labeled it and the agent's labels decide: passed, withheld with a notice,
+ * or refused. What cannot be labeled is withheld, never passed.
+ */
+export class Session implements Agent {
+  readonly #gateway: Gateway;
+  readonly #agent: Router;
+  #capabilities: Params = {};
+  /** The agent's labels and the routes, once the guards' label_agent has run. */
+  #labeled?: Promise<{ routes: Map<string, Route>; agent: AgentState }>;
+  #state?: { routes: Map<string, Route>; agent: AgentState };
+  /** Calls in flight, per server: that server's requests to its client come to this session. */
+  readonly #calls = new Map<string, number>();
+  readonly closed: Promise<void>;
+
+  constructor(gateway: Gateway, transport: LineTransport) {
+    this.#gateway = gateway;
+    const agent = new Router(transport, 'the agent');
+    this.#agent = agent;
+    transport.onoversize = (id, limit) => agent.oversize(id, limit);
+    agent.onproblem = (p) => log.warn(p);
+    this.closed = new Promise((resolve) => {
+      agent.onclose = () => {
+        gateway.leave(this);
+        resolve();
+      };
+    });
+    const served =
+      (handler: (params: Params, context: RequestContext) => Promise<unknown>) =>
+      async (params: Params, context: RequestContext) => {
+        // Clients should not send requests before initialize; those that do wait for start-up.
+        await gateway.started;
+        return handler(params, context);
+      };
+    agent.onRequest('initialize', (params) => this.initialize(params));
+    agent.onRequest('ping', async () => ({}));
+    agent.onRequest('tools/list', served(() => this.listTools()));
+    agent.onRequest('prompts/list', served(async () => ({ prompts: gateway.catalog.prompts() })));
+    agent.onRequest('resources/list', served(async () => ({ resources: gateway.catalog.resources() })));
+    agent.onRequest('resources/templates/list', served(async () => ({ resourceTemplates: gateway.catalog.templates() })));
+    agent.onRequest('tools/call', served((params, context) => this.callTool(params, context)));
+    agent.onRequest('prompts/get', served((params, context) => this.getPrompt(params, context)));
+    agent.onRequest('resources/read', served((params, context) => this.readResource(params, context)));
+    agent.onRequest('completion/complete', served((params, context) => this.complete(params, context)));
+    agent.onRequest('logging/setLevel', served((params) => this.setLogLevel(params)));
+    agent.onNotification('notifications/roots/list_changed', () => {
+      for (const b of gateway.backends) b.notify('notifications/roots/list_changed');
+    });
+    gateway.join(this);
+  }
+
+  start(): Promise<void> {
+    return this.#agent.start();
+  }
+
+  close(): Promise<void> {
+    return this.#agent.close().catch(() => {});
+  }
+
+  // ---- The agent's requests.
+
+  async initialize(params: Params): Promise<Params> {
+    this.#capabilities = (params.capabilities ?? {}) as Params;
+    await this.#gateway.start(this.#capabilities).catch((err: unknown) => {
+      throw new RpcError(RPC.internalError, `mcpg could not start: ${errorMessage(err)}`);
+    });
+    const asked = String(params.protocolVersion);
+    return {
+      protocolVersion: SUPPORTED_PROTOCOL_VERSIONS.includes(asked) ? asked : LATEST_PROTOCOL_VERSION,
+      capabilities: CAPABILITIES,
+      serverInfo: { name: 'mcpg', version: VERSION },
+    };
+  }
+
+  async listTools(): Promise<Params> {
+    // The agent reads its tools before it calls: the labels are made right after this answer.
+    setImmediate(() => void this.#labels().catch(() => {}));
+    return { tools: [...this.#gateway.catalog.tools(), ...this.#gateway.loginTools()] };
+  }
+
+  /** tools/call, the hot path: the request and the result pass through untouched where allowed. */
+  async callTool(params: Params, context: RequestContext): Promise<Params> {
+    if (typeof params.name !== 'string') throw new RpcError(RPC.invalidParams, 'tools/call needs a tool name');
+    const { catalog, needsLogin } = this.#gateway;
+    const target = catalog.tool(params.name);
+    const note = catalog.pinNote(params.name);
+    const login = needsLogin.get(params.name.split('___')[0]!);
+    if (!target && login) return { isError: true, content: [{ type: 'text', text: login }] };
+    if (!target) {
+      if (!note?.withheld) throw new RpcError(RPC.invalidParams, `unknown tool "${params.name}"`);
+      return {
+        isError: true,
+        content: [{ type: 'text', text: `mcpg withheld tool "${params.name}": ${note.why} in the lock; a person should review it (\`mcpg tools diff\`) and pin it (\`mcpg tools lock\`)` }],
+      };
+    }
+    const args = checkedArguments(params.arguments);
+    const { routes } = await this.#labels();
+    const outcome = await this.#through({
+      route: routes.get(target.backend.name)!,
+      method: 'tools/call',
+      tool: target.name,
+      args,
+      params: { ...params, name: target.name, arguments: args },
+      context,
+      ...(note && { note: `tool definition: ${note.why} (pin = "warn")` }),
+    });
+    // A refusal is a tool result the agent's model reads; the server's own error stays an error.
+    if ('refused' in outcome) return { isError: true, content: [{ type: 'text', text: outcome.refused }] };
+    if ('error' in outcome) throw outcome.error;
+    return outcome.result;
+  }
+
+  async getPrompt(params: Params, context: RequestContext): Promise<Params> {
+    const target = typeof params.name === 'string' ? this.#gateway.catalog.prompt(params.name) : undefined;
+    if (!target) throw new RpcError(RPC.invalidParams, `unknown prompt "${String(params.name)}"`);
+    const forwarded = { ...params, name: target.name };
+    const { routes } = await this.#labels();
+    return answered(await this.#through({ route: routes.get(target.backend.name)!, method: 'prompts/get', tool: 'prompts/get', args: forwarded, params: forwarded, context }));
+  }
+
+  async readResource(params: Params, context: RequestContext): Promise<Params> {
+    const backend = typeof params.uri === 'string' ? this.#gateway.catalog.resource(params.uri) : undefined;
+    if (!backend) throw new RpcError(RPC.invalidParams, `no server offers resource "${String(params.uri)}"`);
+    const { routes } = await this.#labels();
+    return answered(await this.#through({ route: routes.get(backend.name)!, method: 'resources/read', tool: 'resources/read', args: params, params, context }));
+  }
+
+  /** Completions carry a server's data to the agent: they go through its guard, as reads do. */
+  async complete(params: Params, context: RequestContext): Promise<Params> {
+    const { catalog } = this.#gateway;
+    const ref = (params.ref ?? {}) as { type?: unknown; name?: unknown; uri?: unknown };
+    const target =
+      ref.type === 'ref/prompt' && typeof ref.name === 'string'
+        ? catalog.prompt(ref.name)
+        : ref.type === 'ref/resource' && typeof ref.uri === 'string'
+          ? catalog.template(ref.uri)
+          : undefined;
+    if (!target) throw new RpcError(RPC.invalidParams, 'completion/complete names no prompt or resource template that mcpg offers');
+    if (!target.backend.capabilities.completions) return { completion: { values: [], hasMore: false } };
+    const forwarded = { ...params, ref: ref.type === 'ref/prompt' ? { ...ref, name: target.name } : ref };
+    const { routes } = await this.#labels();
+    return answered(await this.#through({ route: routes.get(target.backend.name)!, method: 'completion/complete', tool: 'completion/complete', args: forwarded, params: forwarded, context }));
+  }
+
+  async setLogLevel(params: Params): Promise<Params> {
+    const backends = this.#gateway.backends.filter((b) => b.capabilities.logging);
+    await Promise.all(backends.map((b) => b.request('logging/setLevel', params).catch((err: unknown) => log.warn(`server "${b.name}": logging/setLevel failed: ${errorMessage(err)}`))));
+    return {};
+  }
+
+  // ---- What the servers send of their own accord (the gateway's hooks).
+
+  calling(server: string): boolean {
+    return (this.#calls.get(server) ?? 0) > 0;
+  }
+
+  listChanged(kind: ListKind): void {
+    void this.#agent.notify(`notifications/${kind}/list_changed`).catch(() => {});
+  }
+
+  /**
+   * A server's log message reaches the agent, named after the server, only from a server with
+   * no guard and while the agent carries no tags (the rule unlabeled data follows): no guard
+   * labels what a log line carries. Otherwise it stays in mcpg's log.
+   */
+  serverLog(server: string, params: Params): void {
+    const agent = this.#state?.agent;
+    if (!agent || !this.#state?.routes.get(server)?.guard.passthrough || agent.labels.secrecy.length || agent.labels.integrity.length) {
+      log.debug(`server "${server}" logged: ${JSON.stringify(params).slice(0, 500)}`);
+      return;
+    }
+    const name = typeof params.logger === 'string' ? `${server}/${params.logger}` : server;
+    void this.#agent.notify('notifications/message', { ...params, logger: name }).catch(() => {});
+  }
+
+  /**
+   * A server asks its client (the agent) for sampling, elicitation or roots. The request is the
+   * server's data, labeled by its guard (the method is the tool name): the agent reads it, so
+   * it is decided as a read. The agent's answer is the agent's data going to the server: a
+   * write, checked when it is given, against the labels the agent has then.
+   */
+  async serverRequest(server: string, method: ServerRequest, params: Params, context: RequestContext): Promise<unknown> {
+    const { routes, agent } = await this.#labels();
+    if (!this.#capabilities[NEEDS[method]]) throw new RpcError(RPC.methodNotFound, `the agent's client does not support ${NEEDS[method]}`);
+    const route = routes.get(server)!;
+    const record = this.#record(route, method, method, agent);
+    const audited = this.#audited(record, agent);
+    // Refusals sent to a server never name the agent's labels: they are the agent's secrets.
+    const refuse = (why: string) => new RpcError(RPC.invalidRequest, `mcpg refused ${method}: ${why} (audit id ${record.id})`);
+    let answer: ResourceAnswer;
+    try {
+      answer = await route.guard.labelResource(method, params, this.#backendCall(route, record));
+    } catch (err) {
+      record.decision = 'error';
+      record.reason = `guard "${route.guard.name}" failed in label_resource: ${errorMessage(err)}`;
+      audited();
+      throw refuse('its guard could not label it');
+    }
+    record.operation = 'read';
+    record.resource = answer.resource;
+    if (route.mode === 'propagate') agent.absorb(answer.resource);
+    const reading = route.mode === 'propagate' ? [] : check(agent.labels, answer.resource, 'read');
+    if (reading.length) {
+      audited('deny', reading);
+      throw refuse('the agent may not read what it carries');
+    }
+    if (audited()) throw refuse('it could not be audited');
+    const reply = await this.#agent.request(method, shownToAgent(server, method, params), { signal: context.signal, timeoutMs: route.backend.config.maxTotalMs });
+    record.stage = 'response';
+    record.operation = 'write';
+    record.agent_before = agent.labels;
+    const writing = check(agent.labels, answer.resource, 'write');
+    if (writing.length) {
+      audited('deny', writing);
+      throw refuse(`the agent's answer may not flow to server "${server}"`);
+    }
+    if (audited()) throw refuse('the answer could not be audited');
+    return reply;
+  }
+
+  // ---- The choke point.
+
+  /**
+   * label resource -> decide -> audit -> forward -> label response -> decide/filter -> audit.
+   * Nothing reaches a backend before its audit line is written (a call that cannot be audited
+   * is denied), and nothing of the backend's reaches the agent before its guard labeled it:
+   * progress passes its numbers, and its text only where the agent may read the resource; the
+   * server's error passes only where the agent may read the resource, and otherwise becomes
+   * mcpg's own message with the audit id; a result is labeled and decided whatever the
+   * operation (a write's answer is data too).
+   */
+  async #through(call: Call): Promise<Outcome> {
+    const { route, tool, args, context } = call;
+    const server = route.backend.name;
+    const { agent } = await this.#labels();
+    const record = this.#record(route, call.method, tool, agent, call.note);
+    const audit = this.#audited(record, agent);
+    const audited = (outcome: Outcome): Outcome => {
+      const failure = audit();
+      return failure ? { refused: `mcpg denied "${tool}" on server "${server}": ${failure}` } : outcome;
+    };
+    /** A denial names what the agent asked for; about data it was not given, no secrecy tags. */
+    const deny = (violations: Violation[], operation: string, given: 'asked' | 'withheld', made = false): Outcome => {
+      record.decision = 'deny';
+      record.violations = violations;
+      record.reason = describe(violations);
+      const why = describe(given === 'asked' ? violations : shownViolations(violations));
+      const what = made ? `mcpg made the ${operation} "${tool}" on server "${server}" but withheld its response` : `mcpg denied ${operation} of "${tool}" on server "${server}"`;
+      return audited({ refused: `${what}: ${why}. Agent labels: ${agent}.` });
+    };
+    const fail = (stage: string, err: unknown, made = false): Outcome => {
+      record.decision = 'error';
+      // Guard errors name the guard and the function already.
+      record.reason = err instanceof McpgError ? err.message : `${stage}: ${errorMessage(err)}`;
+      log.warn(`server "${server}": ${record.reason}`);
+      const what = made ? `mcpg made the call "${tool}" on server "${server}" but withheld its response` : `mcpg denied "${tool}" on server "${server}"`;
+      return audited({ refused: `${what}: ${record.reason}` });
+    };
+    const backend = this.#backendCall(route, record);
+
+    let answer: ResourceAnswer;
+    try {
+      answer = await route.guard.labelResource(tool, args, backend);
+    } catch (err) {
+      return fail(`guard "${route.guard.name}" failed in label_resource`, err);
+    }
+    record.operation = answer.operation;
+    record.resource = answer.resource;
+    const before = decideBefore(route.mode, agent.labels, answer.resource, answer.operation);
+    if (before.deny) {
+      // Only a write can be put to the human; the agent's labels stay as they are either way.
+      const writes = before.deny.some((v) => v.rule.startsWith('write'));
+      if (route.onViolation !== 'ask' || !writes) return deny(before.deny, answer.operation, 'asked');
+      const shown =
+        `The agent wants to call "${tool}" on server "${server}" (a ${answer.operation}). mcpg's information-flow policy ` +
+        `forbids it: ${describe(before.deny)}. The agent's labels: ${agent}. Allow this one call?`;
+      const reply = await this.#ask(shown);
+      record.approval = { answer: reply, by: 'client', time: new Date().toISOString(), shown };
+      if (reply !== 'allow') return deny(before.deny, answer.operation, 'asked');
+      record.violations = before.deny;
+      record.reason = `allowed once by the human: ${describe(before.deny)}`;
+    }
+    const gate = audited({ result: {} });
+    if ('refused' in gate) return gate;
+
+    // The response line repeats the request's fields, so each line reads on its own.
+    record.stage = 'response';
+    const made = answer.operation !== 'read';
+    const sent: Promise<void>[] = [];
+    const onprogress = context.progressToken === undefined ? undefined : (p: Progress) => void sent.push(context.sendProgress(progressShown(p, agent.labels, answer.resource)));
+    let result: Params;
+    this.#calls.set(server, (this.#calls.get(server) ?? 0) + 1);
+    try {
+      result = await route.backend.request(call.method, call.params, { signal: context.signal, ...(onprogress && { onprogress }) });
+    } catch (err) {
+      if (err instanceof McpgError || err instanceof LocalError) {
+        record.decision = 'error';
+        record.reason = errorMessage(err);
+        return audited({ refused: err.message });
+      }
+      if (!(err instanceof RpcError)) throw err;
+      // The server's error is its data, about the resource the guard labeled.
+      if (route.mode === 'propagate') agent.absorb(answer.resource);
+      const reading = check(agent.labels, answer.resource, 'read');
+      record.decision = reading.length ? 'deny' : 'error';
+      record.violations = reading;
+      record.reason = reading.length ? `the server's error is withheld: ${describe(reading)}` : `the server answered error ${err.code}`;
+      if (reading.length) return audited({ refused: `mcpg withheld the error server "${server}" answered to "${tool}": the agent may not read it (audit id ${record.id})` });
+      return audited({ error: err });
+    } finally {
+      this.#calls.set(server, this.#calls.get(server)! - 1);
+      await Promise.all(sent);
+    }
+
+    let after;
+    try {
+      const labeling = await route.guard.labelResponse(tool, args, result, backend);
+      after = decideAfter(route.mode, agent, result, split(result, answer.resource, labeling), answer.operation);
+    } catch (err) {
+      const stage = err instanceof ResponseShapeError ? 'malformed response labels' : 'label_response';
+      return fail(`guard "${route.guard.name}" failed in ${stage}`, err, made);
+    }
+    if (after.deny) return deny(after.deny, answer.operation, after.asked ? 'asked' : 'withheld', after.made);
+    record.items = { total: after.total, withheld: after.withheld };
+    if (after.withheld || result !== after.result) {
+      record.decision = 'filter';
+      record.violations = after.violations;
+      record.reason = `${after.withheld} of ${after.total} items withheld`;
+    }
+    if (after.absorbed) log.debug(`agent labels now ${format(after.absorbed)}`);
+    return audited({ result: after.result });
+  }
+
+  /** The agent's labels and the routes; the first call asks the gateway for them. */
+  #labels(): Promise<{ routes: Map<string, Route>; agent: AgentState }> {
+    this.#labeled ??= this.#gateway.labeled().then(({ routes, initial }) => (this.#state = { routes, agent: new AgentState(initial) }));
+    return this.#labeled;
+  }
+
+  #record(route: Route, method: string, tool: string, agent: AgentState, note?: string): AuditRecord {
+    return {
+      time: '',
+      id: this.#gateway.nextAuditId(),
+      stage: 'request',
+      server: route.backend.name,
+      guard: route.guard.name,
+      mode: route.mode,
+      method,
+      tool,
+      operation: null,
+      resource: null,
+      agent_before: agent.labels,
+      agent_after: agent.labels,
+      decision: 'allow',
+      violations: [],
+      items: null,
+      backend_calls: [],
+      reason: note ?? null,
+      approval: null,
+    };
+  }
+
+  /** Writes a record (with a decision, when given); returns why it could not be written. */
+  #audited(record: AuditRecord, agent: AgentState) {
+    return (decision?: AuditRecord['decision'], violations?: Violation[]): string | undefined => {
+      if (decision) record.decision = decision;
+      if (violations) {
+        record.violations = violations;
+        record.reason = describe(violations);
+      }
+      record.agent_after = agent.labels;
+      const failure = this.#gateway.audit?.write(record);
+      if (failure) log.error(`server "${record.server}": ${failure}`);
+      return failure;
+    };
+  }
+
+  /** The guard's call_backend: to its own server (or mcpg's host tools), outside DIFC, audited. */
+  #backendCall(route: Route, record: AuditRecord): BackendCall {
+    const server = route.backend.name;
+    return Object.assign(
+      async (name: string, callArgs: Record<string, unknown>, signal?: AbortSignal) => {
+        log.debug(`guard "${route.guard.name}" calls ${server}.${name}`);
+        try {
+          const host = route.hostTools?.names.includes(name) ? route.hostTools.tools : undefined;
+          const r = host ? await host.call(name as HostTool, callArgs) : await route.backend.request('tools/call', { name, arguments: callArgs }, { signal });
+          record.backend_calls.push({ tool: name, ok: true });
+          return r;
+        } catch (err) {
+          record.backend_calls.push({ tool: name, ok: false });
+          throw err;
+        }
+      },
+      { refused: (name: string, why: string) => void record.backend_calls.push({ tool: name, ok: false, refused: why }) },
+    );
+  }
+
+  /**
+   * Puts a forbidden write to the human through the agent's client (MCP elicitation): "allow
+   * once" or "deny". Without the capability, or without an answer in time, the write is denied.
+   */
+  async #ask(message: string): Promise<Answer> {
+    if (!this.#capabilities.elicitation) return 'unsupported';
+    try {
+      const reply = await this.#agent.request(
+        'elicitation/create',
+        { message, requestedSchema: { type: 'object', properties: { decision: { type: 'string', title: 'Decision', enum: ['allow once', 'deny'] } }, required: ['decision'] } },
+        { timeoutMs: this.#gateway.config.askTimeoutMs },
+      );
+      return reply.action === 'accept' && (reply.content as { decision?: unknown } | undefined)?.decision === 'allow once' ? 'allow' : 'deny';
+    } catch (err) {
+      return err instanceof RpcError && err.code === RPC.requestTimeout ? 'timeout' : 'deny';
+    }
+  }
+}
+
+/**
+ * A server's request as the agent is shown it. Sampling asks for no context of the client's
+ * (`includeContext` would put other servers' conversations into the answer this server gets).
+ * An elicitation says which server asks, with the server's words quoted line by line, so no
+ * server can pass its text off as mcpg's own questions (which are not quoted).
+ */
+function shownToAgent(server: string, method: ServerRequest, params: Params): Params {
+  if (method === 'sampling/createMessage' && params.includeContext !== undefined) return { ...params, includeContext: 'none' };
+  if (method === 'elicitation/create') {
+    const words = String(params.message ?? '')
+      .split(/\r\n|\r|\n/)
+      .map((line) => `> ${line}`)
+      .join('\n');
+    return { ...params, message: `Server "${server}" asks (through mcpg; its words are quoted):\n${words}` };
+  }
+  return params;
+}
+
+/** Progress as the agent sees it: the numbers, and the text only if the agent may read the resource. */
+function progressShown(p: Progress, agent: Labels, resource: Labels): Progress {
+  const shown: Progress = { progress: Number(p.progress) };
+  if (typeof p.total === 'number') shown.total = p.total;
+  if (typeof p.message === 'string' && check(agent, resource, 'read').length === 0) shown.message = p.message;
+  return shown;
+}
+
+function checkedArguments(args: unknown): Record<string, unknown> {
+  if (args !== undefined && (typeof args !== 'object' || args === null || Array.isArray(args))) {
+    throw new RpcError(RPC.invalidParams, 'tools/call arguments must be an object');
+  }
+  return (args ?? {}) as Record<string, unknown>;
+}
+
+/** Methods other than tools/call have no error result: a refusal is a JSON-RPC error. */
+function answered(outcome: Outcome): Params {
+  if ('refused' in outcome) throw new RpcError(RPC.invalidRequest, outcome.refused);
+  if ('error' in outcome) throw outcome.error;
+  return outcome.result;
+}
+
+export interface StdioOptions extends GatewayOptions {
+  /** The agent's side of the wire: mcpg reads requests here and writes only MCP there. */
+  input: Readable;
+  output: Writable;
+  /** Aborting it (a signal) ends the gateway, during start-up too. */
+  signal?: AbortSignal;
+}
+
+export interface Served {
+  /**
+   * Resolves when the session ends (the agent closed the connection, or close()); rejects with
+   * the reason when something else ended it (a guard whose label_agent failed).
+   */
+  closed: Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * `mcpg run`: one gateway and one session on a pair of streams. Resolves once serving (the
+ * agent's initialize is what start-up waits for); rejects, with everything it started stopped,
+ * when start-up fails or is interrupted by the signal or the end of the input.
+ */
+export async function serveStdio(options: StdioOptions): Promise<Served> {
+  const gateway = new Gateway(options);
+  const session = new Session(gateway, new LineTransport(options.input, options.output, { maxBytes: options.config.maxRequestBytes }));
+  const close = async () => {
+    await gateway.close();
+    await session.close();
+  };
+  /** Why start-up was cut short, if it was: that, not what failed because of it, is reported. */
+  let interruption: McpgError | undefined;
+  const interrupted = Promise.withResolvers<never>();
+  interrupted.promise.catch(() => {});
+  const stopStarting = (why: string) => interrupted.reject((interruption ??= new McpgError('INTERRUPTED', why)));
+  let ended: unknown;
+  gateway.onFailure((err) => {
+    ended ??= err;
+    void session.close();
+  });
+  const closed = session.closed.then(async () => {
+    stopStarting('the agent closed the connection during start-up');
+    await close();
+    if (ended !== undefined) throw ended;
+  });
+  closed.catch(() => {});
+  options.signal?.addEventListener(
+    'abort',
+    () => {
+      stopStarting('interrupted during start-up');
+      void close();
+    },
+    { once: true },
+  );
+  await session.start();
+  try {
+    await Promise.race([gateway.started, interrupted.promise]);
+  } catch (err) {
+    const cause = interruption ?? err;
+    await close();
+    throw cause;
+  }
+  return { closed, close };
+}

@@ -1,0 +1,152 @@
+// The closed flow: a server puts a marker into every field of every message it can send, its
+// guard labels all of it private, and an agent with no clearance must never see the marker:
+// not in results, content blocks, _meta, errors, progress, log lines, server requests, prompts,
+// resources or completions. In propagate mode reading taints, and the taint then stops writes
+// to a public sink, the agent's answers to a server's requests included.
+import { CreateMessageRequestSchema, ElicitRequestSchema, ListRootsRequestSchema } from '@modelcontextprotocol/sdk/types.js';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Server } from '../../src/config/load.ts';
+import type { Mode } from '../../src/config/schema.ts';
+import { writeSinkGuard } from '../../src/guard/builtin.ts';
+import type { Guard } from '../../src/guard/guard.ts';
+import { type InProcess, inProcess } from '../helpers/in-process.ts';
+import { fixtureServer, readAudit, tempDir } from '../helpers/mcpg.ts';
+import { join } from 'node:path';
+
+const MARK = 'CANARY-7f3e';
+const PRIVATE = { secrecy: ['private:canary'], integrity: [] };
+const PUBLIC = { secrecy: [], integrity: [] };
+/** The tools that only ask the client: their calls are public, what the server asks is not. */
+const ASKS = ['sample', 'elicit', 'roots'];
+
+/** Everything of the canary server is private; its asking tools' calls are public. */
+function canaryGuard(): Guard {
+  return {
+    name: 'canary-guard',
+    labelAgent: async () => ({ agent: PUBLIC }),
+    labelResource: async (tool) => ({
+      resource: { description: 'canary', ...(ASKS.includes(tool) ? PUBLIC : PRIVATE) },
+      operation: tool === 'write' ? 'write' : 'read',
+    }),
+    labelResponse: async (tool) => (tool === 'read_items' ? { kind: 'paths', itemsPath: '', paths: [{ path: '/0', labels: PRIVATE }] } : { kind: 'whole' }),
+  };
+}
+
+interface Agent extends InProcess {
+  /** Every message the agent received, as JSON. */
+  wire: string[];
+  answers: { sampling: unknown[]; elicitation: unknown[] };
+  audit: string;
+}
+
+async function agent(mode: Mode, onSampling?: () => Promise<void>): Promise<Agent> {
+  const audit = join(tempDir(), 'audit.jsonl');
+  const answers = { sampling: [] as unknown[], elicitation: [] as unknown[] };
+  const gw = await inProcess(
+    { gateway: { mode }, mcpServers: { canary: fixtureServer('canary.ts', MARK), sink: fixtureServer('canary.ts', 'sink') } },
+    {
+      capabilities: { sampling: {}, elicitation: {}, roots: {} },
+      auditLog: audit,
+      makeGuard: async (server: Server) => (server.name === 'sink' ? writeSinkGuard('sink', { accept: [] }) : canaryGuard()),
+      setup: (client) => {
+        client.setRequestHandler(CreateMessageRequestSchema, async (request) => {
+          answers.sampling.push(request.params);
+          await onSampling?.();
+          return { role: 'assistant', content: { type: 'text', text: 'the answer' }, model: 'm' };
+        });
+        client.setRequestHandler(ElicitRequestSchema, async (request) => {
+          answers.elicitation.push(request.params);
+          return { action: 'accept', content: { x: 'y' } };
+        });
+        client.setRequestHandler(ListRootsRequestSchema, async () => ({ roots: [{ uri: 'file:///agent-root' }] }));
+      },
+    },
+  );
+  const transport = gw.client.transport!;
+  const sdk = transport.onmessage!;
+  const wire: string[] = [];
+  transport.onmessage = (m, extra) => {
+    wire.push(JSON.stringify(m));
+    sdk(m, extra);
+  };
+  return Object.assign(gw, { wire, answers, audit });
+}
+
+/** Every kind of request through which the canary's data could come back. */
+async function touchEverything(a: Agent): Promise<void> {
+  const progress = { onprogress: () => {} };
+  const settle = (p: Promise<unknown>) => p.then(() => {}, () => {});
+  for (const name of ['read', 'read_items', 'write', 'fail', 'fail_result', 'sample', 'elicit', 'roots']) {
+    await settle(a.client.callTool({ name: `canary___${name}`, arguments: {} }, undefined, progress));
+  }
+  await settle(a.client.getPrompt({ name: 'canary___p' }));
+  await settle(a.client.readResource({ uri: 'canary://doc' }));
+  await settle(a.client.readResource({ uri: 'canary://items/1' }));
+  await settle(a.client.complete({ ref: { type: 'ref/prompt', name: 'canary___p' }, argument: { name: 'x', value: '' } }));
+  await settle(a.client.setLoggingLevel('debug'));
+}
+
+describe('the canary: no byte of a private server reaches an agent that may not read it', () => {
+  let a: Agent | undefined;
+  afterEach(async () => {
+    await a?.close();
+    a = undefined;
+  });
+
+  for (const mode of ['strict', 'filter'] as const) {
+    it(`${mode}: the marker is in no message the agent receives, on any path`, async () => {
+      a = await agent(mode);
+      await touchEverything(a);
+      // The paths were taken: answers came back for each request (refusals included).
+      expect(a.wire.length).toBeGreaterThan(12);
+      const leaks = a.wire.filter((m) => m.includes(MARK));
+      expect(leaks).toEqual([]);
+      // The server asked; the agent was never shown what it asked.
+      expect(a.answers).toEqual({ sampling: [], elicitation: [] });
+      // The write was made, and the agent is told so.
+      const write = await a.call('canary___write');
+      expect(write.text).toMatch(/^mcpg made the write "write" on server "canary" but withheld its response/);
+    });
+  }
+
+  it('filter: a JSON error the agent may not read becomes mcpg\'s own message with the audit id', async () => {
+    a = await agent('filter');
+    await expect(a.client.callTool({ name: 'canary___fail', arguments: {} })).resolves.toMatchObject({ isError: true });
+    const r = await a.call('canary___fail');
+    expect(r.text).toMatch(/^mcpg withheld the error server "canary" answered to "fail": the agent may not read it \(audit id \d+\)$/);
+    const id = Number(/audit id (\d+)/.exec(r.text)![1]);
+    expect(readAudit(a.audit).find((l) => l.id === id && l.stage === 'response')).toMatchObject({ decision: 'deny' });
+  });
+
+  it('propagate: reading taints; the write to a public sink is then refused, and so is the agent\'s answer to its sampling', async () => {
+    let tainted = false;
+    a = await agent('propagate', async () => {
+      // While the sink waits for this answer, the agent reads the private server.
+      if (!tainted) {
+        tainted = true;
+        await a!.call('canary___read');
+      }
+    });
+    // Clean, the agent may write to the sink; the sink asks for sampling during that call.
+    const sampled = await a.call('sink___sample');
+    expect(sampled.text).toMatch(/^refused: MCP error -32600: mcpg refused sampling\/createMessage: the agent's answer may not flow to server "sink" \(audit id \d+\)$/);
+    // The refusal names no tag of the agent's: the sink learns nothing of what was read.
+    expect(sampled.text).not.toMatch(/canary/i);
+    expect(a.answers.sampling).toHaveLength(1);
+    // Reading showed the data, and tainted the agent: the sink refuses its writes now.
+    const read = await a.call('canary___read');
+    expect(read.raw).toMatchObject({ structuredContent: { secret: MARK } });
+    const write = await a.call('sink___write');
+    expect(write.isError).toBe(true);
+    expect(write.text).toMatch(/^mcpg denied write of "write" on server "sink": the agent carries secrecy tags the resource does not accept: private:canary/);
+  });
+
+  it('propagate: a server\'s request says which server asks, quoted so no server can forge mcpg\'s words; sampling takes no client context', async () => {
+    a = await agent('propagate');
+    await a.call('canary___elicit');
+    await a.call('canary___sample');
+    const shown = a.answers.elicitation[0] as { message: string };
+    expect(shown.message).toBe(`Server "canary" asks (through mcpg; its words are quoted):\n> elicit ${MARK}`);
+    expect(a.answers.sampling[0]).toMatchObject({ includeContext: 'none', systemPrompt: MARK });
+  });
+});
