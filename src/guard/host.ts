@@ -33,8 +33,14 @@ export class GuardTrapError extends Error {}
 export class GuardAnswerError extends Error {}
 
 const DEADLINE_PASSED = new GuardLimitError('deadline passed while the guard waited (call_backend or sleep)');
-/** What one call_backend costs in fuel (the host's work for it, about a microsecond). */
+/**
+ * What a host call costs in fuel: a fixed part (the host's work, about a microsecond) and one
+ * unit per byte it reads from or writes to guest memory, so that a guard calling the host in a
+ * loop, or with huge buffers, is bounded like any other loop.
+ */
 const HOST_CALL_FUEL = 5_000n;
+/** What is kept of one log line a guard writes (host_log, or a line on stdout/stderr). */
+const LOG_LINE = 4096;
 const OUT_OF_FUEL = 'ran out of fuel (CPU limit; raise limits.fuel if the guard is slow but correct)';
 
 type LabelFns = Record<LabelExport, (...a: number[]) => Promise<number>>;
@@ -96,7 +102,7 @@ export class GuardInstance {
     const wasiNames = info.imports.filter((i) => i.module === WASI_MODULE).map((i) => i.name);
     const env: Record<string, unknown> = {};
     for (const i of info.imports) if (i.module === 'env' && i.name in ENV_IMPORTS) env[i.name] = self.#envImport(i.name);
-    const wasi = wasiImports(() => self.#memory, self.#log, wasiNames, (ms) => self.#sleep(ms));
+    const wasi = wasiImports(() => self.#memory, self.#log, wasiNames, (ms) => self.#sleep(ms), (bytes) => self.#charge(bytes));
     // An import that waits (poll_oneoff's sleep) suspends the guest, not the event loop.
     for (const name of ASYNC_WASI) if (name in wasi) wasi[name] = new JSPI.Suspending(wasi[name] as (...a: number[]) => Promise<number>);
     const instance = runGuest(name, () => new WebAssembly.Instance(module, { env, [WASI_MODULE]: wasi } as WebAssembly.Imports));
@@ -249,11 +255,23 @@ export class GuardInstance {
     return LENIENT.decode(new Uint8Array(this.#memory.buffer, ptr, len));
   }
 
+  /**
+   * The price of a host call: fuel for its work and its bytes, and the call's deadline (from
+   * its start), checked here since a guest that never waits is never stopped by a timer.
+   */
+  #charge(bytes: number, fixed = HOST_CALL_FUEL): void {
+    this.#fuel.value = (this.#fuel.value as bigint) - fixed - BigInt(Math.max(0, bytes));
+    if (this.outOfFuel) throw new GuardLimitError(OUT_OF_FUEL);
+    const inv = this.#current;
+    if (inv && performance.now() - inv.began > this.#limits.timeout_ms) throw new GuardLimitError(`did not answer within ${this.#limits.timeout_ms} ms (limits.timeout_ms)`);
+  }
+
   #envImport(name: string): unknown {
     if (name === 'host_log') {
       // A guard's debug and info lines are mcpg's debug: real guards log a dozen lines a call.
       return (level: number, ptr: number, len: number) => {
-        const text = this.#read(ptr, len);
+        this.#charge(len);
+        const text = this.#read(ptr, Math.min(len, LOG_LINE));
         [this.#log.debug, this.#log.debug, this.#log.warn, this.#log.error][Math.min(Math.max(level, 0), 3)]!(text);
       };
     }
@@ -279,10 +297,7 @@ export class GuardInstance {
   #callBackend(toolPtr: number, toolLen: number, argsPtr: number, argsLen: number, resPtr: number, resSize: number): number | Promise<number> {
     const inv = this.#current;
     if (!inv) return RC_ERROR;
-    // A host call costs fuel like the work it stands for: a guard spinning on call_backend is
-    // bounded like any other loop.
-    this.#fuel.value = (this.#fuel.value as bigint) - HOST_CALL_FUEL;
-    if (this.outOfFuel) throw new GuardLimitError(OUT_OF_FUEL);
+    this.#charge(toolLen + argsLen);
     const tool = this.#read(toolPtr, toolLen);
     const argsText = this.#read(argsPtr, argsLen);
     const key = `${tool}\n${argsText}`;
@@ -329,6 +344,8 @@ export class GuardInstance {
   }
 
   #deliver(inv: Invocation, key: string, bytes: Uint8Array, resPtr: number, resSize: number): number {
+    // The answer's bytes; the call itself was priced when it was made.
+    this.#charge(Math.min(bytes.length, resSize), 0n);
     // The memory may have grown (and its buffer changed) while the guest was suspended.
     if (bytes.length > resSize) {
       if (resSize >= 4) new DataView(this.#memory.buffer).setUint32(resPtr, bytes.length, true);

@@ -5,8 +5,11 @@ import { McpgError } from '../shared/errors.ts';
  * (internal/guard/wasm_payload.go, internal/config/guard_policy_validation.go): a policy written
  * as a JSON string is parsed; an `allow-only` policy (gh-aw-mcpg's shape, which its guards
  * read) is validated and normalised field by field, so that a mistake is named here rather than
- * answered by the guard with a bare error code. Other policies pass as they are: they belong to
- * their guards.
+ * answered by the guard with a bare error code. The aliases gh-aw-mcpg accepts (`allowonly`,
+ * `integrity`) are handed to the guard under their canonical names (`allow-only`,
+ * `min-integrity`), the only ones its guards read: passed on as written, the guard would not see
+ * the integrity requirement at all. Both names at once is refused. Other policies pass as they
+ * are: they belong to their guards.
  */
 
 const INTEGRITY = ['none', 'unapproved', 'approved', 'merged'];
@@ -36,16 +39,19 @@ export function guardPolicy(guard: string, policy: unknown): unknown {
   if ('policy' in value) throw fail('policy', 'remove the legacy "policy" envelope: give { "allow-only": { ... } } itself');
 
   for (const k of Object.keys(value)) if (!TOP_KEYS.has(k)) throw fail(k, 'unknown key (expected allow-only and optionally trusted-bots)');
+  if ('allow-only' in value && 'allowonly' in value) throw fail('allowonly', 'is another name for allow-only: give one of them');
   const key = 'allow-only' in value ? 'allow-only' : 'allowonly';
   const allowOnly = value[key];
   if (!isObject(allowOnly)) throw fail(key, 'expected an object { repos = ..., min-integrity = ... }');
   for (const k of Object.keys(allowOnly)) if (!ALLOW_ONLY_KEYS.has(k)) throw fail(`${key}.${k}`, 'unknown key');
+  if ('min-integrity' in allowOnly && 'integrity' in allowOnly) throw fail(`${key}.integrity`, 'is another name for min-integrity: give one of them');
   const integrityKey = 'min-integrity' in allowOnly ? 'min-integrity' : 'integrity';
   if (!('repos' in allowOnly)) throw fail(`${key}.repos`, 'required: "all", "public", or a list of repository scopes');
   if (!(integrityKey in allowOnly)) throw fail(`${key}.min-integrity`, `required: one of ${INTEGRITY.join(', ')}`);
 
   const out: Record<string, unknown> = { ...allowOnly, repos: repos(allowOnly.repos, (why) => fail(`${key}.repos`, why)) };
-  out[integrityKey] = integrity(allowOnly[integrityKey], false, (why) => fail(`${key}.${integrityKey}`, why));
+  delete out.integrity;
+  out['min-integrity'] = integrity(allowOnly[integrityKey], false, (why) => fail(`${key}.${integrityKey}`, why));
   for (const k of ['disapproval-integrity', 'endorser-min-integrity']) {
     if (k in allowOnly) out[k] = integrity(allowOnly[k], true, (why) => fail(`${key}.${k}`, why));
   }
@@ -54,7 +60,9 @@ export function guardPolicy(guard: string, policy: unknown): unknown {
   }
   if ('refusal-labels' in allowOnly) out['refusal-labels'] = labelList(allowOnly['refusal-labels'], (why) => fail(`${key}.refusal-labels`, why));
   if ('trusted-bots' in value) strings(value['trusted-bots'], true, (why) => fail('trusted-bots', why));
-  return { ...value, [key]: out };
+  const normalised: Record<string, unknown> = { ...value, 'allow-only': out };
+  delete normalised.allowonly;
+  return normalised;
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {

@@ -15,6 +15,8 @@ const ENOTSUP = 58;
 
 /** The WASI calls that wait: the host runs them suspending the guest (JSPI). */
 export const ASYNC_WASI = ['poll_oneoff'];
+/** What is kept of one line a guest writes to stdout or stderr. */
+const LINE = 4096;
 /** A guest cannot ask for a longer sleep than this in one call (its deadline ends it sooner). */
 const MAX_SLEEP_MS = 600_000;
 
@@ -31,8 +33,11 @@ export function wasiImports(
   log: Logger,
   names: string[],
   sleep: (ms: number) => Promise<void>,
+  /** Prices a call that moves this many bytes (fuel, and the call's deadline); throws past either. */
+  charge: (bytes: number) => void,
 ): Record<string, unknown> {
   const view = () => new DataView(memory().buffer);
+  /** The unfinished line on stdout and stderr: cut at LINE, so it stays inside a small bound. */
   const partial = { 1: '', 2: '' } as Record<number, string>;
   const zeroCounts = (countPtr: number, sizePtr: number) => {
     view().setUint32(countPtr, 0, true);
@@ -95,12 +100,16 @@ export function wasiImports(
       for (let i = 0; i < count; i++) {
         const ptr = v.getUint32(iovs + i * 8, true);
         const len = v.getUint32(iovs + i * 8 + 4, true);
-        text += new TextDecoder().decode(new Uint8Array(memory().buffer, ptr, len));
+        charge(len);
+        // Only what can still be kept of a line is decoded: the rest is cut.
+        const room = Math.max(0, LINE * 2 - text.length);
+        text += new TextDecoder().decode(new Uint8Array(memory().buffer, ptr, Math.min(len, room)));
+        if (len > room) text += '\n';
         total += len;
       }
       const lines = (partial[fd] + text).split('\n');
-      partial[fd] = lines.pop() ?? '';
-      for (const line of lines) (fd === 2 ? log.warn : log.info)(line);
+      partial[fd] = (lines.pop() ?? '').slice(0, LINE);
+      for (const line of lines) (fd === 2 ? log.warn : log.info)(line.slice(0, LINE));
       v.setUint32(written, total, true);
       return ESUCCESS;
     },
@@ -132,6 +141,7 @@ export function wasiImports(
       return ESUCCESS;
     },
     random_get: (ptr: number, len: number) => {
+      charge(len);
       randomFillSync(new Uint8Array(memory().buffer, ptr, len));
       return ESUCCESS;
     },

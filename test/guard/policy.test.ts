@@ -20,6 +20,12 @@ describe('guard policies, checked as gh-aw-mcpg checks them', () => {
     });
   });
 
+  it('hands the aliases to the guard under the names its guards read, and refuses both at once', () => {
+    expect(guardPolicy('gh', { allowonly: { repos: 'public', integrity: 'merged' } })).toEqual({ 'allow-only': { repos: 'public', 'min-integrity': 'merged' } });
+    expect(refused({ allowonly: { repos: 'public', integrity: 'none' }, 'allow-only': { repos: 'public', integrity: 'none' } })).toBe('guard "gh": policy.allowonly: is another name for allow-only: give one of them');
+    expect(refused({ 'allow-only': { repos: 'public', integrity: 'none', 'min-integrity': 'none' } })).toBe('guard "gh": policy.allow-only.integrity: is another name for min-integrity: give one of them');
+  });
+
   it('passes the policies of other guards as they are', () => {
     expect(guardPolicy('g', { allow: ['x'] })).toEqual({ allow: ['x'] });
     expect(guardPolicy('g', undefined)).toEqual({});

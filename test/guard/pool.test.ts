@@ -101,9 +101,28 @@ describe('backend calls from a guard', () => {
     expect(refused[0]).toBe('echo: over limits.backend_calls (5)');
   });
 
-  it('a guard spinning on call_backend is stopped by fuel: each host call costs fuel', async () => {
-    const guard = await load(guardWat(`(loop $flood (drop ${echo}) (br $flood)) (i32.const 0)`), { backend_calls: 5, fuel: 10_000_000 });
+  it('a guard calling the host in a loop is stopped by fuel: each host call costs fuel', async () => {
+    // 1,000 calls (refused after 5) whose own instructions need a few thousand units of fuel:
+    // within 1,000,000 only if the host calls cost nothing.
+    const loop = `(local $i i32) (loop $more (drop ${echo}) (local.set $i (i32.add (local.get $i) (i32.const 1))) (br_if $more (i32.lt_u (local.get $i) (i32.const 1000)))) ${ANSWER}`;
+    const guard = await load(guardWat(loop), { backend_calls: 5, fuel: 1_000_000 });
     expect(failure(await call(guard, 'x', async () => ({ content: [] })))).toMatch(/ran out of fuel/);
+    // The same loop 100 times is within the budget: what stops it is the price of the calls.
+    const cheap = await load(guardWat(loop.replace('1000', '100')), { backend_calls: 5, fuel: 1_000_000 });
+    expect(await call(cheap, 'x', async () => ({ content: [] }))).toBe('ok');
+  });
+
+  it('host_log is priced by the bytes it is given: 100 lines of 16 MiB run out of fuel', async () => {
+    const imports = '(import "env" "host_log" (func $log (param i32 i32 i32)))';
+    const loop = `(local $i i32) (loop $more (call $log (i32.const 0) (i32.const 0) (i32.const 16777216)) (local.set $i (i32.add (local.get $i) (i32.const 1))) (br_if $more (i32.lt_u (local.get $i) (i32.const 100)))) ${ANSWER}`;
+    const guard = await load(guardWat(loop, '', undefined, { imports, pages: 257 }));
+    expect(failure(await call(guard, 'x'))).toMatch(/ran out of fuel/);
+  });
+
+  it('the deadline runs from the call\'s start: a guard that never waits is stopped at its next host call', async () => {
+    const imports = '(import "env" "host_log" (func $log (param i32 i32 i32)))';
+    const guard = await load(guardWat(`(loop $spin (call $log (i32.const 0) (i32.const 0) (i32.const 1)) (br $spin)) ${ANSWER}`, '', undefined, { imports }), { timeout_ms: 50, fuel: 2_000_000_000_000 });
+    expect(failure(await call(guard, 'x'))).toMatch(/did not answer within 50 ms \(limits\.timeout_ms\)/);
   });
 
   it('limits.backend_tools refuses tools outside the list (call_backend answers -1)', async () => {
