@@ -4,7 +4,7 @@ import type { Server } from '../config/load.ts';
 import { McpgError, errorMessage } from '../shared/errors.ts';
 import { logger } from '../shared/log.ts';
 import { VERSION } from '../shared/version.ts';
-import { LocalError, type Params, type Progress, RPC, type RequestContext, Router, RpcError } from './router.ts';
+import { type Id, LocalError, type Params, type Progress, RPC, type RequestContext, Router, RpcError } from './router.ts';
 import type { RemoteTransport } from './remote.ts';
 import { ChildTransport } from './stdio.ts';
 
@@ -196,11 +196,11 @@ export class Backend {
   /** A connection to the server, not yet introduced: its process started, or its URL's client made. */
   async #open(): Promise<Router> {
     if ('url' in this.config) this.#remote ??= await remote();
-    const transport = this.#makeTransport();
+    const routed: { router?: Router } = {};
+    const transport = this.#makeTransport((id, limit) => routed.router?.oversize(id, limit));
     this.#transport = transport;
-    const router = new Router(transport, `server "${this.name}"`);
+    const router = (routed.router = new Router(transport, `server "${this.name}"`));
     router.onproblem = (p) => this.#log.warn(p);
-    if (transport instanceof ChildTransport) transport.onoversize = (id, limit) => router.oversize(id, limit);
     router.onRequest('ping', async () => ({}));
     for (const method of SERVER_REQUESTS) router.onRequest(method, (params, context) => this.#hooks.serverRequest(method, params, context));
     for (const kind of ['tools', 'prompts', 'resources'] as const) router.onNotification(`notifications/${kind}/list_changed`, () => this.#hooks.listChanged(kind));
@@ -274,15 +274,16 @@ export class Backend {
     this.#retryAt = Date.now() + BACKOFF_MS[Math.min(this.#failures++, BACKOFF_MS.length - 1)]!;
   }
 
-  #makeTransport(): ChildTransport | RemoteTransport {
+  #makeTransport(oversize: (id: Id | undefined, limit: string) => void): ChildTransport | RemoteTransport {
     const c = this.config;
-    if ('url' in c) return this.#remote!.remoteTransport(c);
+    if ('url' in c) return this.#remote!.remoteTransport(c, oversize);
     const transport = new ChildTransport(c.command, c.args, {
       // An allow-listed base environment (PATH, HOME, …) plus what the config gives, nothing else.
       env: { ...getDefaultEnvironment(), ...c.env },
       cwd: c.cwd,
       maxBytes: c.maxMessageBytes,
     });
+    transport.onoversize = oversize;
     let partial = '';
     transport.child.stderr?.on('data', (chunk: Buffer) => {
       const lines = (partial + chunk.toString('utf8')).split('\n');

@@ -5,17 +5,28 @@ import { LoginRequired, oauthProvider } from '../auth/provider.ts';
 import { TokenStore } from '../auth/store.ts';
 import type { HttpServer } from '../config/load.ts';
 import { McpgError, errorMessage } from '../shared/errors.ts';
+import { boundedFetch } from './bounded-fetch.ts';
+import type { Id } from './router.ts';
 
 // The HTTP side of a backend: MCP over Streamable HTTP or legacy SSE, with OAuth. Loaded only
 // for servers with a url, so that a gateway of stdio servers does not start the HTTP stack.
 
 export type RemoteTransport = StreamableHTTPClientTransport | SSEClientTransport;
 
-export function remoteTransport(c: HttpServer): RemoteTransport {
+/**
+ * The transport of a server with a url. Every answer it reads (and every OAuth answer) is
+ * bounded by the server's max_message_mib as it arrives; an event over it is discarded and
+ * reported through `onoversize`, which fails the request it answers.
+ */
+export function remoteTransport(c: HttpServer, onoversize: (id: Id | undefined, limit: string) => void): RemoteTransport {
   // A server given its credentials in a header is not an OAuth resource to mcpg; any other
   // that answers 401 gets an OAuth client with the tokens `mcpg auth login` stored.
   const ownCredentials = Object.keys(c.headers).some((h) => h.toLowerCase() === 'authorization');
-  const options = { requestInit: { headers: c.headers }, ...(!ownCredentials && { authProvider: oauthProvider(c, new TokenStore()) }) };
+  const options = {
+    requestInit: { headers: c.headers },
+    fetch: boundedFetch({ url: c.url, maxBytes: c.maxMessageBytes, who: `server "${c.name}"`, onoversize }),
+    ...(!ownCredentials && { authProvider: oauthProvider(c, new TokenStore()) }),
+  };
   // The legacy HTTP+SSE transport for servers that speak nothing newer (type = "sse").
   if (c.type === 'sse') return new SSEClientTransport(new URL(c.url), options);
   return new StreamableHTTPClientTransport(new URL(c.url), options);

@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
-import { type Id, RPC, RpcError } from './router.ts';
+import { type Id, LocalError, RPC } from './router.ts';
 
 /** What is kept of a line too long to read, to find the id it carries. */
 const SNIFF = 512;
@@ -45,6 +45,11 @@ export class LineTransport implements Transport {
     this.#input.once('end', () => void this.close());
     this.#output.on('error', this.#onError);
     this.#output.on('drain', this.#onDrain);
+  }
+
+  /** Bytes held for the line being read: at most maxBytes, plus what is kept of one being discarded. */
+  get buffered(): number {
+    return this.#length + (this.#discarding ? this.#discarding.head.length + this.#discarding.tail.length : 0);
   }
 
   #onError = (error: Error) => this.onerror?.(error);
@@ -111,12 +116,12 @@ export class LineTransport implements Transport {
 
   /** Resolves once written (or buffered under the stream's high-water mark); rejects on close. */
   send(message: JSONRPCMessage): Promise<void> {
-    if (this.#closed) return Promise.reject(new RpcError(RPC.connectionClosed, 'the connection is closed'));
+    if (this.#closed) return Promise.reject(new LocalError(RPC.connectionClosed, 'the connection is closed'));
     let line: string;
     try {
       line = `${JSON.stringify(message)}\n`;
     } catch (err) {
-      return Promise.reject(new RpcError(RPC.internalError, `the message cannot be encoded: ${(err as Error).message}`));
+      return Promise.reject(new LocalError(RPC.internalError, `the message cannot be encoded: ${(err as Error).message}`));
     }
     return new Promise((resolve, reject) => {
       if (this.#output.write(line)) resolve();
@@ -128,7 +133,7 @@ export class LineTransport implements Transport {
     if (this.#closed) return;
     this.#closed = true;
     this.#input.off('data', this.#onData);
-    const closed = new RpcError(RPC.connectionClosed, 'the connection closed before the message was written');
+    const closed = new LocalError(RPC.connectionClosed, 'the connection closed before the message was written');
     for (const w of this.#waiting) w.reject(closed);
     this.#waiting.clear();
     this.onclose?.();

@@ -200,6 +200,18 @@ describe('streamable HTTP backend', () => {
       } finally {
         await gw.close();
       }
+      // Bounded while read: an event (or a JSON body) over max_message_mib fails that call only.
+      const bounded = await inProcess(
+        { mcpServers: { sse: { url, headers: { 'X-Test-Token': 'sesame' }, max_message_mib: 1 }, json: { url: url.replace('/mcp', '/json'), headers: { 'X-Test-Token': 'sesame' }, max_message_mib: 1 } } },
+      );
+      try {
+        expect(await bounded.call('sse___big', { mib: 2 })).toMatchObject({ isError: true, text: 'server "sse" answered with a message larger than 1 MiB; it was discarded' });
+        expect((await bounded.call('sse___echo', { text: 'next' })).text).toBe('http: next');
+        expect(await bounded.call('json___big', { mib: 2 })).toMatchObject({ isError: true, text: 'server "json" answered with more than 1 MiB; the answer was discarded' });
+        expect((await bounded.call('json___echo', { text: 'next' })).text).toBe('http: next');
+      } finally {
+        await bounded.close();
+      }
       // Credentials the server refuses: a backend error naming the server and the fix, exit 4.
       const refused = await mcpgRun(writeConfig(dir, { mcpServers: { web: { url, headers: { Authorization: 'Bearer wrong' } } } }));
       expect(refused.code).toBe(4);

@@ -40,10 +40,17 @@ describe('reading lines, bounded', () => {
     t.onmessage = (m) => got.push(m);
     t.onoversize = (id, limit) => oversize.push([id, limit]);
     await t.start();
-    // 100 MB in 64 KiB chunks, id last as the MCP SDK writes it; then a normal message.
-    const chunk = Buffer.alloc(64 * 1024, 'a');
+    // 100 MB in fresh 64 KiB chunks, read as they arrive, id last as the MCP SDK writes it; then
+    // a normal message. What the transport holds never passes the limit.
     input.write('{"method":"tools/call","params":{"x":"');
-    for (let sent = 0; sent < 100 * 1024 * 1024; sent += chunk.length) input.write(chunk);
+    let held = 0;
+    for (let sent = 0; sent < 100 * 1024 * 1024; sent += 64 * 1024) {
+      input.write(Buffer.alloc(64 * 1024, 'a'));
+      if (sent % (4 * 1024 * 1024) === 0) await new Promise((r) => setImmediate(r));
+      held = Math.max(held, t.buffered);
+    }
+    expect(held).toBeGreaterThan(1024 * 1024 - 64 * 1024);
+    expect(held).toBeLessThanOrEqual(1024 * 1024 + 1024);
     input.write('"},"jsonrpc":"2.0","id":41}\n{"jsonrpc":"2.0","id":42,"method":"ping"}\n');
     await waitFor(() => got[0], 'message');
     expect(oversize).toEqual([[41, '1 MiB']]);

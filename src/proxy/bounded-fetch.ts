@@ -1,0 +1,116 @@
+import { McpgError } from '../shared/errors.ts';
+import type { Id } from './router.ts';
+import { mib, sniffId } from './stdio.ts';
+
+/** The most mcpg reads of an answer that is not MCP: OAuth metadata, registrations, tokens. */
+const OTHER_BYTES = 1024 * 1024;
+/** What is kept of an event too large to read, to find the id it carries. */
+const SNIFF = 512;
+const LF = 0x0a;
+const CR = 0x0d;
+
+export interface Bounds {
+  /** The MCP endpoint: its answers are bounded by maxBytes, anything else (OAuth) by OTHER_BYTES. */
+  url: string;
+  maxBytes: number;
+  /** Names the server in errors. */
+  who: string;
+  /** An SSE event over the limit was discarded; `id` is the request id it seemed to answer. */
+  onoversize?: (id: Id | undefined, limit: string) => void;
+}
+
+/**
+ * fetch for one server's transports and OAuth requests, bounded while it reads: a plain answer
+ * (JSON) fails once it passes `maxBytes`; an event stream is read event by event, each held
+ * until it is complete and at most `maxBytes`: a larger one is discarded as it arrives (keeping
+ * its first and last bytes to find its id) and the stream goes on with the next event.
+ */
+export function boundedFetch(bounds: Bounds, base: typeof fetch = fetch): typeof fetch {
+  return async (input, init) => {
+    const res = await base(input, init);
+    if (!res.body) return res;
+    const target = new URL(input instanceof Request ? input.url : String(input));
+    const endpoint = new URL(bounds.url);
+    const mcp = target.origin === endpoint.origin && target.pathname === endpoint.pathname;
+    const own = mcp ? bounds : { ...bounds, maxBytes: Math.min(bounds.maxBytes, OTHER_BYTES), who: `${target.origin}${target.pathname} (for ${bounds.who})` };
+    const sse = (res.headers.get('content-type') ?? '').toLowerCase().startsWith('text/event-stream');
+    const limit = sse ? eventLimit(own) : bodyLimit(own);
+    const bounded = new Response(res.body.pipeThrough(limit), { status: res.status, statusText: res.statusText, headers: res.headers });
+    Object.defineProperty(bounded, 'url', { value: res.url });
+    return bounded;
+  };
+}
+
+function bodyLimit({ maxBytes, who }: Bounds): TransformStream<Uint8Array, Uint8Array> {
+  let size = 0;
+  return new TransformStream({
+    transform(chunk, controller) {
+      size += chunk.length;
+      if (size > maxBytes) controller.error(new McpgError('BACKEND_UNAVAILABLE', `${who} answered with more than ${mib(maxBytes)}; the answer was discarded`));
+      else controller.enqueue(chunk);
+    },
+  });
+}
+
+function eventLimit({ maxBytes, onoversize }: Bounds): TransformStream<Uint8Array, Uint8Array> {
+  let parts: Uint8Array[] = [];
+  let size = 0;
+  /** The last byte that was not a CR was an LF: a second LF ends the event. */
+  let afterLf = false;
+  let discarding: { head: Buffer; tail: Buffer } | undefined;
+  const take = (part: Uint8Array) => {
+    if (!part.length) return;
+    if (discarding) {
+      discarding.tail = Buffer.from(Buffer.concat([discarding.tail, part.subarray(-SNIFF)]).subarray(-SNIFF));
+      return;
+    }
+    if (size + part.length <= maxBytes) {
+      parts.push(part);
+      size += part.length;
+      return;
+    }
+    const all = Buffer.concat([...parts, part]);
+    discarding = { head: Buffer.from(all.subarray(0, SNIFF)), tail: Buffer.from(all.subarray(-SNIFF)) };
+    parts = [];
+    size = 0;
+  };
+  const end = (controller: TransformStreamDefaultController<Uint8Array>) => {
+    if (discarding) {
+      const { head, tail } = discarding;
+      discarding = undefined;
+      const text = head.toString('latin1');
+      const data = /(?:^|\n)data:\s?/.exec(text);
+      onoversize?.(sniffId(data ? text.slice(data.index + data[0].length) : text, tail.toString('latin1').replace(/\s+$/, '')), mib(maxBytes));
+      return;
+    }
+    for (const p of parts) controller.enqueue(p);
+    parts = [];
+    size = 0;
+  };
+  return new TransformStream({
+    transform(chunk, controller) {
+      let from = 0;
+      for (let i = 0; i < chunk.length; i++) {
+        const byte = chunk[i]!;
+        if (byte === CR) continue;
+        if (byte !== LF) {
+          afterLf = false;
+          continue;
+        }
+        if (!afterLf) {
+          afterLf = true;
+          continue;
+        }
+        // A blank line: the event ends with this byte.
+        take(chunk.subarray(from, i + 1));
+        end(controller);
+        from = i + 1;
+        afterLf = false;
+      }
+      take(chunk.subarray(from));
+    },
+    flush(controller) {
+      end(controller);
+    },
+  });
+}
