@@ -1,5 +1,6 @@
 import { openSync, writeSync } from 'node:fs';
 import { McpgError, fsReason } from './errors.ts';
+import { printableLine } from './terminal.ts';
 
 /**
  * The gateway's diagnostic log. It never writes to stdout: in `mcpg run` stdout carries MCP.
@@ -29,7 +30,8 @@ export function configureLog(options: { level?: Level; file?: string; writer?: (
 
 function write(level: Level, scope: string, message: string): void {
   if (LEVELS.indexOf(level) < threshold) return;
-  const line = `${new Date().toISOString()} ${level.padEnd(5)} [${scope}] ${message}\n`;
+  // One line each, whatever the message holds: a server's stderr cannot forge or rewrite lines.
+  const line = `${new Date().toISOString()} ${level.padEnd(5)} [${printableLine(scope)}] ${printableLine(message)}\n`;
   if (writer) return writer(line);
   if (sink) {
     try {

@@ -2,7 +2,7 @@ import type { CommandModule } from 'yargs';
 import { type HttpServer, loadConfig } from '../../config/load.ts';
 import type { AuthRecord } from '../../auth/store.ts';
 import { McpgError } from '../../shared/errors.ts';
-import { out } from '../output.ts';
+import { note, out } from '../output.ts';
 
 interface Args {
   config: string;
@@ -38,7 +38,7 @@ export const authCommand: CommandModule = {
         handler: async (args) => {
           const server = httpServer(args);
           const { store, login } = await modules();
-          const record = await login(server, store, { say: (line) => process.stderr.write(`${line}\n`) });
+          const record = await login(server, store, { say: note });
           const scope = record.tokens?.scope ? ` (scope ${record.tokens.scope})` : '';
           out(`server "${server.name}": logged in${scope}`);
         },

@@ -1,7 +1,7 @@
 import type { CommandModule } from 'yargs';
 import { type Config, loadConfig } from '../../config/load.ts';
 import { SECRET_KEY } from '../../config/secrets.ts';
-import { out } from '../output.ts';
+import { note, out } from '../output.ts';
 
 export const configCommand: CommandModule = {
   command: 'config <command>',
@@ -17,7 +17,7 @@ export const configCommand: CommandModule = {
             .option('json', { type: 'boolean', default: false, describe: 'print the resolved config as JSON (secrets redacted)' }),
         handler: (args) => {
           const config = redacted(loadConfig(args.file));
-          for (const w of config.warnings) process.stderr.write(`mcpg: warning: ${w}\n`);
+          for (const w of config.warnings) note(`mcpg: warning: ${w}`);
           if (args.json) return out(JSON.stringify(config, null, 2));
           const lines = [`${config.file}: ok (mode ${config.mode ?? 'strict unless a guard asks for another'})`, 'servers:'];
           for (const s of config.servers) {

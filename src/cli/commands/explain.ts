@@ -1,8 +1,10 @@
 import { readFileSync } from 'node:fs';
 import type { CommandModule } from 'yargs';
+import { z } from 'zod';
 import type { Violation } from '../../difc/evaluator.ts';
 import type { AuditRecord } from '../../proxy/audit.ts';
 import { McpgError, fsReason } from '../../shared/errors.ts';
+import { printableLine } from '../../shared/terminal.ts';
 import { out } from '../output.ts';
 
 interface Args {
@@ -72,6 +74,25 @@ export function explain(lines: AuditRecord[], id?: number): Explanation {
   };
 }
 
+const labels = z.object({ secrecy: z.array(z.string()), integrity: z.array(z.string()) });
+/** What explain reads of an audit line; anything else in it is ignored. */
+const auditLine = z.looseObject({
+  id: z.number(),
+  time: z.string(),
+  server: z.string(),
+  guard: z.string(),
+  method: z.string(),
+  tool: z.string(),
+  decision: z.enum(['allow', 'filter', 'deny', 'error']),
+  operation: z.enum(['read', 'write', 'read-write']).nullable(),
+  resource: labels.extend({ description: z.string() }).nullable(),
+  agent_before: labels,
+  agent_after: labels,
+  violations: z.array(z.object({ rule: z.enum(['read-secrecy', 'read-integrity', 'write-secrecy', 'write-integrity']), tags: z.array(z.string()) })),
+  reason: z.string().nullable(),
+  approval: z.looseObject({ answer: z.string(), by: z.string(), time: z.string(), shown: z.string() }).nullable().optional(),
+});
+
 const tags = (t: string[]) => (t.length ? t.join(', ') : 'none');
 
 function words(e: Explanation): string {
@@ -82,7 +103,8 @@ function words(e: Explanation): string {
   if (e.reason) lines.push(`why: ${e.reason}`);
   if (e.approval) lines.push(`asked the human (${e.approval.by}, ${e.approval.time}): ${e.approval.answer}; shown: "${e.approval.shown}"`);
   if (e.fixes.length) lines.push('what would let it pass:', ...e.fixes.map((f) => `  - ${f}`));
-  return lines.join('\n');
+  // Each line is one line whatever the audit log holds (a tool name with a newline or an escape).
+  return lines.map(printableLine).join('\n');
 }
 
 export const explainCommand: CommandModule<object, Args> = {
@@ -104,11 +126,18 @@ export const explainCommand: CommandModule<object, Args> = {
       .split('\n')
       .filter((l) => l.trim())
       .map((l, i) => {
+        let value: unknown;
         try {
-          return JSON.parse(l) as AuditRecord;
+          value = JSON.parse(l);
         } catch {
-          throw new McpgError('USAGE', `${args['audit-log']}: line ${i + 1} is not an audit line`);
+          throw new McpgError('USAGE', `${args['audit-log']}: line ${i + 1} is not JSON`);
         }
+        const parsed = auditLine.safeParse(value);
+        if (!parsed.success) {
+          const issue = parsed.error.issues[0]!;
+          throw new McpgError('USAGE', `${args['audit-log']}: line ${i + 1} is not an audit line (${issue.path.join('.') || 'the line'}: ${issue.message})`);
+        }
+        return parsed.data as unknown as AuditRecord;
       });
     const e = explain(lines, args.id);
     out(args.json ? JSON.stringify(e, null, 2) : words(e));

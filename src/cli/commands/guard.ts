@@ -10,7 +10,7 @@ import { EXIT, McpgError, errorMessage, fsReason } from '../../shared/errors.ts'
 import { configureLog } from '../../shared/log.ts';
 import { sha256 } from '../../supply/cache.ts';
 import { exitWithCode } from '../exit.ts';
-import { out } from '../output.ts';
+import { note, out } from '../output.ts';
 import { SUPPLY_OPTIONS, type SupplyArgs, supplyFrom, withSupplyOptions } from '../supply-options.ts';
 
 // The guard host, the WebAssembly reader and the registry load in the handlers that use them:
@@ -244,7 +244,7 @@ const lockCommand: CommandModule<object, SupplyArgs & { names: string[]; update:
   handler: async (args) => {
     const supply = supplyFrom(args);
     const { locked, warnings } = await supply.lockGuards(args.names, args.update);
-    for (const w of warnings) process.stderr.write(`mcpg: warning: ${w}\n`);
+    for (const w of warnings) note(`mcpg: warning: ${w}`);
     out(locked.length ? `${supply.lockFile}: locked ${locked.join(', ')}` : `${supply.lockFile}: up to date`);
   },
 };
@@ -275,7 +275,7 @@ const addCommand: CommandModule<object, SupplyArgs & { spec: string; server: str
     const { warnings } = await supply.lockGuards([guardName], true, false);
     writeAtomically(config.file, edited);
     supply.saveLock();
-    for (const w of warnings) process.stderr.write(`mcpg: warning: ${w}\n`);
+    for (const w of warnings) note(`mcpg: warning: ${w}`);
     out(`${config.file}: server "${args.server}" now uses guard "${guardName}" (${args.spec}), locked in ${supply.lockFile}`);
   },
 };
@@ -295,7 +295,7 @@ export const verifyCommand: CommandModule<object, SupplyArgs & { json: boolean }
     const problems = await supply.verify();
     // Per guard, how it was verified: CI can require a signature for every guard.
     if (args.json) out(JSON.stringify({ lock: supply.lockFile, ok: problems.length === 0, problems, guards: supply.report() }, null, 2));
-    else if (problems.length) for (const p of problems) process.stderr.write(`mcpg: ${supply.lockFile}: guard "${p.guard}": ${p.problem}\n`);
+    else if (problems.length) for (const p of problems) note(`mcpg: ${supply.lockFile}: guard "${p.guard}": ${p.problem}`);
     else out(`${supply.lockFile}: ${supply.guards().length} guards verified`);
     if (problems.length) exitWithCode(EXIT.supply);
   },

@@ -3,6 +3,7 @@ import { loadConfig } from '../../config/load.ts';
 import { MODES, type Mode } from '../../config/schema.ts';
 import { LEVELS, type Level, configureLog } from '../../shared/log.ts';
 import { exitWithCode } from '../exit.ts';
+import { note } from '../output.ts';
 import { SUPPLY_OPTIONS, type SupplyArgs, supplyFrom } from '../supply-options.ts';
 
 interface Args extends SupplyArgs {
@@ -28,7 +29,7 @@ export const runCommand: CommandModule<object, Args> = {
     // The gateway (and the MCP SDK) load only for `run`.
     const [{ GuardFactory }, { serveStdio }] = await Promise.all([import('../../guard/load.ts'), import('../../proxy/session.ts')]);
     const config = loadConfig(args.config);
-    for (const w of config.warnings) process.stderr.write(`mcpg: warning: ${w}\n`);
+    for (const w of config.warnings) note(`mcpg: warning: ${w}`);
     const supply = supplyFrom(args, config);
     const guards = new GuardFactory(config.guards, (cfg) => supply.guardBytes(cfg), (key, make) => supply.cache.derived(key, make));
     // A signal ends mcpg and every server it started, at any moment, start-up included.
