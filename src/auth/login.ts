@@ -13,6 +13,8 @@ export interface LoginOptions {
   say(line: string): void;
   /** How long to wait for the browser to come back. */
   timeoutMs?: number;
+  /** The server's fetch (bounded, endpoints checked): every OAuth request goes through it. */
+  fetchFn?: typeof fetch;
 }
 
 /**
@@ -24,11 +26,11 @@ export async function login(server: HttpServerAuth, store: TokenStore, options: 
   const serverUrl = new URL(server.url);
   if (server.oauth?.grant === 'client_credentials') {
     // Machines need no person: fetching a token proves the credentials now.
-    const result = await auth(oauthProvider(server, store), { serverUrl, ...(await challenge(serverUrl)) }).catch(authError(server));
+    const result = await auth(oauthProvider(server, store), { serverUrl, fetchFn: options.fetchFn, ...(await challenge(serverUrl)) }).catch(authError(server));
     if (result !== 'AUTHORIZED') throw new McpgError('BACKEND_AUTH', `server "${server.name}": the authorization server did not issue a token`);
     return store.load(server.name, server.url);
   }
-  const before = store.load(server.name, server.url);
+  const before = store.loadOrFresh(server.name, server.url);
   const registered = before.client && 'redirect_uris' in before.client ? before.client.redirect_uris[0] : undefined;
   const listener = await loopback(registered ? Number(new URL(registered).port) : 0).catch(() => loopback(0));
   const redirectUrl = `http://127.0.0.1:${listener.port}/callback`;
@@ -49,7 +51,7 @@ export async function login(server: HttpServerAuth, store: TokenStore, options: 
     });
     const found = await challenge(serverUrl);
     const scope = union(found.scope, before.scope);
-    const params = { serverUrl, resourceMetadataUrl: found.resourceMetadataUrl, scope };
+    const params = { serverUrl, resourceMetadataUrl: found.resourceMetadataUrl, scope, fetchFn: options.fetchFn };
     let result = await auth(provider, params).catch(authError(server));
     if (result === 'REDIRECT') {
       const code = await listener.code(String(await provider.state?.()), options.timeoutMs ?? 300_000);

@@ -3,14 +3,15 @@ import type { OAuthClientProvider, OAuthDiscoveryState } from '@modelcontextprot
 import { ClientCredentialsProvider, PrivateKeyJwtProvider } from '@modelcontextprotocol/sdk/client/auth-extensions.js';
 import type { OAuthClientInformationMixed, OAuthClientMetadata, OAuthTokens } from '@modelcontextprotocol/sdk/shared/auth.js';
 import type { OAuthConfig } from '../config/schema.ts';
+import { McpgError } from '../shared/errors.ts';
 import { VERSION } from '../shared/version.ts';
-import type { TokenStore } from './store.ts';
+import { DamagedRecord, type TokenStore } from './store.ts';
 
 /** The server needs a person to authorize mcpg in a browser: `mcpg run` never waits for one. */
 export class LoginRequired extends Error {
   readonly server: string;
-  constructor(server: string) {
-    super(`server "${server}" needs authorization: run \`mcpg auth login ${server}\` (then start the session again)`);
+  constructor(server: string, why = `server "${server}" needs authorization: run \`mcpg auth login ${server}\` (then start the session again)`) {
+    super(why);
     this.name = 'LoginRequired';
     this.server = server;
   }
@@ -51,6 +52,8 @@ class StoredProvider implements OAuthClientProvider {
   readonly #store: TokenStore;
   readonly #interactive?: Interactive;
   #verifier = '';
+  /** The tokens this provider last handed the SDK: only those may be invalidated (below). */
+  #seen?: OAuthTokens;
   readonly #state = randomBytes(16).toString('base64url');
 
   constructor(server: HttpServerAuth, store: TokenStore, interactive?: Interactive) {
@@ -99,7 +102,8 @@ class StoredProvider implements OAuthClientProvider {
   }
 
   tokens(): OAuthTokens | undefined {
-    return this.#load().tokens;
+    this.#seen = this.#load().tokens;
+    return this.#seen;
   }
 
   saveTokens(tokens: OAuthTokens): void {
@@ -111,6 +115,11 @@ class StoredProvider implements OAuthClientProvider {
   }
 
   async redirectToAuthorization(url: URL): Promise<void> {
+    // The URL comes from server metadata: the browser is given https (or a loopback) URLs only.
+    const loopback = url.protocol === 'http:' && ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname);
+    if (url.protocol !== 'https:' && !loopback) {
+      throw new McpgError('BACKEND_AUTH', `server "${this.#server.name}": mcpg refused to open the authorization endpoint ${url.href}: it must be https (plain http only on loopback)`);
+    }
     if (!this.#interactive) {
       const scope = url.searchParams.get('scope');
       if (scope) this.#update((r) => (r.scope = scope));
@@ -134,7 +143,10 @@ class StoredProvider implements OAuthClientProvider {
     }
     this.#update((r) => {
       if (what === 'all' || what === 'client') r.client = undefined;
-      if (what === 'all' || what === 'tokens') {
+      // Another mcpg may have refreshed meanwhile (rotating the refresh token this one was refused
+      // with): its new tokens are not this provider's to forget.
+      const mine = JSON.stringify(r.tokens) === JSON.stringify(this.#seen);
+      if (what === 'all' || (what === 'tokens' && mine)) {
         r.tokens = undefined;
         r.expiresAt = undefined;
       }
@@ -150,8 +162,18 @@ class StoredProvider implements OAuthClientProvider {
     return this.#load().discovery;
   }
 
+  /**
+   * The stored record. A damaged one is this server's problem only: `mcpg run` leaves the server
+   * out with the command that repairs it; a login starts it afresh.
+   */
   #load() {
-    return this.#store.load(this.#server.name, this.#server.url);
+    if (this.#interactive) return this.#store.loadOrFresh(this.#server.name, this.#server.url);
+    try {
+      return this.#store.load(this.#server.name, this.#server.url);
+    } catch (err) {
+      if (err instanceof DamagedRecord) throw new LoginRequired(this.#server.name, err.message);
+      throw err;
+    }
   }
 
   #update(change: Parameters<TokenStore['update']>[2]): void {

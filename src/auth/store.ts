@@ -1,11 +1,14 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { OAuthDiscoveryState } from '@modelcontextprotocol/sdk/client/auth.js';
 import type { OAuthClientInformationMixed, OAuthTokens } from '@modelcontextprotocol/sdk/shared/auth.js';
 import { McpgError, errorMessage, fsReason } from '../shared/errors.ts';
-import { replaceFile } from '../shared/files.ts';
+import { readOwnFile, replaceFile, withFileLock } from '../shared/files.ts';
 import { configDir, keyFile } from '../shared/user-dirs.ts';
+
+/** A stored record that cannot be opened (damaged, or sealed under another key): one server's problem. */
+export class DamagedRecord extends McpgError {}
 
 /** What mcpg keeps for one server and resource between runs. */
 export interface AuthRecord {
@@ -38,7 +41,7 @@ export class TokenStore {
   load(server: string, url: string): AuthRecord {
     let sealed: Buffer;
     try {
-      sealed = readFileSync(this.#file(server, url));
+      sealed = readOwnFile(this.#file(server, url), 1024 * 1024);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { server, url };
       throw new McpgError('FILE_ACCESS', `cannot read the tokens of server "${server}" in ${this.dir}: ${fsReason(err)}`);
@@ -47,7 +50,17 @@ export class TokenStore {
       const record = JSON.parse(this.#open(sealed).toString('utf8')) as AuthRecord;
       return record.server === server && record.url === url ? record : { server, url };
     } catch (err) {
-      throw new McpgError('FILE_ACCESS', `the tokens of server "${server}" in ${this.dir} cannot be read (${errorMessage(err)}): run \`mcpg auth logout ${server}\` and log in again`);
+      throw new DamagedRecord('FILE_ACCESS', `the tokens of server "${server}" in ${this.dir} cannot be read (${errorMessage(err)}): run \`mcpg auth logout ${server}\` and \`mcpg auth login ${server}\``);
+    }
+  }
+
+  /** The record, or an empty one in place of a damaged one. */
+  loadOrFresh(server: string, url: string): AuthRecord {
+    try {
+      return this.load(server, url);
+    } catch (err) {
+      if (err instanceof DamagedRecord) return { server, url };
+      throw err;
     }
   }
 
@@ -60,11 +73,21 @@ export class TokenStore {
     }
   }
 
+  /** Reads, changes and writes a record; a damaged one is replaced (a login writes it afresh). */
   update(server: string, url: string, change: (r: AuthRecord) => void): AuthRecord {
-    const record = this.load(server, url);
-    change(record);
-    this.save(record);
-    return record;
+    this.#ensureDir();
+    try {
+      // Two mcpg processes refreshing one server must not write over each other's tokens.
+      return withFileLock(this.#file(server, url), () => {
+        const record = this.loadOrFresh(server, url);
+        change(record);
+        this.save(record);
+        return record;
+      });
+    } catch (err) {
+      if (err instanceof McpgError) throw err;
+      throw new McpgError('FILE_ACCESS', `cannot update the tokens of server "${server}" in ${this.dir}: ${fsReason(err)}`);
+    }
   }
 
   /** Forgets a server's tokens and registration; whether there was anything to forget. */
@@ -85,7 +108,7 @@ export class TokenStore {
     }
     return names.flatMap((n) => {
       try {
-        return [JSON.parse(this.#open(readFileSync(join(this.dir, n))).toString('utf8')) as AuthRecord];
+        return [JSON.parse(this.#open(readOwnFile(join(this.dir, n), 1024 * 1024)).toString('utf8')) as AuthRecord];
       } catch {
         return [];
       }

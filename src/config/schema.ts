@@ -79,6 +79,11 @@ const oauth = z.strictObject({
   /** PEM private key for private_key_jwt client authentication (client_credentials). */
   private_key: z.string().min(1).optional(),
   signing_alg: z.string().default('RS256'),
+  /**
+   * The authorization server's issuer URL, when it is not on the MCP server's own origin: a
+   * client_secret or private_key is sent to no other origin than these two.
+   */
+  authorization_server: z.url({ protocol: /^https$/ }).optional(),
 });
 export type OAuthConfig = z.infer<typeof oauth>;
 

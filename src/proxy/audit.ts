@@ -1,6 +1,7 @@
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { closeSync, writeSync } from 'node:fs';
 import type { Mode } from '../config/schema.ts';
 import { McpgError, fsReason } from '../shared/errors.ts';
+import { openAppendOnly } from '../shared/files.ts';
 import type { Violation } from '../difc/evaluator.ts';
 import type { Labels, Operation } from '../difc/labels.ts';
 
@@ -40,7 +41,7 @@ export class AuditLog {
   constructor(file: string) {
     this.#file = file;
     try {
-      this.#fd = openSync(file, 'a');
+      this.#fd = openAppendOnly(file);
     } catch (err) {
       throw new McpgError('FILE_ACCESS', `cannot open the audit log ${file}: ${fsReason(err)}`);
     }

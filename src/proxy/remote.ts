@@ -24,12 +24,25 @@ export function remoteTransport(c: HttpServer, onoversize: (id: Id | undefined, 
   const ownCredentials = Object.keys(c.headers).some((h) => h.toLowerCase() === 'authorization');
   const options = {
     requestInit: { headers: c.headers },
-    fetch: boundedFetch({ url: c.url, maxBytes: c.maxMessageBytes, who: `server "${c.name}"`, onoversize }),
+    fetch: serverFetch(c, onoversize),
     ...(!ownCredentials && { authProvider: oauthProvider(c, new TokenStore()) }),
   };
   // The legacy HTTP+SSE transport for servers that speak nothing newer (type = "sse").
   if (c.type === 'sse') return new SSEClientTransport(new URL(c.url), options);
   return new StreamableHTTPClientTransport(new URL(c.url), options);
+}
+
+/** The one fetch of a server with a url: its transport's and its OAuth requests' (bounded-fetch.ts). */
+export function serverFetch(c: HttpServer, onoversize?: (id: Id | undefined, limit: string) => void): typeof fetch {
+  const secret = c.oauth?.client_secret || c.oauth?.private_key;
+  return boundedFetch({
+    url: c.url,
+    maxBytes: c.maxMessageBytes,
+    who: `server "${c.name}"`,
+    onoversize,
+    headers: c.headers,
+    ...(secret && { secretOrigins: [new URL(c.url).origin, ...(c.oauth?.authorization_server ? [new URL(c.oauth.authorization_server).origin] : [])] }),
+  });
 }
 
 /** A step that needs a person in a browser (no tokens yet, a step-up, a refused refresh). */

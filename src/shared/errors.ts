@@ -70,6 +70,8 @@ const ERRNO: Record<string, string> = {
   EEXIST: 'it already exists',
   EIO: 'input/output error',
   EFBIG: 'the file is too large',
+  ELOOP: 'it is a symbolic link, which mcpg does not follow here',
+  ENXIO: 'it is a FIFO or socket with no reader',
 };
 
 /** The errno code of a Node system error, when it is one a user can fix. */

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { renameSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 
 /**
  * Writes `file` whole or not at all: a temp file beside it, renamed over it, so a reader (or a
@@ -14,5 +14,96 @@ export function replaceFile(file: string, data: string | Uint8Array, mode?: numb
   } catch (err) {
     rmSync(temp, { force: true });
     throw err;
+  }
+}
+
+/** A file mcpg keeps in its own directories is not what it should be (a link, a FIFO, too large). */
+export class UnsafeFile extends Error {}
+
+/**
+ * Reads a file mcpg keeps (a cache entry, a key, tokens) as an attacker with write access to the
+ * directory might have left it: a symbolic link is not followed, anything but a regular file (a
+ * FIFO, a device such as /dev/zero) is refused without blocking, and at most `maxBytes` are
+ * read. ENOENT and other file-system errors are thrown as they are; the rest as UnsafeFile.
+ */
+export function readOwnFile(file: string, maxBytes: number): Buffer {
+  const fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  try {
+    const stat = fstatSync(fd);
+    if (!stat.isFile()) throw new UnsafeFile(`${file} is not a regular file`);
+    if (stat.size > maxBytes) throw new UnsafeFile(`${file} is larger than ${maxBytes} bytes`);
+    const buffer = Buffer.alloc(stat.size);
+    let read = 0;
+    while (read < stat.size) {
+      const n = readSync(fd, buffer, read, stat.size - read, read);
+      if (n === 0) break;
+      read += n;
+    }
+    return buffer.subarray(0, read);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Opens a file mcpg appends to (the audit log, --log-file): created 0600, a symbolic link not
+ * followed, a FIFO or socket refused instead of blocking on it (a character device such as
+ * /dev/null is taken). Errors are thrown for the caller to name in its own words.
+ */
+export function openAppendOnly(file: string): number {
+  const fd = openSync(file, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK, 0o600);
+  try {
+    const stat = fstatSync(fd);
+    if (!stat.isFile() && !stat.isCharacterDevice()) throw new UnsafeFile(`${file} is not a regular file`);
+  } catch (err) {
+    closeSync(fd);
+    throw err;
+  }
+  return fd;
+}
+
+/** How long a writer waits for another's lock on a small file before it gives up. */
+const LOCK_WAIT_MS = 5_000;
+
+/**
+ * Runs `work` holding `${file}.lock`, for read-change-write updates of small files that several
+ * mcpg processes share (tokens). The lock names its pid: one whose process is gone, or that is
+ * older than the wait, is taken over. Synchronous: such updates are a few milliseconds.
+ */
+export function withFileLock<T>(file: string, work: () => T): T {
+  const lock = `${file}.lock`;
+  const deadline = Date.now() + LOCK_WAIT_MS;
+  for (;;) {
+    try {
+      writeFileSync(lock, String(process.pid), { flag: 'wx', mode: 0o600 });
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    if (stale(lock)) {
+      rmSync(lock, { force: true });
+      continue;
+    }
+    if (Date.now() > deadline) throw new UnsafeFile(`${lock} has been held by another mcpg for over ${LOCK_WAIT_MS / 1000}s; if none runs, remove it`);
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+  }
+  try {
+    return work();
+  } finally {
+    rmSync(lock, { force: true });
+  }
+}
+
+function stale(lock: string): boolean {
+  try {
+    const pid = Number(readOwnFile(lock, 64).toString('utf8'));
+    if (Date.now() - statSync(lock).mtimeMs > LOCK_WAIT_MS) return true;
+    if (!Number.isInteger(pid) || pid <= 0) return false;
+    process.kill(pid, 0);
+    return false;
+  } catch (err) {
+    // ESRCH: its owner is gone. ENOENT: released meanwhile (try again). EPERM: someone else's, alive.
+    const code = (err as NodeJS.ErrnoException).code;
+    return code === 'ESRCH';
   }
 }

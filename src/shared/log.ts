@@ -1,5 +1,6 @@
-import { openSync, writeSync } from 'node:fs';
+import { writeSync } from 'node:fs';
 import { McpgError, fsReason } from './errors.ts';
+import { openAppendOnly } from './files.ts';
 import { printableLine } from './terminal.ts';
 
 /**
@@ -22,7 +23,7 @@ export function configureLog(options: { level?: Level; file?: string; writer?: (
   writer = options.writer;
   if (!options.file) return;
   try {
-    sink = { fd: openSync(options.file, 'a'), file: options.file };
+    sink = { fd: openAppendOnly(options.file), file: options.file };
   } catch (err) {
     throw new McpgError('FILE_ACCESS', `cannot open the log file ${options.file}: ${fsReason(err)}`);
   }

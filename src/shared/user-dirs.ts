@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { linkSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { McpgError, fsReason } from './errors.ts';
+import { readOwnFile } from './files.ts';
 
 /** mcpg's directory in the user's config dir (tokens, local keys): never a cache, never shared. */
 export function configDir(): string {
@@ -11,21 +12,36 @@ export function configDir(): string {
   return join(process.env.XDG_CONFIG_HOME || join(homedir(), '.config'), 'mcpg');
 }
 
-/** A 32-byte secret in `file` (0600, its dir 0700), made on first use; a racing writer's key wins. */
+/**
+ * A 32-byte secret in `file` (0600, its dir 0700), made on first use. It is created whole (a
+ * temp file linked into place), so a process racing its creation never reads it half written;
+ * a racing creator's key wins. A key file of another size is damaged: it is replaced (what was
+ * sealed under it is lost, and says so where it is read).
+ */
 export function keyFile(file: string): Buffer {
-  try {
-    const key = readFileSync(file);
-    if (key.length === 32) return key;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new McpgError('FILE_ACCESS', `cannot read ${file}: ${fsReason(err)}`);
-  }
+  const read = (): Buffer | undefined => {
+    try {
+      return readOwnFile(file, 1024);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw new McpgError('FILE_ACCESS', `cannot read ${file}: ${fsReason(err)}`);
+    }
+  };
+  const existing = read();
+  if (existing?.length === 32) return existing;
   const key = randomBytes(32);
+  const temp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
   try {
     mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
-    writeFileSync(file, key, { mode: 0o600, flag: 'wx' });
+    writeFileSync(temp, key, { mode: 0o600 });
+    if (existing) renameSync(temp, file);
+    else linkSync(temp, file);
     return key;
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return readFileSync(file);
+    const other = (err as NodeJS.ErrnoException).code === 'EEXIST' ? read() : undefined;
+    if (other?.length === 32) return other;
     throw new McpgError('FILE_ACCESS', `cannot create ${file}: ${fsReason(err)}`);
+  } finally {
+    rmSync(temp, { force: true });
   }
 }

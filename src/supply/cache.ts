@@ -2,14 +2,16 @@ import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { homedir, hostname } from 'node:os';
 import { join } from 'node:path';
-import { McpgError, errorMessage, fsReason } from '../shared/errors.ts';
-import { replaceFile } from '../shared/files.ts';
+import { McpgError, errorMessage, fsFault, fsReason } from '../shared/errors.ts';
+import { UnsafeFile, readOwnFile, replaceFile } from '../shared/files.ts';
 import { logger } from '../shared/log.ts';
 import { configDir, keyFile } from '../shared/user-dirs.ts';
 
 const log = logger('cache');
 /** How long to wait for another live process's download before saying so and giving up. */
 const LOCK_WAIT_MS = 120_000;
+/** The largest cache entry mcpg reads: a guard module, or a metered one, is far smaller. */
+const MAX_BLOB = 256 * 1024 * 1024;
 
 /** Who holds a download lock: enough to tell whether it still runs. */
 interface LockOwner {
@@ -76,8 +78,13 @@ export class Cache {
     const file = join(this.#blobs(), digest);
     let bytes: Uint8Array;
     try {
-      bytes = readFileSync(file);
-    } catch {
+      bytes = readOwnFile(file, MAX_BLOB);
+    } catch (err) {
+      // A link, a FIFO, a device or a huge file is no entry: discarded, fetched again.
+      if (err instanceof UnsafeFile || fsFault(err) === 'ELOOP') {
+        log.warn(`${err instanceof UnsafeFile ? err.message : `${file} is a symbolic link`}: discarded`);
+        rmSync(file, { force: true });
+      }
       return undefined;
     }
     if (sha256(bytes) !== digest) {
@@ -117,7 +124,7 @@ export class Cache {
     }
     const tag = (body: Uint8Array) => createHmac('sha256', secret).update(key).update(body).digest();
     try {
-      const stored = readFileSync(file);
+      const stored = readOwnFile(file, MAX_BLOB);
       const body = stored.subarray(32);
       if (stored.length > 32 && timingSafeEqual(stored.subarray(0, 32), tag(body))) return body;
       log.warn(`${file} was not written by this machine's mcpg: made again`);

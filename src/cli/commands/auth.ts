@@ -38,7 +38,8 @@ export const authCommand: CommandModule = {
         handler: async (args) => {
           const server = httpServer(args);
           const { store, login } = await modules();
-          const record = await login(server, store, { say: note });
+          const { serverFetch } = await import('../../proxy/remote.ts');
+          const record = await login(server, store, { say: note, fetchFn: serverFetch(server) });
           const scope = record.tokens?.scope ? ` (scope ${record.tokens.scope})` : '';
           out(`server "${server.name}": logged in${scope}`);
         },
