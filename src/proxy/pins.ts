@@ -14,11 +14,14 @@ export type PinKind = 'tools' | 'prompts' | 'resource_templates';
 export type PinMode = 'strict' | 'warn' | 'off';
 export const PIN_WORD: Record<PinKind, string> = { tools: 'tool', prompts: 'prompt', resource_templates: 'resource template' };
 
-/** What is pinned of each kind: everything the agent reads and acts on. */
+/**
+ * What is pinned of each kind: everything the agent (or its client) reads and acts on, `_meta`
+ * (where clients find UI resources and hints) and `icons` included.
+ */
 const FIELDS: Record<PinKind, string[]> = {
-  tools: ['name', 'title', 'description', 'inputSchema', 'outputSchema', 'annotations'],
-  prompts: ['name', 'title', 'description', 'arguments'],
-  resource_templates: ['uriTemplate', 'name', 'title', 'description', 'mimeType'],
+  tools: ['name', 'title', 'description', 'inputSchema', 'outputSchema', 'annotations', 'icons', '_meta'],
+  prompts: ['name', 'title', 'description', 'arguments', 'icons', '_meta'],
+  resource_templates: ['uriTemplate', 'name', 'title', 'description', 'mimeType', 'icons', 'annotations', '_meta'],
 };
 
 export function keyOf(kind: PinKind, item: Record<string, unknown>): string {

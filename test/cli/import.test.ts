@@ -5,6 +5,7 @@ import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load.ts';
+import { VERSION } from '../../src/shared/version.ts';
 import { mcpg, mcpgCommand, tempDir } from '../helpers/mcpg.ts';
 
 const clients: [string, string, object][] = [
@@ -39,7 +40,7 @@ describe('mcpg import', () => {
       // The client now starts mcpg; the old file is kept beside it.
       const now = JSON.parse(readFileSync(path, 'utf8')) as Record<string, Record<string, { args: string[] }>>;
       const entry = (now.mcpServers ?? now.servers)!.mcpg!;
-      expect(entry.args).toEqual(['-y', 'mcpg', 'run', '--config', toml]);
+      expect(entry.args).toEqual(['-y', `mcpg@${VERSION}`, 'run', '--config', toml, '--frozen']);
       const backup = readdirSync(join(path, '..')).find((f) => f.includes('.mcpg-backup-'))!;
       expect(readFileSync(join(path, '..', backup), 'utf8')).toBe(original);
     });
@@ -52,7 +53,7 @@ describe('mcpg import', () => {
     const r = spawnSync(command, [...args, 'import'], { cwd: dir, encoding: 'utf8', env: { ...process.env, HOME: dir } });
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toContain(`${join(dir, 'mcpg.toml')}: 1 servers from ${join(dir, '.mcp.json')}`);
-    expect(r.stdout).toContain('set these in the environment (their values were not copied): API_KEY');
+    expect(r.stdout).toContain('set these in the environment (their values may be secrets and were not copied):\n  API_KEY  (env API_KEY of server "api")');
     expect(r.stdout).toContain('"command": "npx"');
     const again = spawnSync(command, [...args, 'import'], { cwd: dir, encoding: 'utf8', env: { ...process.env, HOME: dir } });
     expect(again.status).toBe(2);

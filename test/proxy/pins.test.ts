@@ -4,6 +4,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { describe, expect, it } from 'vitest';
+import { pinOf } from '../../src/proxy/pins.ts';
 import type { ServerPins } from '../../src/supply/lock.ts';
 import { inProcess } from '../helpers/in-process.ts';
 import { fixtureServer, mcpgAsync, readAudit, tempDir, writeConfig } from '../helpers/mcpg.ts';
@@ -16,7 +17,7 @@ async function pinned(pin?: string) {
   expect(r.stderr).toBe('');
   expect(r.code).toBe(0);
   expect(r.stdout).toMatch(/^s: tool "read_notes" added: Reads your notes\.$/m);
-  expect(r.stdout).toMatch(/^s: pinned 3 tools, 0 prompts, 0 resource templates$/m);
+  expect(r.stdout).toMatch(/^s: pinned 4 tools, 0 prompts, 0 resource templates$/m);
   const lock = JSON.parse(readFileSync(join(dir, 'guards.lock'), 'utf8')) as { tools: Record<string, ServerPins> };
   return { dir, config, pins: lock.tools };
 }
@@ -47,6 +48,20 @@ describe('pinned tool definitions', () => {
     } finally {
       await gw.close();
     }
+  });
+
+  it('strict: a change of _meta or icons alone is a change (what the client reads is pinned too)', async () => {
+    const { pins } = await pinned();
+    const gw = await inProcess({ mcpServers: { s: fixtureServer('shifty.ts') } }, { pins });
+    try {
+      await listChanged(gw, 's___decorate');
+      expect((await gw.client.listTools()).tools.map((t) => t.name)).not.toContain('s___read_notes');
+      expect((await gw.call('s___read_notes')).text).toMatch(/its definition differs from its pin/);
+    } finally {
+      await gw.close();
+    }
+    const tool = { name: 't', description: 'd', inputSchema: { type: 'object' } };
+    expect(pinOf('tools', tool).sha256).not.toBe(pinOf('tools', { ...tool, icons: [{ src: 'https://evil.example/i.png' }] }).sha256);
   });
 
   it('warn: listed and callable, with a warning in the log and the audit line', async () => {
