@@ -27,9 +27,14 @@ const bin = join(process.env.RUNNER_TEMP || '.', asset);
 writeFileSync(bin, Buffer.from(await response.arrayBuffer()));
 chmodSync(bin, 0o755);
 
-// The binary's build provenance, before it runs: signed by the release workflow of `repository`.
-const attest = spawnSync('gh', ['attestation', 'verify', bin, '--repo', repository], { stdio: ['ignore', 'inherit', 'inherit'] });
-if (attest.status !== 0) fail(`${asset} ${version} does not carry a valid build provenance attestation from ${repository}; not running it`);
+// The binary's build provenance, before it runs: signed by the release workflow of `repository`
+// (not any workflow of it), built from the tag of this version (not a branch or another tag).
+const attest = spawnSync(
+  'gh',
+  ['attestation', 'verify', bin, '--repo', repository, '--signer-workflow', `${repository}/.github/workflows/release.yml`, '--source-ref', `refs/tags/${version}`],
+  { stdio: ['ignore', 'inherit', 'inherit'] },
+);
+if (attest.status !== 0) fail(`${asset} ${version} does not carry a valid build provenance attestation from ${repository}'s release workflow at refs/tags/${version}; not running it`);
 
 const verify = spawnSync(bin, ['guard', 'verify', '--frozen', '--json', '--config', config], { encoding: 'utf8' });
 process.stderr.write(verify.stderr);

@@ -22,12 +22,14 @@ export function writeAtomically(file: string, text: string): void {
 
 function editJson(text: string, guard: string, source: string, server: string): string {
   const indent = /\n([ \t]+)"/.exec(text)?.[1] ?? '  ';
-  const cfg = JSON.parse(text) as Record<string, Record<string, Record<string, unknown>>>;
+  // The file was loaded (and so checked) before it is edited; a byte-order mark is kept as it was.
+  const bom = text.startsWith('\ufeff') ? '\ufeff' : '';
+  const cfg = JSON.parse(text.slice(bom.length)) as Record<string, Record<string, Record<string, unknown>>>;
   const servers = cfg.mcpServers ?? cfg.servers;
   if (!servers?.[server]) throw new McpgError('CONFIG_INVALID', `no server "${server}" in the config`);
   servers[server]!.guard = guard;
   cfg.guards = { ...cfg.guards, [guard]: { ...cfg.guards?.[guard], source } };
-  return `${JSON.stringify(cfg, null, indent)}\n`;
+  return `${bom}${JSON.stringify(cfg, null, indent)}\n`;
 }
 
 const header = (line: string) => /^\s*\[\s*([^\]]+?)\s*\]\s*(#.*)?$/.exec(line)?.[1]?.replace(/\s+/g, '');

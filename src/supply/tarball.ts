@@ -14,7 +14,8 @@ const MAX_UNPACKED = 128 * 1024 * 1024;
 
 /**
  * Reads `guard.wasm` and `guard.json` from a guard package. Refuses entries outside the package
- * root, links and devices, and sizes over the cap; other regular files are ignored.
+ * root, links and devices, a name given twice, and sizes over the cap; other regular files are
+ * ignored.
  */
 export async function readGuardPackage(bytes: Uint8Array, source: string): Promise<GuardPackage> {
   const fail = (why: string) => new McpgError('SUPPLY_FETCH', `${source}: bad guard package: ${why}`);
@@ -45,6 +46,8 @@ export async function readGuardPackage(bytes: Uint8Array, source: string): Promi
       const chunks: Buffer[] = [];
       stream.on('data', (c: unknown) => chunks.push(c as Buffer));
       stream.on('end', () => {
+        // Two entries of one name: which one a reader takes differs between tools; neither is.
+        if (header.type === 'file' && files.has(name)) return reject(fail(`it holds "${name}" twice`));
         if (header.type === 'file') files.set(name, Buffer.concat(chunks));
         next();
       });

@@ -54,7 +54,9 @@ describe('the GitHub Action', () => {
     expect(mcpg(['guard', 'lock', '--config', config]).code).toBe(0);
     const r = await action(config, 0);
     expect(r.status, r.stderr).toBe(0);
-    expect(r.calls.trim()).toBe(`attestation verify ${join(r.dir, `mcpg-linux-${process.arch}`)} --repo mcpg-dev/mcpg`);
+    expect(r.calls.trim()).toBe(
+      `attestation verify ${join(r.dir, `mcpg-linux-${process.arch}`)} --repo mcpg-dev/mcpg --signer-workflow mcpg-dev/mcpg/.github/workflows/release.yml --source-ref refs/tags/v9.9.9`,
+    );
     expect(r.summary).toMatch(/^### mcpg v9\.9\.9: guards verified$/m);
     expect(r.summary).toMatch(/^\| g \| path:guard\.wasm \| `[0-9a-f]{16}…` \| hash \| — \|$/m);
   });
@@ -62,7 +64,7 @@ describe('the GitHub Action', () => {
   it('does not run a binary without valid provenance', async () => {
     const r = await action(config, 1);
     expect(r.status).toBe(1);
-    expect(r.stderr).toMatch(/does not carry a valid build provenance attestation from mcpg-dev\/mcpg; not running it/);
+    expect(r.stderr).toMatch(/does not carry a valid build provenance attestation from mcpg-dev\/mcpg's release workflow at refs\/tags\/v9\.9\.9; not running it/);
     expect(r.summary).toBe('');
   });
 

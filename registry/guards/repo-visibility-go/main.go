@@ -49,21 +49,23 @@ func (g *repoVisibility) isPrivate(repo string) bool {
 	if v, ok := g.private[repo]; ok {
 		return v
 	}
-	// Unknown or unreachable counts as private: the guard fails closed.
+	// Unknown or unreachable counts as private: the guard fails closed. Only an answer is kept:
+	// a lookup that failed (the backend down, a bad answer) decides this call alone.
+	res, err := guard.CallBackend("search_repositories", map[string]string{"query": "repo:" + repo})
+	var doc struct {
+		Items *[]struct {
+			FullName string `json:"full_name"`
+			Private  *bool  `json:"private"`
+		} `json:"items"`
+	}
+	if err != nil || guard.ResultJSON(res, &doc) != nil || doc.Items == nil {
+		guard.Log(2, "repository "+repo+": lookup failed; private for this call")
+		return true
+	}
 	priv := true
-	if res, err := guard.CallBackend("search_repositories", map[string]string{"query": "repo:" + repo}); err == nil {
-		var doc struct {
-			Items []struct {
-				FullName string `json:"full_name"`
-				Private  bool   `json:"private"`
-			} `json:"items"`
-		}
-		if guard.ResultJSON(res, &doc) == nil {
-			for _, it := range doc.Items {
-				if strings.EqualFold(it.FullName, repo) {
-					priv = it.Private
-				}
-			}
+	for _, it := range *doc.Items {
+		if strings.EqualFold(it.FullName, repo) {
+			priv = it.Private == nil || *it.Private
 		}
 	}
 	if len(g.private) >= maxKnown {

@@ -22,13 +22,20 @@ impl RepoVisibility {
         if let Some(known) = self.private.get(repo) {
             return *known;
         }
-        // Unknown or unreachable counts as private: the guard fails closed.
+        // Unknown or unreachable counts as private: the guard fails closed. Only an answer is
+        // kept: a lookup that failed (the backend down, a bad answer) decides this call alone.
+        let doc = call_backend("search_repositories", &json!({ "query": format!("repo:{}", repo) })).and_then(|r| result_json(&r));
+        let items = match doc.as_ref().and_then(|d| d.get("items")).and_then(Value::as_array) {
+            Some(items) => items,
+            None => {
+                log(2, &format!("repository {}: lookup failed; private for this call", repo));
+                return true;
+            }
+        };
         let mut private = true;
-        if let Some(doc) = call_backend("search_repositories", &json!({ "query": format!("repo:{}", repo) })).and_then(|r| result_json(&r)) {
-            for item in doc.get("items").and_then(Value::as_array).into_iter().flatten() {
-                if item.get("full_name").and_then(Value::as_str).map(|n| n.eq_ignore_ascii_case(repo)) == Some(true) {
-                    private = item.get("private").and_then(Value::as_bool).unwrap_or(true);
-                }
+        for item in items {
+            if item.get("full_name").and_then(Value::as_str).map(|n| n.eq_ignore_ascii_case(repo)) == Some(true) {
+                private = item.get("private").and_then(Value::as_bool).unwrap_or(true);
             }
         }
         log(0, &format!("repository {} is {}", repo, if private { "private" } else { "public" }));

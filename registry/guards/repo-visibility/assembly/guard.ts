@@ -30,17 +30,18 @@ function isPrivate(repo: string): bool {
   if (known.has(repo)) return known.get(repo);
   const args = Value.obj().set("query", Value.str("repo:" + repo));
   const result = callBackend("search_repositories", args);
-  // Unknown or unreachable counts as private: the guard fails closed.
+  // Unknown or unreachable counts as private: the guard fails closed. Only an answer is kept:
+  // a lookup that failed (the backend down, a bad answer) decides this call alone.
+  const doc = result != null ? resultJson(result) : null;
+  const items = doc != null ? doc.get("items") : null;
+  if (items == null || !items.isArray) {
+    log(2, "repository " + repo + ": lookup failed; private for this call");
+    return true;
+  }
   let priv = true;
-  if (result != null) {
-    const doc = resultJson(result);
-    const items = doc != null ? doc.get("items") : null;
-    if (items != null && items.isArray) {
-      for (let i = 0; i < items.items.length; i++) {
-        const item = items.items[i];
-        if (item.str("full_name").toLowerCase() == repo.toLowerCase()) priv = item.flag("private", true);
-      }
-    }
+  for (let i = 0; i < items.items.length; i++) {
+    const item = items.items[i];
+    if (item.str("full_name").toLowerCase() == repo.toLowerCase()) priv = item.flag("private", true);
   }
   log(0, "repository " + repo + (priv ? " is private" : " is public"));
   if (known.size >= MAX_KNOWN) known.clear();
