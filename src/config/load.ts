@@ -37,6 +37,13 @@ export interface Config {
   templates: Record<string, string>;
   /** What the config says that mcpg does not act on (shown by `run` and `config check`). */
   warnings: string[];
+  /** `mcpg serve`: the agents it admits, by name, with their tokens. */
+  agents: Record<string, string>;
+  listen?: string;
+  domain?: string;
+  sessionTimeoutMs: number;
+  maxConcurrentCalls: number;
+  maxCallsPerSession: number;
 }
 
 /**
@@ -59,7 +66,8 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env, e
 /** The same, for the text of `file` (an edit checked before it is written). */
 export function parseConfig(file: string, text: string, env: NodeJS.ProcessEnv = process.env, expand: Expand = 'all'): Config {
   const abs = resolve(file);
-  const doc = normalise(checkDepth(file, parseText(file, text)), file) as Record<string, unknown>;
+  const notes: string[] = [];
+  const doc = normalise(fromGhAw(checkDepth(file, parseText(file, text)), file, env, notes), file) as Record<string, unknown>;
   const templates: Record<string, string> = {};
   const raw =
     expand === 'all'
@@ -78,11 +86,20 @@ export function parseConfig(file: string, text: string, env: NodeJS.ProcessEnv =
     maxRequestBytes: cfg.gateway.max_request_mib * MIB,
     askTimeoutMs: cfg.gateway.ask_timeout * 1000,
     lock: relative(cfg.gateway.lock),
+    agents: cfg.gateway.agents ?? {},
+    listen: cfg.gateway.listen,
+    domain: cfg.gateway.domain,
+    sessionTimeoutMs: cfg.gateway.session_timeout * 1000,
+    maxConcurrentCalls: cfg.gateway.max_concurrent_calls,
+    maxCallsPerSession: cfg.gateway.max_calls_per_session,
     trustedRoot: cfg.gateway.trusted_root && relative(cfg.gateway.trusted_root),
-    warnings: Object.entries(cfg.servers).flatMap(([name, s]) => [
+    warnings: [
+      ...notes,
+      ...Object.entries(cfg.servers).flatMap(([name, s]) => [
       ...(s.autoApprove ? [`servers.${name}.autoApprove: ignored (mcpg decides by information-flow policy, not by a list of tools)`] : []),
       ...(s.disabled ? [`servers.${name}: disabled, so it is not started`] : []),
-    ]),
+      ]),
+    ],
     servers: Object.entries(cfg.servers)
       .filter(([, s]) => !s.disabled)
       .map(([name, s]) => ({
@@ -135,6 +152,109 @@ function checkDepth(file: string, root: unknown): unknown {
     for (const [k, v] of Object.entries(value)) stack.push({ value: v, path: [...path, Array.isArray(value) ? Number(k) : k] });
   }
   return root;
+}
+
+/** gh-aw-mcpg's gateway keys, and what mcpg calls them. */
+const GH_AW_GATEWAY: Record<string, string> = { startupTimeout: 'startup_timeout', toolTimeout: 'tool_timeout', domain: 'domain' };
+/** gh-aw-mcpg's keys that mcpg accepts and does not act on (each is a warning). */
+const GH_AW_IGNORED = ['keepaliveInterval', 'trustedBots', 'opentelemetry', 'forcePublicRepos', 'sinkVisibilityExemptServers', 'payloadPathPrefix', 'payloadDir', 'payloadSizeThreshold'];
+
+/**
+ * gh-aw-mcpg's JSON config (what GitHub Agentic Workflows write to its stdin), as an mcpg
+ * config: `container` servers run as `docker run -i --rm ...` (env passed by name, mounts
+ * checked as host:container:ro|rw), the gateway's camelCase keys, `agentId`/`agentIds`/`apiKey`
+ * as agents, and `guard-policies`: `write-sink` as mcpg's write-sink guard, `allow-only` as the
+ * guard named by MCPG_ALLOW_ONLY_GUARD (a path or a registry source) with that policy. A config
+ * in mcpg's own shape passes as it is.
+ */
+function fromGhAw(raw: unknown, file: string, env: NodeJS.ProcessEnv, notes: string[]): unknown {
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) return raw;
+  const doc = raw as Record<string, unknown>;
+  const gateway = doc.gateway as Record<string, unknown> | undefined;
+  const servers = (doc.mcpServers ?? doc.servers) as Record<string, Record<string, unknown>> | undefined;
+  const ghaw =
+    (gateway && typeof gateway === 'object' && ['port', 'agentId', 'agentIds', 'apiKey', ...Object.keys(GH_AW_GATEWAY), ...GH_AW_IGNORED, 'sessionTimeout'].some((k) => k in gateway)) ||
+    (servers && typeof servers === 'object' && Object.values(servers).some((s) => s && typeof s === 'object' && ('container' in s || 'guard-policies' in s)));
+  if (!ghaw) return raw;
+  const fail = (path: string, why: string) => new McpgError('CONFIG_INVALID', `${file}: ${path}: ${why}`);
+  const out: Record<string, unknown> = { ...doc };
+  if (gateway && typeof gateway === 'object') {
+    const g: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(gateway)) {
+      if (k in GH_AW_GATEWAY) g[GH_AW_GATEWAY[k]!] = v;
+      else if (k === 'port') {
+        if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 65_535) throw fail('gateway.port', 'expected a port number (1-65535)');
+        g.listen = `127.0.0.1:${v}`;
+      } else if (k === 'agentId' || k === 'apiKey') g.agents = { ...(g.agents as object), agent: v };
+      else if (k === 'agentIds') {
+        if (!Array.isArray(v) || !v.length) throw fail('gateway.agentIds', 'expected a non-empty list of agent identifiers');
+        g.agents = { ...(g.agents as object), ...Object.fromEntries(v.map((id, i) => [`agent-${i + 1}`, id])) };
+      } else if (k === 'sessionTimeout') g.session_timeout = goDuration(v, () => fail('gateway.sessionTimeout', 'expected a duration such as "30m" or "4h"'));
+      else if (GH_AW_IGNORED.includes(k)) notes.push(`gateway.${k}: accepted from gh-aw-mcpg's config; mcpg does not act on it`);
+      else g[k] = v;
+    }
+    if ('agentId' in gateway && 'agentIds' in gateway) throw fail('gateway', 'agentId and agentIds are exclusive: give one');
+    out.gateway = g;
+  }
+  if (servers && typeof servers === 'object') {
+    const converted: Record<string, unknown> = {};
+    const guards: Record<string, unknown> = { ...(doc.guards as object) };
+    for (const [name, s] of Object.entries(servers)) {
+      if (!s || typeof s !== 'object') {
+        converted[name] = s;
+        continue;
+      }
+      const { container, entrypoint, entrypointArgs, mounts, 'guard-policies': policies, tools, ...rest } = s;
+      const server: Record<string, unknown> = { ...rest };
+      // Informational in gh-aw-mcpg's config (where the server was installed from).
+      delete server.registry;
+      if (Array.isArray(tools) && !(tools.length === 1 && tools[0] === '*')) server.tools = tools;
+      if (container !== undefined) {
+        if (typeof container !== 'string' || !container) throw fail(`mcpServers.${name}.container`, 'expected an image name');
+        if (server.type === 'http') throw fail(`mcpServers.${name}`, 'a server is either a container (stdio) or a url (http), not both');
+        const mountArgs = ((mounts ?? []) as unknown[]).flatMap((m, i) => {
+          if (typeof m !== 'string' || !/^\/[^:]*:\/[^:]*:(ro|rw)$/.test(m)) throw fail(`mcpServers.${name}.mounts.${i}`, 'expected "/host/path:/container/path:ro" (or :rw), both paths absolute');
+          return ['-v', m];
+        });
+        const envNames = Object.keys((server.env ?? {}) as object).flatMap((k) => ['-e', k]);
+        const entryArgs = (entrypointArgs ?? []) as unknown[];
+        if (!entryArgs.every((a) => typeof a === 'string')) throw fail(`mcpServers.${name}.entrypointArgs`, 'expected a list of strings');
+        server.command = 'docker';
+        server.args = ['run', '-i', '--rm', ...envNames, ...mountArgs, ...(typeof entrypoint === 'string' ? ['--entrypoint', entrypoint] : []), container, ...(entryArgs as string[])];
+        delete server.type;
+      } else if (mounts !== undefined) throw fail(`mcpServers.${name}.mounts`, 'mounts apply to container (stdio) servers only');
+      if (policies && typeof policies === 'object') {
+        const p = policies as Record<string, unknown>;
+        if ('write-sink' in p) {
+          const sink = (p['write-sink'] ?? {}) as { accept?: unknown; 'sink-visibility'?: unknown };
+          // A public sink accepts no secrecy at all, whatever its accept list says (gh-aw's rule).
+          const accept = sink['sink-visibility'] === 'public' ? [] : sink.accept;
+          guards[`${name}-write-sink`] = { builtin: 'write-sink', policy: { accept } };
+          server.guard = `${name}-write-sink`;
+        } else if ('allow-only' in p || 'allowonly' in p) {
+          const source = env.MCPG_ALLOW_ONLY_GUARD;
+          if (!source) throw fail(`mcpServers.${name}.guard-policies`, 'an allow-only policy needs a guard that reads it: set MCPG_ALLOW_ONLY_GUARD to its path or registry source (e.g. repo-visibility@^1)');
+          guards[`${name}-allow-only`] = { ...(/^[^/.][^/]*@/.test(source) ? { source } : { path: source }), policy: p };
+          server.guard = `${name}-allow-only`;
+        } else throw fail(`mcpServers.${name}.guard-policies`, 'expected write-sink or allow-only');
+      }
+      converted[name] = server;
+    }
+    if ('mcpServers' in doc) out.mcpServers = converted;
+    else out.servers = converted;
+    out.guards = guards;
+  }
+  return out;
+}
+
+/** Go's duration strings, as gh-aw-mcpg reads sessionTimeout ("90s", "30m", "4h", "1h30m"), in seconds. */
+function goDuration(value: unknown, fail: () => McpgError): number {
+  if (typeof value !== 'string' || !/^(\d+(\.\d+)?(h|m|s|ms))+$/.test(value)) throw fail();
+  const unit: Record<string, number> = { h: 3600, m: 60, s: 1, ms: 0.001 };
+  let total = 0;
+  for (const [, n, , u] of value.matchAll(/(\d+(\.\d+)?)(h|ms|m|s)/g)) total += Number(n) * unit[u!]!;
+  if (total <= 0) throw fail();
+  return total;
 }
 
 /** JSON configs may use the MCP-client convention `{"mcpServers": {...}}`. */

@@ -80,8 +80,8 @@ const oauth = z.strictObject({
   private_key: z.string().min(1).optional(),
   signing_alg: z.string().default('RS256'),
   /**
-   * The authorization server's issuer URL, when it is not on the MCP server's own origin: a
-   * client_secret or private_key is sent to no other origin than these two.
+   * The authorization server's issuer URL, when it is not on the MCP server's own host: a
+   * client_secret or private_key is sent to no other host than these two.
    */
   authorization_server: z.url({ protocol: /^https$/ }).optional(),
 });
@@ -191,6 +191,15 @@ export const configSchema = z
         max_message_mib: mebibytes.default(64),
         lock: z.string().default('guards.lock'),
         trusted_root: z.string().optional(),
+        // `mcpg serve`: the agents it admits (name -> the token their Authorization header carries).
+        agents: z.record(name, z.string().min(8, 'a token of at least 8 characters')).optional(),
+        // `mcpg serve`: where it listens (HOST:PORT), and the host name clients reach it by.
+        listen: z.string().regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'HOST:PORT').optional(),
+        domain: z.string().regex(/^[A-Za-z0-9.-]+$/, 'a host name').optional(),
+        // `mcpg serve`: an idle session is closed after this long; calls in flight per agent; calls per session.
+        session_timeout: seconds.default(21_600),
+        max_concurrent_calls: z.number().int().min(1).max(10_000).default(64),
+        max_calls_per_session: z.number().int().min(1).default(1_000_000),
       })
       .default({
         startup_timeout: 30,
@@ -200,6 +209,9 @@ export const configSchema = z
         max_request_mib: 8,
         max_message_mib: 64,
         lock: 'guards.lock',
+        session_timeout: 21_600,
+        max_concurrent_calls: 64,
+        max_calls_per_session: 1_000_000,
       }),
     servers: z.record(serverName, server).refine((s) => Object.keys(s).length > 0, 'at least one server is needed'),
     // VS Code's mcp.json: what it would prompt for (read here from the environment, see load.ts).

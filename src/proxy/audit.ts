@@ -16,6 +16,8 @@ export interface AuditRecord {
   id: number;
   /** `request`: written before anything reaches the backend; `response`: after its answer. */
   stage: 'request' | 'response';
+  /** The authenticated agent whose call this is (`stdio` for `mcpg run`). */
+  agent: string;
   server: string;
   guard: string;
   mode: Mode;

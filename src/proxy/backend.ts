@@ -83,6 +83,15 @@ export class Backend {
     this.#log = logger(`backend:${config.name}`);
   }
 
+  /** Connected and introduced now (`/health`). */
+  get running(): boolean {
+    return this.#router !== undefined;
+  }
+
+  get uptimeSeconds(): number {
+    return this.#router ? Math.floor((Date.now() - this.#startedAt) / 1000) : 0;
+  }
+
   /** What the server declared at initialize. */
   get capabilities(): { tools?: unknown; prompts?: unknown; resources?: unknown; logging?: unknown; completions?: unknown } {
     return this.#capabilities;

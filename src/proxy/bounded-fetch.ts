@@ -10,15 +10,15 @@ const LF = 0x0a;
 const CR = 0x0d;
 
 export interface Bounds {
-  /** The MCP endpoint: its answers are bounded by maxBytes, anything else (OAuth) by OTHER_BYTES. */
+  /** The MCP endpoint: answers from its origin are bounded by maxBytes, any other (OAuth) by OTHER_BYTES. */
   url: string;
-  /** The headers the config gives the server: sent to its MCP endpoint only. */
+  /** The headers the config gives the server: sent to its own origin only. */
   headers?: Record<string, string>;
   /**
-   * Where a client secret (or a private_key_jwt assertion) may go: the MCP server's origin and
-   * the configured authorization server. Undefined: the server has no secret of mcpg's.
+   * Where a client secret (or a private_key_jwt assertion) may go: hosts (the MCP server's, and
+   * the configured authorization server's). Undefined: the server has no secret of mcpg's.
    */
-  secretOrigins?: string[];
+  secretHosts?: string[];
   maxBytes: number;
   /** Names the server in errors. */
   who: string;
@@ -29,8 +29,8 @@ export interface Bounds {
 /**
  * fetch for one server's transports and OAuth requests. What it sends goes only where it
  * belongs: an endpoint that server metadata named (OAuth) must be https (http only on loopback),
- * the configured headers go to the MCP endpoint only, a client secret only to the origins the
- * config allows. What it reads is bounded: a plain answer (JSON) fails once it passes
+ * the configured headers go to the server's own origin only, a client secret only to the hosts
+ * the config allows. What it reads is bounded: a plain answer (JSON) fails once it passes
  * `maxBytes`; an event stream is read event by event, each held until it is complete and at
  * most `maxBytes`: a larger one is discarded as it arrives (keeping its first and last bytes to
  * find its id) and the stream goes on with the next event.
@@ -39,7 +39,8 @@ export function boundedFetch(bounds: Bounds, base: typeof fetch = fetch): typeof
   return async (input, init) => {
     const target = new URL(input instanceof Request ? input.url : String(input));
     const endpoint = new URL(bounds.url);
-    const mcp = target.origin === endpoint.origin && target.pathname === endpoint.pathname;
+    // The server's own origin (its MCP endpoint, an SSE server's message endpoint, its metadata).
+    const mcp = target.origin === endpoint.origin;
     const res = await base(input, mcp ? init : checkedElsewhere(target, init, bounds));
     if (!res.body) return res;
     const own = mcp ? bounds : { ...bounds, maxBytes: Math.min(bounds.maxBytes, OTHER_BYTES), who: `${target.origin}${target.pathname} (for ${bounds.who})` };
@@ -56,17 +57,15 @@ const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
 /** A request to an endpoint other than the MCP one (OAuth metadata, registration, tokens). */
 function checkedElsewhere(target: URL, init: RequestInit | undefined, bounds: Bounds): RequestInit | undefined {
   const refuse = (rule: string) => new McpgError('BACKEND_AUTH', `${bounds.who}: mcpg refused to contact ${target.href}: ${rule}`);
-  // The MCP server's own origin is the user's choice (its scheme included); other endpoints are the metadata's.
-  const own = target.origin === new URL(bounds.url).origin;
-  if (!own && target.protocol !== 'https:' && !(target.protocol === 'http:' && LOOPBACK.has(target.hostname))) {
+  if (target.protocol !== 'https:' && !(target.protocol === 'http:' && LOOPBACK.has(target.hostname))) {
     throw refuse('an endpoint named by server metadata must be https (plain http only on loopback)');
   }
   const headers = new Headers(init?.headers);
   for (const name of Object.keys(bounds.headers ?? {})) headers.delete(name);
   const body = typeof init?.body === 'string' ? init.body : init?.body instanceof URLSearchParams ? init.body.toString() : '';
   const carriesSecret = /^basic /i.test(headers.get('authorization') ?? '') || /(?:^|&)(client_secret|client_assertion)=/.test(body);
-  if (carriesSecret && bounds.secretOrigins && !bounds.secretOrigins.includes(target.origin)) {
-    throw refuse(`the client secret is sent only to ${bounds.secretOrigins.join(' or ')} (set oauth.authorization_server to allow another)`);
+  if (carriesSecret && bounds.secretHosts && !bounds.secretHosts.includes(target.hostname)) {
+    throw refuse(`the client secret is sent only to ${bounds.secretHosts.join(' or ')} (set oauth.authorization_server to allow another)`);
   }
   return { ...init, headers };
 }

@@ -113,12 +113,15 @@ export class Catalog {
   prompts(): Prompt[] {
     return [...this.#prompts.values()].flatMap((m) => [...m].map(([name, e]) => ({ ...e.item, name })));
   }
-  resources(): Resource[] {
+  /** Resources (of one server, or of all: each URI once, from the first server that lists it). */
+  resources(server?: string): Resource[] {
     const seen = new Set<string>();
-    return [...this.#resources.values()].flatMap((m) => [...m.values()].filter((e) => !seen.has(e.original) && seen.add(e.original)).map((e) => e.item));
+    return [...this.#resources]
+      .filter(([name]) => server === undefined || name === server)
+      .flatMap(([, m]) => [...m.values()].filter((e) => !seen.has(e.original) && seen.add(e.original)).map((e) => e.item));
   }
-  templates(): ResourceTemplate[] {
-    return [...this.#templates.values()].flatMap((l) => l.map((t) => t.template));
+  templates(server?: string): ResourceTemplate[] {
+    return [...this.#templates].filter(([name]) => server === undefined || name === server).flatMap(([, l]) => l.map((t) => t.template));
   }
 
   tool(name: string): { backend: Backend; name: string } | undefined {

@@ -1,5 +1,6 @@
 import type { Config } from '../config/load.ts';
 import type { Mode } from '../config/schema.ts';
+import { AgentState } from '../difc/evaluator.ts';
 import { type Labels, format, union } from '../difc/labels.ts';
 import type { BackendCall, Guard } from '../guard/guard.ts';
 import { McpgError, errorMessage } from '../shared/errors.ts';
@@ -45,7 +46,7 @@ export interface Agent {
   /** A request from a server to its client; the session whose call it serves answers it. */
   serverRequest(server: string, method: ServerRequest, params: Params, context: RequestContext): Promise<unknown>;
   serverLog(server: string, params: Params): void;
-  listChanged(kind: ListKind): void;
+  listChanged(server: string, kind: ListKind): void;
   /** Has this session a call in flight on that server? */
   calling(server: string): boolean;
 }
@@ -72,6 +73,8 @@ export class Gateway {
   readonly #guards: Promise<Guard[]>;
   readonly #hosted = new HostTools();
   readonly #sessions = new Set<Agent>();
+  readonly #agents = new Map<string, AgentState>();
+  readonly #inFlight = new Map<string, number>();
   #starting?: Promise<void>;
   readonly #started = Promise.withResolvers<void>();
   #labeled?: Promise<Labeled>;
@@ -194,6 +197,34 @@ export class Gateway {
     }));
   }
 
+  /**
+   * An agent's labels: one state per authenticated agent, shared by all its sessions (two
+   * connections of one agent share one taint; two agents never do), starting from `initial`.
+   */
+  labelsOf(agent: string, initial: Labels): AgentState {
+    let state = this.#agents.get(agent);
+    if (!state) this.#agents.set(agent, (state = new AgentState(initial)));
+    return state;
+  }
+
+  /** Each agent's labels now, for operators (`GET /reflect`). */
+  agents(): { agent: string; labels: Labels }[] {
+    return [...this.#agents].map(([agent, state]) => ({ agent, labels: state.labels }));
+  }
+
+  /** A call of this agent's begins: its release, or undefined past [gateway] max_concurrent_calls in flight (over all its sessions). */
+  admit(agent: string): (() => void) | undefined {
+    const n = this.#inFlight.get(agent) ?? 0;
+    if (n >= this.config.maxConcurrentCalls) return undefined;
+    this.#inFlight.set(agent, n + 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.#inFlight.set(agent, this.#inFlight.get(agent)! - 1);
+    };
+  }
+
   /** The audit id of the next decision: one sequence per gateway, whichever session decides. */
   nextAuditId(): number {
     return ++this.#auditIds;
@@ -242,7 +273,7 @@ export class Gateway {
   async #refresh(backend: Backend, kind: ListKind): Promise<void> {
     try {
       await this.catalog.refresh(backend, kind);
-      for (const session of this.#sessions) session.listChanged(kind);
+      for (const session of this.#sessions) session.listChanged(backend.name, kind);
     } catch (err) {
       log.warn(`server "${backend.name}": refreshing ${kind} failed: ${errorMessage(err)}`);
     }

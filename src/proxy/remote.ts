@@ -41,7 +41,7 @@ export function serverFetch(c: HttpServer, onoversize?: (id: Id | undefined, lim
     who: `server "${c.name}"`,
     onoversize,
     headers: c.headers,
-    ...(secret && { secretOrigins: [new URL(c.url).origin, ...(c.oauth?.authorization_server ? [new URL(c.oauth.authorization_server).origin] : [])] }),
+    ...(secret && { secretHosts: [new URL(c.url).hostname, ...(c.oauth?.authorization_server ? [new URL(c.oauth.authorization_server).hostname] : [])] }),
   });
 }
 

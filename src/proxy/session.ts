@@ -1,7 +1,8 @@
 import type { Readable, Writable } from 'node:stream';
+import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { LATEST_PROTOCOL_VERSION, SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/sdk/types.js';
 import { decideAfter, decideBefore, shownViolations } from '../difc/decide.ts';
-import { AgentState, type Violation, check, describe } from '../difc/evaluator.ts';
+import { type AgentState, type Violation, check, describe } from '../difc/evaluator.ts';
 import type { Labels } from '../difc/labels.ts';
 import { format } from '../difc/labels.ts';
 import { ResponseShapeError, split } from '../difc/response.ts';
@@ -12,8 +13,9 @@ import { VERSION } from '../shared/version.ts';
 import type { AuditRecord } from './audit.ts';
 import type { ListKind, ServerRequest } from './backend.ts';
 import { type Agent, Gateway, type GatewayOptions, type Route } from './gateway.ts';
+import { SEPARATOR } from './catalog.ts';
 import type { HostTool } from './host-tools.ts';
-import { LocalError, type Params, type Progress, RPC, type RequestContext, Router, RpcError } from './router.ts';
+import { type Id, LocalError, type Params, type Progress, RPC, type RequestContext, Router, RpcError } from './router.ts';
 import { LineTransport } from './stdio.ts';
 
 /** What mcpg offers the agent: the aggregate of its servers, plus logging and completions. */
@@ -54,6 +56,19 @@ type Outcome = { result: Params } | { refused: string } | { error: RpcError };
 /** The human's answer to "allow this one forbidden write?", through the agent's client. */
 type Answer = 'allow' | 'deny' | 'timeout' | 'unsupported';
 
+/** Who is connected, and to what: an agent (by the name the config gives it), and one server (routed) or all. */
+export interface SessionOptions {
+  /** The authenticated agent: its labels are shared by all its sessions, and no one else's. */
+  agent?: string;
+  /** Routed (`/mcp/<server>`): only that server, under its own tool names. Unset: all, as `<server>___<tool>`. */
+  server?: string;
+  /** Calls this session may make in all ([gateway] max_calls_per_session). */
+  maxCalls?: number;
+}
+
+/** A transport mcpg reads from: the SDK's Transport, and a report of messages too large to read. */
+export type AgentTransport = Transport & { onoversize?: (id: Id | undefined, limit: string) => void };
+
 /**
  * One agent's connection: the router facing it, its labels, and one method per MCP request.
  * Every byte a server sends toward this agent passes `#through` (results, errors, progress) or
@@ -64,6 +79,11 @@ type Answer = 'allow' | 'deny' | 'timeout' | 'unsupported';
 export class Session implements Agent {
   readonly #gateway: Gateway;
   readonly #agent: Router;
+  /** The agent's name (its labels are the gateway's for that name) and the server it is routed to. */
+  readonly agentName: string;
+  readonly #server?: string;
+  readonly #maxCalls: number;
+  #callsMade = 0;
   #capabilities: Params = {};
   /** The agent's labels and the routes, once the guards' label_agent has run. */
   #labeled?: Promise<{ routes: Map<string, Route>; agent: AgentState }>;
@@ -72,9 +92,12 @@ export class Session implements Agent {
   readonly #calls = new Map<string, number>();
   readonly closed: Promise<void>;
 
-  constructor(gateway: Gateway, transport: LineTransport) {
+  constructor(gateway: Gateway, transport: AgentTransport, options: SessionOptions = {}) {
     this.#gateway = gateway;
-    const agent = new Router(transport, 'the agent');
+    this.agentName = options.agent ?? 'agent';
+    this.#server = options.server;
+    this.#maxCalls = options.maxCalls ?? Number.POSITIVE_INFINITY;
+    const agent = new Router(transport, `agent "${this.agentName}"`);
     this.#agent = agent;
     transport.onoversize = (id, limit) => agent.oversize(id, limit);
     agent.onproblem = (p) => log.warn(p);
@@ -94,9 +117,9 @@ export class Session implements Agent {
     agent.onRequest('initialize', (params) => this.initialize(params));
     agent.onRequest('ping', async () => ({}));
     agent.onRequest('tools/list', served(() => this.listTools()));
-    agent.onRequest('prompts/list', served(async () => ({ prompts: gateway.catalog.prompts() })));
-    agent.onRequest('resources/list', served(async () => ({ resources: gateway.catalog.resources() })));
-    agent.onRequest('resources/templates/list', served(async () => ({ resourceTemplates: gateway.catalog.templates() })));
+    agent.onRequest('prompts/list', served(async () => ({ prompts: this.#shown(gateway.catalog.prompts()) })));
+    agent.onRequest('resources/list', served(async () => ({ resources: gateway.catalog.resources(this.#server) })));
+    agent.onRequest('resources/templates/list', served(async () => ({ resourceTemplates: gateway.catalog.templates(this.#server) })));
     agent.onRequest('tools/call', served((params, context) => this.callTool(params, context)));
     agent.onRequest('prompts/get', served((params, context) => this.getPrompt(params, context)));
     agent.onRequest('resources/read', served((params, context) => this.readResource(params, context)));
@@ -134,16 +157,30 @@ export class Session implements Agent {
   async listTools(): Promise<Params> {
     // The agent reads its tools before it calls: the labels are made right after this answer.
     setImmediate(() => void this.#labels().catch(() => {}));
-    return { tools: [...this.#gateway.catalog.tools(), ...this.#gateway.loginTools()] };
+    return { tools: this.#shown([...this.#gateway.catalog.tools(), ...this.#gateway.loginTools()]) };
+  }
+
+  /** The definitions this session offers, under the names its agent uses (routed: the server's own). */
+  #shown<T extends { name: string }>(items: T[]): T[] {
+    const server = this.#server;
+    if (server === undefined) return items;
+    const prefix = `${server}${SEPARATOR}`;
+    return items.filter((i) => i.name.startsWith(prefix)).map((i) => ({ ...i, name: i.name.slice(prefix.length) }));
+  }
+
+  /** The gateway-wide name of what the agent named (routed: the server's own name, prefixed). */
+  #full(name: string): string {
+    return this.#server === undefined ? name : `${this.#server}${SEPARATOR}${name}`;
   }
 
   /** tools/call, the hot path: the request and the result pass through untouched where allowed. */
   async callTool(params: Params, context: RequestContext): Promise<Params> {
     if (typeof params.name !== 'string') throw new RpcError(RPC.invalidParams, 'tools/call needs a tool name');
     const { catalog, needsLogin } = this.#gateway;
-    const target = catalog.tool(params.name);
-    const note = catalog.pinNote(params.name);
-    const login = needsLogin.get(params.name.split('___')[0]!);
+    const name = this.#full(params.name);
+    const target = catalog.tool(name);
+    const note = catalog.pinNote(name);
+    const login = needsLogin.get(name.split(SEPARATOR)[0]!);
     if (!target && login) return { isError: true, content: [{ type: 'text', text: login }] };
     if (!target) {
       if (!note?.withheld) throw new RpcError(RPC.invalidParams, `unknown tool "${params.name}"`);
@@ -170,7 +207,7 @@ export class Session implements Agent {
   }
 
   async getPrompt(params: Params, context: RequestContext): Promise<Params> {
-    const target = typeof params.name === 'string' ? this.#gateway.catalog.prompt(params.name) : undefined;
+    const target = typeof params.name === 'string' ? this.#gateway.catalog.prompt(this.#full(params.name)) : undefined;
     if (!target) throw new RpcError(RPC.invalidParams, `unknown prompt "${String(params.name)}"`);
     const forwarded = { ...params, name: target.name };
     const { routes } = await this.#labels();
@@ -178,7 +215,8 @@ export class Session implements Agent {
   }
 
   async readResource(params: Params, context: RequestContext): Promise<Params> {
-    const backend = typeof params.uri === 'string' ? this.#gateway.catalog.resource(params.uri) : undefined;
+    const found = typeof params.uri === 'string' ? this.#gateway.catalog.resource(params.uri) : undefined;
+    const backend = found && (this.#server === undefined || found.name === this.#server) ? found : undefined;
     if (!backend) throw new RpcError(RPC.invalidParams, `no server offers resource "${String(params.uri)}"`);
     const { routes } = await this.#labels();
     return answered(await this.#through({ route: routes.get(backend.name)!, method: 'resources/read', tool: 'resources/read', args: params, params, context }));
@@ -190,11 +228,11 @@ export class Session implements Agent {
     const ref = (params.ref ?? {}) as { type?: unknown; name?: unknown; uri?: unknown };
     const target =
       ref.type === 'ref/prompt' && typeof ref.name === 'string'
-        ? catalog.prompt(ref.name)
+        ? catalog.prompt(this.#full(ref.name))
         : ref.type === 'ref/resource' && typeof ref.uri === 'string'
           ? catalog.template(ref.uri)
           : undefined;
-    if (!target) throw new RpcError(RPC.invalidParams, 'completion/complete names no prompt or resource template that mcpg offers');
+    if (!target || (this.#server !== undefined && target.backend.name !== this.#server)) throw new RpcError(RPC.invalidParams, 'completion/complete names no prompt or resource template that mcpg offers');
     if (!target.backend.capabilities.completions) return { completion: { values: [], hasMore: false } };
     const forwarded = { ...params, ref: ref.type === 'ref/prompt' ? { ...ref, name: target.name } : ref };
     const { routes } = await this.#labels();
@@ -202,7 +240,7 @@ export class Session implements Agent {
   }
 
   async setLogLevel(params: Params): Promise<Params> {
-    const backends = this.#gateway.backends.filter((b) => b.capabilities.logging);
+    const backends = this.#gateway.backends.filter((b) => b.capabilities.logging && (this.#server === undefined || b.name === this.#server));
     await Promise.all(backends.map((b) => b.request('logging/setLevel', params).catch((err: unknown) => log.warn(`server "${b.name}": logging/setLevel failed: ${errorMessage(err)}`))));
     return {};
   }
@@ -213,7 +251,8 @@ export class Session implements Agent {
     return (this.#calls.get(server) ?? 0) > 0;
   }
 
-  listChanged(kind: ListKind): void {
+  listChanged(server: string, kind: ListKind): void {
+    if (this.#server !== undefined && server !== this.#server) return;
     void this.#agent.notify(`notifications/${kind}/list_changed`).catch(() => {});
   }
 
@@ -223,6 +262,7 @@ export class Session implements Agent {
    * labels what a log line carries. Otherwise it stays in mcpg's log.
    */
   serverLog(server: string, params: Params): void {
+    if (this.#server !== undefined && server !== this.#server) return;
     const agent = this.#state?.agent;
     if (!agent || !this.#state?.routes.get(server)?.guard.passthrough || agent.labels.secrecy.length || agent.labels.integrity.length) {
       log.debug(`server "${server}" logged: ${JSON.stringify(params).slice(0, 500)}`);
@@ -279,6 +319,18 @@ export class Session implements Agent {
 
   // ---- The choke point.
 
+  /** A call of the agent's, admitted within its limits, then through the choke point. */
+  async #through(call: Call): Promise<Outcome> {
+    if (++this.#callsMade > this.#maxCalls) return { refused: `mcpg refused "${call.tool}": this session has made the ${this.#maxCalls} calls [gateway] max_calls_per_session allows; start a new session` };
+    const release = this.#gateway.admit(this.agentName);
+    if (!release) return { refused: `mcpg refused "${call.tool}": agent "${this.agentName}" has ${this.#gateway.config.maxConcurrentCalls} calls in flight, the most [gateway] max_concurrent_calls allows; try again when one ends` };
+    try {
+      return await this.#decided(call);
+    } finally {
+      release();
+    }
+  }
+
   /**
    * label resource -> decide -> audit -> forward -> label response -> decide/filter -> audit.
    * Nothing reaches a backend before its audit line is written (a call that cannot be audited
@@ -288,7 +340,7 @@ export class Session implements Agent {
    * mcpg's own message with the audit id; a result is labeled and decided whatever the
    * operation (a write's answer is data too).
    */
-  async #through(call: Call): Promise<Outcome> {
+  async #decided(call: Call): Promise<Outcome> {
     const { route, tool, args, context } = call;
     const server = route.backend.name;
     const { agent } = await this.#labels();
@@ -392,7 +444,7 @@ export class Session implements Agent {
 
   /** The agent's labels and the routes; the first call asks the gateway for them. */
   #labels(): Promise<{ routes: Map<string, Route>; agent: AgentState }> {
-    this.#labeled ??= this.#gateway.labeled().then(({ routes, initial }) => (this.#state = { routes, agent: new AgentState(initial) }));
+    this.#labeled ??= this.#gateway.labeled().then(({ routes, initial }) => (this.#state = { routes, agent: this.#gateway.labelsOf(this.agentName, initial) }));
     return this.#labeled;
   }
 
@@ -401,6 +453,7 @@ export class Session implements Agent {
       time: '',
       id: this.#gateway.nextAuditId(),
       stage: 'request',
+      agent: this.agentName,
       server: route.backend.name,
       guard: route.guard.name,
       mode: route.mode,
@@ -537,7 +590,7 @@ export interface Served {
  */
 export async function serveStdio(options: StdioOptions): Promise<Served> {
   const gateway = new Gateway(options);
-  const session = new Session(gateway, new LineTransport(options.input, options.output, { maxBytes: options.config.maxRequestBytes }));
+  const session = new Session(gateway, new LineTransport(options.input, options.output, { maxBytes: options.config.maxRequestBytes }), { agent: 'stdio' });
   const close = async () => {
     await gateway.close();
     await session.close();

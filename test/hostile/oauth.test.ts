@@ -39,7 +39,7 @@ describe('OAuth endpoints named by metadata', () => {
     expect(sent.map((s) => s.url)).toEqual(['http://127.0.0.1:8080/token', 'https://auth.example.com/token']);
   });
 
-  it("sends the server's configured headers to its MCP endpoint only", async () => {
+  it("sends the server's configured headers to its own origin only", async () => {
     const { sent, base } = recorder();
     const f = boundedFetch(server, base);
     await f('https://mcp.example.com/mcp', { headers: { 'X-Api-Key': 'key-for-the-mcp-server' } });
@@ -49,12 +49,12 @@ describe('OAuth endpoints named by metadata', () => {
     expect(sent[1]!.headers.get('accept')).toBe('application/json');
   });
 
-  it('sends a client secret only to the server\'s origin or the configured authorization server', async () => {
+  it('sends a client secret only to the server\'s host or the configured authorization server', async () => {
     const { sent, base } = recorder();
     const basic = { authorization: `Basic ${Buffer.from('id:secret').toString('base64')}` };
-    const f = boundedFetch({ ...server, secretOrigins: ['https://mcp.example.com', 'https://login.example.com'] }, base);
+    const f = boundedFetch({ ...server, secretHosts: ['mcp.example.com', 'login.example.com'] }, base);
     await expect(f('https://evil.example.net/token', { method: 'POST', headers: basic, body: 'grant_type=client_credentials' })).rejects.toThrow(
-      /mcpg refused to contact https:\/\/evil\.example\.net\/token: the client secret is sent only to https:\/\/mcp\.example\.com or https:\/\/login\.example\.com \(set oauth\.authorization_server to allow another\)/,
+      /mcpg refused to contact https:\/\/evil\.example\.net\/token: the client secret is sent only to mcp\.example\.com or login\.example\.com \(set oauth\.authorization_server to allow another\)/,
     );
     await expect(f('https://evil.example.net/token', { method: 'POST', body: 'grant_type=client_credentials&client_id=id&client_secret=secret' })).rejects.toThrow(/the client secret is sent only to/);
     await f('https://login.example.com/token', { method: 'POST', headers: basic, body: 'grant_type=client_credentials' });

@@ -1,0 +1,271 @@
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import { Gateway, type GatewayOptions } from '../proxy/gateway.ts';
+import { RPC } from '../proxy/router.ts';
+import { Session } from '../proxy/session.ts';
+import { McpgError, errorMessage } from '../shared/errors.ts';
+import { logger } from '../shared/log.ts';
+import { VERSION } from '../shared/version.ts';
+import { Agents } from './agents.ts';
+
+/** The version of gh-aw's MCP Gateway Specification whose HTTP interface `serve` follows. */
+export const SPEC_VERSION = '1.17.0';
+/** How long in-flight requests may take to finish once shutdown begins. */
+const DRAIN_MS = 30_000;
+const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
+
+const log = logger('serve');
+
+export interface ServeOptions extends GatewayOptions {
+  /** HOST:PORT; port 0 picks a free one. */
+  listen: string;
+  /** `/mcp` with `<server>___<tool>` names, instead of `/mcp/<server>` with the server's own. */
+  unified?: boolean;
+  /** The host name clients reach mcpg by: Host and Origin must name it (or loopback). */
+  domain?: string;
+  tls?: { cert: string; key: string };
+  /** Called once listening, before /health says healthy (gh-aw-mcpg prints the client config here). */
+  onListening?: (url: string) => void;
+}
+
+interface Entry {
+  transport: StreamableHTTPServerTransport;
+  session: Session;
+  agent: string;
+  route: string;
+  lastSeen: number;
+}
+
+export interface Served {
+  url: string;
+  /** Resolves when the gateway has shut down (POST /close, a signal, close()). */
+  closed: Promise<void>;
+  /** Stops accepting, lets calls in flight finish (up to a deadline), then closes the servers. */
+  close(): Promise<void>;
+}
+
+/**
+ * `mcpg serve`: the streamable HTTP front. One Gateway (servers, guards, catalog) for many
+ * agents; one Session per MCP session, routed (`/mcp/<server>`) or unified (`/mcp`), belonging to
+ * the agent its Authorization header names: an agent's labels are its own, shared by its
+ * sessions, never by another agent's. What it reads of a request is bounded (size, time); Host
+ * and Origin must name mcpg (DNS rebinding); `/health` says ready only once the servers and the
+ * guards are up, and not ready while draining.
+ */
+export async function serve(options: ServeOptions): Promise<Served> {
+  const { config } = options;
+  const agents = new Agents(config.agents);
+  const [host, port] = splitListen(options.listen);
+  if (agents.anonymous && !LOOPBACK.has(host)) {
+    throw new McpgError('CONFIG_INVALID', `${config.file}: [gateway] agents: none are named, so every caller would be one anonymous agent; that is allowed on a loopback address only (listening on ${host})`);
+  }
+  const gateway = new Gateway(options);
+  const sessions = new Map<string, Entry>();
+  const servers = new Set(config.servers.map((s) => s.name));
+  let ready = false;
+  let draining = false;
+  let inFlight = 0;
+  let closing: Promise<void> | undefined;
+  const closed = Promise.withResolvers<void>();
+
+  // Every server is introduced with every client capability mcpg relays: each agent's own
+  // capabilities decide what of it reaches that agent (Session.serverRequest).
+  await gateway.start({ sampling: {}, elicitation: {}, roots: { listChanged: true } }).catch(async (err: unknown) => {
+    await gateway.close();
+    throw err;
+  });
+  gateway.onFailure((err) => {
+    log.error(`the gateway cannot go on: ${errorMessage(err)}`);
+    void close();
+  });
+
+  const handler = (req: IncomingMessage, res: ServerResponse) => {
+    inFlight++;
+    res.on('close', () => inFlight--);
+    route(req, res).catch((err: unknown) => {
+      log.error(`${req.method} ${req.url}: ${errorMessage(err)}`);
+      if (!res.headersSent) json(res, 500, { error: 'internal error' });
+      else res.destroy();
+    });
+  };
+  const server: Server = options.tls ? createTlsServer({ cert: readFileSync(options.tls.cert), key: readFileSync(options.tls.key) }, handler) : createServer(handler);
+  // Reading a request is bounded in time: its headers, and the whole request.
+  server.headersTimeout = 20_000;
+  server.requestTimeout = 60_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (err) => reject(new McpgError('CONFIG_INVALID', `cannot listen on ${options.listen}: ${errorMessage(err)}`)));
+    server.listen(port, host, resolve);
+  });
+  const bound = (server.address() as AddressInfo).port;
+  const url = `${options.tls ? 'https' : 'http'}://${host.includes(':') && !host.startsWith('[') ? `[${host}]` : host}:${bound}`;
+  const allowedHosts = new Set([`${host}:${bound}`, ...[...LOOPBACK].map((h) => `${h.includes(':') && !h.startsWith('[') ? `[${h}]` : h}:${bound}`), ...(options.domain ? [options.domain, `${options.domain}:${bound}`] : [])]);
+  options.onListening?.(url);
+  ready = true;
+  log.info(`serving ${servers.size} servers on ${url}${options.unified ? '/mcp' : '/mcp/<server>'} for ${agents.anonymous ? 'an anonymous agent (loopback only)' : `${agents.names.length} agents`}`);
+
+  const idle = setInterval(() => {
+    const now = Date.now();
+    for (const [id, e] of sessions) {
+      if (now - e.lastSeen > config.sessionTimeoutMs) {
+        log.info(`session ${id} of agent "${e.agent}" was idle for ${config.sessionTimeoutMs / 1000}s: closed`);
+        void e.transport.close();
+      }
+    }
+  }, Math.min(60_000, config.sessionTimeoutMs)).unref();
+
+  async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = new URL(req.url ?? '/', 'http://mcpg').pathname;
+    // DNS rebinding: a page in a browser may reach 127.0.0.1 under another name; it cannot set Host.
+    const origin = req.headers.origin;
+    if (!allowedHosts.has(req.headers.host ?? '') || (origin !== undefined && origin !== 'null' && !allowedHosts.has(hostOf(origin)))) {
+      return json(res, 403, { error: `mcpg serves ${[...allowedHosts][0]} only (Host ${req.headers.host ?? 'missing'}${origin ? `, Origin ${origin}` : ''})` });
+    }
+    if (path === '/health') return health(res);
+    if (path.startsWith('/.well-known/')) return json(res, 404, { error: 'mcpg is not an authorization server' });
+    const routed = /^\/mcp\/([^/]+)\/?$/.exec(path);
+    const mcp = path === '/mcp' || path === '/mcp/' ? options.unified : routed ? !options.unified : false;
+    if (path !== '/close' && path !== '/reflect' && !mcp) return json(res, 404, { error: `no such endpoint: ${path}` });
+    if (draining && path !== '/close') return json(res, 503, { error: 'the gateway is shutting down' });
+    const caller = agents.identify(req.headers.authorization);
+    if ('status' in caller) return json(res, caller.status, { error: caller.error });
+    if (path === '/close') return closeEndpoint(req, res);
+    if (path === '/reflect') return json(res, 200, { agent: caller.agent, labels: gateway.agents().find((a) => a.agent === caller.agent)?.labels ?? null });
+    const target = routed?.[1] && decodeURIComponent(routed[1]);
+    if (target !== undefined && !servers.has(target)) return json(res, 404, { error: `no server named "${target}"` });
+    return mcpRequest(req, res, caller.agent, target);
+  }
+
+  async function mcpRequest(req: IncomingMessage, res: ServerResponse, agent: string, target: string | undefined): Promise<void> {
+    const routeKey = target ?? '';
+    let body: unknown;
+    if (req.method === 'POST') {
+      const read = await readBody(req, res, config.maxRequestBytes);
+      if ('status' in read) return rpcError(res, read.status, read.code, read.error);
+      body = read.body;
+    }
+    const id = req.headers['mcp-session-id'];
+    if (typeof id === 'string') {
+      const entry = sessions.get(id);
+      // Another agent's session is no session of this one's: the same answer as an unknown id.
+      if (!entry || entry.agent !== agent || entry.route !== routeKey) return rpcError(res, 404, -32001, 'Session not found');
+      entry.lastSeen = Date.now();
+      return entry.transport.handleRequest(req, res, body);
+    }
+    if (req.method !== 'POST') return rpcError(res, 400, RPC.invalidRequest, 'Bad Request: Mcp-Session-Id header is required');
+    const initialize = isInitialize(body);
+    // A call without a session (gh-aw-mcpg answers these for clients that skip initialize):
+    // served by a session of this request alone.
+    const transport = new StreamableHTTPServerTransport({
+      sessionIdGenerator: initialize ? () => randomUUID() : undefined,
+      enableJsonResponse: !initialize,
+      onsessioninitialized: (sid) => void sessions.set(sid, { transport, session, agent, route: routeKey, lastSeen: Date.now() }),
+    });
+    const session = new Session(gateway, transport, { agent, server: target, maxCalls: config.maxCallsPerSession });
+    transport.onclose = () => {
+      if (transport.sessionId) sessions.delete(transport.sessionId);
+    };
+    await session.start();
+    await transport.handleRequest(req, res, body);
+    if (!initialize) res.on('close', () => void transport.close());
+  }
+
+  function health(res: ServerResponse): void {
+    const healthy = ready && !draining;
+    const status = Object.fromEntries(
+      gateway.backends.map((b) => [b.name, { status: gateway.needsLogin.has(b.name) ? 'error' : b.running ? 'running' : 'stopped', ...(b.running && { uptime: b.uptimeSeconds }) }]),
+    );
+    json(res, healthy ? 200 : 503, { status: healthy ? 'healthy' : 'unhealthy', specVersion: SPEC_VERSION, gatewayVersion: VERSION, servers: status });
+  }
+
+  function closeEndpoint(req: IncomingMessage, res: ServerResponse): void {
+    if (req.method !== 'POST') return json(res, 405, { error: 'POST /close' });
+    if (closing) return json(res, 410, { error: 'Gateway has already been closed' });
+    json(res, 200, { status: 'closed', message: 'Gateway shutdown initiated', serversTerminated: gateway.backends.length });
+    res.on('finish', () => void close());
+  }
+
+  function close(): Promise<void> {
+    closing ??= (async () => {
+      draining = true;
+      clearInterval(idle);
+      server.close();
+      // Requests in flight (this one included) finish first, up to a deadline.
+      const deadline = Date.now() + DRAIN_MS;
+      while (inFlight > 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+      for (const e of sessions.values()) await e.transport.close().catch(() => {});
+      await gateway.close();
+      server.closeAllConnections();
+      log.info('closed');
+      closed.resolve();
+    })();
+    return closing;
+  }
+
+  return { url, closed: closed.promise, close };
+}
+
+function splitListen(listen: string): [string, number] {
+  const m = /^(\[[0-9a-fA-F:]+\]|[^:]+):(\d{1,5})$/.exec(listen);
+  const port = Number(m?.[2]);
+  if (!m || port > 65_535) throw new McpgError('USAGE', `--listen ${listen}: expected HOST:PORT (for example 127.0.0.1:3000)`);
+  return [m[1]!.replace(/^\[|\]$/g, ''), port];
+}
+
+function hostOf(origin: string): string {
+  try {
+    return new URL(origin).host;
+  } catch {
+    return '';
+  }
+}
+
+function json(res: ServerResponse, status: number, value: unknown): void {
+  const body = JSON.stringify(value);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }).end(body);
+}
+
+function rpcError(res: ServerResponse, status: number, code: number, message: string): void {
+  json(res, status, { jsonrpc: '2.0', error: { code, message }, id: null });
+}
+
+const isInitialize = (body: unknown): boolean =>
+  (Array.isArray(body) ? body : [body]).some((m) => typeof m === 'object' && m !== null && (m as { method?: unknown }).method === 'initialize');
+
+/**
+ * A request body, read within `max` bytes and parsed as JSON. Past `max` nothing more is read:
+ * the refusal is answered and the connection closed after it.
+ */
+function readBody(req: IncomingMessage, res: ServerResponse, max: number): Promise<{ body: unknown } | { status: number; code: number; error: string }> {
+  const tooLarge = () => {
+    req.pause();
+    res.setHeader('connection', 'close');
+    res.on('finish', () => req.socket.destroy());
+    return { status: 413, code: RPC.invalidRequest, error: `requests larger than ${max} bytes are refused` };
+  };
+  if (Number(req.headers['content-length'] ?? 0) > max) return Promise.resolve(tooLarge());
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= max) return void chunks.push(chunk);
+      req.off('data', onData);
+      req.off('end', onEnd);
+      resolve(tooLarge());
+    };
+    const onEnd = () => {
+      try {
+        resolve({ body: JSON.parse(Buffer.concat(chunks).toString('utf8')) });
+      } catch {
+        resolve({ status: 400, code: RPC.parseError, error: 'Parse error: the body is not JSON' });
+      }
+    };
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', () => resolve({ status: 400, code: RPC.invalidRequest, error: 'the request was not read whole' }));
+  });
+}
