@@ -9,6 +9,7 @@ import { registryCommand } from './commands/registry.ts';
 import { explainCommand } from './commands/explain.ts';
 import { importCommand } from './commands/import.ts';
 import { runCommand } from './commands/run.ts';
+import { serveCommand } from './commands/serve.ts';
 import { toolsCommand } from './commands/tools.ts';
 import { exitWith } from './exit.ts';
 import { out } from './output.ts';
@@ -50,6 +51,7 @@ export async function main(argv: string[]): Promise<void> {
       .scriptName('mcpg')
       .usage('$0 <command>\n\nAn MCP gateway that enforces information-flow control with WebAssembly guards.')
       .command(runCommand)
+      .command(serveCommand)
       .command(configCommand)
       .command(authCommand)
       .command(guardCommand)
@@ -66,6 +68,7 @@ export async function main(argv: string[]): Promise<void> {
       .option('version', { type: 'boolean', global: false, describe: 'print the version' })
       .alias('h', 'help')
       .example('$0 run --config mcpg.toml', 'serve MCP on stdio, in front of the servers in mcpg.toml')
+      .example('$0 serve --config mcpg.toml --listen 127.0.0.1:3000', 'serve MCP over HTTP to the agents named in [gateway] agents')
       .example('$0 config check mcpg.toml', 'validate a config and show what it resolves to')
       .example('$0 guard inspect guard.wasm', 'check a guard module against the guard ABI')
       .example('$0 guard lock --config mcpg.toml', 'download, verify and pin the guards in guards.lock')

@@ -84,8 +84,11 @@ export async function serve(options: ServeOptions): Promise<Served> {
   });
 
   const handler = (req: IncomingMessage, res: ServerResponse) => {
-    inFlight++;
-    res.on('close', () => inFlight--);
+    // Calls in flight are POSTs; a GET is a session's standing event stream, closed with it.
+    if (req.method === 'POST') {
+      inFlight++;
+      res.on('close', () => inFlight--);
+    }
     route(req, res).catch((err: unknown) => {
       log.error(`${req.method} ${req.url}: ${errorMessage(err)}`);
       if (!res.headersSent) json(res, 500, { error: 'internal error' });
@@ -190,14 +193,15 @@ export async function serve(options: ServeOptions): Promise<Served> {
 
   function close(): Promise<void> {
     closing ??= (async () => {
+      // Not ready (a load balancer stops sending), new MCP requests 503, /close 410; the calls in
+      // flight finish, up to a deadline; then the sessions, the servers and the listener close.
       draining = true;
       clearInterval(idle);
-      server.close();
-      // Requests in flight (this one included) finish first, up to a deadline.
       const deadline = Date.now() + DRAIN_MS;
-      while (inFlight > 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+      while (inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
       for (const e of sessions.values()) await e.transport.close().catch(() => {});
       await gateway.close();
+      server.close();
       server.closeAllConnections();
       log.info('closed');
       closed.resolve();
