@@ -38,7 +38,7 @@ if (step('single executable (npm run build:binary)', process.execPath, ['scripts
 else {
   // The executable's own concerns (bundling, embedded assets, node:wasi, fetch, workers): one
   // end-to-end file per feature; the logic behind them is the source pass's.
-  vitest('end-to-end tests against dist/mcpg', '.cache/vitest-binary.json', ['test/binary', 'test/cli', 'test/auth', 'test/docs', 'test/proxy/gateway.test.ts', 'test/supply/remote.test.ts', 'test/registry/repo-visibility.test.ts', 'test/registry/ghaw-like.test.ts'], {
+  vitest('end-to-end tests against dist/mcpg', '.cache/vitest-binary.json', ['test/binary', 'test/cli', 'test/auth', 'test/docs', 'test/proxy/gateway.test.ts', 'test/http/ghaw.test.ts', 'test/supply/remote.test.ts', 'test/registry/repo-visibility.test.ts', 'test/registry/ghaw-like.test.ts'], {
     MCPG_BIN: 'dist/mcpg',
   });
 }
