@@ -18,6 +18,7 @@ import createPlugin, { type CallContext } from '@extism/extism';
 import asc from 'assemblyscript/asc';
 import { fakeGitHub } from '../test/helpers/fake-github.ts';
 import { testSigstore } from '../test/helpers/sigstore.ts';
+import { benchHttp } from './bench/http.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const NODE = process.execPath;
@@ -320,6 +321,11 @@ sig.close();
 results.verify = { ten_signed_guards_ms: ms(pct(verify, 50)) };
 log(`   ${ms(pct(verify, 50))} ms`);
 
+// 7. The HTTP front (mcpg serve) against the same bare HTTP backend reached directly.
+log('\n7. mcpg serve: a bare HTTP backend reached directly and through mcpg serve');
+const http = await benchHttp(MCPG, work, quick, log);
+results.http = http;
+
 // Targets.
 const lat = latencyOut as Record<string, { added_p50_us: number; added_p99_us: number; p99_us: number }>;
 const conc = concOut as Record<string, { calls_per_s: number; peak_rss_mib: number }>;
@@ -334,6 +340,9 @@ const checks: [string, boolean, string][] = [
   ['wasm guard: <= 40 µs p50 over no guard', us(guardOverNoGuard) <= 40, `${us(guardOverNoGuard)} µs`],
   ['1 MB list labeled per item <= 5x direct', payload1mb <= 5, `${payload1mb}x`],
   ['guard call with a call_backend <= 0.5x Extism', backendNs / extismNs <= 0.5, `${(backendNs / extismNs).toFixed(2)}x`],
+  ['serve: added p50 over direct HTTP <= 150 µs', http.added_p50_us <= 150, `${http.added_p50_us} µs`],
+  ['serve: 64 callers over 16 agents >= 0.5x direct', http.callers64_ratio >= 0.5, `${http.callers64_ratio.toFixed(2)}x`],
+  ['serve: RSS with 1,000 idle sessions <= 150 MiB', http.idle_sessions_rss_mib <= 150, `${http.idle_sessions_rss_mib} MiB`],
 ];
 results.targets = checks.map(([name, ok, value]) => ({ name, ok, value }));
 log('\ntargets:');

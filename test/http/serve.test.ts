@@ -3,7 +3,7 @@
 // specification (section 11) that apply are named by their ids.
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { CallToolResultSchema } from '@modelcontextprotocol/sdk/types.js';
+import { CallToolResultSchema, CreateMessageRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Server, loadConfig } from '../../src/config/load.ts';
 import { writeSinkGuard } from '../../src/guard/builtin.ts';
@@ -165,6 +165,36 @@ describe('mcpg serve, routed (default)', () => {
 
   it('/.well-known/oauth-authorization-server is 404: mcpg is not an authorization server', async () => {
     expect((await fetch(`${served.url}/.well-known/oauth-authorization-server`)).status).toBe(404);
+  });
+});
+
+describe("mcpg serve, servers' requests", () => {
+  it('go to the session whose call caused them, and are refused when no call did', async () => {
+    const file = writeConfig(tempDir(), { gateway: { agents: { alice: ALICE, bob: BOB } }, mcpServers: { asker: fixtureServer('canary.ts', 'public-words') } });
+    const served = await serve({ config: loadConfig(file), listen: '127.0.0.1:0', makeGuard: async () => noopGuard() });
+    const seen: string[] = [];
+    const connect = async (name: string, token: string) => {
+      const client = new Client({ name, version: '1.0.0' }, { capabilities: { sampling: {} } });
+      client.setRequestHandler(CreateMessageRequestSchema, async () => {
+        seen.push(name);
+        return { role: 'assistant', content: { type: 'text', text: `from ${name}` }, model: 'm' };
+      });
+      await client.connect(new StreamableHTTPClientTransport(new URL(`${served.url}/mcp/asker`), { requestInit: { headers: { Authorization: token } } }));
+      return client;
+    };
+    const a = await connect('alice', ALICE);
+    const b = await connect('bob', BOB);
+    try {
+      const r = (await b.callTool({ name: 'sample', arguments: {} })) as { content: { text: string }[] };
+      expect(r.content[0]!.text).toBe('answered: {"type":"text","text":"from bob"}');
+      expect(seen).toEqual(['bob']);
+      await a.callTool({ name: 'sample_later', arguments: {} });
+      await expect.poll(async () => ((await a.callTool({ name: 'later_result', arguments: {} })) as { content: { text: string }[] }).content[0]!.text).toMatch(/^refused: .*no agent's call to this server is in flight/);
+      expect(seen).toEqual(['bob']);
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+      await served.close();
+    }
   });
 });
 

@@ -1,0 +1,113 @@
+// The HTTP front, measured side by side in one run: the same bare HTTP backend reached directly
+// and through `mcpg serve` (the single executable): added p50/p99 of sequential calls, 64
+// callers spread over 16 agents, and resident memory with 1,000 idle sessions.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { Agent, request } from 'undici';
+
+const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!;
+const us = (ns: number) => Math.round(ns / 100) / 10;
+const ARGS = { message: 'x'.repeat(160), n: 42 };
+const dispatcher = new Agent({ keepAliveTimeout: 60_000, connections: 128 });
+
+/** One MCP client over HTTP without the SDK: the client costs the same for every target. */
+class HttpRpc {
+  #id = 0;
+  session?: string;
+  readonly url: string;
+  readonly token?: string;
+  constructor(url: string, token?: string) {
+    this.url = url;
+    this.token = token;
+  }
+  async request(method: string, params: object): Promise<Record<string, unknown>> {
+    const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
+    if (this.token) headers.authorization = this.token;
+    if (this.session) headers['mcp-session-id'] = this.session;
+    const res = await request(this.url, { method: 'POST', headers, body: JSON.stringify({ jsonrpc: '2.0', id: ++this.#id, method, params }), dispatcher });
+    const sid = res.headers['mcp-session-id'];
+    if (typeof sid === 'string') this.session = sid;
+    const text = await res.body.text();
+    // A JSON answer, or the one `data:` line of an event stream.
+    const json = text.startsWith('{') ? text : (/^data: (.*)$/m.exec(text)?.[1] ?? '{}');
+    return JSON.parse(json) as Record<string, unknown>;
+  }
+  async start(): Promise<this> {
+    await this.request('initialize', { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'bench', version: '1' } });
+    return this;
+  }
+  async call(): Promise<number> {
+    const t = process.hrtime.bigint();
+    const r = await this.request('tools/call', { name: 'get_echo', arguments: ARGS });
+    if (r.error || (r.result as { isError?: boolean } | undefined)?.isError) throw new Error(JSON.stringify(r));
+    return Number(process.hrtime.bigint() - t);
+  }
+}
+
+async function firstLine(child: ChildProcess): Promise<string> {
+  for await (const line of createInterface({ input: child.stdout! })) return line;
+  throw new Error('no output');
+}
+
+export async function benchHttp(mcpg: string, work: string, quick: boolean, log: (s: string) => void) {
+  const backend = spawn(process.execPath, [join(import.meta.dirname, 'http-echo-server.mjs')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const direct = await firstLine(backend);
+  const agents = Object.fromEntries(Array.from({ length: 16 }, (_, i) => [`agent-${i}`, `bench-token-${i}-0123456789`]));
+  const config = join(work, 'serve.json');
+  writeFileSync(config, JSON.stringify({ gateway: { agents, max_concurrent_calls: 1000 }, mcpServers: { echo: { url: direct } } }));
+  const port = 20_000 + Math.floor(Math.random() * 20_000);
+  const gateway = spawn(mcpg, ['serve', '--config', config, '--listen', `127.0.0.1:${port}`, '--log-level', 'error'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const front = `http://127.0.0.1:${port}/mcp/echo`;
+  for (let i = 0; i < 200; i++) {
+    if ((await fetch(`http://127.0.0.1:${port}/health`).then((r) => r.status, () => 0)) === 200) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  try {
+    // 1. Sequential latency, rounds alternating.
+    const calls = quick ? 600 : 3000;
+    const d = await new HttpRpc(direct).start();
+    const m = await new HttpRpc(front, agents['agent-0']).start();
+    for (let i = 0; i < 200; i++) await Promise.all([d.call(), m.call()]).catch(() => {});
+    const seq = { direct: [] as number[], mcpg: [] as number[] };
+    for (let round = 0; round < 6; round++) {
+      for (let i = 0; i < calls / 6; i++) seq.direct.push(await d.call());
+      for (let i = 0; i < calls / 6; i++) seq.mcpg.push(await m.call());
+    }
+    const added50 = us(pct(seq.mcpg, 50) - pct(seq.direct, 50));
+    const added99 = us(pct(seq.mcpg, 99) - pct(seq.direct, 99));
+    log(`   sequential: direct p50 ${us(pct(seq.direct, 50))} µs, through mcpg serve p50 ${us(pct(seq.mcpg, 50))} µs (added p50 ${added50} µs, p99 ${added99} µs)`);
+
+    // 2. 64 callers, spread over 16 agents (4 sessions each), against 64 callers direct.
+    const total = quick ? 1280 : 6400;
+    const rate = async (clients: HttpRpc[]) => {
+      let next = 0;
+      const start = process.hrtime.bigint();
+      await Promise.all(clients.map(async (c) => {
+        while (next++ < total) await c.call();
+      }));
+      return Math.round(total / (Number(process.hrtime.bigint() - start) / 1e9));
+    };
+    const directClients = await Promise.all(Array.from({ length: 64 }, () => new HttpRpc(direct).start()));
+    const frontClients = await Promise.all(Array.from({ length: 64 }, (_, i) => new HttpRpc(front, agents[`agent-${i % 16}`]).start()));
+    const directRate = await rate(directClients);
+    const frontRate = await rate(frontClients);
+    log(`   64 callers (16 agents): direct ${directRate} calls/s, through mcpg serve ${frontRate} calls/s (${(frontRate / directRate).toFixed(2)}x direct)`);
+
+    // 3. Resident memory with 1,000 idle sessions.
+    const before = rss(gateway.pid!);
+    for (let i = 0; i < 1000; i += 50) await Promise.all(Array.from({ length: 50 }, (_, j) => new HttpRpc(front, agents[`agent-${(i + j) % 16}`]).start()));
+    const after = rss(gateway.pid!);
+    log(`   1,000 idle sessions: RSS ${after} MiB (${before} MiB before them)`);
+    return { added_p50_us: added50, added_p99_us: added99, callers64_ratio: frontRate / directRate, idle_sessions_rss_mib: after };
+  } finally {
+    gateway.kill();
+    backend.kill();
+    await dispatcher.close();
+  }
+}
+
+function rss(pid: number): number {
+  return Math.round(Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024);
+}
