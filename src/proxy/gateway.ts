@@ -280,14 +280,20 @@ export class Gateway {
   }
 
   /**
-   * A server asks its client for sampling, elicitation or roots. The session with a call in
-   * flight on that server answers (the only session, over stdio); a request that no session's
-   * call caused, while several agents are connected, is refused: it belongs to none of them.
+   * A server asks its client for sampling, elicitation or roots. The one session with a call in
+   * flight on that server answers (or the only session, over stdio). A server's request does not
+   * say which call it is for: with calls of several sessions in flight it could be any of
+   * theirs, and it is refused rather than shown to (and answered by) the wrong agent; so is one
+   * that no call caused while several sessions are connected.
    */
   #serverRequest(server: string, method: ServerRequest, params: Params, context: RequestContext): Promise<unknown> {
     const sessions = [...this.#sessions];
-    const session = sessions.find((s) => s.calling(server)) ?? (sessions.length === 1 ? sessions[0] : undefined);
-    if (!session) return Promise.reject(new RpcError(RPC.invalidRequest, `mcpg refused ${method}: no agent's call to this server is in flight`));
+    const calling = sessions.filter((s) => s.calling(server));
+    const session = calling.length === 1 ? calling[0] : !calling.length && sessions.length === 1 ? sessions[0] : undefined;
+    if (!session) {
+      const why = calling.length ? `calls of ${calling.length} sessions are in flight on this server, and the request does not say which it is for` : "no agent's call to this server is in flight";
+      return Promise.reject(new RpcError(RPC.invalidRequest, `mcpg refused ${method}: ${why}`));
+    }
     return session.serverRequest(server, method, params, context);
   }
 }

@@ -47,6 +47,8 @@ export class RpcError extends Error {
 export class LocalError extends RpcError {}
 
 export interface RequestContext {
+  /** The request's id on this connection. */
+  id: Id;
   /** Aborted when the peer cancels the request or the connection closes. */
   signal: AbortSignal;
   progressToken?: Id;
@@ -64,6 +66,11 @@ export interface RequestOptions {
   /** In all: progress cannot extend it. */
   maxTotalMs?: number;
   onprogress?: (progress: Progress) => void;
+  /**
+   * The peer's request this one is made for (a server's sampling during the agent's call): an
+   * HTTP transport sends it on that request's stream.
+   */
+  relatedRequestId?: Id;
 }
 
 interface Pending {
@@ -125,8 +132,9 @@ export class Router {
     this.#closedByPeer();
   }
 
-  notify(method: string, params?: Params): Promise<void> {
-    return this.#send({ jsonrpc: '2.0', method, ...(params && { params }) });
+  /** A notification; `related` ties it to a request of the peer's (progress), for HTTP transports. */
+  notify(method: string, params?: Params, related?: Id): Promise<void> {
+    return this.#send({ jsonrpc: '2.0', method, ...(params && { params }) }, related);
   }
 
   /** Sends a request; settles exactly once: its answer, a timeout, a cancellation, or the close. */
@@ -168,13 +176,13 @@ export class Router {
         // Progress shows the call is alive: it re-arms the idle timer, never the total one.
         onprogress: options.onprogress && ((p) => (arm(), options.onprogress!(p))),
       });
-      this.#send({ jsonrpc: '2.0', id, method, ...(withToken && { params: withToken }) }).catch((err: Error) => cancel('send failed', err));
+      this.#send({ jsonrpc: '2.0', id, method, ...(withToken && { params: withToken }) }, options.relatedRequestId).catch((err: Error) => cancel('send failed', err));
     });
   }
 
-  #send(message: Record<string, unknown>): Promise<void> {
+  #send(message: Record<string, unknown>, related?: Id): Promise<void> {
     if (this.#closed) return Promise.reject(new LocalError(RPC.connectionClosed, `${this.#name} is not connected`));
-    return this.#transport.send(message as JSONRPCMessage);
+    return this.#transport.send(message as JSONRPCMessage, related === undefined ? undefined : { relatedRequestId: related });
   }
 
   #answer(id: Id | null, body: { result: unknown } | { error: { code: number; message: string; data?: unknown } }): void {
@@ -226,9 +234,10 @@ export class Router {
     const token = (params._meta as { progressToken?: unknown } | undefined)?.progressToken;
     const progressToken = isId(token) ? token : undefined;
     const context: RequestContext = {
+      id,
       signal: controller.signal,
       progressToken,
-      sendProgress: (p) => (progressToken === undefined ? Promise.resolve() : this.notify('notifications/progress', { ...p, progressToken })),
+      sendProgress: (p) => (progressToken === undefined ? Promise.resolve() : this.notify('notifications/progress', { ...p, progressToken }, id)),
     };
     handler(params, context)
       .then(

@@ -88,8 +88,8 @@ export class Session implements Agent {
   /** The agent's labels and the routes, once the guards' label_agent has run. */
   #labeled?: Promise<{ routes: Map<string, Route>; agent: AgentState }>;
   #state?: { routes: Map<string, Route>; agent: AgentState };
-  /** Calls in flight, per server: that server's requests to its client come to this session. */
-  readonly #calls = new Map<string, number>();
+  /** The agent's requests in flight, per server: that server's requests to its client come here, on their stream. */
+  readonly #calls = new Map<string, Id[]>();
   readonly closed: Promise<void>;
 
   constructor(gateway: Gateway, transport: AgentTransport, options: SessionOptions = {}) {
@@ -248,7 +248,7 @@ export class Session implements Agent {
   // ---- What the servers send of their own accord (the gateway's hooks).
 
   calling(server: string): boolean {
-    return (this.#calls.get(server) ?? 0) > 0;
+    return (this.#calls.get(server)?.length ?? 0) > 0;
   }
 
   listChanged(server: string, kind: ListKind): void {
@@ -304,7 +304,11 @@ export class Session implements Agent {
       throw refuse('the agent may not read what it carries');
     }
     if (audited()) throw refuse('it could not be audited');
-    const reply = await this.#agent.request(method, shownToAgent(server, method, params), { signal: context.signal, timeoutMs: route.backend.config.maxTotalMs });
+    const reply = await this.#agent.request(method, shownToAgent(server, method, params), {
+      signal: context.signal,
+      timeoutMs: route.backend.config.maxTotalMs,
+      relatedRequestId: this.#calls.get(server)?.at(-1),
+    });
     record.stage = 'response';
     record.operation = 'write';
     record.agent_before = agent.labels;
@@ -400,7 +404,9 @@ export class Session implements Agent {
     const sent: Promise<void>[] = [];
     const onprogress = context.progressToken === undefined ? undefined : (p: Progress) => void sent.push(context.sendProgress(progressShown(p, agent.labels, answer.resource)));
     let result: Params;
-    this.#calls.set(server, (this.#calls.get(server) ?? 0) + 1);
+    const inFlight = this.#calls.get(server) ?? [];
+    this.#calls.set(server, inFlight);
+    inFlight.push(context.id);
     try {
       result = await route.backend.request(call.method, call.params, { signal: context.signal, ...(onprogress && { onprogress }) });
     } catch (err) {
@@ -419,7 +425,7 @@ export class Session implements Agent {
       if (reading.length) return audited({ refused: `mcpg withheld the error server "${server}" answered to "${tool}": the agent may not read it (audit id ${record.id})` });
       return audited({ error: err });
     } finally {
-      this.#calls.set(server, this.#calls.get(server)! - 1);
+      inFlight.splice(inFlight.indexOf(context.id), 1);
       await Promise.all(sent);
     }
 
