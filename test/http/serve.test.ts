@@ -4,6 +4,9 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { CallToolResultSchema, CreateMessageRequestSchema } from '@modelcontextprotocol/sdk/types.js';
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Server, loadConfig } from '../../src/config/load.ts';
 import { writeSinkGuard } from '../../src/guard/builtin.ts';
@@ -11,7 +14,7 @@ import type { Guard } from '../../src/guard/guard.ts';
 import { type Served, serve } from '../../src/http/serve.ts';
 import { noopGuard } from '../../src/guard/builtin.ts';
 import { configureLog } from '../../src/shared/log.ts';
-import { fixtureServer, tempDir, writeConfig } from '../helpers/mcpg.ts';
+import { ROOT, fixtureServer, tempDir, writeConfig } from '../helpers/mcpg.ts';
 
 configureLog({ level: 'error', writer: () => {} });
 
@@ -161,6 +164,18 @@ describe('mcpg serve, routed (default)', () => {
     expect(body.specVersion).toMatch(/^\d+\.\d+\.\d+$/);
     expect(body.gatewayVersion).toMatch(/^\d+\.\d+\.\d+/);
     expect(body.servers).toMatchObject({ notes: { status: 'running' }, sink: { status: 'running' } });
+  });
+
+  it("the MCP Inspector's CLI lists and calls tools through mcpg serve", async () => {
+    const build = join(ROOT, 'node_modules/@modelcontextprotocol/inspector-cli/build');
+    const inspect = async (...args: string[]) => {
+      // Run from its build folder: it finds its own package.json relative to the working directory.
+      const { stdout } = await promisify(execFile)(process.execPath, [join(build, 'index.js'), `${served.url}/mcp/sink`, '--transport', 'http', '--header', `Authorization: ${BOB}`, ...args], { cwd: build });
+      return JSON.parse(stdout) as Record<string, unknown>;
+    };
+    const tools = (await inspect('--method', 'tools/list')) as { tools: { name: string }[] };
+    expect(tools.tools.map((t) => t.name)).toContain('echo');
+    expect(await inspect('--method', 'tools/call', '--tool-name', 'echo', '--tool-arg', 'text=inspected')).toMatchObject({ content: [{ type: 'text', text: 'sink: inspected' }] });
   });
 
   it('/.well-known/oauth-authorization-server is 404: mcpg is not an authorization server', async () => {
