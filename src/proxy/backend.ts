@@ -42,6 +42,8 @@ export interface BackendHooks {
   serverRequest(method: ServerRequest, params: Params, context: RequestContext): Promise<unknown>;
   /** A log message from the server (`notifications/message`). */
   log(params: Params): void;
+  /** A resource the agent subscribed to changed (`notifications/resources/updated`). */
+  updated(params: Params): void;
 }
 
 export interface CallOptions {
@@ -214,6 +216,7 @@ export class Backend {
     for (const method of SERVER_REQUESTS) router.onRequest(method, (params, context) => this.#hooks.serverRequest(method, params, context));
     for (const kind of ['tools', 'prompts', 'resources'] as const) router.onNotification(`notifications/${kind}/list_changed`, () => this.#hooks.listChanged(kind));
     router.onNotification('notifications/message', (params) => this.#hooks.log(params));
+    router.onNotification('notifications/resources/updated', (params) => this.#hooks.updated(params));
     try {
       await router.start();
     } catch (err) {
@@ -332,6 +335,7 @@ export async function liveDefinitions(server: Server): Promise<Record<'tools' | 
       throw new RpcError(RPC.methodNotFound, `mcpg is listing this server's definitions; it has no ${method}`);
     },
     log: () => {},
+    updated: () => {},
   });
   try {
     await backend.start({ sampling: {}, elicitation: {}, roots: { listChanged: true } });

@@ -46,6 +46,7 @@ export interface Agent {
   /** A request from a server to its client; the session whose call it serves answers it. */
   serverRequest(server: string, method: ServerRequest, params: Params, context: RequestContext): Promise<unknown>;
   serverLog(server: string, params: Params): void;
+  resourceUpdated(server: string, params: Params): Promise<void>;
   listChanged(server: string, kind: ListKind): void;
   /** Has this session a call in flight on that server? */
   calling(server: string): boolean;
@@ -107,6 +108,9 @@ export class Gateway {
         serverRequest: (method, params, context) => this.#serverRequest(s.name, method, params, context),
         log: (params) => {
           for (const session of this.#sessions) session.serverLog(s.name, params);
+        },
+        updated: (params) => {
+          for (const session of this.#sessions) void session.resourceUpdated(s.name, params);
         },
       });
       return backend;

@@ -22,7 +22,7 @@ import { LineTransport } from './stdio.ts';
 const CAPABILITIES = {
   tools: { listChanged: true },
   prompts: { listChanged: true },
-  resources: { listChanged: true },
+  resources: { listChanged: true, subscribe: true },
   logging: {},
   completions: {},
 };
@@ -84,6 +84,8 @@ export class Session implements Agent {
   readonly #server?: string;
   readonly #maxCalls: number;
   #callsMade = 0;
+  /** `server\nuri` of each resource this session subscribed to. */
+  readonly #subscribed = new Set<string>();
   #capabilities: Params = {};
   /** The agent's labels and the routes, once the guards' label_agent has run. */
   #labeled?: Promise<{ routes: Map<string, Route>; agent: AgentState }>;
@@ -124,6 +126,8 @@ export class Session implements Agent {
     agent.onRequest('prompts/get', served((params, context) => this.getPrompt(params, context)));
     agent.onRequest('resources/read', served((params, context) => this.readResource(params, context)));
     agent.onRequest('completion/complete', served((params, context) => this.complete(params, context)));
+    agent.onRequest('resources/subscribe', served((params, context) => this.subscribe('resources/subscribe', params, context)));
+    agent.onRequest('resources/unsubscribe', served((params, context) => this.subscribe('resources/unsubscribe', params, context)));
     agent.onRequest('logging/setLevel', served((params) => this.setLogLevel(params)));
     agent.onNotification('notifications/roots/list_changed', () => {
       for (const b of gateway.backends) b.notify('notifications/roots/list_changed');
@@ -239,6 +243,23 @@ export class Session implements Agent {
     return answered(await this.#through({ route: routes.get(target.backend.name)!, method: 'completion/complete', tool: 'completion/complete', args: forwarded, params: forwarded, context }));
   }
 
+  /**
+   * resources/subscribe and unsubscribe go to the server that offers the URI, through its
+   * guard as any request does; the session keeps the URIs it subscribed to (resourceUpdated).
+   */
+  async subscribe(method: 'resources/subscribe' | 'resources/unsubscribe', params: Params, context: RequestContext): Promise<Params> {
+    const uri = params.uri;
+    const found = typeof uri === 'string' ? this.#gateway.catalog.resource(uri) : undefined;
+    const backend = found && (this.#server === undefined || found.name === this.#server) ? found : undefined;
+    if (!backend || typeof uri !== 'string') throw new RpcError(RPC.invalidParams, `no server offers resource "${String(uri)}"`);
+    if (!(backend.capabilities.resources as { subscribe?: unknown } | undefined)?.subscribe) throw new RpcError(RPC.methodNotFound, `server "${backend.name}" does not support resource subscriptions`);
+    const { routes } = await this.#labels();
+    const result = answered(await this.#through({ route: routes.get(backend.name)!, method, tool: method, args: params, params, context }));
+    if (method === 'resources/subscribe') this.#subscribed.add(`${backend.name}\n${uri}`);
+    else this.#subscribed.delete(`${backend.name}\n${uri}`);
+    return result;
+  }
+
   async setLogLevel(params: Params): Promise<Params> {
     const backends = this.#gateway.backends.filter((b) => b.capabilities.logging && (this.#server === undefined || b.name === this.#server));
     await Promise.all(backends.map((b) => b.request('logging/setLevel', params).catch((err: unknown) => log.warn(`server "${b.name}": logging/setLevel failed: ${errorMessage(err)}`))));
@@ -254,6 +275,26 @@ export class Session implements Agent {
   listChanged(server: string, kind: ListKind): void {
     if (this.#server !== undefined && server !== this.#server) return;
     void this.#agent.notify(`notifications/${kind}/list_changed`).catch(() => {});
+  }
+
+  /**
+   * A resource this session subscribed to changed. What reaches the agent is the URI it gave
+   * (nothing else of the server's words), and only while it may read that resource, as its
+   * guard labels a read of it now.
+   */
+  async resourceUpdated(server: string, params: Params): Promise<void> {
+    const uri = params.uri;
+    if (typeof uri !== 'string' || !this.#subscribed.has(`${server}\n${uri}`)) return;
+    const { routes, agent } = await this.#labels();
+    const route = routes.get(server);
+    if (!route) return;
+    try {
+      const answer = await route.guard.labelResource('resources/read', { uri }, this.#backendCall(route, this.#record(route, 'resources/read', 'resources/read', agent)));
+      if (check(agent.labels, answer.resource, 'read').length) return;
+    } catch {
+      return;
+    }
+    void this.#agent.notify('notifications/resources/updated', { uri }).catch(() => {});
   }
 
   /**

@@ -2,7 +2,7 @@
 // server side: every server scenario runs against a server that implements them
 // (test/fixtures/servers/conformance-server.ts) reached directly over HTTP, and against the same
 // server behind `mcpg serve` (routed: /mcp/everything, its stdio process as the backend). What
-// passes directly must pass through mcpg, but for the scenarios listed below with the reason.
+// passes directly must pass through mcpg (a scenario that could not would be listed with the reason).
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -17,12 +17,8 @@ import { FIXTURES, ROOT, fixtureServer, tempDir, writeConfig } from '../helpers/
 configureLog({ level: 'error', writer: () => {} });
 const CLI = join(ROOT, 'node_modules/@modelcontextprotocol/conformance/dist/index.js');
 
-/** Server scenarios that cannot pass through mcpg, and why. */
-const NOT_THROUGH_MCPG: Record<string, string> = {
-  // mcpg does not relay resource subscriptions yet (the next protocol issue's passthrough).
-  'resources-subscribe': 'resources/subscribe is not relayed yet',
-  'resources-unsubscribe': 'resources/unsubscribe is not relayed yet',
-};
+/** Server scenarios that cannot pass through mcpg, and why (none today). */
+const NOT_THROUGH_MCPG: Record<string, string> = {};
 
 interface Check {
   id: string;

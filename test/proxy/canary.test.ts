@@ -3,7 +3,7 @@
 // not in results, content blocks, _meta, errors, progress, log lines, server requests, prompts,
 // resources or completions. In propagate mode reading taints, and the taint then stops writes
 // to a public sink, the agent's answers to a server's requests included.
-import { CreateMessageRequestSchema, ElicitRequestSchema, ListRootsRequestSchema } from '@modelcontextprotocol/sdk/types.js';
+import { CreateMessageRequestSchema, ElicitRequestSchema, ListRootsRequestSchema, ResourceUpdatedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Server } from '../../src/config/load.ts';
 import type { Mode } from '../../src/config/schema.ts';
@@ -84,6 +84,8 @@ async function touchEverything(a: Agent): Promise<void> {
   await settle(a.client.readResource({ uri: 'canary://items/1' }));
   await settle(a.client.complete({ ref: { type: 'ref/prompt', name: 'canary___p' }, argument: { name: 'x', value: '' } }));
   await settle(a.client.setLoggingLevel('debug'));
+  await settle(a.client.subscribeResource({ uri: 'canary://doc' }));
+  await settle(a.client.callTool({ name: 'canary___touch', arguments: {} }));
 }
 
 describe('the canary: no byte of a private server reaches an agent that may not read it', () => {
@@ -139,6 +141,16 @@ describe('the canary: no byte of a private server reaches an agent that may not 
     const write = await a.call('sink___write');
     expect(write.isError).toBe(true);
     expect(write.text).toMatch(/^mcpg denied write of "write" on server "sink": the agent carries secrecy tags the resource does not accept: private:canary/);
+  });
+
+  it('propagate: a subscribed resource\'s update reaches the agent as its URI alone, once the agent may read it', async () => {
+    a = await agent('propagate');
+    const updates: unknown[] = [];
+    a.client.setNotificationHandler(ResourceUpdatedNotificationSchema, async (n) => void updates.push(n.params));
+    await a.client.subscribeResource({ uri: 'canary://doc' });
+    await a.call('canary___touch');
+    await expect.poll(() => updates).toEqual([{ uri: 'canary://doc' }]);
+    expect(a.wire.filter((m) => m.includes('resources/updated')).join('')).not.toContain(MARK);
   });
 
   it('propagate: a server\'s request says which server asks, quoted so no server can forge mcpg\'s words; sampling takes no client context', async () => {
