@@ -3,7 +3,6 @@ import { readFileSync } from 'node:fs';
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { Gateway, type GatewayOptions } from '../proxy/gateway.ts';
 import { RPC } from '../proxy/router.ts';
 import { Session } from '../proxy/session.ts';
@@ -11,6 +10,7 @@ import { McpgError, errorMessage } from '../shared/errors.ts';
 import { logger } from '../shared/log.ts';
 import { VERSION } from '../shared/version.ts';
 import { Agents } from './agents.ts';
+import { HttpTransport } from './transport.ts';
 
 /** The version of gh-aw's MCP Gateway Specification whose HTTP interface `serve` follows. */
 export const SPEC_VERSION = '1.17.0';
@@ -33,7 +33,7 @@ export interface ServeOptions extends GatewayOptions {
 }
 
 interface Entry {
-  transport: StreamableHTTPServerTransport;
+  transport: HttpTransport;
   session: Session;
   agent: string;
   route: string;
@@ -144,36 +144,37 @@ export async function serve(options: ServeOptions): Promise<Served> {
 
   async function mcpRequest(req: IncomingMessage, res: ServerResponse, agent: string, target: string | undefined): Promise<void> {
     const routeKey = target ?? '';
-    let body: unknown;
-    if (req.method === 'POST') {
-      const read = await readBody(req, res, config.maxRequestBytes);
-      if ('status' in read) return rpcError(res, read.status, read.code, read.error);
-      body = read.body;
-    }
     const id = req.headers['mcp-session-id'];
-    if (typeof id === 'string') {
-      const entry = sessions.get(id);
-      // Another agent's session is no session of this one's: the same answer as an unknown id.
-      if (!entry || entry.agent !== agent || entry.route !== routeKey) return rpcError(res, 404, -32001, 'Session not found');
-      entry.lastSeen = Date.now();
-      return entry.transport.handleRequest(req, res, body);
+    const entry = typeof id === 'string' ? sessions.get(id) : undefined;
+    // Another agent's session is no session of this one's: the same answer as an unknown id.
+    if (typeof id === 'string' && (!entry || entry.agent !== agent || entry.route !== routeKey)) return rpcError(res, 404, -32001, 'Session not found');
+    if (entry) entry.lastSeen = Date.now();
+    if (req.method === 'GET') {
+      if (!entry) return rpcError(res, 400, RPC.invalidRequest, 'Bad Request: Mcp-Session-Id header is required');
+      if (!/text\/event-stream/.test(req.headers.accept ?? '')) return rpcError(res, 406, RPC.invalidRequest, 'Not Acceptable: the client must accept text/event-stream');
+      return entry.transport.handleGet(res);
     }
-    if (req.method !== 'POST') return rpcError(res, 400, RPC.invalidRequest, 'Bad Request: Mcp-Session-Id header is required');
-    const initialize = isInitialize(body);
+    if (req.method === 'DELETE') {
+      if (!entry) return rpcError(res, 400, RPC.invalidRequest, 'Bad Request: Mcp-Session-Id header is required');
+      await entry.transport.close();
+      return json(res, 200, {});
+    }
+    if (req.method !== 'POST') return json(res, 405, { error: `${req.method} is not served here` });
+    if (!/application\/json/i.test(req.headers['content-type'] ?? '')) return rpcError(res, 415, RPC.invalidRequest, 'Unsupported Media Type: the body must be application/json');
+    const read = await readBody(req, res, config.maxRequestBytes);
+    if ('status' in read) return rpcError(res, read.status, read.code, read.error);
+    if (entry) return entry.transport.handlePost(res, read.body);
+    const initialize = isInitialize(read.body);
     // A call without a session (gh-aw-mcpg answers these for clients that skip initialize):
     // served by a session of this request alone.
-    const transport = new StreamableHTTPServerTransport({
-      sessionIdGenerator: initialize ? () => randomUUID() : undefined,
-      enableJsonResponse: !initialize,
-      onsessioninitialized: (sid) => void sessions.set(sid, { transport, session, agent, route: routeKey, lastSeen: Date.now() }),
-    });
+    const transport = new HttpTransport(initialize ? randomUUID() : undefined);
     const session = new Session(gateway, transport, { agent, server: target, maxCalls: config.maxCallsPerSession });
-    transport.onclose = () => {
-      if (transport.sessionId) sessions.delete(transport.sessionId);
-    };
+    // The router owns the transport's callbacks; the session says when it has closed.
+    void session.closed.then(() => transport.sessionId && sessions.delete(transport.sessionId));
+    if (transport.sessionId) sessions.set(transport.sessionId, { transport, session, agent, route: routeKey, lastSeen: Date.now() });
+    else res.on('close', () => void transport.close());
     await session.start();
-    await transport.handleRequest(req, res, body);
-    if (!initialize) res.on('close', () => void transport.close());
+    transport.handlePost(res, read.body);
   }
 
   function health(res: ServerResponse): void {

@@ -45,6 +45,14 @@ export function boundedFetch(bounds: Bounds, base: typeof fetch = fetch): typeof
     if (!res.body) return res;
     const own = mcp ? bounds : { ...bounds, maxBytes: Math.min(bounds.maxBytes, OTHER_BYTES), who: `${target.origin}${target.pathname} (for ${bounds.who})` };
     const sse = (res.headers.get('content-type') ?? '').toLowerCase().startsWith('text/event-stream');
+    // A body whose length is declared and within bounds needs no counting as it is read (fetch
+    // reads no more than the declared length); a larger one is refused before it is read.
+    const declared = res.headers.get('content-length');
+    if (!sse && declared !== null && /^\d+$/.test(declared)) {
+      if (Number(declared) <= own.maxBytes) return res;
+      await res.body.cancel();
+      throw new McpgError('BACKEND_UNAVAILABLE', `${own.who} answered with more than ${mib(own.maxBytes)}; the answer was discarded`);
+    }
     const limit = sse ? eventLimit(own) : bodyLimit(own);
     const bounded = new Response(res.body.pipeThrough(limit), { status: res.status, statusText: res.statusText, headers: res.headers });
     Object.defineProperty(bounded, 'url', { value: res.url });
