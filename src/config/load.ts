@@ -44,6 +44,8 @@ export interface Config {
   sessionTimeoutMs: number;
   maxConcurrentCalls: number;
   maxCallsPerSession: number;
+  /** Where large tool results go, when the config names a place (gh-aw-mcpg's payloadDir). */
+  payloads?: { dir: string; threshold: number; pathPrefix?: string };
 }
 
 /**
@@ -92,6 +94,7 @@ export function parseConfig(file: string, text: string, env: NodeJS.ProcessEnv =
     sessionTimeoutMs: cfg.gateway.session_timeout * 1000,
     maxConcurrentCalls: cfg.gateway.max_concurrent_calls,
     maxCallsPerSession: cfg.gateway.max_calls_per_session,
+    ...(cfg.gateway.payload_dir && { payloads: { dir: cfg.gateway.payload_dir, threshold: cfg.gateway.payload_size_threshold, pathPrefix: cfg.gateway.payload_path_prefix } }),
     trustedRoot: cfg.gateway.trusted_root && relative(cfg.gateway.trusted_root),
     warnings: [
       ...notes,
@@ -155,9 +158,16 @@ function checkDepth(file: string, root: unknown): unknown {
 }
 
 /** gh-aw-mcpg's gateway keys, and what mcpg calls them. */
-const GH_AW_GATEWAY: Record<string, string> = { startupTimeout: 'startup_timeout', toolTimeout: 'tool_timeout', domain: 'domain' };
+const GH_AW_GATEWAY: Record<string, string> = {
+  startupTimeout: 'startup_timeout',
+  toolTimeout: 'tool_timeout',
+  domain: 'domain',
+  payloadDir: 'payload_dir',
+  payloadSizeThreshold: 'payload_size_threshold',
+  payloadPathPrefix: 'payload_path_prefix',
+};
 /** gh-aw-mcpg's keys that mcpg accepts and does not act on (each is a warning). */
-const GH_AW_IGNORED = ['keepaliveInterval', 'trustedBots', 'opentelemetry', 'forcePublicRepos', 'sinkVisibilityExemptServers', 'payloadPathPrefix', 'payloadDir', 'payloadSizeThreshold'];
+const GH_AW_IGNORED = ['keepaliveInterval', 'trustedBots', 'opentelemetry', 'forcePublicRepos', 'sinkVisibilityExemptServers'];
 
 /**
  * gh-aw-mcpg's JSON config (what GitHub Agentic Workflows write to its stdin), as an mcpg

@@ -200,6 +200,10 @@ export const configSchema = z
         session_timeout: seconds.default(21_600),
         max_concurrent_calls: z.number().int().min(1).max(10_000).default(64),
         max_calls_per_session: z.number().int().min(1).default(1_000_000),
+        // Tool results larger than payload_size_threshold bytes are written under payload_dir/<agent>/.
+        payload_dir: z.string().regex(/^\//, 'an absolute path').optional(),
+        payload_size_threshold: z.number().int().min(1).default(524_288),
+        payload_path_prefix: z.string().optional(),
       })
       .default({
         startup_timeout: 30,
@@ -212,6 +216,7 @@ export const configSchema = z
         session_timeout: 21_600,
         max_concurrent_calls: 64,
         max_calls_per_session: 1_000_000,
+        payload_size_threshold: 524_288,
       }),
     servers: z.record(serverName, server).refine((s) => Object.keys(s).length > 0, 'at least one server is needed'),
     // VS Code's mcp.json: what it would prompt for (read here from the environment, see load.ts).

@@ -16,6 +16,7 @@ import { type Agent, Gateway, type GatewayOptions, type Route } from './gateway.
 import { SEPARATOR } from './catalog.ts';
 import type { HostTool } from './host-tools.ts';
 import { type Id, LocalError, type Params, type Progress, RPC, type RequestContext, Router, RpcError } from './router.ts';
+import { offload } from './payloads.ts';
 import { LineTransport } from './stdio.ts';
 
 /** What mcpg offers the agent: the aggregate of its servers, plus logging and completions. */
@@ -207,7 +208,8 @@ export class Session implements Agent {
     // A refusal is a tool result the agent's model reads; the server's own error stays an error.
     if ('refused' in outcome) return { isError: true, content: [{ type: 'text', text: outcome.refused }] };
     if ('error' in outcome) throw outcome.error;
-    return outcome.result;
+    const payloads = this.#gateway.config.payloads;
+    return payloads ? offload(outcome.result, this.agentName, payloads) : outcome.result;
   }
 
   async getPrompt(params: Params, context: RequestContext): Promise<Params> {

@@ -175,7 +175,8 @@ describe("gh-aw-mcpg's config read as mcpg's", () => {
   });
 
   it('agentIds are agents of their own; agentId with agentIds is refused; sessionTimeout is a Go duration; unknown gh-aw keys warn', () => {
-    const cfg = parse({ mcpServers: { s: { type: 'http', url: 'https://x.example/mcp' } }, gateway: { port: 1, domain: 'd', agentIds: ['id-one-0000', 'id-two-0000'], sessionTimeout: '1h30m', trustedBots: ['x[bot]'] } });
+    const cfg = parse({ mcpServers: { s: { type: 'http', url: 'https://x.example/mcp' } }, gateway: { port: 1, domain: 'd', agentIds: ['id-one-0000', 'id-two-0000'], sessionTimeout: '1h30m', trustedBots: ['x[bot]'], payloadDir: '/tmp/payloads', payloadSizeThreshold: 1000, payloadPathPrefix: '/workspace/payloads' } });
+    expect(cfg.payloads).toEqual({ dir: '/tmp/payloads', threshold: 1000, pathPrefix: '/workspace/payloads' });
     expect(cfg.agents).toEqual({ 'agent-1': 'id-one-0000', 'agent-2': 'id-two-0000' });
     expect(cfg.sessionTimeoutMs).toBe(5_400_000);
     expect(cfg.warnings).toContain("gateway.trustedBots: accepted from gh-aw-mcpg's config; mcpg does not act on it");

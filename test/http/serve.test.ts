@@ -5,6 +5,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { CallToolResultSchema, CreateMessageRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { execFile } from 'node:child_process';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -208,6 +209,29 @@ describe("mcpg serve, servers' requests", () => {
       expect(seen).toEqual(['bob']);
     } finally {
       await Promise.all([a.close(), b.close()]);
+      await served.close();
+    }
+  });
+});
+
+describe('mcpg serve, large answers (payload_dir)', () => {
+  it("a result over payload_size_threshold is written under payload_dir/<agent>/ and its path, preview and shape answered instead", async () => {
+    const dir = tempDir();
+    const served = await start({ mode: 'filter', gateway: { payload_dir: dir, payload_size_threshold: 2000 } });
+    try {
+      const a = await agent(`${served.url}/mcp/sink`, ALICE);
+      expect((await a.call('echo', { text: 'small' })).text).toBe('sink: small');
+      const big = 'y'.repeat(5000);
+      const meta = JSON.parse((await a.call('echo', { text: big })).text) as { payloadPath: string; payloadPreview: string; payloadSchema: unknown; originalSize: number; agentInstructions: string };
+      expect(meta.payloadPath).toMatch(new RegExp(`^${dir}/alice/[0-9a-f]{32}/payload\\.json$`));
+      const saved = JSON.parse(readFileSync(meta.payloadPath, 'utf8')) as { content: { text: string }[] };
+      expect(saved.content[0]!.text).toBe(`sink: ${big}`);
+      expect(statSync(meta.payloadPath).mode & 0o777).toBe(0o600);
+      expect(meta.payloadPreview).toHaveLength(500);
+      expect(meta.payloadSchema).toEqual({ content: [{ text: 'string', type: 'string' }] });
+      expect(meta.originalSize).toBeGreaterThan(5000);
+      await a.client.close();
+    } finally {
       await served.close();
     }
   });
