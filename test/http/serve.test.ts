@@ -279,6 +279,25 @@ describe('mcpg serve, lifecycle', () => {
     }
   });
 
+  it('serves https when given a certificate', async () => {
+    const tls = join(ROOT, 'test/fixtures/tls');
+    const file = writeConfig(tempDir(), { gateway: { agents: { alice: ALICE } }, mcpServers: { sink: fixtureServer('tools.ts', 'sink') } });
+    const served = await serve({ config: loadConfig(file), listen: '127.0.0.1:0', tls: { cert: join(tls, 'cert.pem'), key: join(tls, 'key.pem') }, makeGuard: async () => noopGuard() });
+    try {
+      expect(served.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
+      const { Agent, request } = await import('undici');
+      const dispatcher = new Agent({ connect: { ca: readFileSync(join(tls, 'cert.pem')) } });
+      const r = await request(`${served.url}/health`, { dispatcher });
+      expect(r.statusCode).toBe(200);
+      expect(await r.body.json()).toMatchObject({ status: 'healthy' });
+      await dispatcher.close();
+      // Plain http to the https port is not served.
+      await expect(fetch(served.url.replace('https:', 'http:') + '/health')).rejects.toThrow();
+    } finally {
+      await served.close();
+    }
+  });
+
   it('refuses to serve agents it cannot tell apart on an address others can reach', async () => {
     const file = writeConfig(tempDir(), { mcpServers: { sink: fixtureServer('tools.ts', 'sink') } });
     await expect(serve({ config: loadConfig(file), listen: '0.0.0.0:0', makeGuard: async () => noopGuard() })).rejects.toThrow(/\[gateway\] agents: none are named.*loopback address only/);
