@@ -47,6 +47,8 @@ const serverCommon = {
   max_message_mib: mebibytes.optional(),
   /** Definitions that differ from their pins: withheld (strict), logged (warn), or not checked. */
   pin: z.enum(['strict', 'warn', 'off']).optional(),
+  /** `mcpg serve`: one process of this server per agent (for servers that keep client state). */
+  per_agent: z.boolean().optional(),
   /** A write DIFC forbids: denied, or put to the human through the agent's client (elicitation). */
   on_violation: z.enum(['deny', 'ask']).default('deny'),
   /** Cline's keys: a disabled server is left out; autoApprove means nothing to mcpg (a warning says so). */

@@ -43,6 +43,8 @@ export interface Labeled {
 
 /** What the gateway asks of a session (an agent's connection): the servers' own messages. */
 export interface Agent {
+  /** The authenticated agent the session belongs to. */
+  readonly agentName: string;
   /** A request from a server to its client; the session whose call it serves answers it. */
   serverRequest(server: string, method: ServerRequest, params: Params, context: RequestContext): Promise<unknown>;
   serverLog(server: string, params: Params): void;
@@ -76,6 +78,9 @@ export class Gateway {
   readonly #sessions = new Set<Agent>();
   readonly #agents = new Map<string, AgentState>();
   readonly #inFlight = new Map<string, number>();
+  /** Servers with per_agent = true: each agent's own process, by server and agent. */
+  readonly #perAgent = new Map<string, Map<string, Backend>>();
+  #clientCapabilities: Params = {};
   #starting?: Promise<void>;
   readonly #started = Promise.withResolvers<void>();
   #labeled?: Promise<Labeled>;
@@ -105,13 +110,7 @@ export class Gateway {
     this.backends = config.servers.map((s) => {
       const backend: Backend = new Backend(s, {
         listChanged: (kind) => void this.#refresh(backend, kind),
-        serverRequest: (method, params, context) => this.#serverRequest(s.name, method, params, context),
-        log: (params) => {
-          for (const session of this.#sessions) session.serverLog(s.name, params);
-        },
-        updated: (params) => {
-          for (const session of this.#sessions) void session.resourceUpdated(s.name, params);
-        },
+        ...this.#hooks(s.name),
       });
       return backend;
     });
@@ -127,6 +126,7 @@ export class Gateway {
    * server that cannot start rejects it; a server waiting for a login is left out instead.
    */
   start(clientCapabilities: Params): Promise<void> {
+    this.#clientCapabilities = relayed(clientCapabilities);
     this.#starting ??= (async () => {
       await this.#guards;
       const started = await Promise.allSettled(this.backends.map((b) => b.start(relayed(clientCapabilities))));
@@ -248,9 +248,27 @@ export class Gateway {
     if (this.#failure !== undefined) handler(this.#failure);
   }
 
+  /**
+   * The process that serves this agent's calls to a server: the shared one, or with per_agent
+   * the agent's own, started on its first call (the shared one still lists what the server
+   * offers and answers the guards' label_agent).
+   */
+  backendFor(shared: Backend, agent: string): Backend {
+    if (!shared.config.per_agent) return shared;
+    let mine = this.#perAgent.get(shared.name);
+    if (!mine) this.#perAgent.set(shared.name, (mine = new Map()));
+    let backend = mine.get(agent);
+    if (!backend) {
+      backend = new Backend(shared.config, { listChanged: () => {}, ...this.#hooks(shared.name, agent) });
+      mine.set(agent, backend);
+      void backend.start(this.#clientCapabilities).catch((err: unknown) => log.warn(`server "${shared.name}" for agent "${agent}": ${errorMessage(err)}`));
+    }
+    return backend;
+  }
+
   close(): Promise<void> {
     this.#closing ??= (async () => {
-      await Promise.all(this.backends.map((b) => b.close()));
+      await Promise.all([...this.backends, ...[...this.#perAgent.values()].flatMap((m) => [...m.values()])].map((b) => b.close()));
       this.audit?.close();
     })();
     return this.#closing;
@@ -274,6 +292,20 @@ export class Gateway {
     return true;
   }
 
+  /** What a server's process says of its own accord, to the sessions it concerns (one agent's, with per_agent). */
+  #hooks(server: string, agent?: string) {
+    const mine = () => [...this.#sessions].filter((s) => agent === undefined || s.agentName === agent);
+    return {
+      serverRequest: (method: ServerRequest, params: Params, context: RequestContext) => this.#serverRequest(server, method, params, context, agent),
+      log: (params: Params) => {
+        for (const session of mine()) session.serverLog(server, params);
+      },
+      updated: (params: Params) => {
+        for (const session of mine()) void session.resourceUpdated(server, params);
+      },
+    };
+  }
+
   async #refresh(backend: Backend, kind: ListKind): Promise<void> {
     try {
       await this.catalog.refresh(backend, kind);
@@ -290,8 +322,9 @@ export class Gateway {
    * theirs, and it is refused rather than shown to (and answered by) the wrong agent; so is one
    * that no call caused while several sessions are connected.
    */
-  #serverRequest(server: string, method: ServerRequest, params: Params, context: RequestContext): Promise<unknown> {
-    const sessions = [...this.#sessions];
+  #serverRequest(server: string, method: ServerRequest, params: Params, context: RequestContext, agent?: string): Promise<unknown> {
+    // A server's own process for one agent asks that agent's sessions only.
+    const sessions = [...this.#sessions].filter((s) => agent === undefined || s.agentName === agent);
     const calling = sessions.filter((s) => s.calling(server));
     const session = calling.length === 1 ? calling[0] : !calling.length && sessions.length === 1 ? sessions[0] : undefined;
     if (!session) {

@@ -451,7 +451,7 @@ export class Session implements Agent {
     this.#calls.set(server, inFlight);
     inFlight.push(context.id);
     try {
-      result = await route.backend.request(call.method, call.params, { signal: context.signal, ...(onprogress && { onprogress }) });
+      result = await this.#gateway.backendFor(route.backend, this.agentName).request(call.method, call.params, { signal: context.signal, ...(onprogress && { onprogress }) });
     } catch (err) {
       if (err instanceof McpgError || err instanceof LocalError) {
         record.decision = 'error';
@@ -544,7 +544,7 @@ export class Session implements Agent {
         log.debug(`guard "${route.guard.name}" calls ${server}.${name}`);
         try {
           const host = route.hostTools?.names.includes(name) ? route.hostTools.tools : undefined;
-          const r = host ? await host.call(name as HostTool, callArgs) : await route.backend.request('tools/call', { name, arguments: callArgs }, { signal });
+          const r = host ? await host.call(name as HostTool, callArgs) : await this.#gateway.backendFor(route.backend, this.agentName).request('tools/call', { name, arguments: callArgs }, { signal });
           record.backend_calls.push({ tool: name, ok: true });
           return r;
         } catch (err) {

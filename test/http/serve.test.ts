@@ -214,6 +214,31 @@ describe("mcpg serve, servers' requests", () => {
   });
 });
 
+describe('mcpg serve, per_agent', () => {
+  it('a per_agent server runs one process per agent, shared by that agent\'s sessions; other servers one for all', async () => {
+    const file = writeConfig(tempDir(), {
+      gateway: { agents: { alice: ALICE, bob: BOB } },
+      mcpServers: { mine: { ...fixtureServer('tools.ts', 'mine'), per_agent: true }, shared: fixtureServer('tools.ts', 'shared') },
+    });
+    const served = await serve({ config: loadConfig(file), listen: '127.0.0.1:0', makeGuard: async () => noopGuard() });
+    try {
+      const pid = async (server: string, token: string) => {
+        const a = await agent(`${served.url}/mcp/${server}`, token);
+        const r = (await a.call('pid')).text;
+        await a.client.close();
+        return r;
+      };
+      const [alice1, alice2, bob] = [await pid('mine', ALICE), await pid('mine', ALICE), await pid('mine', BOB)];
+      expect(alice1).toMatch(/^\d+$/);
+      expect(alice2).toBe(alice1);
+      expect(bob).not.toBe(alice1);
+      expect(await pid('shared', ALICE)).toBe(await pid('shared', BOB));
+    } finally {
+      await served.close();
+    }
+  });
+});
+
 describe('mcpg serve, large answers (payload_dir)', () => {
   it("a result over payload_size_threshold is written under payload_dir/<agent>/ and its path, preview and shape answered instead", async () => {
     const dir = tempDir();
