@@ -95,10 +95,25 @@ export async function benchHttp(mcpg: string, work: string, quick: boolean, log:
     const frontRate = await rate(frontClients);
     log(`   64 callers (16 agents): direct ${directRate} calls/s, through mcpg serve ${frontRate} calls/s (${(frontRate / directRate).toFixed(2)}x direct)`);
 
-    // 3. Resident memory with 1,000 idle sessions.
-    const before = rss(gateway.pid!);
-    for (let i = 0; i < 1000; i += 50) await Promise.all(Array.from({ length: 50 }, (_, j) => new HttpRpc(front, agents[`agent-${(i + j) % 16}`]).start()));
-    const after = rss(gateway.pid!);
+    // 3. Resident memory with 1,000 idle sessions, in a gateway of its own (not the one the
+    // load above grew).
+    const idlePort = port + 1;
+    const idle = spawn(mcpg, ['serve', '--config', config, '--listen', `127.0.0.1:${idlePort}`, '--log-level', 'error'], { stdio: ['ignore', 'ignore', 'inherit'] });
+    let before = 0;
+    let after = 0;
+    try {
+      for (let i = 0; i < 200; i++) {
+        if ((await fetch(`http://127.0.0.1:${idlePort}/health`).then((r) => r.status, () => 0)) === 200) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const idleFront = `http://127.0.0.1:${idlePort}/mcp/echo`;
+      await (await new HttpRpc(idleFront, agents['agent-0']).start()).call();
+      before = rss(idle.pid!);
+      for (let i = 0; i < 1000; i += 50) await Promise.all(Array.from({ length: 50 }, (_, j) => new HttpRpc(idleFront, agents[`agent-${(i + j) % 16}`]).start()));
+      after = rss(idle.pid!);
+    } finally {
+      idle.kill();
+    }
     log(`   1,000 idle sessions: RSS ${after} MiB (${before} MiB before them)`);
     return { added_p50_us: added50, added_p99_us: added99, callers64_ratio: frontRate / directRate, idle_sessions_rss_mib: after };
   } finally {
