@@ -44,6 +44,8 @@ export interface Config {
   sessionTimeoutMs: number;
   maxConcurrentCalls: number;
   maxCallsPerSession: number;
+  /** `mcpg serve` as an OAuth protected resource. */
+  oauth?: { issuer: string; audience: string; jwksUrl?: string; agentClaim: string };
   /** Where large tool results go, when the config names a place (gh-aw-mcpg's payloadDir). */
   payloads?: { dir: string; threshold: number; pathPrefix?: string };
 }
@@ -94,6 +96,7 @@ export function parseConfig(file: string, text: string, env: NodeJS.ProcessEnv =
     sessionTimeoutMs: cfg.gateway.session_timeout * 1000,
     maxConcurrentCalls: cfg.gateway.max_concurrent_calls,
     maxCallsPerSession: cfg.gateway.max_calls_per_session,
+    ...(cfg.gateway.oauth && { oauth: { issuer: cfg.gateway.oauth.issuer, audience: cfg.gateway.oauth.audience, jwksUrl: cfg.gateway.oauth.jwks_url, agentClaim: cfg.gateway.oauth.agent_claim } }),
     ...(cfg.gateway.payload_dir && { payloads: { dir: cfg.gateway.payload_dir, threshold: cfg.gateway.payload_size_threshold, pathPrefix: cfg.gateway.payload_path_prefix } }),
     trustedRoot: cfg.gateway.trusted_root && relative(cfg.gateway.trusted_root),
     warnings: [

@@ -202,6 +202,15 @@ export const configSchema = z
         session_timeout: seconds.default(21_600),
         max_concurrent_calls: z.number().int().min(1).max(10_000).default(64),
         max_calls_per_session: z.number().int().min(1).default(1_000_000),
+        // `mcpg serve` as an OAuth protected resource: JWT access tokens of this issuer name the agent.
+        oauth: z
+          .strictObject({
+            issuer: z.url({ protocol: /^https?$/ }),
+            audience: z.string().min(1),
+            jwks_url: z.url({ protocol: /^https?$/ }).optional(),
+            agent_claim: z.string().min(1).default('sub'),
+          })
+          .optional(),
         // Tool results larger than payload_size_threshold bytes are written under payload_dir/<agent>/.
         payload_dir: z.string().regex(/^\//, 'an absolute path').optional(),
         payload_size_threshold: z.number().int().min(1).default(524_288),

@@ -58,7 +58,7 @@ export interface Served {
  */
 export async function serve(options: ServeOptions): Promise<Served> {
   const { config } = options;
-  const agents = new Agents(config.agents);
+  const agents = new Agents(config.agents, config.oauth);
   const [host, port] = splitListen(options.listen);
   if (agents.anonymous && !LOOPBACK.has(host)) {
     throw new McpgError('CONFIG_INVALID', `${config.file}: [gateway] agents: none are named, so every caller would be one anonymous agent; that is allowed on a loopback address only (listening on ${host})`);
@@ -106,6 +106,8 @@ export async function serve(options: ServeOptions): Promise<Served> {
   const bound = (server.address() as AddressInfo).port;
   const url = `${options.tls ? 'https' : 'http'}://${host.includes(':') && !host.startsWith('[') ? `[${host}]` : host}:${bound}`;
   const allowedHosts = new Set([`${host}:${bound}`, ...[...LOOPBACK].map((h) => `${h.includes(':') && !h.startsWith('[') ? `[${h}]` : h}:${bound}`), ...(options.domain ? [options.domain, `${options.domain}:${bound}`] : [])]);
+  /** The address agents use (the domain, when one is configured). */
+  const publicBase = options.domain ? url.replace(/\/\/[^/]+:(\d+)$/, `//${options.domain}:$1`) : url;
   options.onListening?.(url);
   ready = true;
   log.info(`serving ${servers.size} servers on ${url}${options.unified ? '/mcp' : '/mcp/<server>'} for ${agents.anonymous ? 'an anonymous agent (loopback only)' : `${agents.names.length} agents`}`);
@@ -128,13 +130,21 @@ export async function serve(options: ServeOptions): Promise<Served> {
       return json(res, 403, { error: `mcpg serves ${[...allowedHosts][0]} only (Host ${req.headers.host ?? 'missing'}${origin ? `, Origin ${origin}` : ''})` });
     }
     if (path === '/health') return health(res);
+    // RFC 9728: where an agent learns which authorization server issues tokens for mcpg.
+    if (config.oauth && /^\/\.well-known\/oauth-protected-resource(\/mcp(\/[^/]+)?)?$/.test(path)) {
+      const resource = path.replace('/.well-known/oauth-protected-resource', '') || '/mcp';
+      return json(res, 200, { resource: `${publicBase}${resource}`, authorization_servers: [config.oauth.issuer], bearer_methods_supported: ['header'] });
+    }
     if (path.startsWith('/.well-known/')) return json(res, 404, { error: 'mcpg is not an authorization server' });
     const routed = /^\/mcp\/([^/]+)\/?$/.exec(path);
     const mcp = path === '/mcp' || path === '/mcp/' ? options.unified : routed ? !options.unified : false;
     if (path !== '/close' && path !== '/reflect' && !mcp) return json(res, 404, { error: `no such endpoint: ${path}` });
     if (draining && path !== '/close') return json(res, 503, { error: 'the gateway is shutting down' });
-    const caller = agents.identify(req.headers.authorization);
-    if ('status' in caller) return json(res, caller.status, { error: caller.error });
+    const caller = await agents.identify(req.headers.authorization);
+    if ('status' in caller) {
+      if (config.oauth && caller.status === 401) res.setHeader('www-authenticate', `Bearer resource_metadata="${publicBase}/.well-known/oauth-protected-resource", error="invalid_token"`);
+      return json(res, caller.status, { error: caller.error });
+    }
     if (path === '/close') return closeEndpoint(req, res);
     if (path === '/reflect') return json(res, 200, { agent: caller.agent, labels: gateway.agents().find((a) => a.agent === caller.agent)?.labels ?? null });
     const target = routed?.[1] && decodeURIComponent(routed[1]);
