@@ -312,7 +312,8 @@ export class Session implements Agent {
       return;
     }
     const name = typeof params.logger === 'string' ? `${server}/${params.logger}` : server;
-    void this.#agent.notify('notifications/message', { ...params, logger: name }).catch(() => {});
+    // During a call to that server, on that call's stream (HTTP); otherwise on the session's.
+    void this.#agent.notify('notifications/message', { ...params, logger: name }, this.#calls.get(server)?.at(-1)).catch(() => {});
   }
 
   /**
