@@ -7,19 +7,29 @@ import { copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync,
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { fetchDebian } from './debian.mjs';
+import { fetchDebian, planDebian } from './debian.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const base = join(root, '.cache/rust');
 const SUITE = 'bookworm';
 const PACKAGES = ['rustc', 'cargo', 'libstd-rust-dev-wasm32', 'lld-14', 'librust-serde-dev', 'librust-serde-derive-dev', 'librust-serde-json-dev'];
+/**
+ * The toolchain's own packages: fetched even where the machine has Debian's Rust installed. Not
+ * the libraries other installed packages need too (libllvm14): those the machine has, rustc finds.
+ */
+export const RUST_FRESH = /^(rustc|cargo|libstd-rust|librust-|lld-|liblld-)/;
 const usr = join(base, 'root/usr');
+
+/** What the Rust fetch would download given a dpkg status (a machine's, or a simulated one). */
+export function rustPlan(status) {
+  return planDebian({ base, suite: SUITE, packages: PACKAGES, fresh: RUST_FRESH, status });
+}
 
 /** cargo and the environment it runs in. */
 export function rustToolchain() {
   const cargo = join(usr, 'bin/cargo');
   if (!existsSync(cargo) || !existsSync(join(usr, 'lib/rustlib/wasm32-wasi'))) {
-    fetchDebian({ base, suite: SUITE, packages: PACKAGES, dependencies: true, what: 'Rust 1.63 for wasm32-wasi' });
+    fetchDebian({ base, suite: SUITE, packages: PACKAGES, dependencies: true, fresh: RUST_FRESH, what: 'Rust 1.63 for wasm32-wasi' });
     if (!existsSync(cargo)) throw new Error(`${cargo} missing after unpacking ${PACKAGES.join(', ')}`);
   }
   const home = join(base, 'cargo-home');
