@@ -16,6 +16,13 @@ describe('registry/templates/rust', () => {
     // Native tests on the author's machine: the SDK's `fake` module stands in for the gateway.
     expect(testRust(dir)).toContain('test tests::a_delete_without_its_id_is_denied ... ok');
     expect(testRust(join(dir, 'sdk'))).toContain('test tests::call_backend_answers_from_the_fake_backend ... ok');
+    // Its release workflow runs its cases with mcpg before it attests and releases, as the
+    // AssemblyScript and Go templates' do, on the module its cargo build line makes.
+    const workflow = readFileSync(join(dir, '.github/workflows/release.yml'), 'utf8');
+    const steps = ['cargo test', 'cargo build --release --target wasm32-wasip1', 'guard test guard.wasm cases.toml', 'actions/attest-build-provenance', 'gh release create'];
+    expect(steps.map((step) => workflow.indexOf(step))).toEqual([...steps.map((step) => workflow.indexOf(step))].sort((a, b) => a - b));
+    expect(steps.every((step) => workflow.includes(step))).toBe(true);
+    expect(workflow).toContain(`target/wasm32-wasip1/release/${readFileSync(join(dir, 'Cargo.toml'), 'utf8').match(/^name = "(.*)"$/m)![1]!.replaceAll('-', '_')}.wasm`);
   });
 
   it('builds a guard into the same module wherever its sources are checked out', { timeout: 300_000 }, async () => {
