@@ -4,6 +4,7 @@ import { ClientCredentialsProvider, PrivateKeyJwtProvider } from '@modelcontextp
 import type { OAuthClientInformationMixed, OAuthClientMetadata, OAuthTokens } from '@modelcontextprotocol/sdk/shared/auth.js';
 import type { OAuthConfig } from '../config/schema.ts';
 import { McpgError } from '../shared/errors.ts';
+import { httpsOrLoopback } from '../shared/urls.ts';
 import { VERSION } from '../shared/version.ts';
 import { DamagedRecord, type TokenStore } from './store.ts';
 
@@ -116,8 +117,7 @@ class StoredProvider implements OAuthClientProvider {
 
   async redirectToAuthorization(url: URL): Promise<void> {
     // The URL comes from server metadata: the browser is given https (or a loopback) URLs only.
-    const loopback = url.protocol === 'http:' && ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname);
-    if (url.protocol !== 'https:' && !loopback) {
+    if (!httpsOrLoopback(url)) {
       throw new McpgError('BACKEND_AUTH', `server "${this.#server.name}": mcpg refused to open the authorization endpoint ${url.href}: it must be https (plain http only on loopback)`);
     }
     if (!this.#interactive) {

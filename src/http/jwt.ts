@@ -1,5 +1,6 @@
 import { type JsonWebKey, type KeyObject, createPublicKey, verify } from 'node:crypto';
 import { McpgError, errorMessage } from '../shared/errors.ts';
+import { fetchBytes } from '../supply/fetch.ts';
 
 /** `[gateway] oauth`: mcpg as an OAuth protected resource of one authorization server. */
 export interface ResourceOAuth {
@@ -86,8 +87,8 @@ export class JwtVerifier {
   async #load(): Promise<void> {
     this.#fetched = Date.now();
     try {
-      const url = this.#config.jwksUrl ?? String(((await getJson(`${this.#config.issuer.replace(/\/$/, '')}/.well-known/openid-configuration`)) as { jwks_uri?: unknown }).jwks_uri);
-      const set = (await getJson(url)) as { keys?: (JsonWebKey & { kid?: string })[] };
+      const url = this.#config.jwksUrl ?? String(((await json(`${this.#config.issuer.replace(/\/$/, '')}/.well-known/openid-configuration`)) as { jwks_uri?: unknown }).jwks_uri);
+      const set = (await json(url)) as { keys?: (JsonWebKey & { kid?: string })[] };
       const keys = new Map<string, KeyObject>();
       for (const jwk of set.keys ?? []) {
         try {
@@ -103,21 +104,8 @@ export class JwtVerifier {
   }
 }
 
-/** A small JSON document over https (http on loopback only), bounded in size and time. */
-async function getJson(url: string): Promise<unknown> {
-  const u = new URL(url);
-  if (u.protocol !== 'https:' && !(u.protocol === 'http:' && ['127.0.0.1', 'localhost', '[::1]'].includes(u.hostname))) throw new Error(`${url}: must be https`);
-  const res = await fetch(u, { signal: AbortSignal.timeout(10_000), redirect: 'error' });
-  if (!res.ok || !res.body) throw new Error(`${url}: HTTP ${res.status}`);
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-    size += chunk.length;
-    if (size > MAX_JWKS) {
-      await res.body.cancel().catch(() => {});
-      throw new Error(`${url}: larger than ${MAX_JWKS} bytes`);
-    }
-    chunks.push(chunk);
-  }
-  return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+/** A small JSON document, through mcpg's one fetch (https, or http on loopback; bounded; timed). */
+async function json(url: string): Promise<unknown> {
+  const bytes = await fetchBytes(url, { maxBytes: MAX_JWKS, timeoutMs: 10_000, accept: 'application/json' });
+  return JSON.parse(Buffer.from(bytes).toString('utf8'));
 }

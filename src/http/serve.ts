@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { RELAYED_CAPABILITIES } from '../proxy/backend.ts';
 import { Gateway, type GatewayOptions } from '../proxy/gateway.ts';
 import { RPC } from '../proxy/router.ts';
 import { Session } from '../proxy/session.ts';
@@ -28,8 +29,11 @@ export interface ServeOptions extends GatewayOptions {
   /** The host name clients reach mcpg by: Host and Origin must name it (or loopback). */
   domain?: string;
   tls?: { cert: string; key: string };
-  /** Called once listening, before /health says healthy (gh-aw-mcpg prints the client config here). */
-  onListening?: (url: string) => void;
+  /**
+   * Called once listening, before /health says healthy, with the base URL agents use (the
+   * domain's, when one is given): gh-aw-mcpg prints the client config here.
+   */
+  onListening?: (publicUrl: string) => void;
 }
 
 interface Entry {
@@ -74,7 +78,7 @@ export async function serve(options: ServeOptions): Promise<Served> {
 
   // Every server is introduced with every client capability mcpg relays: each agent's own
   // capabilities decide what of it reaches that agent (Session.serverRequest).
-  await gateway.start({ sampling: {}, elicitation: {}, roots: { listChanged: true } }).catch(async (err: unknown) => {
+  await gateway.start(RELAYED_CAPABILITIES).catch(async (err: unknown) => {
     await gateway.close();
     throw err;
   });
@@ -104,11 +108,12 @@ export async function serve(options: ServeOptions): Promise<Served> {
     server.listen(port, host, resolve);
   });
   const bound = (server.address() as AddressInfo).port;
-  const url = `${options.tls ? 'https' : 'http'}://${host.includes(':') && !host.startsWith('[') ? `[${host}]` : host}:${bound}`;
-  const allowedHosts = new Set([`${host}:${bound}`, ...[...LOOPBACK].map((h) => `${h.includes(':') && !h.startsWith('[') ? `[${h}]` : h}:${bound}`), ...(options.domain ? [options.domain, `${options.domain}:${bound}`] : [])]);
+  const scheme = options.tls ? 'https' : 'http';
+  const url = `${scheme}://${hostPort(host, bound)}`;
+  const allowedHosts = new Set([hostPort(host, bound), ...[...LOOPBACK].map((h) => hostPort(h, bound)), ...(options.domain ? [options.domain, hostPort(options.domain, bound)] : [])]);
   /** The address agents use (the domain, when one is configured). */
-  const publicBase = options.domain ? url.replace(/\/\/[^/]+:(\d+)$/, `//${options.domain}:$1`) : url;
-  options.onListening?.(url);
+  const publicBase = options.domain ? `${scheme}://${hostPort(options.domain, bound)}` : url;
+  options.onListening?.(publicBase);
   ready = true;
   log.info(`serving ${servers.size} servers on ${url}${options.unified ? '/mcp' : '/mcp/<server>'} for ${agents.anonymous ? 'an anonymous agent (loopback only)' : `${agents.names.length} agents`}`);
 
@@ -146,7 +151,7 @@ export async function serve(options: ServeOptions): Promise<Served> {
       return json(res, caller.status, { error: caller.error });
     }
     if (path === '/close') return closeEndpoint(req, res);
-    if (path === '/reflect') return json(res, 200, { agent: caller.agent, labels: gateway.agents().find((a) => a.agent === caller.agent)?.labels ?? null });
+    if (path === '/reflect') return json(res, 200, { agent: caller.agent, labels: gateway.labelsNow(caller.agent) ?? null });
     const target = routed?.[1] && decodeURIComponent(routed[1]);
     if (target !== undefined && !servers.has(target)) return json(res, 404, { error: `no server named "${target}"` });
     return mcpRequest(req, res, caller.agent, target);
@@ -228,6 +233,11 @@ function splitListen(listen: string): [string, number] {
   const port = Number(m?.[2]);
   if (!m || port > 65_535) throw new McpgError('USAGE', `--listen ${listen}: expected HOST:PORT (for example 127.0.0.1:3000)`);
   return [m[1]!.replace(/^\[|\]$/g, ''), port];
+}
+
+/** `host:port` as a URL or a Host header writes it (an IPv6 address in brackets). */
+function hostPort(host: string, port: number): string {
+  return `${host.includes(':') && !host.startsWith('[') ? `[${host}]` : host}:${port}`;
 }
 
 function hostOf(origin: string): string {

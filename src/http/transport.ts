@@ -107,8 +107,11 @@ export class HttpTransport implements Transport {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    for (const post of new Set(this.#posts.values())) if (!post.res.headersSent) post.res.writeHead(503, { 'content-type': 'application/json' }).end(JSON.stringify({ error: 'the session closed' }));
-      else post.res.end();
+    // Requests still waiting: answered that the session is gone (or their streams ended).
+    for (const post of new Set(this.#posts.values())) {
+      if (post.res.headersSent) post.res.end();
+      else post.res.writeHead(503, { 'content-type': 'application/json' }).end(JSON.stringify({ error: 'the session closed' }));
+    }
     this.#posts.clear();
     this.#standalone?.end();
     this.onclose?.();

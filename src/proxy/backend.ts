@@ -31,6 +31,9 @@ const LISTS: Record<Listing, { method: string; key: string; capability: string }
 /** Pages one list may take before mcpg stops reading it (a server that pages forever). */
 const MAX_PAGES = 100;
 
+/** Every client capability mcpg relays, for a server introduced on behalf of any agent. */
+export const RELAYED_CAPABILITIES: Params = { sampling: {}, elicitation: {}, roots: { listChanged: true } };
+
 /** Requests a server may send to the client; the gateway passes them on to the agent. */
 export const SERVER_REQUESTS = ['sampling/createMessage', 'elicitation/create', 'roots/list'] as const;
 export type ServerRequest = (typeof SERVER_REQUESTS)[number];
@@ -150,10 +153,11 @@ export class Backend {
     if (!(this.#capabilities as Params)[capability]) return [];
     const all: Params[] = [];
     const cursors = new Set<string>();
+    let cursor: string | undefined;
     for (let page = 1; ; page++) {
       let answer: Params;
       try {
-        answer = await this.request(method, cursors.size ? { cursor: [...cursors].at(-1) } : undefined);
+        answer = await this.request(method, cursor === undefined ? undefined : { cursor });
       } catch (err) {
         if (!(err instanceof RpcError && !(err instanceof LocalError) && err.code === RPC.methodNotFound)) throw err;
         this.#log.warn(`does not implement ${method} (-32601); it lists no ${key}`);
@@ -167,13 +171,14 @@ export class Backend {
           if (why) this.#log.warn(`${method}: ${key}[${i}] ${why}; left out`);
           else all.push(item as Params);
         });
-      const cursor = answer.nextCursor;
-      if (typeof cursor !== 'string') return all;
-      if (cursors.has(cursor) || page >= MAX_PAGES) {
-        this.#log.warn(`${method}: ${cursors.has(cursor) ? 'a nextCursor came back' : `more than ${MAX_PAGES} pages`}; read ${all.length} ${key} and stopped`);
+      const next = answer.nextCursor;
+      if (typeof next !== 'string') return all;
+      if (cursors.has(next) || page >= MAX_PAGES) {
+        this.#log.warn(`${method}: ${cursors.has(next) ? 'a nextCursor came back' : `more than ${MAX_PAGES} pages`}; read ${all.length} ${key} and stopped`);
         return all;
       }
-      cursors.add(cursor);
+      cursors.add(next);
+      cursor = next;
     }
   }
 
@@ -338,7 +343,7 @@ export async function liveDefinitions(server: Server): Promise<Record<'tools' | 
     updated: () => {},
   });
   try {
-    await backend.start({ sampling: {}, elicitation: {}, roots: { listChanged: true } });
+    await backend.start(RELAYED_CAPABILITIES);
     return { tools: await backend.list('tools'), prompts: await backend.list('prompts'), resource_templates: await backend.list('resource_templates') };
   } finally {
     await backend.close();

@@ -1,4 +1,5 @@
 import { McpgError } from '../shared/errors.ts';
+import { httpsOrLoopback } from '../shared/urls.ts';
 import type { Id } from './router.ts';
 import { mib, sniffId } from './stdio.ts';
 
@@ -60,12 +61,10 @@ export function boundedFetch(bounds: Bounds, base: typeof fetch = fetch): typeof
   };
 }
 
-const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
-
 /** A request to an endpoint other than the MCP one (OAuth metadata, registration, tokens). */
 function checkedElsewhere(target: URL, init: RequestInit | undefined, bounds: Bounds): RequestInit | undefined {
   const refuse = (rule: string) => new McpgError('BACKEND_AUTH', `${bounds.who}: mcpg refused to contact ${target.href}: ${rule}`);
-  if (target.protocol !== 'https:' && !(target.protocol === 'http:' && LOOPBACK.has(target.hostname))) {
+  if (!httpsOrLoopback(target)) {
     throw refuse('an endpoint named by server metadata must be https (plain http only on loopback)');
   }
   const headers = new Headers(init?.headers);

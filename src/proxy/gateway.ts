@@ -126,10 +126,11 @@ export class Gateway {
    * server that cannot start rejects it; a server waiting for a login is left out instead.
    */
   start(clientCapabilities: Params): Promise<void> {
-    this.#clientCapabilities = relayed(clientCapabilities);
     this.#starting ??= (async () => {
+      // The first agent's: every process of a server (per_agent ones too) is introduced with them.
+      this.#clientCapabilities = relayed(clientCapabilities);
       await this.#guards;
-      const started = await Promise.allSettled(this.backends.map((b) => b.start(relayed(clientCapabilities))));
+      const started = await Promise.allSettled(this.backends.map((b) => b.start(this.#clientCapabilities)));
       const failed = started.filter((s, i): s is PromiseRejectedResult => s.status === 'rejected' && !this.#leftForLogin(this.backends[i]!.name, s.reason));
       if (failed.length) throw failed[0]!.reason;
       await Promise.all(
@@ -211,9 +212,9 @@ export class Gateway {
     return state;
   }
 
-  /** Each agent's labels now, for operators (`GET /reflect`). */
-  agents(): { agent: string; labels: Labels }[] {
-    return [...this.#agents].map(([agent, state]) => ({ agent, labels: state.labels }));
+  /** An agent's labels now, if it has made a call (`GET /reflect`). */
+  labelsNow(agent: string): Labels | undefined {
+    return this.#agents.get(agent)?.labels;
   }
 
   /** A call of this agent's begins: its release, or undefined past [gateway] max_concurrent_calls in flight (over all its sessions). */
@@ -296,7 +297,7 @@ export class Gateway {
   #hooks(server: string, agent?: string) {
     const mine = () => [...this.#sessions].filter((s) => agent === undefined || s.agentName === agent);
     return {
-      serverRequest: (method: ServerRequest, params: Params, context: RequestContext) => this.#serverRequest(server, method, params, context, agent),
+      serverRequest: (method: ServerRequest, params: Params, context: RequestContext) => this.#serverRequest(mine(), server, method, params, context),
       log: (params: Params) => {
         for (const session of mine()) session.serverLog(server, params);
       },
@@ -320,11 +321,10 @@ export class Gateway {
    * flight on that server answers (or the only session, over stdio). A server's request does not
    * say which call it is for: with calls of several sessions in flight it could be any of
    * theirs, and it is refused rather than shown to (and answered by) the wrong agent; so is one
-   * that no call caused while several sessions are connected.
+   * that no call caused while several sessions are connected. `sessions`: those the process
+   * serves (one agent's, for a per_agent process).
    */
-  #serverRequest(server: string, method: ServerRequest, params: Params, context: RequestContext, agent?: string): Promise<unknown> {
-    // A server's own process for one agent asks that agent's sessions only.
-    const sessions = [...this.#sessions].filter((s) => agent === undefined || s.agentName === agent);
+  #serverRequest(sessions: Agent[], server: string, method: ServerRequest, params: Params, context: RequestContext): Promise<unknown> {
     const calling = sessions.filter((s) => s.calling(server));
     const session = calling.length === 1 ? calling[0] : !calling.length && sessions.length === 1 ? sessions[0] : undefined;
     if (!session) {

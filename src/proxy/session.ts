@@ -11,7 +11,7 @@ import { McpgError, errorMessage } from '../shared/errors.ts';
 import { logger } from '../shared/log.ts';
 import { VERSION } from '../shared/version.ts';
 import type { AuditRecord } from './audit.ts';
-import type { ListKind, ServerRequest } from './backend.ts';
+import type { Backend, ListKind, ServerRequest } from './backend.ts';
 import { type Agent, Gateway, type GatewayOptions, type Route } from './gateway.ts';
 import { SEPARATOR } from './catalog.ts';
 import type { HostTool } from './host-tools.ts';
@@ -173,6 +173,13 @@ export class Session implements Agent {
     return items.filter((i) => i.name.startsWith(prefix)).map((i) => ({ ...i, name: i.name.slice(prefix.length) }));
   }
 
+  /** The server a URI is read from, within this session's route; refused when none offers it. */
+  #resourceServer(uri: unknown): Backend {
+    const found = typeof uri === 'string' ? this.#gateway.catalog.resource(uri) : undefined;
+    if (!found || (this.#server !== undefined && found.name !== this.#server)) throw new RpcError(RPC.invalidParams, `no server offers resource "${String(uri)}"`);
+    return found;
+  }
+
   /** The gateway-wide name of what the agent named (routed: the server's own name, prefixed). */
   #full(name: string): string {
     return this.#server === undefined ? name : `${this.#server}${SEPARATOR}${name}`;
@@ -221,9 +228,7 @@ export class Session implements Agent {
   }
 
   async readResource(params: Params, context: RequestContext): Promise<Params> {
-    const found = typeof params.uri === 'string' ? this.#gateway.catalog.resource(params.uri) : undefined;
-    const backend = found && (this.#server === undefined || found.name === this.#server) ? found : undefined;
-    if (!backend) throw new RpcError(RPC.invalidParams, `no server offers resource "${String(params.uri)}"`);
+    const backend = this.#resourceServer(params.uri);
     const { routes } = await this.#labels();
     return answered(await this.#through({ route: routes.get(backend.name)!, method: 'resources/read', tool: 'resources/read', args: params, params, context }));
   }
@@ -250,10 +255,8 @@ export class Session implements Agent {
    * guard as any request does; the session keeps the URIs it subscribed to (resourceUpdated).
    */
   async subscribe(method: 'resources/subscribe' | 'resources/unsubscribe', params: Params, context: RequestContext): Promise<Params> {
-    const uri = params.uri;
-    const found = typeof uri === 'string' ? this.#gateway.catalog.resource(uri) : undefined;
-    const backend = found && (this.#server === undefined || found.name === this.#server) ? found : undefined;
-    if (!backend || typeof uri !== 'string') throw new RpcError(RPC.invalidParams, `no server offers resource "${String(uri)}"`);
+    const uri = String(params.uri);
+    const backend = this.#resourceServer(params.uri);
     if (!(backend.capabilities.resources as { subscribe?: unknown } | undefined)?.subscribe) throw new RpcError(RPC.methodNotFound, `server "${backend.name}" does not support resource subscriptions`);
     const { routes } = await this.#labels();
     const result = answered(await this.#through({ route: routes.get(backend.name)!, method, tool: method, args: params, params, context }));

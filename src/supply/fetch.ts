@@ -1,5 +1,6 @@
 import type { Dispatcher } from 'undici';
 import { McpgError, errorMessage } from '../shared/errors.ts';
+import { httpsOrLoopback } from '../shared/urls.ts';
 import { githubHosts } from './github.ts';
 
 /**
@@ -58,11 +59,8 @@ const TRY = 'check the network, or set HTTPS_PROXY (and NO_PROXY); a guard alrea
 
 export class NotFound extends McpgError {}
 
-const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]']);
-
 function checkScheme(url: URL): void {
-  if (url.protocol === 'https:') return;
-  if (url.protocol === 'http:' && LOOPBACK.has(url.hostname)) return;
+  if (httpsOrLoopback(url)) return;
   throw new McpgError('SUPPLY_FETCH', `${url.href}: refused: only https:// URLs are fetched`);
 }
 

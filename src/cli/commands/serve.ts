@@ -93,8 +93,7 @@ function withGatewayEnvironment(config: Config, env: NodeJS.ProcessEnv): Config 
 }
 
 /** The client config gh-aw reads from stdout: each server at /mcp/<server>, with the agent's token. */
-function clientConfig(config: Config, url: string, unified: boolean): object {
-  const base = config.domain ? url.replace(/\/\/[^/]+:(\d+)$/, `//${config.domain}:$1`) : url;
+function clientConfig(config: Config, base: string, unified: boolean): object {
   const token = Object.values(config.agents)[0];
   const headers = token ? { headers: { Authorization: token } } : {};
   if (unified) return { mcpServers: { mcpg: { type: 'http', url: `${base}/mcp`, ...headers } } };
