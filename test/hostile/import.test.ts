@@ -2,6 +2,7 @@
 // secrets in arguments, URL query strings and headers with plain names; a 0600 file behind a
 // symlink; two names that map to one; odd JSON. Nothing secret reaches mcpg.toml, the client's
 // file keeps its mode and its link, no server is dropped, and odd input is a named refusal.
+import { spawnSync } from 'node:child_process';
 import { lstatSync, mkdirSync, readFileSync, readdirSync, realpathSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -63,6 +64,19 @@ describe('mcpg import, hostile', () => {
     expect(realpathSync(link)).toBe(real);
     expect(loadConfig(toml, {}).servers.map((s) => s.name).sort()).toEqual(['a-b', 'a-b-2']);
     expect(r.stdout).toMatch(/imported under other names .*"a\.b" as "a-b"|"a-b" as "a-b-2"/);
+  });
+
+  it('a client config that is a FIFO, or larger than 8 MiB, is refused without being read whole', () => {
+    const dir = tempDir();
+    const fifo = join(dir, 'fifo.json');
+    expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+    const r = mcpg(['import', fifo, '--out', join(dir, 'a.toml')]);
+    expect(r.stderr).toMatch(/fifo\.json: .*is not a regular file/);
+    const big = join(dir, 'big.json');
+    writeFileSync(big, `{"mcpServers": {}, "pad": "${'x'.repeat(9 * 1024 * 1024)}"}`);
+    const b = mcpg(['import', big, '--out', join(dir, 'b.toml')]);
+    expect(b.stderr).toMatch(/big\.json: .*is larger than 8388608 bytes/);
+    for (const x of [r, b]) expect(x.stderr).not.toMatch(/internal error/);
   });
 
   it('odd JSON is a refusal naming the file and the key, never an internal error', () => {

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, realpathSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, realpathSync, statSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { CommandModule } from 'yargs';
@@ -6,7 +6,7 @@ import { writeAtomically } from '../../config/edit.ts';
 import { inputVariable } from '../../config/load.ts';
 import { REFERENCE, SECRET_KEY } from '../../config/secrets.ts';
 import { McpgError, fsReason } from '../../shared/errors.ts';
-import { replaceFile } from '../../shared/files.ts';
+import { readOwnFile, replaceFile } from '../../shared/files.ts';
 import { VERSION } from '../../shared/version.ts';
 import { out } from '../output.ts';
 
@@ -18,6 +18,9 @@ interface Args {
 }
 
 type Entry = Record<string, unknown>;
+
+/** The largest client config `import` reads. */
+const MAX_CLIENT_CONFIG = 8 * 1024 * 1024;
 
 /** Where MCP clients keep their configs, in the order `mcpg import` looks. */
 export function clientConfigs(cwd = process.cwd(), home = homedir()): { client: string; file: string }[] {
@@ -163,7 +166,8 @@ export const importCommand: CommandModule<object, Args> = {
     try {
       file = realpathSync(found.file);
       mode = statSync(file).mode & 0o777;
-      text = readFileSync(file, 'utf8');
+      // Bounded while read, and never a FIFO or device: a client config is a small file.
+      text = readOwnFile(file, MAX_CLIENT_CONFIG).toString('utf8');
     } catch (err) {
       throw new McpgError('CONFIG_READ', `${found.file}: ${fsReason(err)}`);
     }
