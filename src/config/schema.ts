@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseOciRef } from '../supply/oci-ref.ts';
 
 /** The config file's shape. Defaults are filled here, once; the rest of mcpg reads `Config`. */
 
@@ -154,9 +155,8 @@ const guardCommon = {
   host_tools: z.array(z.enum(['get_collaborator_permission'])).optional(),
 };
 
-const urlGuard = z
-  .strictObject({ url: z.url({ protocol: /^https?$/ }), ...guardCommon })
-  .superRefine((g, ctx) => {
+/** A guard fetched from elsewhere names who signed it, or pins its bytes and says it is unsigned. */
+const signedOrPinned = (g: { signer?: unknown; unsigned?: true; sha256?: string }, ctx: z.RefinementCtx) => {
     if (g.signer && g.unsigned) ctx.addIssue({ code: 'custom', path: ['unsigned'], message: 'a guard with a signer is not unsigned: remove one of them' });
     else if (!g.signer && !g.unsigned) {
       ctx.addIssue({
@@ -165,16 +165,33 @@ const urlGuard = z
         message: 'a remote guard needs a signer (signer = { repository = "OWNER/REPO", workflow = "..." }); to accept it by its hash alone, set unsigned = true and sha256 = "..."',
       });
     } else if (g.unsigned && !g.sha256) ctx.addIssue({ code: 'custom', path: ['sha256'], message: 'an unsigned guard must pin its bytes: add sha256 = "<64 hex digits>"' });
-  });
+};
+
+const urlGuard = z.strictObject({ url: z.url({ protocol: /^https?$/ }), ...guardCommon }).superRefine(signedOrPinned);
+/** `oci = "ghcr.io/OWNER/NAME:TAG"` (or `@sha256:…`): a guard pushed to an OCI registry. */
+const ociGuard = z
+  .strictObject({
+    oci: z.string().refine((r) => {
+      try {
+        parseOciRef(r);
+        return true;
+      } catch {
+        return false;
+      }
+    }, 'an OCI reference: REGISTRY/REPOSITORY:TAG or REGISTRY/REPOSITORY@sha256:DIGEST (e.g. ghcr.io/OWNER/NAME:1.0.0)'),
+    ...guardCommon,
+  })
+  .superRefine(signedOrPinned);
 
 const guard = byKey(
   [
     ['builtin', z.strictObject({ builtin: z.enum(['noop', 'write-sink']), policy: z.unknown().optional() })],
     ['path', z.strictObject({ path: z.string().min(1), ...guardCommon })],
     ['url', urlGuard],
+    ['oci', ociGuard],
     ['source', z.strictObject({ source: z.string().min(1), ...guardCommon })],
   ] as const,
-  'a guard needs one of `builtin`, `path`, `url` or `source`',
+  'a guard needs one of `builtin`, `path`, `url`, `oci` or `source`',
 );
 
 export const configSchema = z
@@ -252,7 +269,7 @@ export type GuardConfig = z.infer<typeof guard>;
 /** Every key a config can have, anywhere: "did you mean" looks here for a typo's likely intent. */
 export const CONFIG_KEYS = [
   ...new Set([
-    'gateway', 'servers', 'guards', 'mcpServers', 'builtin', 'path', 'url', 'source',
+    'gateway', 'servers', 'guards', 'mcpServers', 'builtin', 'path', 'url', 'oci', 'source',
     ...Object.keys(configSchema.shape.gateway.unwrap().shape),
     ...Object.keys(stdioServer.shape),
     ...Object.keys(httpServer.shape),

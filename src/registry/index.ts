@@ -26,7 +26,14 @@ const indexSchema = z.strictObject({
       }),
       versions: z.record(
         z.string().refine((v) => semver.valid(v) !== null, 'a semantic version'),
-        z.strictObject({ url: z.url(), sha256: z.string().regex(/^[0-9a-f]{64}$/), yanked: z.string().min(1).optional() }),
+        z
+          .strictObject({
+            url: z.url().optional(),
+            oci: z.string().regex(/^[^/\s]+\/[^@\s]+@sha256:[0-9a-f]{64}$/, 'REGISTRY/REPOSITORY@sha256:DIGEST (an OCI artifact pinned by digest)').optional(),
+            sha256: z.string().regex(/^[0-9a-f]{64}$/),
+            yanked: z.string().min(1).optional(),
+          })
+          .refine((v) => (v.url === undefined) !== (v.oci === undefined), 'a version has one of `url` or `oci`'),
       ),
     }),
   ),
@@ -87,7 +94,7 @@ export function pick(index: Index, source: string, guard = source): RegistryPick
     throw new McpgError('CONFIG_INVALID', `guard "${guard}": no version of ${name} matches ${range} (there are ${all.join(', ')})`);
   }
   const v = entry.versions[version]!;
-  return { name, version, url: v.url, sha256: v.sha256, signer: entry.signer };
+  return { name, version, url: v.url, oci: v.oci, sha256: v.sha256, signer: entry.signer };
 }
 
 /** What the registry says of locked bytes: their version, and why it is yanked if it is. */

@@ -4,7 +4,7 @@ import { httpsOrLoopback } from '../shared/urls.ts';
 import { githubHosts } from './github.ts';
 
 /**
- * The only network code in mcpg. HTTPS only (plain HTTP only to loopback, for tests); redirects
+ * The only network code of mcpg's supply chain. HTTPS only (plain HTTP only to loopback, for tests); redirects
  * followed by hand so each hop is checked (undici's redirect interceptor would forward the token:
  * ours is stricter); GITHUB_TOKEN (or GH_TOKEN) sent only to GitHub's own hosts and never again
  * once a redirect has left them; retries by undici's RetryAgent on 408, 429, 5xx and connection
@@ -34,7 +34,7 @@ const undici = () =>
       minTimeout: 250,
       timeoutFactor: 2,
       maxTimeout: 10_000,
-      methods: ['GET'],
+      methods: ['GET', 'HEAD'],
       statusCodes: [408, 429, 500, 502, 503, 504],
       errorCodes: RETRY_CODES,
     }),
@@ -65,33 +65,69 @@ function checkScheme(url: URL): void {
 }
 
 export async function fetchBytes(href: string, options: FetchOptions = {}): Promise<Uint8Array> {
+  const token = process.env.GITHUB_TOKEN || process.env.GH_TOKEN;
+  const github = githubHosts();
+  const credentials = token && github.has(new URL(href).host) ? { hosts: github, authorization: `Bearer ${token}` } : undefined;
+  const answer = await exchange(href, { ...options, credentials });
+  const status = answer.status;
+  const what = options.label ? `${options.label}: ` : '';
+  if (status === 404) throw new NotFound('SUPPLY_FETCH', `${what}${answer.url.href}: not found (HTTP 404)`);
+  if (status !== 200) {
+    const hint = status === 401 || status === 403 ? ' (set GITHUB_TOKEN for private repositories)' : '';
+    throw new McpgError('SUPPLY_FETCH', `${what}${answer.url.href}: HTTP ${status}${hint}`);
+  }
+  return answer.body;
+}
+
+export interface ExchangeOptions extends FetchOptions {
+  method?: 'GET' | 'HEAD' | 'POST' | 'PUT';
+  headers?: Record<string, string>;
+  body?: Uint8Array;
+  /** Sent as Authorization to these hosts only, and never again once a redirect has left them. */
+  credentials?: { hosts: Set<string>; authorization: string };
+}
+
+export interface Answer {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  /** The body of a 2xx answer (capped); empty for any other. */
+  body: Uint8Array;
+  /** Where the answer came from, after redirects. */
+  url: URL;
+}
+
+/**
+ * One HTTP exchange under the rules above; answers with any status (the caller decides what a
+ * 401 or a 404 means). Redirects are followed for GET and HEAD.
+ */
+export async function exchange(href: string, options: ExchangeOptions = {}): Promise<Answer> {
+  const what = options.label ? `${options.label}: ` : '';
   try {
-    return await fetchHops(href, options);
+    return await exchangeHops(href, options);
   } catch (err) {
-    const what = options.label ? `${options.label}: ` : '';
-    if (err instanceof NotFound) throw new NotFound('SUPPLY_FETCH', `${what}${err.message}`);
     if (err instanceof McpgError) throw new McpgError(err.code, `${what}${err.message}`);
     throw new McpgError('SUPPLY_FETCH', `${what}${href}: ${errorMessage(err)}`);
   }
 }
 
-async function fetchHops(href: string, options: FetchOptions): Promise<Uint8Array> {
+async function exchangeHops(href: string, options: ExchangeOptions): Promise<Answer> {
   const max = options.maxBytes ?? DEFAULT_MAX;
-  const token = process.env.GITHUB_TOKEN || process.env.GH_TOKEN;
-  const github = githubHosts();
+  const method = options.method ?? 'GET';
   let url = new URL(href);
-  let leftGitHub = false;
+  let leftHosts = false;
   for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
     checkScheme(url);
-    leftGitHub ||= !github.has(url.host);
-    const headers: Record<string, string> = { 'user-agent': 'mcpg', accept: options.accept ?? '*/*' };
-    if (token && !leftGitHub) headers.authorization = `Bearer ${token}`;
+    leftHosts ||= !options.credentials?.hosts.has(url.host);
+    const headers: Record<string, string> = { 'user-agent': 'mcpg', accept: options.accept ?? '*/*', ...options.headers };
+    if (options.credentials && !leftHosts) headers.authorization = options.credentials.authorization;
     let res: Dispatcher.ResponseData;
     const { request, agent, RetryError } = await undici();
     try {
       res = await request(url, {
+        method,
         dispatcher: agent,
         headers,
+        body: options.body,
         signal: AbortSignal.timeout(options.timeoutMs ?? 60_000),
       });
     } catch (err) {
@@ -102,26 +138,21 @@ async function fetchHops(href: string, options: FetchOptions): Promise<Uint8Arra
       throw new McpgError('SUPPLY_FETCH', `cannot download ${url.href}: ${errorMessage(err)}`);
     }
     const status = res.statusCode;
-    if (status >= 300 && status < 400 && res.headers.location) {
+    if (status >= 300 && status < 400 && res.headers.location && (method === 'GET' || method === 'HEAD')) {
       await res.body.dump();
       url = new URL(String(res.headers.location), url);
       continue;
     }
-    if (status === 404) {
+    if (status < 200 || status >= 300 || method === 'HEAD') {
       await res.body.dump();
-      throw new NotFound('SUPPLY_FETCH', `${url.href}: not found (HTTP 404)`);
-    }
-    if (status !== 200) {
-      await res.body.dump();
-      const hint = status === 401 || status === 403 ? ' (set GITHUB_TOKEN for private repositories)' : '';
-      throw new McpgError('SUPPLY_FETCH', `${url.href}: HTTP ${status}${hint}`);
+      return { status, headers: res.headers, body: new Uint8Array(), url };
     }
     const length = Number(res.headers['content-length'] ?? 0);
     if (length > max) {
       await res.body.dump();
       throw new McpgError('SUPPLY_FETCH', `${href}: ${length} bytes, over the ${max}-byte size cap`);
     }
-    return readCapped(res, href, max, options.label, length);
+    return { status, headers: res.headers, body: await readCapped(res, href, max, options.label, length), url };
   }
   throw new McpgError('SUPPLY_FETCH', `${href}: more than ${MAX_REDIRECTS} redirects`);
 }

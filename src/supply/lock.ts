@@ -18,10 +18,12 @@ const signerSchema = z.strictObject({
 });
 
 const entrySchema = z.strictObject({
-  /** What the config names: `url:…`, `path:…` or `registry:…`. */
+  /** What the config names: `url:…`, `path:…`, `oci:…` or `registry:…`. */
   source: z.string(),
-  /** Where the bytes came from (a registry name resolves to a URL). */
+  /** Where the bytes came from (a registry name resolves to a URL or an OCI reference). */
   url: z.string().optional(),
+  /** For an OCI guard: REGISTRY/REPOSITORY@sha256:… of the manifest that names the module. */
+  oci: z.string().optional(),
   sha256: z.string().regex(/^[0-9a-f]{64}$/),
   size: z.number().int().nonnegative(),
   /** For a `.tar.gz` guard package: the digest of the guard.wasm inside. */

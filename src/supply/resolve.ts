@@ -9,9 +9,12 @@ import { attestationsUrl, parseReleaseUrl } from './github.ts';
 import { type Lock, type LockEntry, readLock, serverDigest, writeLock } from './lock.ts';
 import type { SignerPolicy, VerifiedSigner } from './sigstore.ts';
 import type { GuardPackage } from './tarball.ts';
+import { type OciRef, formatRef, parseOciRef } from './oci-ref.ts';
+import type { OciRegistry } from './oci.ts';
 
 // Loaded when needed: most runs verify no signature and unpack no package.
 const sigstore = () => import('./sigstore.ts');
+const oci = () => import('./oci.ts');
 const readGuardPackage = async (bytes: Uint8Array, source: string): Promise<GuardPackage> =>
   (await import('./tarball.ts')).readGuardPackage(bytes, source);
 
@@ -26,9 +29,10 @@ export interface GuardReport {
   signer?: { issuer: string; identity: string; repository?: string; workflow?: string; ref?: string };
 }
 
-/** A registry name, resolved to where its bytes are and who must have signed them. */
+/** A registry name, resolved to where its bytes are (a URL, or an OCI reference by digest) and who must have signed them. */
 export interface RegistryPick {
-  url: string;
+  url?: string;
+  oci?: string;
   sha256: string;
   signer: SignerPolicy;
 }
@@ -64,6 +68,7 @@ export class Supply {
   readonly lockFile: string;
   readonly cache: Cache;
   readonly #options: SupplyOptions;
+  readonly #registries = new Map<string, OciRegistry>();
   #lock?: Lock;
 
   constructor(config: Config, options: SupplyOptions = {}) {
@@ -84,6 +89,7 @@ export class Supply {
   sourceOf(g: SuppliedGuard): string {
     if ('path' in g) return `path:${relative(this.#lockDir(), g.path).replaceAll('\\', '/')}`;
     if ('url' in g) return `url:${g.url}`;
+    if ('oci' in g) return `oci:${formatRef(parseOciRef(g.oci))}`;
     return `registry:${g.source.replace(/^registry:/, '')}`;
   }
 
@@ -143,6 +149,10 @@ export class Supply {
       }
       try {
         await this.#checked(g, entry);
+        if ('oci' in g && !this.#options.offline) {
+          const moved = await this.#tagMoved(g);
+          if (moved) add(moved);
+        }
         const yanked = 'source' in g ? await this.#options.yanked?.(entry.source, entry.sha256) : undefined;
         if (yanked) add(`the locked version is yanked from the registry (${yanked}); run \`mcpg guard lock --update ${g.name}\` to move to a version that is not`);
       } catch (err) {
@@ -233,14 +243,18 @@ export class Supply {
   /** Fresh resolution: the bytes, their digests and (when asked for) the verified signer. */
   async #resolve(g: SuppliedGuard): Promise<LockEntry> {
     let url: string | undefined;
+    let ociRef: string | undefined;
     let policy = this.#signerPolicy(g);
     let pin = g.sha256;
     if ('source' in g) {
       const pick = await this.resolveRegistry(g.source, g.name);
       url = pick.url;
+      ociRef = pick.oci;
       pin ??= pick.sha256;
       policy ??= pick.signer;
     } else if ('url' in g) url = g.url;
+    else if ('oci' in g) ociRef = g.oci;
+    if (ociRef) return this.#resolveOci(g, parseOciRef(ociRef), policy, pin);
     const bytes =
       'path' in g
         ? readPath(g)
@@ -255,9 +269,60 @@ export class Supply {
     }
     const entry: LockEntry = { source: this.sourceOf(g), url, sha256: digest, size: bytes.length };
     if (isPackage(bytes)) entry.wasm_sha256 = sha256((await readGuardPackage(bytes, url ?? g.name)).wasm);
-    if (policy) entry.signer = await this.#signature(g, policy, bytes, url);
+    if (policy) entry.signer = await this.#signature(g, policy, bytes, { url });
     log.info(`locked guard "${g.name}": sha256 ${digest}${entry.signer ? `, signed by ${entry.signer.san}` : ''}`);
     return entry;
+  }
+
+  /** An OCI guard: its tag resolved to a manifest digest, the module layer, the bundle that refers to the manifest. */
+  async #resolveOci(g: SuppliedGuard, ref: OciRef, policy: SignerPolicy | undefined, pin: string | undefined): Promise<LockEntry> {
+    const registry = await this.#registry(ref, g);
+    const manifest = await registry.manifest(ref.repository, ref.digest ?? ref.tag!);
+    const pinned: OciRef = { registry: ref.registry, repository: ref.repository, digest: manifest.digest };
+    const bytes = await this.#ociModule(g, pinned, manifest.bytes, undefined);
+    const digest = sha256(bytes);
+    if (pin && digest !== pin) throw new McpgError('SUPPLY_HASH', `guard "${g.name}": ${formatRef(ref)} has a module with sha256 ${digest}, but the config pins ${pin}`);
+    const entry: LockEntry = { source: this.sourceOf(g), oci: formatRef(pinned), sha256: digest, size: bytes.length };
+    if (policy) entry.signer = await this.#signature(g, policy, manifest.bytes, { oci: pinned });
+    log.info(`locked guard "${g.name}": ${formatRef(pinned)}, module sha256 ${digest}${entry.signer ? `, signed by ${entry.signer.san}` : ''}`);
+    return entry;
+  }
+
+  async #registry(ref: OciRef, g: SuppliedGuard): Promise<OciRegistry> {
+    const key = `${ref.registry} ${g.name}`;
+    let r = this.#registries.get(key);
+    if (!r) this.#registries.set(key, (r = new (await oci()).OciRegistry(ref.registry, { label: `guard "${g.name}"`, offline: this.#options.offline })));
+    return r;
+  }
+
+  /** The module a manifest names (from the cache, else the registry), kept in the cache with the manifest. */
+  async #ociModule(g: SuppliedGuard, pinned: OciRef, manifest: Uint8Array, locked: string | undefined): Promise<Uint8Array> {
+    const layer = (await oci()).wasmLayer(manifest, `guard "${g.name}": ${formatRef(pinned)}`);
+    const digest = layer.digest.slice('sha256:'.length);
+    if (locked && digest !== locked) {
+      throw new McpgError('SUPPLY_HASH', `guard "${g.name}": ${formatRef(pinned)} names the module sha256 ${digest}, but guards.lock says ${locked}`);
+    }
+    this.cache.put(manifest);
+    const cached = this.cache.get(digest);
+    if (cached) return cached;
+    const bytes = await (await this.#registry(pinned, g)).blob(pinned.repository, layer, 'the module layer');
+    this.cache.put(bytes);
+    return bytes;
+  }
+
+  /** For `guard outdated`: where an OCI guard's tag points now, and the manifest guards.lock pins. */
+  async ociTag(g: SuppliedGuard & { oci: string }): Promise<{ ref: string; now: string; locked?: string } | undefined> {
+    const ref = parseOciRef(g.oci);
+    if (!ref.tag || ref.digest) return undefined;
+    const entry = this.lock.guards[g.name];
+    const now = (await (await this.#registry(ref, g)).manifest(ref.repository, ref.tag)).digest;
+    return { ref: formatRef(ref), now, locked: entry?.oci ? parseOciRef(entry.oci).digest : undefined };
+  }
+
+  async #tagMoved(g: SuppliedGuard & { oci: string }): Promise<string | undefined> {
+    const tag = await this.ociTag(g);
+    if (!tag || tag.now === tag.locked) return undefined;
+    return `the tag ${tag.ref} now points to ${tag.now}, but guards.lock pins ${tag.locked}; if this change is expected, run \`mcpg guard lock --update ${g.name}\``;
   }
 
   /** Bytes that match the lock entry (from cache, disk or network), signature re-checked. */
@@ -273,10 +338,15 @@ export class Supply {
           'if this change is expected, run `mcpg guard lock --update ' + g.name + '`',
       );
     };
+    const pinned = entry.oci ? parseOciRef(entry.oci) : undefined;
+    // An OCI guard's signature is over its manifest, which names the module by digest.
+    const manifest = pinned && (this.cache.get(pinned.digest!.slice('sha256:'.length)) ?? (await (await this.#registry(pinned, g)).manifest(pinned.repository, pinned.digest!)).bytes);
     const bytes =
       'path' in g
         ? matching(readPath(g))
-        : (this.cache.get(entry.sha256) ??
+        : manifest
+          ? await this.#ociModule(g, pinned!, manifest, entry.sha256)
+          : (this.cache.get(entry.sha256) ??
           (await this.cache.exclusive(entry.sha256, async () => {
             const again = this.cache.get(entry.sha256);
             if (again) return again;
@@ -290,7 +360,7 @@ export class Supply {
     const policy = this.#signerPolicy(g) ?? (entry.signer && 'source' in g ? await this.#registryPolicy(g) : undefined);
     if (policy) {
       if (!entry.signer) throw new McpgError('SUPPLY_SIGNATURE', `guard "${g.name}": the config names a signer, but guards.lock records none`);
-      const signer = await this.#signature(g, policy, bytes, entry.url, entry.signer.bundle_sha256);
+      const signer = await this.#signature(g, policy, manifest ?? bytes, { url: entry.url, oci: pinned }, entry.signer.bundle_sha256);
       for (const k of ['issuer', 'san', 'repository', 'ref', 'workflow'] as const) {
         if (signer[k] !== entry.signer[k]) {
           throw new McpgError('SUPPLY_SIGNATURE', `guard "${g.name}": signer ${k} is ${signer[k]}, guards.lock says ${entry.signer[k]}`);
@@ -310,10 +380,11 @@ export class Supply {
   }
 
   /** Finds a bundle for the artifact and verifies it against the policy. */
-  async #signature(g: SuppliedGuard, policy: SignerPolicy, bytes: Uint8Array, url: string | undefined, known?: string) {
+  async #signature(g: SuppliedGuard, policy: SignerPolicy, bytes: Uint8Array, where: { url?: string; oci?: OciRef }, known?: string) {
+    const { url, oci: ref } = where;
     const trustedRoot = await this.#trustedRoot(g);
     const { verifyBundle } = await sigstore();
-    const what = `guard "${g.name}"`;
+    const what = ref ? `guard "${g.name}" (${formatRef(ref)})` : `guard "${g.name}"`;
     const cached = known ? this.cache.get(known) : undefined;
     const candidates: (() => Promise<Uint8Array[]>)[] = [];
     if (cached) candidates.push(async () => [cached]);
@@ -327,13 +398,17 @@ export class Supply {
       }
       const release = parseReleaseUrl(url);
       if (release) {
-        candidates.push(async () => {
-          const answer = JSON.parse(Buffer.from(await this.#fetch(attestationsUrl(release.owner, release.repo, sha256(bytes)), `${what} attestations`)).toString()) as {
-            attestations?: { bundle: unknown }[];
-          };
-          return (answer.attestations ?? []).map((a) => new TextEncoder().encode(JSON.stringify(a.bundle)));
-        });
+        candidates.push(() => this.#attestations(release.owner, release.repo, sha256(bytes), what));
       }
+    }
+    if (ref) {
+      candidates.push(async () => {
+        const found = await (await this.#registry(ref, g)).bundles(ref.repository, ref.digest!, MAX_BUNDLE);
+        if (!found.length) throw new NotFound('SUPPLY_FETCH', `no Sigstore bundle refers to ${formatRef(ref)} in the registry`);
+        return found;
+      });
+      const [owner, repo] = policy.repository?.split('/') ?? [];
+      if (ref.registry === 'ghcr.io' && owner && repo) candidates.push(() => this.#attestations(owner, repo, ref.digest!.slice('sha256:'.length), what));
     }
     const looked: string[] = [];
     let lastError: unknown;
@@ -361,6 +436,13 @@ export class Supply {
     }
     if (lastError) throw lastError;
     throw new McpgError('SUPPLY_SIGNATURE', `${what}: no Sigstore bundle found (${looked.join('; ') || 'no place to look: set `bundle`'})`);
+  }
+  /** GitHub's attestations of a digest in a repository, each a bundle. */
+  async #attestations(owner: string, repo: string, digest: string, what: string): Promise<Uint8Array[]> {
+    const answer = JSON.parse(Buffer.from(await this.#fetch(attestationsUrl(owner, repo, digest), `${what} attestations`)).toString()) as {
+      attestations?: { bundle: unknown }[];
+    };
+    return (answer.attestations ?? []).map((a) => new TextEncoder().encode(JSON.stringify(a.bundle)));
   }
 }
 

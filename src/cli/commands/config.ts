@@ -27,7 +27,7 @@ export const configCommand: CommandModule = {
           }
           lines.push('guards:');
           for (const g of config.guards) {
-            const source = 'builtin' in g ? `builtin ${g.builtin}` : 'path' in g ? g.path : 'url' in g ? g.url : g.source;
+            const source = 'builtin' in g ? `builtin ${g.builtin}` : 'path' in g ? g.path : 'url' in g ? g.url : 'oci' in g ? `oci ${g.oci}` : g.source;
             lines.push(`  ${g.name}: ${source}`);
           }
           out(lines.join('\n'));

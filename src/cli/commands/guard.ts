@@ -280,6 +280,52 @@ const addCommand: CommandModule<object, SupplyArgs & { spec: string; server: str
   },
 };
 
+const pushCommand: CommandModule<object, { file: string; ref: string; bundle?: string; 'digest-only': boolean }> = {
+  command: 'push <file> <ref>',
+  describe: 'Push a guard module to an OCI registry as a wasm artifact, with its Sigstore bundle as a referrer',
+  builder: (y) =>
+    y
+      .positional('file', { type: 'string', demandOption: true, describe: 'the guard module (.wasm)' })
+      .positional('ref', { type: 'string', demandOption: true, describe: 'oci://REGISTRY/REPOSITORY:TAG' })
+      .option('bundle', { type: 'string', describe: 'a Sigstore bundle for the pushed manifest digest, stored as its referrer' })
+      .option('digest-only', { type: 'boolean', default: false, describe: 'print the manifest digest the module gets (to sign it first), push nothing' })
+      .example('$0 guard push guard.wasm oci://ghcr.io/OWNER/NAME:1.0.0', 'prints ghcr.io/OWNER/NAME@sha256:…; registry credentials from ~/.docker/config.json, or GITHUB_TOKEN for ghcr.io'),
+  handler: async (args) => {
+    const { parseOciRef, formatRef } = await import('../../supply/oci-ref.ts');
+    const { MEDIA, OciRegistry, bundleSubjects, guardManifest } = await import('../../supply/oci.ts');
+    const wasm = readWasm(args.file);
+    if (!(wasm[0] === 0 && wasm[1] === 0x61 && wasm[2] === 0x73 && wasm[3] === 0x6d)) throw new McpgError('USAGE', `${args.file}: not a WebAssembly module`);
+    let ref;
+    try {
+      ref = parseOciRef(args.ref);
+    } catch (err) {
+      throw new McpgError('USAGE', errorMessage(err));
+    }
+    const { digest, manifest } = guardManifest(wasm);
+    const pinned = formatRef({ registry: ref.registry, repository: ref.repository, digest });
+    if (args['digest-only']) return out(pinned);
+    let bundle: Uint8Array | undefined;
+    if (args.bundle) {
+      bundle = readWasm(args.bundle);
+      if (bundle.length > 1024 * 1024) throw new McpgError('USAGE', `${args.bundle}: larger than 1 MiB, which no Sigstore bundle is`);
+      let subjects: string[];
+      try {
+        subjects = bundleSubjects(bundle);
+      } catch (err) {
+        throw new McpgError('USAGE', `${args.bundle}: not a Sigstore bundle (${errorMessage(err)})`);
+      }
+      if (!subjects.includes(digest.slice('sha256:'.length))) {
+        throw new McpgError('USAGE', `${args.bundle} signs ${subjects.join(', ') || 'nothing'}, not this module's manifest ${digest} (\`mcpg guard push --digest-only\` prints it)`);
+      }
+    }
+    const registry = new OciRegistry(ref.registry, { label: `push ${formatRef(ref)}` });
+    await registry.pushGuard(ref, wasm);
+    if (bundle) await registry.pushReferrer(ref.repository, bundle, { mediaType: MEDIA.manifest, digest, size: manifest.length });
+    out(pinned);
+    if (!bundle) note(`mcpg: the guard is unsigned in the registry until a Sigstore bundle for ${digest} refers to it (actions/attest-build-provenance with push-to-registry, or \`mcpg guard push --bundle\`)`);
+  },
+};
+
 export const verifyCommand: CommandModule<object, SupplyArgs & { json: boolean }> = {
   command: 'verify',
   describe: 'Check that config, guards.lock and the signed artifacts agree (for CI)',
@@ -303,7 +349,7 @@ export const verifyCommand: CommandModule<object, SupplyArgs & { json: boolean }
 
 const outdatedCommand: CommandModule<object, SupplyArgs & { json: boolean }> = {
   command: 'outdated',
-  describe: 'List registry guards with newer versions, in their range and beyond it',
+  describe: 'List registry guards with newer versions, in their range and beyond it, and OCI guards whose tag has moved',
   builder: (y) => withSupplyOptions(y).option('json', { type: 'boolean', default: false, describe: 'print the list as JSON' }),
   handler: async (args) => {
     const supply = supplyFrom(args);
@@ -316,16 +362,25 @@ const outdatedCommand: CommandModule<object, SupplyArgs & { json: boolean }> = {
       const { inRange, latest } = newest(index, supply.sourceOf(g));
       return [{ guard: g.name, source: supply.sourceOf(g), locked: locked?.version ?? null, yanked: locked?.yanked ?? null, in_range: inRange ?? null, latest: latest ?? null }];
     });
-    if (args.json) return out(JSON.stringify(rows, null, 2));
+    const tags = [];
+    for (const g of supply.guards()) {
+      const tag = 'oci' in g ? await supply.ociTag(g) : undefined;
+      if (tag) tags.push({ guard: g.name, source: supply.sourceOf(g), locked: tag.locked ?? null, tag_now: tag.now });
+    }
+    if (args.json) return out(JSON.stringify([...rows, ...tags], null, 2));
     const stale = rows.filter((r) => r.locked !== r.in_range || r.locked !== r.latest || r.yanked);
-    if (!stale.length) return out(`${rows.length} registry guards, all at the newest version in their range and overall`);
+    const moved = tags.filter((t) => t.locked !== t.tag_now);
+    if (!stale.length && !moved.length) {
+      return out(`${rows.length} registry guards, all at the newest version in their range and overall${tags.length ? `; ${tags.length} OCI tags unchanged since locked` : ''}`);
+    }
     out(
-      stale
-        .map((r) => {
+      [
+        ...moved.map((t) => `${t.guard}: ${t.source} now points to ${t.tag_now}, locked ${t.locked ?? '(none)'} (run \`mcpg guard lock --update ${t.guard}\`)`),
+        ...stale.map((r) => {
           const notes = [r.yanked && `locked version yanked: ${r.yanked}`, r.locked !== r.in_range && 'run `mcpg guard lock --update ' + r.guard + '`', r.in_range !== r.latest && `${r.latest} is outside ${r.source}`];
           return `${r.guard}: locked ${r.locked ?? '(none)'}, newest in range ${r.in_range ?? '(none)'}, latest ${r.latest ?? '(none)'}${notes.some(Boolean) ? ` (${notes.filter(Boolean).join('; ')})` : ''}`;
-        })
-        .join('\n'),
+        }),
+      ].join('\n'),
     );
   },
 };
@@ -334,6 +389,6 @@ export const guardCommand: CommandModule = {
   command: 'guard <command>',
   describe: 'Inspect, try and supply guards',
   builder: (y) =>
-    y.command(inspectCommand).command(callCommand).command(testCommand).command(lockCommand).command(verifyCommand).command(addCommand).command(outdatedCommand).demandCommand(1),
+    y.command(inspectCommand).command(callCommand).command(testCommand).command(lockCommand).command(verifyCommand).command(addCommand).command(outdatedCommand).command(pushCommand).demandCommand(1),
   handler: () => {},
 };

@@ -33,7 +33,7 @@ const info: CommandModule<object, { registry?: string; name: string }> = {
     const g = index.guards[name];
     if (!g) throw new McpgError('USAGE', `the registry has no guard named "${name}" (see \`mcpg registry list\`)`);
     const signer = Object.entries(g.signer).map(([k, v]) => `  ${k}: ${v}`);
-    const versions = semver.rsort(Object.keys(g.versions)).map((v) => `  ${v}  ${g.versions[v]!.url}  sha256 ${g.versions[v]!.sha256}`);
+    const versions = semver.rsort(Object.keys(g.versions)).map((v) => `  ${v}  ${g.versions[v]!.url ?? `oci://${g.versions[v]!.oci}`}  sha256 ${g.versions[v]!.sha256}`);
     out([`${name}: ${g.description}`, `repository: ${g.repository}`, 'signer:', ...signer, 'versions:', ...versions].join('\n'));
   },
 };
