@@ -4,6 +4,7 @@ import type { Server } from '../config/load.ts';
 import { McpgError, errorMessage } from '../shared/errors.ts';
 import { logger } from '../shared/log.ts';
 import { VERSION } from '../shared/version.ts';
+import { MODERN, UNSUPPORTED_VERSION, enveloped } from './protocol.ts';
 import { type Id, LocalError, type Params, type Progress, RPC, type RequestContext, Router, RpcError } from './router.ts';
 import type { RemoteTransport } from './remote.ts';
 import { ChildTransport } from './stdio.ts';
@@ -30,6 +31,9 @@ const LISTS: Record<Listing, { method: string; key: string; capability: string }
 };
 /** Pages one list may take before mcpg stops reading it (a server that pages forever). */
 const MAX_PAGES = 100;
+/** How long a server has to answer server/discover before it is taken for an older one. */
+const DISCOVER_MS = 5_000;
+const CLIENT_INFO = { name: 'mcpg', version: VERSION };
 
 /** Every client capability mcpg relays, for a server introduced on behalf of any agent. */
 export const RELAYED_CAPABILITIES: Params = { sampling: {}, elicitation: {}, roots: { listChanged: true } };
@@ -73,6 +77,8 @@ export class Backend {
   /** stderr lines of a server started ahead, until it is introduced (see #stderr). */
   #held?: string[];
   #capabilities: Params = {};
+  /** The server speaks 2026-07-28: no handshake, each request carries its envelope. */
+  #modern = false;
   #connecting?: Promise<Router>;
   #failures = 0;
   #retryAt = 0;
@@ -97,7 +103,12 @@ export class Backend {
     return this.#router ? Math.floor((Date.now() - this.#startedAt) / 1000) : 0;
   }
 
-  /** What the server declared at initialize. */
+  /** The protocol era the server was reached in. */
+  get protocol(): string {
+    return this.#modern ? MODERN : 'initialize';
+  }
+
+  /** What the server declared at initialize (or in server/discover). */
   get capabilities(): { tools?: unknown; prompts?: unknown; resources?: unknown; logging?: unknown; completions?: unknown } {
     return this.#capabilities;
   }
@@ -122,7 +133,7 @@ export class Backend {
   async request(method: string, params: Params | undefined, options: CallOptions = {}): Promise<Params> {
     const router = await this.#connected();
     try {
-      return await router.request(method, params, {
+      return await router.request(method, this.#modern ? enveloped(params, this.#clientCapabilities, CLIENT_INFO) : params, {
         ...options,
         timeoutMs: this.config.toolTimeoutMs,
         maxTotalMs: this.config.maxTotalMs,
@@ -242,17 +253,22 @@ export class Backend {
     try {
       router = await opening;
       const transport = this.#transport!;
-      const init = await router.request(
-        'initialize',
-        { protocolVersion: LATEST_PROTOCOL_VERSION, capabilities: this.#clientCapabilities, clientInfo: { name: 'mcpg', version: VERSION } },
-        { timeoutMs: this.config.startupTimeoutMs },
-      );
-      const version = String(init.protocolVersion);
-      if (!SUPPORTED_PROTOCOL_VERSIONS.includes(version)) throw new Error(`it speaks MCP protocol version "${version}", which mcpg does not`);
-      // HTTP transports send the negotiated version in a header on every later request.
-      if (!(transport instanceof ChildTransport)) transport.setProtocolVersion(version);
-      this.#capabilities = (init.capabilities ?? {}) as Params;
-      await router.notify('notifications/initialized');
+      const http = transport instanceof ChildTransport ? undefined : transport;
+      // 2026-07-28 first; a server that does not know server/discover is introduced the older way.
+      // HTTP transports send the version in a header on every request.
+      http?.setProtocolVersion(MODERN);
+      const discovered = await this.#discover(router);
+      this.#modern = discovered !== undefined;
+      if (discovered) this.#capabilities = (discovered.capabilities ?? {}) as Params;
+      else {
+        http?.setProtocolVersion('');
+        const init = await router.request('initialize', { protocolVersion: LATEST_PROTOCOL_VERSION, capabilities: this.#clientCapabilities, clientInfo: CLIENT_INFO }, { timeoutMs: this.config.startupTimeoutMs });
+        const version = String(init.protocolVersion);
+        if (!SUPPORTED_PROTOCOL_VERSIONS.includes(version)) throw new Error(`it speaks MCP protocol version "${version}", which mcpg does not`);
+        http?.setProtocolVersion(version);
+        this.#capabilities = (init.capabilities ?? {}) as Params;
+        await router.notify('notifications/initialized');
+      }
     } catch (err) {
       await router?.close().catch(() => {});
       await this.#transport?.close().catch(() => {});
@@ -275,6 +291,30 @@ export class Backend {
     this.#log.info(restart ? 'restarted' : 'started');
     if (restart) for (const kind of ['tools', 'prompts', 'resources'] as const) this.#hooks.listChanged(kind);
     return router;
+  }
+
+  /**
+   * What a 2026 server says of itself (server/discover), or undefined for an older one: it
+   * answers with an error (method not found, or its own way of saying "initialize first"), or
+   * not at all within DISCOVER_MS. A refusal of the version it was asked in, naming 2026-07-28 as
+   * supported, is asked once more; a login the server needs is not a sign of its era.
+   */
+  async #discover(router: Router): Promise<Params | undefined> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const found = await router.request('server/discover', enveloped({}, this.#clientCapabilities, CLIENT_INFO), {
+          timeoutMs: Math.min(this.config.startupTimeoutMs, DISCOVER_MS),
+        });
+        const versions = found.supportedVersions;
+        return Array.isArray(versions) && versions.includes(MODERN) ? found : undefined;
+      } catch (err) {
+        if (this.#remote?.needsLogin(err) || (err instanceof LocalError && err.code === RPC.connectionClosed)) throw err;
+        const supported = err instanceof RpcError && err.code === UNSUPPORTED_VERSION ? (err.data as { supported?: unknown } | undefined)?.supported : this.#remote?.unsupportedVersion(err);
+        if (attempt === 1 && Array.isArray(supported) && supported.includes(MODERN)) continue;
+        this.#log.debug(`server/discover: ${errorMessage(err)}; introducing it with initialize`);
+        return undefined;
+      }
+    }
   }
 
   /**

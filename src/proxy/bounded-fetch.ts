@@ -1,5 +1,6 @@
 import { McpgError } from '../shared/errors.ts';
 import { httpsOrLoopback } from '../shared/urls.ts';
+import { MODERN, standardHeaders } from './protocol.ts';
 import type { Id } from './router.ts';
 import { mib, sniffId } from './stdio.ts';
 
@@ -42,7 +43,7 @@ export function boundedFetch(bounds: Bounds, base: typeof fetch = fetch): typeof
     const endpoint = new URL(bounds.url);
     // The server's own origin (its MCP endpoint, an SSE server's message endpoint, its metadata).
     const mcp = target.origin === endpoint.origin;
-    const res = await base(input, mcp ? init : checkedElsewhere(target, init, bounds));
+    const res = await base(input, mcp ? withStandardHeaders(init) : checkedElsewhere(target, init, bounds));
     if (!res.body) return res;
     const own = mcp ? bounds : { ...bounds, maxBytes: Math.min(bounds.maxBytes, OTHER_BYTES), who: `${target.origin}${target.pathname} (for ${bounds.who})` };
     const sse = (res.headers.get('content-type') ?? '').toLowerCase().startsWith('text/event-stream');
@@ -59,6 +60,21 @@ export function boundedFetch(bounds: Bounds, base: typeof fetch = fetch): typeof
     Object.defineProperty(bounded, 'url', { value: res.url });
     return bounded;
   };
+}
+
+/** A 2026 request over HTTP says its method (and the tool, prompt or resource it names) in headers too. */
+function withStandardHeaders(init: RequestInit | undefined): RequestInit | undefined {
+  if (typeof init?.body !== 'string' || init.method !== 'POST') return init;
+  const headers = new Headers(init.headers);
+  if (headers.get('mcp-protocol-version') !== MODERN) return init;
+  let message: unknown;
+  try {
+    message = JSON.parse(init.body);
+  } catch {
+    return init;
+  }
+  for (const [name, value] of Object.entries(standardHeaders(message))) headers.set(name, value);
+  return { ...init, headers };
 }
 
 /** A request to an endpoint other than the MCP one (OAuth metadata, registration, tokens). */

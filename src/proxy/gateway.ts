@@ -4,6 +4,8 @@ import { AgentState } from '../difc/evaluator.ts';
 import { type Labels, format, union } from '../difc/labels.ts';
 import type { BackendCall, Guard } from '../guard/guard.ts';
 import { McpgError, errorMessage } from '../shared/errors.ts';
+import { RequestStates } from './protocol.ts';
+import type { Rounds } from './rounds.ts';
 import { logger } from '../shared/log.ts';
 import { type ServerPins, serverDigest } from '../supply/lock.ts';
 import { AuditLog } from './audit.ts';
@@ -11,7 +13,7 @@ import { Backend, type ListKind, type ServerRequest } from './backend.ts';
 import { Catalog } from './catalog.ts';
 import { HostTools } from './host-tools.ts';
 import { pinMode } from './pins.ts';
-import type { Params, RequestContext } from './router.ts';
+import type { Id, Params, RequestContext } from './router.ts';
 import { RPC, RpcError } from './router.ts';
 
 export interface GatewayOptions {
@@ -72,6 +74,13 @@ export class Gateway {
   readonly audit?: AuditLog;
   /** Servers waiting for `mcpg auth login`: left out, each with the message that says so. */
   readonly needsLogin = new Map<string, string>();
+  /** Seals the requestState mcpg gives 2026 agents (a key of this process's: a restart ends their rounds). */
+  readonly requestStates = new RequestStates();
+  /**
+   * 2026 agents' requests waiting for their next try, by the id their work runs under: a retry
+   * may come on another connection (over HTTP, each request is one), so they belong to the gateway.
+   */
+  readonly rounds = new Map<Id, Rounds>();
   readonly #options: GatewayOptions;
   readonly #guards: Promise<Guard[]>;
   readonly #hosted = new HostTools();
@@ -269,6 +278,7 @@ export class Gateway {
 
   close(): Promise<void> {
     this.#closing ??= (async () => {
+      for (const r of this.rounds.values()) r.end('the gateway is closing');
       await Promise.all([...this.backends, ...[...this.#perAgent.values()].flatMap((m) => [...m.values()])].map((b) => b.close()));
       this.audit?.close();
     })();

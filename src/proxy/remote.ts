@@ -6,6 +6,7 @@ import { TokenStore } from '../auth/store.ts';
 import type { HttpServer } from '../config/load.ts';
 import { McpgError, errorMessage } from '../shared/errors.ts';
 import { boundedFetch } from './bounded-fetch.ts';
+import { UNSUPPORTED_VERSION } from './protocol.ts';
 import type { Id } from './router.ts';
 
 // The HTTP side of a backend: MCP over Streamable HTTP or legacy SSE, with OAuth. Loaded only
@@ -43,6 +44,22 @@ export function serverFetch(c: HttpServer, onoversize?: (id: Id | undefined, lim
     headers: c.headers,
     ...(secret && { secretHosts: [new URL(c.url).hostname, ...(c.oauth?.authorization_server ? [new URL(c.oauth.authorization_server).hostname] : [])] }),
   });
+}
+
+/**
+ * The versions a server names when it refuses the one a request was made in (HTTP 400 with
+ * JSON-RPC error -32022): the SDK's transport reports that answer as an error with its body.
+ */
+export function unsupportedVersion(err: unknown): unknown {
+  const message = errorMessage(err);
+  const start = message.indexOf('{');
+  if (!/\b400\b/.test(message) || start < 0) return undefined;
+  try {
+    const body = JSON.parse(message.slice(start)) as { error?: { code?: unknown; data?: { supported?: unknown } } };
+    return body.error?.code === UNSUPPORTED_VERSION ? body.error.data?.supported : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** A step that needs a person in a browser (no tokens yet, a step-up, a refused refresh). */

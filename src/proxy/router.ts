@@ -176,7 +176,8 @@ export class Router {
         // Progress shows the call is alive: it re-arms the idle timer, never the total one.
         onprogress: options.onprogress && ((p) => (arm(), options.onprogress!(p))),
       });
-      this.#send({ jsonrpc: '2.0', id, method, ...(withToken && { params: withToken }) }, options.relatedRequestId).catch((err: Error) => cancel('send failed', err));
+      // A request that could not be sent is not the peer's to cancel: it only fails here.
+      this.#send({ jsonrpc: '2.0', id, method, ...(withToken && { params: withToken }) }, options.relatedRequestId).catch((err: Error) => done() && reject(err));
     });
   }
 

@@ -11,12 +11,14 @@ import { McpgError, errorMessage } from '../shared/errors.ts';
 import { logger } from '../shared/log.ts';
 import { VERSION } from '../shared/version.ts';
 import type { AuditRecord } from './audit.ts';
-import type { Backend, ListKind, ServerRequest } from './backend.ts';
+import { type Backend, type ListKind, SERVER_REQUESTS, type ServerRequest } from './backend.ts';
 import { type Agent, Gateway, type GatewayOptions, type Route } from './gateway.ts';
 import { SEPARATOR } from './catalog.ts';
 import type { HostTool } from './host-tools.ts';
 import { type Id, LocalError, type Params, type Progress, RPC, type RequestContext, Router, RpcError } from './router.ts';
 import { offload } from './payloads.ts';
+import { MODERN, SUPPORTED_VERSIONS, UNSUPPORTED_VERSION, claimedCapabilities, claimedVersion, withoutEnvelope } from './protocol.ts';
+import { Rounds } from './rounds.ts';
 import { LineTransport } from './stdio.ts';
 
 /** What mcpg offers the agent: the aggregate of its servers, plus logging and completions. */
@@ -31,6 +33,11 @@ const CAPABILITIES = {
 const NEEDS: Record<ServerRequest, string> = { 'sampling/createMessage': 'sampling', 'elicitation/create': 'elicitation', 'roots/list': 'roots' };
 
 const log = logger('session');
+/** Requests of a 2026 agent's that may be waiting for its answers at once. */
+const MAX_ROUNDS = 32;
+/** Times a server may answer input_required to one request before mcpg stops asking. */
+const MAX_SERVER_ROUNDS = 8;
+const isObject = (v: unknown): v is Params => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** One request of the agent's that carries a server's data back: it passes `#through`. */
 interface Call {
@@ -110,23 +117,37 @@ export class Session implements Agent {
         resolve();
       };
     });
+    /**
+     * A request of either era: a 2026 one (its envelope in `_meta`) starts the gateway itself,
+     * has its envelope taken off, runs in rounds when it may need the agent's answers, and its
+     * result says its type (and, for a list, that it is not to be cached: mcpg's lists follow
+     * its servers'); an older client's waits for start-up (clients should not send requests
+     * before initialize; those that do wait).
+     */
     const served =
-      (handler: (params: Params, context: RequestContext) => Promise<unknown>) =>
+      (handler: (params: Params, context: RequestContext) => Promise<unknown>, kind?: 'rounds' | 'list') =>
       async (params: Params, context: RequestContext) => {
-        // Clients should not send requests before initialize; those that do wait for start-up.
-        await gateway.started;
-        return handler(params, context);
+        const version = claimedVersion(params);
+        if (version === undefined) {
+          await gateway.started;
+          return handler(params, context);
+        }
+        await this.#modern(version, params);
+        const plain = withoutEnvelope(params);
+        const result = complete(await (kind === 'rounds' ? this.#inRounds(plain, context, handler) : handler(plain, context)));
+        return kind === 'list' ? { ttlMs: 0, cacheScope: 'private', ...(result as Params) } : result;
       };
     agent.onRequest('initialize', (params) => this.initialize(params));
+    agent.onRequest('server/discover', async (params) => this.discover(params));
     agent.onRequest('ping', async () => ({}));
-    agent.onRequest('tools/list', served(() => this.listTools()));
-    agent.onRequest('prompts/list', served(async () => ({ prompts: this.#shown(gateway.catalog.prompts()) })));
-    agent.onRequest('resources/list', served(async () => ({ resources: gateway.catalog.resources(this.#server) })));
-    agent.onRequest('resources/templates/list', served(async () => ({ resourceTemplates: gateway.catalog.templates(this.#server) })));
-    agent.onRequest('tools/call', served((params, context) => this.callTool(params, context)));
-    agent.onRequest('prompts/get', served((params, context) => this.getPrompt(params, context)));
-    agent.onRequest('resources/read', served((params, context) => this.readResource(params, context)));
-    agent.onRequest('completion/complete', served((params, context) => this.complete(params, context)));
+    agent.onRequest('tools/list', served(() => this.listTools(), 'list'));
+    agent.onRequest('prompts/list', served(async () => ({ prompts: this.#shown(gateway.catalog.prompts()) }), 'list'));
+    agent.onRequest('resources/list', served(async () => ({ resources: gateway.catalog.resources(this.#server) }), 'list'));
+    agent.onRequest('resources/templates/list', served(async () => ({ resourceTemplates: gateway.catalog.templates(this.#server) }), 'list'));
+    agent.onRequest('tools/call', served((params, context) => this.callTool(params, context), 'rounds'));
+    agent.onRequest('prompts/get', served((params, context) => this.getPrompt(params, context), 'rounds'));
+    agent.onRequest('resources/read', served((params, context) => this.readResource(params, context), 'rounds'));
+    agent.onRequest('completion/complete', served((params, context) => this.complete(params, context), 'rounds'));
     agent.onRequest('resources/subscribe', served((params, context) => this.subscribe('resources/subscribe', params, context)));
     agent.onRequest('resources/unsubscribe', served((params, context) => this.subscribe('resources/unsubscribe', params, context)));
     agent.onRequest('logging/setLevel', served((params) => this.setLogLevel(params)));
@@ -157,6 +178,62 @@ export class Session implements Agent {
       capabilities: CAPABILITIES,
       serverInfo: { name: 'mcpg', version: VERSION },
     };
+  }
+
+  /**
+   * What a 2026 client asks first: the versions, capabilities and name of this server. Like
+   * initialize, the first one with an envelope starts the gateway with the client's capabilities.
+   */
+  async discover(params: Params): Promise<Params> {
+    const version = claimedVersion(params);
+    if (version !== undefined) await this.#modern(version, params);
+    return {
+      ...(version !== undefined && { resultType: 'complete', ttlMs: 0, cacheScope: 'private' }), supportedVersions: SUPPORTED_VERSIONS, capabilities: CAPABILITIES, serverInfo: { name: 'mcpg', version: VERSION } };
+  }
+
+  /** A 2026 request: its capabilities are the agent's from now on; the first one starts the gateway. */
+  async #modern(version: string, params: Params): Promise<void> {
+    if (version !== MODERN) {
+      throw new RpcError(UNSUPPORTED_VERSION, `mcpg does not speak MCP protocol version ${version}`, { supported: SUPPORTED_VERSIONS, requested: version });
+    }
+    this.#capabilities = claimedCapabilities(params);
+    await this.#gateway.start(this.#capabilities).catch((err: unknown) => {
+      throw new RpcError(RPC.internalError, `mcpg could not start: ${errorMessage(err)}`);
+    });
+  }
+
+  /**
+   * A 2026 agent's request that may need its answers: the first try starts the work, a try
+   * with mcpg's `requestState` continues it with its `inputResponses` (see Rounds).
+   */
+  async #inRounds(params: Params, context: RequestContext, handler: (params: Params, context: RequestContext) => Promise<unknown>): Promise<unknown> {
+    const { inputResponses, requestState, ...request } = params;
+    const what = JSON.stringify([params.name ?? null, params.uri ?? null, params.ref ?? null]);
+    if (requestState !== undefined) {
+      const nonce = this.#gateway.requestStates.open(this.agentName, requestState);
+      const rounds = nonce === undefined ? undefined : this.#gateway.rounds.get(`rounds-${nonce}`);
+      if (!rounds) throw new RpcError(RPC.invalidParams, 'requestState is not one mcpg gave this agent, or the request it continues has ended; send the request again without it');
+      if (rounds.what !== what) throw new RpcError(RPC.invalidParams, 'requestState belongs to another request: a retry names the same tool, prompt or resource');
+      rounds.retry(context, inputResponses);
+      return rounds.next(requestState as string);
+    }
+    const all = this.#gateway.rounds;
+    if ([...all.values()].filter((r) => r.agent === this.agentName).length >= MAX_ROUNDS) {
+      throw new RpcError(RPC.invalidRequest, `${MAX_ROUNDS} requests are waiting for agent "${this.agentName}"'s answers; answer or cancel one first`);
+    }
+    const rounds: Rounds = new Rounds(this.agentName, what, context, (ctx) => handler(request, ctx), () => all.delete(rounds.context.id));
+    all.set(rounds.context.id, rounds);
+    return rounds.next(this.#gateway.requestStates.seal(this.agentName, rounds.nonce));
+  }
+
+  /**
+   * A question for the agent's client during one of its requests (`related`): a request of ours
+   * to an older client, a question in the request's next round to a 2026 one.
+   */
+  #askAgent(method: string, params: Params, options: { related?: Id; signal?: AbortSignal; timeoutMs: number }): Promise<unknown> {
+    const rounds = options.related === undefined ? undefined : this.#gateway.rounds.get(options.related);
+    if (rounds) return rounds.ask(method, params);
+    return this.#agent.request(method, params, { signal: options.signal, timeoutMs: options.timeoutMs, relatedRequestId: options.related });
   }
 
   async listTools(): Promise<Params> {
@@ -351,10 +428,10 @@ export class Session implements Agent {
       throw refuse('the agent may not read what it carries');
     }
     if (audited()) throw refuse('it could not be audited');
-    const reply = await this.#agent.request(method, shownToAgent(server, method, params), {
+    const reply = await this.#askAgent(method, shownToAgent(server, method, params), {
       signal: context.signal,
       timeoutMs: route.backend.config.maxTotalMs,
-      relatedRequestId: this.#calls.get(server)?.at(-1),
+      related: this.#calls.get(server)?.at(-1),
     });
     record.stage = 'response';
     record.operation = 'write';
@@ -436,7 +513,7 @@ export class Session implements Agent {
       const shown =
         `The agent wants to call "${tool}" on server "${server}" (a ${answer.operation}). mcpg's information-flow policy ` +
         `forbids it: ${describe(before.deny)}. The agent's labels: ${agent}. Allow this one call?`;
-      const reply = await this.#ask(shown);
+      const reply = await this.#ask(shown, context.id);
       record.approval = { answer: reply, by: 'client', time: new Date().toISOString(), shown };
       if (reply !== 'allow') return deny(before.deny, answer.operation, 'asked');
       record.violations = before.deny;
@@ -455,7 +532,7 @@ export class Session implements Agent {
     this.#calls.set(server, inFlight);
     inFlight.push(context.id);
     try {
-      result = await this.#gateway.backendFor(route.backend, this.agentName).request(call.method, call.params, { signal: context.signal, ...(onprogress && { onprogress }) });
+      result = await this.#request(call, onprogress);
     } catch (err) {
       if (err instanceof McpgError || err instanceof LocalError) {
         record.decision = 'error';
@@ -493,6 +570,39 @@ export class Session implements Agent {
     }
     if (after.absorbed) log.debug(`agent labels now ${format(after.absorbed)}`);
     return audited({ result: after.result });
+  }
+
+  /**
+   * The call sent to its server. A 2026 server that needs the client's input answers
+   * `input_required`: each of its inputRequests is a server request like any other (through
+   * `serverRequest`: read-checked, the agent's answer write-checked), and the call is sent again
+   * with the answers and the server's own requestState, as many rounds as it takes, within bounds.
+   */
+  async #request(call: Call, onprogress: ((p: Progress) => void) | undefined): Promise<Params> {
+    const server = call.route.backend.name;
+    const backend = this.#gateway.backendFor(call.route.backend, this.agentName);
+    let params = call.params;
+    for (let round = 1; ; round++) {
+      const result = await backend.request(call.method, params, { signal: call.context.signal, ...(onprogress && { onprogress }) });
+      if (result.resultType !== 'input_required') return result;
+      const requests = result.inputRequests;
+      const refuse = (why: string) => new LocalError(RPC.invalidRequest, `mcpg stopped "${call.tool}" on server "${server}": ${why}`);
+      if (round > MAX_SERVER_ROUNDS) throw refuse(`the server asked for input ${MAX_SERVER_ROUNDS} times`);
+      if (!isObject(requests) || Object.keys(requests).length === 0 || Object.keys(requests).length > 16) throw refuse('it answered input_required without 1 to 16 inputRequests');
+      const inputResponses: Params = {};
+      for (const [key, request] of Object.entries(requests)) {
+        const asked = isObject(request) ? request : {};
+        if (!SERVER_REQUESTS.includes(asked.method as ServerRequest)) throw refuse(`it asks its client for ${JSON.stringify(asked.method ?? null)}, which mcpg does not relay`);
+        try {
+          inputResponses[key] = await this.serverRequest(server, asked.method as ServerRequest, isObject(asked.params) ? asked.params : {}, call.context);
+        } catch (err) {
+          // mcpg's refusal (or the agent's error) ends the call: it is not the server's answer.
+          if (err instanceof RpcError && !(err instanceof LocalError)) throw refuse(err.message);
+          throw err;
+        }
+      }
+      params = { ...call.params, inputResponses, ...(result.requestState !== undefined && { requestState: result.requestState }) };
+    }
   }
 
   /** The agent's labels and the routes; the first call asks the gateway for them. */
@@ -564,14 +674,14 @@ export class Session implements Agent {
    * Puts a forbidden write to the human through the agent's client (MCP elicitation): "allow
    * once" or "deny". Without the capability, or without an answer in time, the write is denied.
    */
-  async #ask(message: string): Promise<Answer> {
+  async #ask(message: string, related: Id): Promise<Answer> {
     if (!this.#capabilities.elicitation) return 'unsupported';
     try {
-      const reply = await this.#agent.request(
+      const reply = (await this.#askAgent(
         'elicitation/create',
         { message, requestedSchema: { type: 'object', properties: { decision: { type: 'string', title: 'Decision', enum: ['allow once', 'deny'] } }, required: ['decision'] } },
-        { timeoutMs: this.#gateway.config.askTimeoutMs },
-      );
+        { timeoutMs: this.#gateway.config.askTimeoutMs, related },
+      )) as Params;
       return reply.action === 'accept' && (reply.content as { decision?: unknown } | undefined)?.decision === 'allow once' ? 'allow' : 'deny';
     } catch (err) {
       return err instanceof RpcError && err.code === RPC.requestTimeout ? 'timeout' : 'deny';
@@ -610,6 +720,11 @@ function checkedArguments(args: unknown): Record<string, unknown> {
     throw new RpcError(RPC.invalidParams, 'tools/call arguments must be an object');
   }
   return (args ?? {}) as Record<string, unknown>;
+}
+
+/** A 2026 result says what kind it is: `complete` unless it asks for input. */
+function complete(result: unknown): unknown {
+  return isObject(result) && result.resultType === undefined ? { resultType: 'complete', ...result } : result;
 }
 
 /** Methods other than tools/call have no error result: a refusal is a JSON-RPC error. */

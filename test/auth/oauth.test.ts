@@ -68,12 +68,13 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
   res.writeHead(404).end();
 }
 
-// The MCP body is read once here (to know a tools/call from the handshake) and handed on.
+// The MCP body is read once here (to know a tools/call from the handshake: server/discover, then
+// initialize for a server of the 2025 era like this one) and handed on.
 const pending = new WeakMap<IncomingMessage, string>();
 async function peekIsInitialize(req: IncomingMessage): Promise<boolean> {
   const text = await body(req);
   pending.set(req, text);
-  return /"method":"(initialize|notifications\/initialized|tools\/list)"/.test(text);
+  return /"method":"(server\/discover|initialize|notifications\/initialized|tools\/list)"/.test(text);
 }
 
 describe('mcpg auth with a remote OAuth server', () => {

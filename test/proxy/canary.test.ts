@@ -39,30 +39,35 @@ interface Agent extends InProcess {
   audit: string;
 }
 
-async function agent(mode: Mode, onSampling?: () => Promise<void>): Promise<Agent> {
+async function agent(mode: Mode, onSampling?: () => Promise<void>, era?: '2026'): Promise<Agent> {
   const audit = join(tempDir(), 'audit.jsonl');
   const answers = { sampling: [] as unknown[], elicitation: [] as unknown[] };
+  const sampled = async (params: unknown) => {
+    answers.sampling.push(params);
+    await onSampling?.();
+    return { role: 'assistant' as const, content: { type: 'text' as const, text: 'the answer' }, model: 'm' };
+  };
+  const elicited = async (params: unknown) => (answers.elicitation.push(params), { action: 'accept' as const, content: { x: 'y' } });
   const gw = await inProcess(
     { gateway: { mode }, mcpServers: { canary: fixtureServer('canary.ts', MARK), sink: fixtureServer('canary.ts', 'sink') } },
     {
       capabilities: { sampling: {}, elicitation: {}, roots: {} },
       auditLog: audit,
+      era,
+      setup2026: (client) => {
+        client.setRequestHandler('sampling/createMessage', async (request) => (await sampled(request.params)) as never);
+        client.setRequestHandler('elicitation/create', async (request) => (await elicited(request.params)) as never);
+        client.setRequestHandler('roots/list', async () => ({ roots: [{ uri: 'file:///agent-root' }] }) as never);
+      },
       makeGuard: async (server: Server) => (server.name === 'sink' ? writeSinkGuard('sink', { accept: [] }) : canaryGuard()),
       setup: (client) => {
-        client.setRequestHandler(CreateMessageRequestSchema, async (request) => {
-          answers.sampling.push(request.params);
-          await onSampling?.();
-          return { role: 'assistant', content: { type: 'text', text: 'the answer' }, model: 'm' };
-        });
-        client.setRequestHandler(ElicitRequestSchema, async (request) => {
-          answers.elicitation.push(request.params);
-          return { action: 'accept', content: { x: 'y' } };
-        });
+        client.setRequestHandler(CreateMessageRequestSchema, async (request) => sampled(request.params));
+        client.setRequestHandler(ElicitRequestSchema, async (request) => elicited(request.params));
         client.setRequestHandler(ListRootsRequestSchema, async () => ({ roots: [{ uri: 'file:///agent-root' }] }));
       },
     },
   );
-  const transport = gw.client.transport!;
+  const transport = (era === '2026' ? gw.client2026.transport : gw.client.transport) as NonNullable<typeof gw.client.transport>;
   const sdk = transport.onmessage!;
   const wire: string[] = [];
   transport.onmessage = (m, extra) => {
@@ -72,20 +77,24 @@ async function agent(mode: Mode, onSampling?: () => Promise<void>): Promise<Agen
   return Object.assign(gw, { wire, answers, audit });
 }
 
-/** Every kind of request through which the canary's data could come back. */
-async function touchEverything(a: Agent): Promise<void> {
+/** Every kind of request through which the canary's data could come back (a 2026 agent has no log level or subscribe of the older kind). */
+async function touchEverything(a: Agent, era?: '2026'): Promise<void> {
   const progress = { onprogress: () => {} };
   const settle = (p: Promise<unknown>) => p.then(() => {}, () => {});
+  const c = era === '2026' ? a.client2026 : a.client;
   for (const name of ['read', 'read_items', 'write', 'fail', 'fail_result', 'sample', 'elicit', 'roots']) {
-    await settle(a.client.callTool({ name: `canary___${name}`, arguments: {} }, undefined, progress));
+    const params = { name: `canary___${name}`, arguments: {} };
+    await settle(era === '2026' ? a.client2026.callTool(params, progress) : a.client.callTool(params, undefined, progress));
   }
-  await settle(a.client.getPrompt({ name: 'canary___p' }));
-  await settle(a.client.readResource({ uri: 'canary://doc' }));
-  await settle(a.client.readResource({ uri: 'canary://items/1' }));
-  await settle(a.client.complete({ ref: { type: 'ref/prompt', name: 'canary___p' }, argument: { name: 'x', value: '' } }));
-  await settle(a.client.setLoggingLevel('debug'));
-  await settle(a.client.subscribeResource({ uri: 'canary://doc' }));
-  await settle(a.client.callTool({ name: 'canary___touch', arguments: {} }));
+  await settle(c.getPrompt({ name: 'canary___p' }));
+  await settle(c.readResource({ uri: 'canary://doc' }));
+  await settle(c.readResource({ uri: 'canary://items/1' }));
+  await settle(c.complete({ ref: { type: 'ref/prompt', name: 'canary___p' }, argument: { name: 'x', value: '' } }));
+  if (era !== '2026') {
+    await settle(a.client.setLoggingLevel('debug'));
+    await settle(a.client.subscribeResource({ uri: 'canary://doc' }));
+  }
+  await settle(c.callTool({ name: 'canary___touch', arguments: {} }));
 }
 
 describe('the canary: no byte of a private server reaches an agent that may not read it', () => {
@@ -160,5 +169,48 @@ describe('the canary: no byte of a private server reaches an agent that may not 
     const shown = a.answers.elicitation[0] as { message: string };
     expect(shown.message).toBe(`Server "canary" asks (through mcpg; its words are quoted):\n> elicit ${MARK}`);
     expect(a.answers.sampling[0]).toMatchObject({ includeContext: 'none', systemPrompt: MARK });
+  });
+});
+
+describe('the canary with a 2026 agent: the server\'s questions reach it as input_required, through the same choke point', () => {
+  let a: Agent | undefined;
+  afterEach(async () => {
+    await a?.close();
+    a = undefined;
+  });
+
+  for (const mode of ['strict', 'filter'] as const) {
+    it(`${mode}: the marker is in no message the agent receives, on any path`, async () => {
+      a = await agent(mode, undefined, '2026');
+      await touchEverything(a, '2026');
+      expect(a.wire.length).toBeGreaterThan(10);
+      expect(a.wire.filter((m) => m.includes(MARK))).toEqual([]);
+      expect(a.answers).toEqual({ sampling: [], elicitation: [] });
+      const write = await a.call('canary___write');
+      expect(write.text).toMatch(/^mcpg made the write "write" on server "canary" but withheld its response/);
+    });
+  }
+
+  it('propagate: reading taints; the write to a public sink is then refused, and so is the agent\'s answer to its sampling', async () => {
+    let tainted = false;
+    a = await agent(
+      'propagate',
+      async () => {
+        if (!tainted) {
+          tainted = true;
+          await a!.call('canary___read');
+        }
+      },
+      '2026',
+    );
+    const sampled = await a.call('sink___sample');
+    expect(sampled.text).toMatch(/^refused: MCP error -32600: mcpg refused sampling\/createMessage: the agent's answer may not flow to server "sink" \(audit id \d+\)$/);
+    expect(sampled.text).not.toMatch(/canary/i);
+    expect(a.answers.sampling).toHaveLength(1);
+    // The sink's question reached the agent as a round of its own request.
+    expect(a.wire.some((m) => m.includes('"resultType":"input_required"') && m.includes('sampling/createMessage'))).toBe(true);
+    const write = await a.call('sink___write');
+    expect(write.isError).toBe(true);
+    expect(write.text).toMatch(/^mcpg denied write of "write" on server "sink": the agent carries secrecy tags the resource does not accept: private:canary/);
   });
 });

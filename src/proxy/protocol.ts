@@ -1,0 +1,111 @@
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/sdk/types.js';
+import type { Params } from './router.ts';
+
+/**
+ * The two eras of MCP, on both sides of the gateway. Up to 2025-11-25 a connection starts with
+ * `initialize`, and a server asks its client things with requests of its own. From 2026-07-28
+ * there is no handshake: each request carries the protocol version, the client's capabilities
+ * and its name in `_meta` (over HTTP also in the MCP-Protocol-Version, Mcp-Method and Mcp-Name
+ * headers), `server/discover` says what a server supports, and a server that needs the client's
+ * input answers `resultType: "input_required"`; the client asks and sends the request again with
+ * `inputResponses` and the server's `requestState`.
+ */
+export const MODERN = '2026-07-28';
+/** Every version mcpg speaks, newest first. */
+export const SUPPORTED_VERSIONS = [MODERN, ...SUPPORTED_PROTOCOL_VERSIONS];
+
+export const META = {
+  protocolVersion: 'io.modelcontextprotocol/protocolVersion',
+  clientCapabilities: 'io.modelcontextprotocol/clientCapabilities',
+  clientInfo: 'io.modelcontextprotocol/clientInfo',
+} as const;
+
+/** The JSON-RPC error of a request in a version the receiver does not speak. */
+export const UNSUPPORTED_VERSION = -32022;
+
+const isObject = (v: unknown): v is Params => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** The protocol version a request's `_meta` claims (2026-07-28 and later), if any. */
+export function claimedVersion(params: Params | undefined): string | undefined {
+  const meta = params?._meta;
+  const v = isObject(meta) ? meta[META.protocolVersion] : undefined;
+  return typeof v === 'string' ? v : undefined;
+}
+
+/** The client capabilities a 2026 request declares in its `_meta`. */
+export function claimedCapabilities(params: Params): Params {
+  const caps = (params._meta as Params)[META.clientCapabilities];
+  return isObject(caps) ? caps : {};
+}
+
+/** `params` with the 2026 envelope: version, capabilities and client in `_meta`. */
+export function enveloped(params: Params | undefined, capabilities: Params, clientInfo: Params): Params {
+  const meta = isObject(params?._meta) ? params._meta : {};
+  return { ...params, _meta: { ...meta, [META.protocolVersion]: MODERN, [META.clientCapabilities]: capabilities, [META.clientInfo]: clientInfo } };
+}
+
+/** Which body field the Mcp-Name header mirrors, per method. */
+const NAME_SOURCE: Record<string, string> = { 'tools/call': 'name', 'prompts/get': 'name', 'resources/read': 'uri' };
+
+/** A header value as the spec writes one: plain printable ASCII as it is, else `=?base64?…?=`. */
+function headerValue(value: string): string {
+  return /^[\x20-\x7e\t]*$/.test(value) && value === value.trim() ? value : `=?base64?${Buffer.from(value, 'utf8').toString('base64')}?=`;
+}
+
+/** The Mcp-Method and Mcp-Name headers a 2026 request carries over HTTP, from its body. */
+export function standardHeaders(message: unknown): Record<string, string> {
+  if (!isObject(message) || typeof message.method !== 'string' || message.id === undefined) return {};
+  const headers: Record<string, string> = { 'mcp-method': message.method };
+  const field = Object.hasOwn(NAME_SOURCE, message.method) ? NAME_SOURCE[message.method]! : undefined;
+  const value = field && isObject(message.params) ? message.params[field] : undefined;
+  if (typeof value === 'string') headers['mcp-name'] = headerValue(value);
+  return headers;
+}
+
+/**
+ * mcpg's own `requestState`: which of an agent's requests a retry continues, sealed with an HMAC
+ * so that a state the agent (or anyone) altered, made up, or took from another agent is refused.
+ */
+export class RequestStates {
+  readonly #key: Buffer;
+  constructor(key: Buffer = randomBytes(32)) {
+    this.#key = key;
+  }
+
+  #mac(body: string): Buffer {
+    return createHmac('sha256', this.#key).update(body).digest();
+  }
+
+  seal(agent: string, nonce: string): string {
+    const body = Buffer.from(JSON.stringify({ a: agent, n: nonce })).toString('base64url');
+    return `${body}.${this.#mac(body).toString('base64url')}`;
+  }
+
+  /** The nonce of a state this gateway sealed for this agent; undefined for any other. */
+  open(agent: string, state: unknown): string | undefined {
+    if (typeof state !== 'string' || state.length > 1024) return undefined;
+    const [body, mac, extra] = state.split('.');
+    if (!body || !mac || extra !== undefined) return undefined;
+    const given = Buffer.from(mac, 'base64url');
+    const expected = this.#mac(body);
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) return undefined;
+    try {
+      const { a, n } = JSON.parse(Buffer.from(body, 'base64url').toString('utf8')) as { a?: unknown; n?: unknown };
+      return a === agent && typeof n === 'string' ? n : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+}
+
+/** A 2026 request's params without its envelope: the agent's name and capabilities are not a server's business. */
+export function withoutEnvelope(params: Params): Params {
+  const meta = params._meta;
+  if (!isObject(meta)) return params;
+  const rest = { ...meta };
+  for (const key of Object.values(META)) delete rest[key];
+  const others = { ...params };
+  delete others._meta;
+  return Object.keys(rest).length ? { ...others, _meta: rest } : others;
+}

@@ -1,0 +1,158 @@
+// Both eras of MCP through one gateway: a server that speaks only 2026-07-28 (written by hand on
+// the wire) and one of the 2025 era (the SDK 1.x), driven by a 2026 agent (the SDK v2 client,
+// pinned to 2026-07-28) and by a 2025 agent (the SDK 1.x client): four pairs, each with an
+// elicitation and a sampling round trip. A 2026 server's input_required reaches a 2025 agent as
+// requests of mcpg's; a 2025 server's requests reach a 2026 agent as input_required results.
+import { PassThrough } from 'node:stream';
+import { Client as ClientV2 } from '@modelcontextprotocol/client';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { CreateMessageRequestSchema, ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
+import { afterEach, describe, expect, it } from 'vitest';
+import { type Server, loadConfig } from '../../src/config/load.ts';
+import type { Guard } from '../../src/guard/guard.ts';
+import { noopGuard } from '../../src/guard/builtin.ts';
+import { type Served, serveStdio } from '../../src/proxy/session.ts';
+import { LineTransport } from '../../src/proxy/stdio.ts';
+import { inProcess } from '../helpers/in-process.ts';
+import { fixtureServer, tempDir, writeConfig } from '../helpers/mcpg.ts';
+
+interface Agent {
+  call(name: string, args?: Record<string, unknown>): Promise<string>;
+  /** Every message the agent received. */
+  wire: Record<string, unknown>[];
+  /** What the agent was asked, by method. */
+  asked: string[];
+  close(): Promise<void>;
+}
+
+const CONFIG = { mcpServers: { new: fixtureServer('modern.ts', 'new'), old: fixtureServer('asking.ts', 'old') } };
+const ELICITED = { action: 'accept', content: { name: 'Ada' } };
+const SAMPLED = { role: 'assistant', content: { type: 'text', text: 'yes' }, model: 'm' };
+
+const PRIVATE = { secrecy: ['private:new'], integrity: [] };
+const PUBLIC = { secrecy: [], integrity: [] };
+/** Server "new" is public to call, but what it asks its client is private. */
+const privateQuestions = async (server: Server): Promise<Guard> =>
+  server.name !== 'new'
+    ? noopGuard()
+    : {
+        name: 'questions-are-private',
+        labelAgent: async () => ({ agent: PUBLIC }),
+        labelResource: async (tool) => ({ resource: { description: tool, ...(tool.includes('/') ? PRIVATE : PUBLIC) }, operation: 'read' }),
+        labelResponse: async () => ({ kind: 'whole' }),
+      };
+
+async function gateway(makeGuard: (server: Server) => Promise<Guard> = async () => noopGuard()): Promise<{ served: Promise<Served>; transport: LineTransport; wire: Record<string, unknown>[] }> {
+  const toGateway = new PassThrough();
+  const fromGateway = new PassThrough();
+  const served = serveStdio({ config: loadConfig(writeConfig(tempDir(), CONFIG)), input: toGateway, output: fromGateway, makeGuard });
+  const transport = new LineTransport(fromGateway, toGateway, { maxBytes: 1 << 24 });
+  const wire: Record<string, unknown>[] = [];
+  return { served, transport, wire };
+}
+
+/** Records what reaches the agent before its client reads it. */
+function tap(transport: LineTransport, wire: Record<string, unknown>[]): void {
+  const read = transport.onmessage!;
+  transport.onmessage = (m) => {
+    wire.push(m as Record<string, unknown>);
+    read(m);
+  };
+}
+
+async function agent2025(makeGuard?: (server: Server) => Promise<Guard>): Promise<Agent> {
+  const { served, transport, wire } = await gateway(makeGuard);
+  const asked: string[] = [];
+  const client = new Client({ name: 'agent-2025', version: '1' }, { capabilities: { elicitation: {}, sampling: {} } });
+  client.setRequestHandler(ElicitRequestSchema, async () => (asked.push('elicitation/create'), ELICITED) as never);
+  client.setRequestHandler(CreateMessageRequestSchema, async () => (asked.push('sampling/createMessage'), SAMPLED) as never);
+  await client.connect(transport);
+  tap(transport, wire);
+  const gw = await served;
+  return {
+    call: async (name, args = {}) => JSON.stringify((await client.callTool({ name, arguments: args })).content),
+    wire,
+    asked,
+    close: async () => (await client.close(), await gw.close()),
+  };
+}
+
+async function agent2026(makeGuard?: (server: Server) => Promise<Guard>): Promise<Agent> {
+  const { served, transport, wire } = await gateway(makeGuard);
+  const asked: string[] = [];
+  const client = new ClientV2({ name: 'agent-2026', version: '1' }, { capabilities: { elicitation: {}, sampling: {} }, versionNegotiation: { mode: { pin: '2026-07-28' } } });
+  client.setRequestHandler('elicitation/create', async () => (asked.push('elicitation/create'), ELICITED) as never);
+  client.setRequestHandler('sampling/createMessage', async () => (asked.push('sampling/createMessage'), SAMPLED) as never);
+  await client.connect(transport as never);
+  tap(transport, wire);
+  const gw = await served;
+  return {
+    call: async (name, args = {}) => JSON.stringify((await client.callTool({ name, arguments: args })).content),
+    wire,
+    asked,
+    close: async () => (await client.close(), await gw.close()),
+  };
+}
+
+describe('both eras of MCP on both sides of one gateway', () => {
+  let a: Agent | undefined;
+  afterEach(async () => {
+    await a?.close();
+    a = undefined;
+  });
+
+  for (const [era, start] of [['2025', agent2025], ['2026', agent2026]] as const) {
+    it(`a ${era} agent reaches a 2026-only server and a 2025 server, and answers both when they ask`, async () => {
+      a = await start();
+      for (const server of ['new', 'old']) {
+        expect(await a.call(`${server}___echo`, { text: 'hi' })).toContain(`${server}: hi`);
+        expect(await a.call(`${server}___ask`)).toContain(`${server}: hello Ada`);
+        expect(await a.call(`${server}___sample`)).toContain(`${server}: sampled yes`);
+      }
+      expect(a.asked).toEqual(['elicitation/create', 'sampling/createMessage', 'elicitation/create', 'sampling/createMessage']);
+      // Each agent was asked in its own era: requests of mcpg's, or input_required results.
+      const requests = a.wire.filter((m) => m.method === 'elicitation/create' || m.method === 'sampling/createMessage');
+      const rounds = a.wire.filter((m) => (m.result as { resultType?: unknown } | undefined)?.resultType === 'input_required');
+      expect([requests.length, rounds.length]).toEqual(era === '2025' ? [4, 0] : [0, 4]);
+      // The 2026 server was reached in its era, with mcpg's envelope (not the agent's).
+      const envelope = JSON.parse(JSON.parse(await a.call('new___envelope'))[0].text);
+      expect(envelope).toMatchObject({ 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientInfo': { name: 'mcpg' } });
+    });
+  }
+
+  for (const [era, start] of [['2025', agent2025], ['2026', agent2026]] as const) {
+    it(`a 2026 server's inputRequests pass the choke point: a ${era} agent is not shown a question it may not read`, async () => {
+      a = await start(privateQuestions);
+      const text = await a.call('new___ask');
+      expect(text).toMatch(/mcpg stopped \\"ask\\" on server \\"new\\": mcpg refused elicitation\/create: the agent may not read what it carries \(audit id \d+\)/);
+      expect(a.asked).toEqual([]);
+      expect(JSON.stringify(a.wire)).not.toContain('new asks your name');
+    });
+  }
+
+  it('seals its own requestState: a tampered one, one for another request, and an unknown version are refused', async () => {
+    const gw = await inProcess(CONFIG, { capabilities: { elicitation: {} } });
+    try {
+      const envelope = { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': { elicitation: {} }, 'io.modelcontextprotocol/clientInfo': { name: 'raw', version: '1' } };
+      const send = async (id: string, params: Record<string, unknown>) => {
+        gw.write(`${JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params: { ...params, _meta: envelope } })}\n`);
+        await expect.poll(() => gw.lines.some((l) => l.id === id)).toBe(true);
+        return gw.lines.find((l) => l.id === id)! as { result?: Record<string, unknown>; error?: { code: number; message: string; data?: unknown } };
+      };
+      const first = await send('raw-1', { name: 'new___ask', arguments: {} });
+      expect(first.result).toMatchObject({ resultType: 'input_required', inputRequests: { 'elicitation-1': { method: 'elicitation/create' } } });
+      const state = first.result!.requestState as string;
+      const tampered = `${state.slice(0, -2)}${state.endsWith('AA') ? 'BB' : 'AA'}`;
+      const answers = { inputResponses: { 'elicitation-1': { action: 'accept', content: { name: 'Ada' } } } };
+      expect((await send('raw-2', { name: 'new___ask', arguments: {}, requestState: tampered, ...answers })).error).toMatchObject({ code: -32602, message: expect.stringContaining('requestState is not one mcpg gave this agent') });
+      expect((await send('raw-3', { name: 'new___echo', arguments: {}, requestState: state, ...answers })).error).toMatchObject({ code: -32602, message: expect.stringContaining('belongs to another request') });
+      expect((await send('raw-4', { name: 'new___ask', arguments: {}, requestState: state, ...answers })).result).toMatchObject({ resultType: 'complete', content: [{ text: 'new: hello Ada' }] });
+      // The request has ended: its state continues nothing now.
+      expect((await send('raw-5', { name: 'new___ask', arguments: {}, requestState: state, ...answers })).error).toMatchObject({ code: -32602 });
+      gw.write(`${JSON.stringify({ jsonrpc: '2.0', id: 'raw-6', method: 'tools/list', params: { _meta: { ...envelope, 'io.modelcontextprotocol/protocolVersion': '2099-01-01' } } })}\n`);
+      await expect.poll(() => gw.lines.find((l) => l.id === 'raw-6')).toMatchObject({ error: { code: -32022, data: { supported: expect.arrayContaining(['2026-07-28', '2025-11-25']), requested: '2099-01-01' } } });
+    } finally {
+      await gw.close();
+    }
+  });
+});
