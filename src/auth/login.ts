@@ -5,6 +5,7 @@ import { auth, extractWWWAuthenticateParams } from '@modelcontextprotocol/sdk/cl
 import { LATEST_PROTOCOL_VERSION } from '@modelcontextprotocol/sdk/types.js';
 import { McpgError, errorMessage } from '../shared/errors.ts';
 import { VERSION } from '../shared/version.ts';
+import { MODERN, enveloped, standardHeaders } from '../proxy/protocol.ts';
 import { type HttpServerAuth, oauthProvider } from './provider.ts';
 import type { AuthRecord, TokenStore } from './store.ts';
 
@@ -54,7 +55,8 @@ export async function login(server: HttpServerAuth, store: TokenStore, options: 
     const params = { serverUrl, resourceMetadataUrl: found.resourceMetadataUrl, scope, fetchFn: options.fetchFn };
     let result = await auth(provider, params).catch(authError(server));
     if (result === 'REDIRECT') {
-      const code = await listener.code(String(await provider.state?.()), options.timeoutMs ?? 300_000);
+      const { code, iss } = await listener.code(String(await provider.state?.()), options.timeoutMs ?? 300_000);
+      checkIssuer(server.name, iss, (await provider.discoveryState?.())?.authorizationServerMetadata);
       result = await auth(provider, { ...params, authorizationCode: code }).catch(authError(server));
     }
     if (result !== 'AUTHORIZED') throw new McpgError('BACKEND_AUTH', `server "${server.name}": authorization did not complete`);
@@ -64,22 +66,47 @@ export async function login(server: HttpServerAuth, store: TokenStore, options: 
   }
 }
 
-/** What the server says when asked without a token: where its metadata is and the scope it wants. */
-async function challenge(url: URL): Promise<{ resourceMetadataUrl?: URL; scope?: string }> {
-  try {
-    const res = await fetch(url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': LATEST_PROTOCOL_VERSION },
-      body: JSON.stringify({ jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: LATEST_PROTOCOL_VERSION, capabilities: {}, clientInfo: { name: 'mcpg', version: VERSION } } }),
-      signal: AbortSignal.timeout(30_000),
-    });
-    await res.body?.cancel();
-    if (res.status !== 401 && res.status !== 403) return {};
-    const { resourceMetadataUrl, scope } = extractWWWAuthenticateParams(res);
-    return { resourceMetadataUrl, scope };
-  } catch (err) {
-    throw new McpgError('BACKEND_START', `cannot reach ${url.href}: ${errorMessage((err as { cause?: unknown }).cause ?? err)}`);
+/**
+ * The authorization response's `iss` (RFC 9207): when present it must be exactly the issuer of
+ * the metadata the login used (no normalization), and a server that advertises it must send it.
+ * Otherwise the response may come from another authorization server (a mix-up attack).
+ */
+function checkIssuer(server: string, iss: string | undefined, metadata: { issuer?: string; authorization_response_iss_parameter_supported?: boolean } | undefined): void {
+  const refuse = (why: string) => new McpgError('BACKEND_AUTH', `server "${server}": the authorization response ${why}; mcpg did not use it`);
+  if (iss === undefined) {
+    if (metadata?.authorization_response_iss_parameter_supported) throw refuse('has no iss, though its authorization server says it sends one');
+    return;
   }
+  if (iss !== metadata?.issuer) throw refuse(`names issuer ${JSON.stringify(iss)}, not ${JSON.stringify(metadata?.issuer ?? null)}`);
+}
+
+/**
+ * What the server says when asked without a token: where its metadata is and the scope it wants.
+ * Asked with initialize, then (a server that lets anyone introduce themselves) with a 2026
+ * tools/list, which a protected server does not answer without a token.
+ */
+async function challenge(url: URL): Promise<{ resourceMetadataUrl?: URL; scope?: string }> {
+  const introduce = { jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: LATEST_PROTOCOL_VERSION, capabilities: {}, clientInfo: { name: 'mcpg', version: VERSION } } };
+  const list = { jsonrpc: '2.0', id: 1, method: 'tools/list', params: enveloped({}, {}, { name: 'mcpg', version: VERSION }) };
+  for (const [message, version] of [[introduce, LATEST_PROTOCOL_VERSION], [list, MODERN]] as const) {
+    let res: Response;
+    try {
+      res = await fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': version, ...standardHeaders(message) },
+        body: JSON.stringify(message),
+        signal: AbortSignal.timeout(30_000),
+      });
+    } catch (err) {
+      throw new McpgError('BACKEND_START', `cannot reach ${url.href}: ${errorMessage((err as { cause?: unknown }).cause ?? err)}`);
+    }
+    await res.body?.cancel();
+    if (res.status === 401 || res.status === 403) {
+      const { resourceMetadataUrl, scope } = extractWWWAuthenticateParams(res);
+      return { resourceMetadataUrl, scope };
+    }
+  }
+  return {};
 }
 
 function union(a?: string, b?: string): string | undefined {
@@ -108,22 +135,22 @@ function openBrowser(url: string, say: (line: string) => void): void {
 
 interface Loopback {
   port: number;
-  /** The authorization code the browser brings back with this state. */
-  code(state: string, timeoutMs: number): Promise<string>;
+  /** The authorization code the browser brings back with this state, and the issuer it names. */
+  code(state: string, timeoutMs: number): Promise<{ code: string; iss?: string }>;
   close(): void;
 }
 
 /** A one-shot listener on 127.0.0.1 for the authorization redirect. */
 async function loopback(port: number): Promise<Loopback> {
-  let settle: ((r: { code?: string; state?: string; error?: string }) => void) | undefined;
-  const arrived = new Promise<{ code?: string; state?: string; error?: string }>((resolve) => (settle = resolve));
+  let settle: ((r: { code?: string; state?: string; iss?: string; error?: string }) => void) | undefined;
+  const arrived = new Promise<{ code?: string; state?: string; iss?: string; error?: string }>((resolve) => (settle = resolve));
   const server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
     if (url.pathname !== '/callback') return res.writeHead(404).end();
     const q = url.searchParams;
     const error = q.get('error') ? `${q.get('error')}${q.get('error_description') ? `: ${q.get('error_description')}` : ''}` : undefined;
     res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' }).end(error ? `mcpg: authorization failed (${error}).` : 'mcpg: authorized. You can close this window.');
-    settle?.({ code: q.get('code') ?? undefined, state: q.get('state') ?? undefined, error });
+    settle?.({ code: q.get('code') ?? undefined, state: q.get('state') ?? undefined, iss: q.get('iss') ?? undefined, error });
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -142,7 +169,7 @@ async function loopback(port: number): Promise<Loopback> {
         // A redirect without our state was not started by this login (RFC 6749 section 10.12).
         if (r.state !== state) throw new McpgError('BACKEND_AUTH', 'the browser came back with another state: not this login');
         if (!r.code) throw new McpgError('BACKEND_AUTH', 'the browser came back without an authorization code');
-        return r.code;
+        return { code: r.code, iss: r.iss };
       } finally {
         clearTimeout(timer);
       }

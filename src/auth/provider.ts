@@ -73,6 +73,7 @@ class StoredProvider implements OAuthClientProvider {
 
   get clientMetadata(): OAuthClientMetadata {
     const o = this.#server.oauth;
+    // application_type (OpenID registration, SEP-837) is not in the SDK's type.
     return {
       client_name: 'mcpg',
       client_uri: 'https://github.com/mcpg-dev/mcpg',
@@ -82,8 +83,10 @@ class StoredProvider implements OAuthClientProvider {
       grant_types: ['authorization_code', 'refresh_token'],
       response_types: ['code'],
       token_endpoint_auth_method: o?.client_secret ? 'client_secret_basic' : 'none',
+      // A program on the user's machine, its redirect on loopback (RFC 8252; SEP-837).
+      application_type: 'native',
       ...(o?.scopes && { scope: o.scopes.join(' ') }),
-    };
+    } as OAuthClientMetadata;
   }
 
   state(): string {
@@ -154,8 +157,30 @@ class StoredProvider implements OAuthClientProvider {
     });
   }
 
+  /**
+   * What discovery found. Authorization server metadata must name, as its issuer, exactly the
+   * issuer the protected resource pointed to (RFC 8414 section 3.3): metadata that names another
+   * is not used, before any registration or browser step.
+   */
   saveDiscoveryState(state: OAuthDiscoveryState): void {
-    this.#update((r) => (r.discovery = state));
+    const named = state.resourceMetadata?.authorization_servers?.map(String) ?? [];
+    const issuer = state.authorizationServerMetadata?.issuer;
+    if (named.includes(state.authorizationServerUrl) && issuer !== undefined && issuer !== state.authorizationServerUrl) {
+      throw new McpgError(
+        'BACKEND_AUTH',
+        `server "${this.#server.name}": the authorization server ${state.authorizationServerUrl} serves metadata for issuer ${JSON.stringify(issuer)}; mcpg does not use it (the issuer must be the one the server names)`,
+      );
+    }
+    this.#update((r) => {
+      // Another authorization server now (SEP-2352): what the last one issued is not used with it.
+      const before = r.discovery?.authorizationServerUrl;
+      if (before !== undefined && before !== state.authorizationServerUrl && !this.#server.oauth?.client_id) {
+        r.client = undefined;
+        r.tokens = undefined;
+        r.expiresAt = undefined;
+      }
+      r.discovery = state;
+    });
   }
 
   discoveryState(): OAuthDiscoveryState | undefined {

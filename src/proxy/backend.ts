@@ -4,6 +4,7 @@ import type { Server } from '../config/load.ts';
 import { McpgError, errorMessage } from '../shared/errors.ts';
 import { logger } from '../shared/log.ts';
 import { VERSION } from '../shared/version.ts';
+import { type ParamHeader, paramHeaderValues, paramHeaders } from './param-headers.ts';
 import { MODERN, UNSUPPORTED_VERSION, enveloped } from './protocol.ts';
 import { type Id, LocalError, type Params, type Progress, RPC, type RequestContext, Router, RpcError } from './router.ts';
 import type { RemoteTransport } from './remote.ts';
@@ -79,6 +80,8 @@ export class Backend {
   #capabilities: Params = {};
   /** The server speaks 2026-07-28: no handshake, each request carries its envelope. */
   #modern = false;
+  /** Per tool, the parameters its calls carry in Mcp-Param-* headers too (HTTP, 2026-07-28). */
+  #paramHeaders = new Map<string, ParamHeader[]>();
   #connecting?: Promise<Router>;
   #failures = 0;
   #retryAt = 0;
@@ -178,9 +181,11 @@ export class Backend {
       if (!Array.isArray(items)) this.#log.warn(`answered ${method} without a list of ${key}; read as none`);
       else
         items.forEach((item: unknown, i) => {
-          const why = notADefinition(kind, item);
-          if (why) this.#log.warn(`${method}: ${key}[${i}] ${why}; left out`);
-          else all.push(item as Params);
+          const declared = kind === 'tools' && isObject(item) ? paramHeaders(item.inputSchema) : { headers: [] };
+          const why = notADefinition(kind, item) ?? ('invalid' in declared ? `has an invalid x-mcp-header (${declared.invalid})` : undefined);
+          if (why) return this.#log.warn(`${method}: ${key}[${i}] ${why}; left out`);
+          all.push(item as Params);
+          if ('headers' in declared && declared.headers.length) this.#paramHeaders.set(String((item as Params).name), declared.headers);
         });
       const next = answer.nextCursor;
       if (typeof next !== 'string') return all;
@@ -327,13 +332,20 @@ export class Backend {
     if (this.#held.length < HELD_LINES) this.#held.push(line);
   }
 
+  /** The Mcp-Param-* headers of a tools/call, as its tool's inputSchema declares them. */
+  #paramHeaderValues(message: Params): Record<string, string> {
+    const params = isObject(message.params) ? message.params : undefined;
+    const declared = message.method === 'tools/call' && params ? this.#paramHeaders.get(String(params.name)) : undefined;
+    return declared ? paramHeaderValues(declared, params!.arguments) : {};
+  }
+
   #failed(): void {
     this.#retryAt = Date.now() + BACKOFF_MS[Math.min(this.#failures++, BACKOFF_MS.length - 1)]!;
   }
 
   #makeTransport(oversize: (id: Id | undefined, limit: string) => void): ChildTransport | RemoteTransport {
     const c = this.config;
-    if ('url' in c) return this.#remote!.remoteTransport(c, oversize);
+    if ('url' in c) return this.#remote!.remoteTransport(c, oversize, (m) => this.#paramHeaderValues(m));
     const transport = new ChildTransport(c.command, c.args, {
       // An allow-listed base environment (PATH, HOME, …) plus what the config gives, nothing else.
       env: { ...getDefaultEnvironment(), ...c.env },

@@ -1,7 +1,7 @@
 import { McpgError } from '../shared/errors.ts';
 import { httpsOrLoopback } from '../shared/urls.ts';
 import { MODERN, standardHeaders } from './protocol.ts';
-import type { Id } from './router.ts';
+import type { Id, Params } from './router.ts';
 import { mib, sniffId } from './stdio.ts';
 
 /** The most mcpg reads of an answer that is not MCP: OAuth metadata, registrations, tokens. */
@@ -26,6 +26,8 @@ export interface Bounds {
   who: string;
   /** An SSE event over the limit was discarded; `id` is the request id it seemed to answer. */
   onoversize?: (id: Id | undefined, limit: string) => void;
+  /** The Mcp-Param-* headers of a 2026 request (its tool's declared parameters). */
+  paramHeaders?: (message: Params) => Record<string, string>;
 }
 
 /**
@@ -43,7 +45,7 @@ export function boundedFetch(bounds: Bounds, base: typeof fetch = fetch): typeof
     const endpoint = new URL(bounds.url);
     // The server's own origin (its MCP endpoint, an SSE server's message endpoint, its metadata).
     const mcp = target.origin === endpoint.origin;
-    const res = await base(input, mcp ? withStandardHeaders(init) : checkedElsewhere(target, init, bounds));
+    const res = await base(input, mcp ? withStandardHeaders(init, bounds.paramHeaders) : checkedElsewhere(target, init, bounds));
     if (!res.body) return res;
     const own = mcp ? bounds : { ...bounds, maxBytes: Math.min(bounds.maxBytes, OTHER_BYTES), who: `${target.origin}${target.pathname} (for ${bounds.who})` };
     const sse = (res.headers.get('content-type') ?? '').toLowerCase().startsWith('text/event-stream');
@@ -62,8 +64,11 @@ export function boundedFetch(bounds: Bounds, base: typeof fetch = fetch): typeof
   };
 }
 
-/** A 2026 request over HTTP says its method (and the tool, prompt or resource it names) in headers too. */
-function withStandardHeaders(init: RequestInit | undefined): RequestInit | undefined {
+/**
+ * A 2026 request over HTTP says its method (and the tool, prompt or resource it names) in headers
+ * too, and a tool call the parameters its tool declares for headers.
+ */
+function withStandardHeaders(init: RequestInit | undefined, paramHeaders?: (message: Params) => Record<string, string>): RequestInit | undefined {
   if (typeof init?.body !== 'string' || init.method !== 'POST') return init;
   const headers = new Headers(init.headers);
   if (headers.get('mcp-protocol-version') !== MODERN) return init;
@@ -73,7 +78,8 @@ function withStandardHeaders(init: RequestInit | undefined): RequestInit | undef
   } catch {
     return init;
   }
-  for (const [name, value] of Object.entries(standardHeaders(message))) headers.set(name, value);
+  const derived = { ...standardHeaders(message), ...(typeof message === 'object' && message !== null && !Array.isArray(message) && paramHeaders?.(message as Params)) };
+  for (const [name, value] of Object.entries(derived)) headers.set(name, value);
   return { ...init, headers };
 }
 

@@ -49,7 +49,7 @@ export function enveloped(params: Params | undefined, capabilities: Params, clie
 const NAME_SOURCE: Record<string, string> = { 'tools/call': 'name', 'prompts/get': 'name', 'resources/read': 'uri' };
 
 /** A header value as the spec writes one: plain printable ASCII as it is, else `=?base64?…?=`. */
-function headerValue(value: string): string {
+export function headerValue(value: string): string {
   return /^[\x20-\x7e\t]*$/.test(value) && value === value.trim() ? value : `=?base64?${Buffer.from(value, 'utf8').toString('base64')}?=`;
 }
 

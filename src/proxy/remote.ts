@@ -7,7 +7,7 @@ import type { HttpServer } from '../config/load.ts';
 import { McpgError, errorMessage } from '../shared/errors.ts';
 import { boundedFetch } from './bounded-fetch.ts';
 import { UNSUPPORTED_VERSION } from './protocol.ts';
-import type { Id } from './router.ts';
+import type { Id, Params } from './router.ts';
 
 // The HTTP side of a backend: MCP over Streamable HTTP or legacy SSE, with OAuth. Loaded only
 // for servers with a url, so that a gateway of stdio servers does not start the HTTP stack.
@@ -19,13 +19,13 @@ export type RemoteTransport = StreamableHTTPClientTransport | SSEClientTransport
  * bounded by the server's max_message_mib as it arrives; an event over it is discarded and
  * reported through `onoversize`, which fails the request it answers.
  */
-export function remoteTransport(c: HttpServer, onoversize: (id: Id | undefined, limit: string) => void): RemoteTransport {
+export function remoteTransport(c: HttpServer, onoversize: (id: Id | undefined, limit: string) => void, paramHeaders?: (message: Params) => Record<string, string>): RemoteTransport {
   // A server given its credentials in a header is not an OAuth resource to mcpg; any other
   // that answers 401 gets an OAuth client with the tokens `mcpg auth login` stored.
   const ownCredentials = Object.keys(c.headers).some((h) => h.toLowerCase() === 'authorization');
   const options = {
     requestInit: { headers: c.headers },
-    fetch: serverFetch(c, onoversize),
+    fetch: serverFetch(c, onoversize, paramHeaders),
     ...(!ownCredentials && { authProvider: oauthProvider(c, new TokenStore()) }),
   };
   // The legacy HTTP+SSE transport for servers that speak nothing newer (type = "sse").
@@ -34,13 +34,14 @@ export function remoteTransport(c: HttpServer, onoversize: (id: Id | undefined, 
 }
 
 /** The one fetch of a server with a url: its transport's and its OAuth requests' (bounded-fetch.ts). */
-export function serverFetch(c: HttpServer, onoversize?: (id: Id | undefined, limit: string) => void): typeof fetch {
+export function serverFetch(c: HttpServer, onoversize?: (id: Id | undefined, limit: string) => void, paramHeaders?: (message: Params) => Record<string, string>): typeof fetch {
   const secret = c.oauth?.client_secret || c.oauth?.private_key;
   return boundedFetch({
     url: c.url,
     maxBytes: c.maxMessageBytes,
     who: `server "${c.name}"`,
     onoversize,
+    paramHeaders,
     headers: c.headers,
     ...(secret && { secretHosts: [new URL(c.url).hostname, ...(c.oauth?.authorization_server ? [new URL(c.oauth.authorization_server).hostname] : [])] }),
   });
@@ -53,7 +54,7 @@ export function serverFetch(c: HttpServer, onoversize?: (id: Id | undefined, lim
 export function unsupportedVersion(err: unknown): unknown {
   const message = errorMessage(err);
   const start = message.indexOf('{');
-  if (!/\b400\b/.test(message) || start < 0) return undefined;
+  if (start < 0) return undefined;
   try {
     const body = JSON.parse(message.slice(start)) as { error?: { code?: unknown; data?: { supported?: unknown } } };
     return body.error?.code === UNSUPPORTED_VERSION ? body.error.data?.supported : undefined;
