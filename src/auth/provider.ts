@@ -34,12 +34,44 @@ export interface Interactive {
 export function oauthProvider(server: HttpServerAuth, store: TokenStore, interactive?: Interactive): OAuthClientProvider {
   const o = server.oauth;
   const scope = o?.scopes?.join(' ');
+  if (o?.grant === 'jwt_bearer') return new JwtBearerProvider(o.client_id!, o.assertion!, scope);
   if (o?.grant === 'client_credentials') {
     // Validated by the schema: a client_id, and a secret or a key.
     if (o.private_key) return new PrivateKeyJwtProvider({ clientId: o.client_id!, privateKey: o.private_key, algorithm: o.signing_alg, clientName: 'mcpg', scope });
     return new ClientCredentialsProvider({ clientId: o.client_id!, clientSecret: o.client_secret!, clientName: 'mcpg', scope });
   }
   return new StoredProvider(server, store, interactive);
+}
+
+const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
+
+/**
+ * Workload identity federation (RFC 7523, SEP-1933): a JWT the environment holds (a CI job's
+ * OIDC token, a projected service-account token) is the grant; no person, no client secret.
+ * A refused grant is reported, not retried or traded for another grant.
+ */
+class JwtBearerProvider extends ClientCredentialsProvider {
+  readonly #clientId: string;
+  readonly #assertion: string;
+  constructor(clientId: string, assertion: string, scope: string | undefined) {
+    super({ clientId, clientSecret: '', clientName: 'mcpg', scope });
+    this.#clientId = clientId;
+    this.#assertion = assertion;
+  }
+
+  override get clientMetadata(): OAuthClientMetadata {
+    return { ...super.clientMetadata, grant_types: [JWT_BEARER], token_endpoint_auth_method: 'none' };
+  }
+
+  override clientInformation(): OAuthClientInformationMixed {
+    return { client_id: this.#clientId };
+  }
+
+  override prepareTokenRequest(scope?: string): URLSearchParams {
+    const params = new URLSearchParams({ grant_type: JWT_BEARER, assertion: this.#assertion });
+    if (scope) params.set('scope', scope);
+    return params;
+  }
 }
 
 /**
@@ -56,6 +88,8 @@ class StoredProvider implements OAuthClientProvider {
   /** The tokens this provider last handed the SDK: only those may be invalidated (below). */
   #seen?: OAuthTokens;
   readonly #state = randomBytes(16).toString('base64url');
+  /** This provider has discovered the authorization server itself (a login does, once). */
+  #discovered = false;
 
   constructor(server: HttpServerAuth, store: TokenStore, interactive?: Interactive) {
     this.#server = server;
@@ -181,10 +215,15 @@ class StoredProvider implements OAuthClientProvider {
       }
       r.discovery = state;
     });
+    this.#discovered = true;
   }
 
+  /**
+   * What discovery found last time, so a run does not discover again at each refresh. A login
+   * discovers afresh: the server may name another authorization server now (SEP-2352).
+   */
   discoveryState(): OAuthDiscoveryState | undefined {
-    return this.#load().discovery;
+    return this.#interactive && !this.#discovered ? undefined : this.#load().discovery;
   }
 
   /**

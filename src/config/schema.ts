@@ -69,8 +69,8 @@ const stdioServer = z.strictObject({
 /**
  * OAuth for an HTTP server, as the MCP authorization spec has it. Without this table mcpg still
  * answers a server's 401 as an OAuth client (discovery, dynamic registration, PKCE); the table
- * names a pre-registered client, a client metadata document, scopes, or the client-credentials
- * grant for machines (CI).
+ * names a pre-registered client, a client metadata document, scopes, or a grant for machines:
+ * client credentials, or a JWT the environment holds (workload identity federation, RFC 7523).
  */
 const oauth = z.strictObject({
   client_id: z.string().min(1).optional(),
@@ -78,7 +78,9 @@ const oauth = z.strictObject({
   /** An https URL serving this client's metadata document, used as its client_id where the server supports it. */
   client_metadata_url: z.url({ protocol: /^https$/ }).optional(),
   scopes: z.array(z.string().regex(/^[^\s"\\]+$/, 'a scope without spaces or quotes')).optional(),
-  grant: z.enum(['authorization_code', 'client_credentials']).default('authorization_code'),
+  grant: z.enum(['authorization_code', 'client_credentials', 'jwt_bearer']).default('authorization_code'),
+  /** The workload's JWT for the jwt_bearer grant (e.g. "${ACTIONS_ID_TOKEN}"), as the grant's assertion. */
+  assertion: z.string().min(1).optional(),
   /** PEM private key for private_key_jwt client authentication (client_credentials). */
   private_key: z.string().min(1).optional(),
   signing_alg: z.string().default('RS256'),
@@ -98,7 +100,8 @@ const httpServer = z.strictObject({
   oauth: oauth
     .optional()
     .refine((o) => o?.grant !== 'client_credentials' || o.client_id, 'the client_credentials grant needs a client_id')
-    .refine((o) => o?.grant !== 'client_credentials' || o.client_secret || o.private_key, 'the client_credentials grant needs a client_secret or a private_key'),
+    .refine((o) => o?.grant !== 'client_credentials' || o.client_secret || o.private_key, 'the client_credentials grant needs a client_secret or a private_key')
+    .refine((o) => o?.grant !== 'jwt_bearer' || (o.client_id && o.assertion), 'the jwt_bearer grant needs a client_id and an assertion (the workload\'s JWT, e.g. "${ACTIONS_ID_TOKEN}")'),
   ...serverCommon,
 });
 
