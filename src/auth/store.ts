@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import { type JsonWebKey, createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { OAuthDiscoveryState } from '@modelcontextprotocol/sdk/client/auth.js';
@@ -21,6 +21,8 @@ export interface AuthRecord {
   discovery?: OAuthDiscoveryState;
   /** The scope the server last asked for (a step-up): the next login requests it. */
   scope?: string;
+  /** The private key DPoP-bound tokens are bound to (a JWK), where the authorization server binds them. */
+  dpop?: JsonWebKey;
 }
 
 /**

@@ -1,5 +1,6 @@
 import { McpgError } from '../shared/errors.ts';
 import { httpsOrLoopback } from '../shared/urls.ts';
+import type { DpopKey } from '../auth/dpop.ts';
 import { MODERN, standardHeaders } from './protocol.ts';
 import type { Id, Params } from './router.ts';
 import { mib, sniffId } from './stdio.ts';
@@ -28,6 +29,8 @@ export interface Bounds {
   onoversize?: (id: Id | undefined, limit: string) => void;
   /** The Mcp-Param-* headers of a 2026 request (its tool's declared parameters). */
   paramHeaders?: (message: Params) => Record<string, string>;
+  /** DPoP: the key for a token request (when the authorization server binds tokens), and the one a token is bound to. */
+  dpop?: { forTokenRequest(): DpopKey | undefined; boundTo(accessToken: string): DpopKey | undefined };
 }
 
 /**
@@ -45,7 +48,8 @@ export function boundedFetch(bounds: Bounds, base: typeof fetch = fetch): typeof
     const endpoint = new URL(bounds.url);
     // The server's own origin (its MCP endpoint, an SSE server's message endpoint, its metadata).
     const mcp = target.origin === endpoint.origin;
-    const res = await base(input, mcp ? withStandardHeaders(init, bounds.paramHeaders) : checkedElsewhere(target, init, bounds));
+    const sent = mcp ? withStandardHeaders(init, bounds.paramHeaders) : checkedElsewhere(target, init, bounds);
+    const res = await withProof(base, input, target, sent, mcp, bounds.dpop);
     if (!res.body) return res;
     const own = mcp ? bounds : { ...bounds, maxBytes: Math.min(bounds.maxBytes, OTHER_BYTES), who: `${target.origin}${target.pathname} (for ${bounds.who})` };
     const sse = (res.headers.get('content-type') ?? '').toLowerCase().startsWith('text/event-stream');
@@ -81,6 +85,30 @@ function withStandardHeaders(init: RequestInit | undefined, paramHeaders?: (mess
   const derived = { ...standardHeaders(message), ...(typeof message === 'object' && message !== null && !Array.isArray(message) && paramHeaders?.(message as Params)) };
   for (const [name, value] of Object.entries(derived)) headers.set(name, value);
   return { ...init, headers };
+}
+
+/**
+ * A request with its DPoP proof, where one belongs: a token request when the authorization
+ * server binds tokens, a request to the server that presents a bound token (whose `Bearer` then
+ * says `DPoP`). A `use_dpop_nonce` answer is asked again once, with the nonce.
+ */
+async function withProof(base: typeof fetch, input: Parameters<typeof fetch>[0], target: URL, init: RequestInit | undefined, mcp: boolean, dpop: Bounds['dpop']): Promise<Response> {
+  if (!dpop) return base(input, init);
+  const method = init?.method ?? 'GET';
+  const headers = new Headers(init?.headers);
+  const token = /^bearer (\S+)$/i.exec(headers.get('authorization') ?? '')?.[1];
+  const body = typeof init?.body === 'string' ? init.body : init?.body instanceof URLSearchParams ? init.body.toString() : '';
+  const key = mcp ? token && dpop.boundTo(token) : method === 'POST' && /(?:^|&)grant_type=/.test(body) ? dpop.forTokenRequest() : undefined;
+  if (!key) return base(input, init);
+  if (mcp) headers.set('authorization', `DPoP ${token}`);
+  const attempt = () => {
+    headers.set('dpop', key.proof(method, target.href, mcp ? token : undefined));
+    return base(input, { ...init, headers });
+  };
+  const res = await attempt();
+  if (!key.noted(target.href, res)) return res;
+  await res.body?.cancel();
+  return attempt();
 }
 
 /** A request to an endpoint other than the MCP one (OAuth metadata, registration, tokens). */

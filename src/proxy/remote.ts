@@ -2,6 +2,7 @@ import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
 import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { LoginRequired, oauthProvider } from '../auth/provider.ts';
+import { DpopKey } from '../auth/dpop.ts';
 import { TokenStore } from '../auth/store.ts';
 import type { HttpServer } from '../config/load.ts';
 import { McpgError, errorMessage } from '../shared/errors.ts';
@@ -42,9 +43,44 @@ export function serverFetch(c: HttpServer, onoversize?: (id: Id | undefined, lim
     who: `server "${c.name}"`,
     onoversize,
     paramHeaders,
+    dpop: dpopKeys(c),
     headers: c.headers,
     ...(secret && { secretHosts: [new URL(c.url).hostname, ...(c.oauth?.authorization_server ? [new URL(c.oauth.authorization_server).hostname] : [])] }),
   });
+}
+
+/**
+ * The server's DPoP key, from its token store record: made (and kept) for the first token request
+ * to an authorization server that binds tokens (it lists ES256 in
+ * dpop_signing_alg_values_supported); a token the store says is DPoP-bound is presented with it.
+ */
+function dpopKeys(c: HttpServer) {
+  const store = new TokenStore();
+  let key: DpopKey | undefined;
+  const record = () => {
+    try {
+      return store.load(c.name, c.url);
+    } catch {
+      return undefined;
+    }
+  };
+  const stored = () => {
+    const jwk = record()?.dpop;
+    return jwk ? (key ??= new DpopKey(jwk)) : undefined;
+  };
+  return {
+    forTokenRequest(): DpopKey | undefined {
+      const metadata = record()?.discovery?.authorizationServerMetadata as { dpop_signing_alg_values_supported?: unknown } | undefined;
+      const algs = metadata?.dpop_signing_alg_values_supported;
+      if (!Array.isArray(algs) || !algs.includes('ES256')) return undefined;
+      if (!stored()) store.update(c.name, c.url, (r) => void (r.dpop ??= DpopKey.generate()));
+      return stored();
+    },
+    boundTo(accessToken: string): DpopKey | undefined {
+      const tokens = record()?.tokens;
+      return tokens?.access_token === accessToken && tokens.token_type?.toLowerCase() === 'dpop' ? stored() : undefined;
+    },
+  };
 }
 
 /**

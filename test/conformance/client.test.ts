@@ -25,8 +25,6 @@ const NOT_APPLICABLE: Record<string, string> = {
 
 /** Scenarios mcpg does not pass yet (issue 23 is open for them); each still exists in the suite. */
 const NOT_YET: Record<string, string> = {
-  'auth/dpop': 'DPoP-bound tokens (RFC 9449): mcpg does not hold a DPoP key yet',
-  'auth/dpop-nonce': 'DPoP-bound tokens (RFC 9449): mcpg does not hold a DPoP key yet',
   'auth/enterprise-managed-authorization': 'the IdP ID token exchange (RFC 8693, then RFC 7523) is not built yet',
 };
 
