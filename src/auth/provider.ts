@@ -5,6 +5,7 @@ import type { OAuthClientInformationMixed, OAuthClientMetadata, OAuthTokens } fr
 import type { OAuthConfig } from '../config/schema.ts';
 import { McpgError } from '../shared/errors.ts';
 import { httpsOrLoopback } from '../shared/urls.ts';
+import { boundedFetch } from '../proxy/bounded-fetch.ts';
 import { VERSION } from '../shared/version.ts';
 import { DamagedRecord, type TokenStore } from './store.ts';
 
@@ -35,6 +36,7 @@ export function oauthProvider(server: HttpServerAuth, store: TokenStore, interac
   const o = server.oauth;
   const scope = o?.scopes?.join(' ');
   if (o?.grant === 'jwt_bearer') return new JwtBearerProvider(o.client_id!, o.assertion!, scope);
+  if (o?.grant === 'enterprise') return new EnterpriseProvider(server, scope);
   if (o?.grant === 'client_credentials') {
     // Validated by the schema: a client_id, and a secret or a key.
     if (o.private_key) return new PrivateKeyJwtProvider({ clientId: o.client_id!, privateKey: o.private_key, algorithm: o.signing_alg, clientName: 'mcpg', scope });
@@ -50,27 +52,108 @@ const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
  * OIDC token, a projected service-account token) is the grant; no person, no client secret.
  * A refused grant is reported, not retried or traded for another grant.
  */
-class JwtBearerProvider extends ClientCredentialsProvider {
-  readonly #clientId: string;
-  readonly #assertion: string;
-  constructor(clientId: string, assertion: string, scope: string | undefined) {
-    super({ clientId, clientSecret: '', clientName: 'mcpg', scope });
-    this.#clientId = clientId;
+class JwtBearerProvider implements OAuthClientProvider {
+  readonly #client: OAuthClientInformationMixed;
+  readonly #scope?: string;
+  readonly #assertion?: string;
+  #tokens?: OAuthTokens;
+  constructor(clientId: string, assertion: string | undefined, scope: string | undefined, clientSecret?: string) {
+    this.#client = { client_id: clientId, ...(clientSecret && { client_secret: clientSecret }) };
+    this.#scope = scope;
     this.#assertion = assertion;
   }
 
-  override get clientMetadata(): OAuthClientMetadata {
-    return { ...super.clientMetadata, grant_types: [JWT_BEARER], token_endpoint_auth_method: 'none' };
+  get redirectUrl(): undefined {
+    return undefined;
   }
 
-  override clientInformation(): OAuthClientInformationMixed {
-    return { client_id: this.#clientId };
+  get clientMetadata(): OAuthClientMetadata {
+    const secret = 'client_secret' in this.#client && this.#client.client_secret;
+    return { client_name: 'mcpg', redirect_uris: [], grant_types: [JWT_BEARER], token_endpoint_auth_method: secret ? 'client_secret_basic' : 'none', ...(this.#scope && { scope: this.#scope }) };
   }
 
-  override prepareTokenRequest(scope?: string): URLSearchParams {
-    const params = new URLSearchParams({ grant_type: JWT_BEARER, assertion: this.#assertion });
+  clientInformation(): OAuthClientInformationMixed {
+    return this.#client;
+  }
+
+  saveClientInformation(): void {}
+
+  tokens(): OAuthTokens | undefined {
+    return this.#tokens;
+  }
+
+  saveTokens(tokens: OAuthTokens): void {
+    this.#tokens = tokens;
+  }
+
+  redirectToAuthorization(): void {
+    throw new Error('the jwt_bearer grant has no browser step');
+  }
+
+  saveCodeVerifier(): void {}
+
+  codeVerifier(): string {
+    throw new Error('the jwt_bearer grant has no code verifier');
+  }
+
+  /** The grant's assertion: the configured JWT (subclasses make theirs). */
+  protected async assertion(): Promise<string> {
+    return this.#assertion!;
+  }
+
+  async prepareTokenRequest(scope?: string): Promise<URLSearchParams> {
+    const params = new URLSearchParams({ grant_type: JWT_BEARER, assertion: await this.assertion() });
     if (scope) params.set('scope', scope);
     return params;
+  }
+}
+
+/**
+ * Enterprise-managed authorization (SEP-990): the person's ID token from the company's identity
+ * provider is exchanged there (RFC 8693) for an identity assertion grant naming the server's
+ * authorization server and the server, which that authorization server takes as a JWT bearer
+ * grant (RFC 7523), with the client's own credentials. No browser: the IdP session is the login.
+ */
+class EnterpriseProvider extends JwtBearerProvider {
+  /** What discovery found: the issuer the grant is for, and the server (resource) it is for. */
+  #audience?: string;
+  #resource?: string;
+
+  readonly #server: HttpServerAuth;
+
+  constructor(server: HttpServerAuth, scope: string | undefined) {
+    super(server.oauth!.client_id!, undefined, scope, server.oauth!.client_secret);
+    this.#server = server;
+  }
+
+  saveDiscoveryState(state: OAuthDiscoveryState): void {
+    this.#audience = state.authorizationServerMetadata?.issuer ?? state.authorizationServerUrl;
+    this.#resource = state.resourceMetadata?.resource;
+  }
+
+  protected override async assertion(): Promise<string> {
+    const server = this.#server;
+    const o = server.oauth!;
+    const endpoint = o.idp_token_endpoint!;
+    const refuse = (why: string) => new McpgError('BACKEND_AUTH', `server "${server.name}": the identity provider ${endpoint} ${why}`);
+    if (!httpsOrLoopback(new URL(endpoint))) throw refuse('is not https');
+    const form = new URLSearchParams({
+      grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
+      subject_token: o.id_token!,
+      subject_token_type: 'urn:ietf:params:oauth:token-type:id_token',
+      requested_token_type: 'urn:ietf:params:oauth:token-type:id-jag',
+      audience: this.#audience ?? new URL(server.url).origin,
+      resource: this.#resource ?? server.url,
+      client_id: o.idp_client_id!,
+      ...(o.idp_client_secret && { client_secret: o.idp_client_secret }),
+    });
+    // Bounded as every answer mcpg reads from a server is.
+    const fetchIdp = boundedFetch({ url: endpoint, maxBytes: 1024 * 1024, who: `the identity provider of server "${server.name}"` });
+    const res = await fetchIdp(endpoint, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' }, body: form.toString(), signal: AbortSignal.timeout(30_000) });
+    const answer = (await res.json().catch(() => ({}))) as { access_token?: unknown; issued_token_type?: unknown; error?: unknown };
+    if (!res.ok) throw refuse(`refused the token exchange (HTTP ${res.status}${typeof answer.error === 'string' ? `: ${answer.error.slice(0, 100)}` : ''})`);
+    if (typeof answer.access_token !== 'string' || answer.issued_token_type !== 'urn:ietf:params:oauth:token-type:id-jag') throw refuse('answered the token exchange without an identity assertion grant');
+    return answer.access_token;
   }
 }
 

@@ -78,9 +78,18 @@ const oauth = z.strictObject({
   /** An https URL serving this client's metadata document, used as its client_id where the server supports it. */
   client_metadata_url: z.url({ protocol: /^https$/ }).optional(),
   scopes: z.array(z.string().regex(/^[^\s"\\]+$/, 'a scope without spaces or quotes')).optional(),
-  grant: z.enum(['authorization_code', 'client_credentials', 'jwt_bearer']).default('authorization_code'),
+  grant: z.enum(['authorization_code', 'client_credentials', 'jwt_bearer', 'enterprise']).default('authorization_code'),
   /** The workload's JWT for the jwt_bearer grant (e.g. "${ACTIONS_ID_TOKEN}"), as the grant's assertion. */
   assertion: z.string().min(1).optional(),
+  /**
+   * Enterprise-managed authorization (SEP-990): the person's ID token from the company's identity
+   * provider (e.g. "${IDP_ID_TOKEN}"), exchanged at its token endpoint for an identity assertion
+   * grant (RFC 8693), which the server's authorization server takes as a JWT bearer grant (RFC 7523).
+   */
+  id_token: z.string().min(1).optional(),
+  idp_token_endpoint: z.url({ protocol: /^https?$/ }).optional(),
+  idp_client_id: z.string().min(1).optional(),
+  idp_client_secret: z.string().min(1).optional(),
   /** PEM private key for private_key_jwt client authentication (client_credentials). */
   private_key: z.string().min(1).optional(),
   signing_alg: z.string().default('RS256'),
@@ -101,7 +110,11 @@ const httpServer = z.strictObject({
     .optional()
     .refine((o) => o?.grant !== 'client_credentials' || o.client_id, 'the client_credentials grant needs a client_id')
     .refine((o) => o?.grant !== 'client_credentials' || o.client_secret || o.private_key, 'the client_credentials grant needs a client_secret or a private_key')
-    .refine((o) => o?.grant !== 'jwt_bearer' || (o.client_id && o.assertion), 'the jwt_bearer grant needs a client_id and an assertion (the workload\'s JWT, e.g. "${ACTIONS_ID_TOKEN}")'),
+    .refine((o) => o?.grant !== 'jwt_bearer' || (o.client_id && o.assertion), 'the jwt_bearer grant needs a client_id and an assertion (the workload\'s JWT, e.g. "${ACTIONS_ID_TOKEN}")')
+    .refine(
+      (o) => o?.grant !== 'enterprise' || (o.client_id && o.id_token && o.idp_token_endpoint && o.idp_client_id),
+      'the enterprise grant needs client_id (and client_secret) at the server\'s authorization server, and id_token, idp_token_endpoint and idp_client_id of the identity provider',
+    ),
   ...serverCommon,
 });
 

@@ -23,11 +23,6 @@ const NOT_APPLICABLE: Record<string, string> = {
   'sep-2640-client-verify-size': 'skills are loaded (and verified) by the agent, not by a gateway',
 };
 
-/** Scenarios mcpg does not pass yet (issue 23 is open for them); each still exists in the suite. */
-const NOT_YET: Record<string, string> = {
-  'auth/enterprise-managed-authorization': 'the IdP ID token exchange (RFC 8693, then RFC 7523) is not built yet',
-};
-
 /** Every client scenario with the spec versions it lists ("extension" for the extensions). */
 async function scenarios(): Promise<{ name: string; version: string }[]> {
   const { stdout } = await promisify(execFile)(process.execPath, [CLI, 'list']);
@@ -60,10 +55,10 @@ describe('MCP conformance suite, client scenarios, through mcpg', () => {
   it('passes every check of every scenario that applies to a client behind a gateway, at every spec version it lists', { timeout: 600_000 }, async () => {
     const all = await scenarios();
     const names = new Set(all.map((s) => s.name));
-    // The lists name scenarios the suite has: a renamed or removed one is noticed here.
-    expect([...Object.keys(NOT_APPLICABLE), ...Object.keys(NOT_YET)].filter((n) => !names.has(n))).toEqual([]);
+    // The list names scenarios the suite has: a renamed or removed one is noticed here.
+    expect(Object.keys(NOT_APPLICABLE).filter((n) => !names.has(n))).toEqual([]);
     expect(all.filter((s) => s.name === 'request-metadata').map((s) => s.version)).toEqual(['2026-07-28']);
-    const todo = all.filter((s) => !(s.name in NOT_APPLICABLE) && !(s.name in NOT_YET));
+    const todo = all.filter((s) => !(s.name in NOT_APPLICABLE));
     const failed: string[] = [];
     let passed = 0;
     // A few at a time: each scenario runs an agent, `mcpg auth login` and `mcpg run`.
