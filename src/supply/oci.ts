@@ -91,6 +91,11 @@ export function wasmLayer(manifest: Uint8Array, what: string): Descriptor {
 /** A canonical digest string of bytes. */
 export const digestOf = (bytes: Uint8Array): string => `sha256:${sha256(bytes)}`;
 
+/** An OCI image manifest's bytes: how mcpg writes both of the kinds it pushes. */
+function manifestBytes(parts: { artifactType: string; config: Descriptor; layers: Descriptor[]; subject?: Descriptor; annotations?: Record<string, string> }): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify({ schemaVersion: 2, mediaType: MEDIA.manifest, ...parts }));
+}
+
 /**
  * The manifest `mcpg guard push` makes for a module: the same bytes always (no timestamps), so
  * an author can know the digest to sign before pushing.
@@ -98,15 +103,7 @@ export const digestOf = (bytes: Uint8Array): string => `sha256:${sha256(bytes)}`
 export function guardManifest(wasm: Uint8Array): { config: Uint8Array; manifest: Uint8Array; digest: string } {
   const layer = { mediaType: MEDIA.wasm, digest: digestOf(wasm), size: wasm.length, annotations: { 'org.opencontainers.image.title': 'guard.wasm' } };
   const config = new TextEncoder().encode(JSON.stringify({ architecture: 'wasm', os: 'wasip1', layerDigests: [layer.digest] }));
-  const manifest = new TextEncoder().encode(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: MEDIA.manifest,
-      artifactType: MEDIA.wasmConfig,
-      config: { mediaType: MEDIA.wasmConfig, digest: digestOf(config), size: config.length },
-      layers: [layer],
-    }),
-  );
+  const manifest = manifestBytes({ artifactType: MEDIA.wasmConfig, config: { mediaType: MEDIA.wasmConfig, digest: digestOf(config), size: config.length }, layers: [layer] });
   return { config, manifest, digest: digestOf(manifest) };
 }
 
@@ -118,17 +115,13 @@ export function bundleReferrer(bundle: Uint8Array, subject: Descriptor): { manif
     const type = (JSON.parse(Buffer.from(json.dsseEnvelope.payload, 'base64').toString('utf8')) as { predicateType?: unknown }).predicateType;
     if (typeof type === 'string') annotations['dev.sigstore.bundle.predicateType'] = type;
   }
-  const manifest = new TextEncoder().encode(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: MEDIA.manifest,
-      artifactType: MEDIA.bundle,
-      config: { mediaType: MEDIA.empty, digest: digestOf(EMPTY), size: EMPTY.length },
-      layers: [{ mediaType: MEDIA.bundle, digest: digestOf(bundle), size: bundle.length }],
-      subject: { mediaType: subject.mediaType, digest: subject.digest, size: subject.size },
-      annotations,
-    }),
-  );
+  const manifest = manifestBytes({
+    artifactType: MEDIA.bundle,
+    config: { mediaType: MEDIA.empty, digest: digestOf(EMPTY), size: EMPTY.length },
+    layers: [{ mediaType: MEDIA.bundle, digest: digestOf(bundle), size: bundle.length }],
+    subject: { mediaType: subject.mediaType, digest: subject.digest, size: subject.size },
+    annotations,
+  });
   return { manifest, descriptor: { mediaType: MEDIA.manifest, digest: digestOf(manifest), size: manifest.length, artifactType: MEDIA.bundle, annotations } };
 }
 

@@ -60,30 +60,24 @@ function tap(transport: LineTransport, wire: Record<string, unknown>[]): void {
   };
 }
 
-async function agent2025(makeGuard?: (server: Server) => Promise<Guard>): Promise<Agent> {
+/** An agent of either era: the SDK 1.x client (2025), or the SDK v2 client pinned to 2026-07-28. */
+async function agent(era: '2025' | '2026', makeGuard?: (server: Server) => Promise<Guard>): Promise<Agent> {
   const { served, transport, wire } = await gateway(makeGuard);
   const asked: string[] = [];
-  const client = new Client({ name: 'agent-2025', version: '1' }, { capabilities: { elicitation: {}, sampling: {} } });
-  client.setRequestHandler(ElicitRequestSchema, async () => (asked.push('elicitation/create'), ELICITED) as never);
-  client.setRequestHandler(CreateMessageRequestSchema, async () => (asked.push('sampling/createMessage'), SAMPLED) as never);
-  await client.connect(transport);
-  tap(transport, wire);
-  const gw = await served;
-  return {
-    call: async (name, args = {}) => JSON.stringify((await client.callTool({ name, arguments: args })).content),
-    wire,
-    asked,
-    close: async () => (await client.close(), await gw.close()),
-  };
-}
-
-async function agent2026(makeGuard?: (server: Server) => Promise<Guard>): Promise<Agent> {
-  const { served, transport, wire } = await gateway(makeGuard);
-  const asked: string[] = [];
-  const client = new ClientV2({ name: 'agent-2026', version: '1' }, { capabilities: { elicitation: {}, sampling: {} }, versionNegotiation: { mode: { pin: '2026-07-28' } } });
-  client.setRequestHandler('elicitation/create', async () => (asked.push('elicitation/create'), ELICITED) as never);
-  client.setRequestHandler('sampling/createMessage', async () => (asked.push('sampling/createMessage'), SAMPLED) as never);
-  await client.connect(transport as never);
+  const answer = (method: string, reply: object) => async () => (asked.push(method), reply) as never;
+  const capabilities = { elicitation: {}, sampling: {} };
+  let client: Client | ClientV2;
+  if (era === '2025') {
+    const c = (client = new Client({ name: 'agent-2025', version: '1' }, { capabilities }));
+    c.setRequestHandler(ElicitRequestSchema, answer('elicitation/create', ELICITED));
+    c.setRequestHandler(CreateMessageRequestSchema, answer('sampling/createMessage', SAMPLED));
+    await c.connect(transport);
+  } else {
+    const c = (client = new ClientV2({ name: 'agent-2026', version: '1' }, { capabilities, versionNegotiation: { mode: { pin: '2026-07-28' } } }));
+    c.setRequestHandler('elicitation/create', answer('elicitation/create', ELICITED));
+    c.setRequestHandler('sampling/createMessage', answer('sampling/createMessage', SAMPLED));
+    await c.connect(transport as never);
+  }
   tap(transport, wire);
   const gw = await served;
   return {
@@ -101,9 +95,9 @@ describe('both eras of MCP on both sides of one gateway', () => {
     a = undefined;
   });
 
-  for (const [era, start] of [['2025', agent2025], ['2026', agent2026]] as const) {
+  for (const era of ['2025', '2026'] as const) {
     it(`a ${era} agent reaches a 2026-only server and a 2025 server, and answers both when they ask`, async () => {
-      a = await start();
+      a = await agent(era);
       for (const server of ['new', 'old']) {
         expect(await a.call(`${server}___echo`, { text: 'hi' })).toContain(`${server}: hi`);
         expect(await a.call(`${server}___ask`)).toContain(`${server}: hello Ada`);
@@ -120,9 +114,9 @@ describe('both eras of MCP on both sides of one gateway', () => {
     });
   }
 
-  for (const [era, start] of [['2025', agent2025], ['2026', agent2026]] as const) {
+  for (const era of ['2025', '2026'] as const) {
     it(`a 2026 server's inputRequests pass the choke point: a ${era} agent is not shown a question it may not read`, async () => {
-      a = await start(privateQuestions);
+      a = await agent(era, privateQuestions);
       const text = await a.call('new___ask');
       expect(text).toMatch(/mcpg stopped \\"ask\\" on server \\"new\\": mcpg refused elicitation\/create: the agent may not read what it carries \(audit id \d+\)/);
       expect(a.asked).toEqual([]);
