@@ -52,6 +52,8 @@ export interface BackendHooks {
   log(params: Params): void;
   /** A resource the agent subscribed to changed (`notifications/resources/updated`). */
   updated(params: Params): void;
+  /** A URL-mode elicitation completed (`notifications/elicitation/complete`). */
+  elicitationComplete(params: Params): void;
 }
 
 export interface CallOptions {
@@ -238,6 +240,7 @@ export class Backend {
     for (const kind of ['tools', 'prompts', 'resources'] as const) router.onNotification(`notifications/${kind}/list_changed`, () => this.#hooks.listChanged(kind));
     router.onNotification('notifications/message', (params) => this.#hooks.log(params));
     router.onNotification('notifications/resources/updated', (params) => this.#hooks.updated(params));
+    router.onNotification('notifications/elicitation/complete', (params) => this.#hooks.elicitationComplete(params));
     try {
       await router.start();
     } catch (err) {
@@ -393,6 +396,7 @@ export async function liveDefinitions(server: Server): Promise<Record<'tools' | 
     },
     log: () => {},
     updated: () => {},
+    elicitationComplete: () => {},
   });
   try {
     await backend.start(RELAYED_CAPABILITIES);

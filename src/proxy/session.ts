@@ -380,6 +380,15 @@ export class Session implements Agent {
   }
 
   /**
+   * A URL-mode elicitation this session was shown has completed: the agent hears its id, which
+   * it was given with the elicitation, and nothing else of the server's.
+   */
+  elicitationComplete(server: string, elicitationId: string): void {
+    if (this.#server !== undefined && server !== this.#server) return;
+    void this.#agent.notify('notifications/elicitation/complete', { elicitationId }).catch(() => {});
+  }
+
+  /**
    * A server's log message reaches the agent, named after the server, only from a server with
    * no guard and while the agent carries no tags (the rule unlabeled data follows): no guard
    * labels what a log line carries. Otherwise it stays in mcpg's log.

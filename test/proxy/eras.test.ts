@@ -6,7 +6,7 @@
 import { PassThrough } from 'node:stream';
 import { Client as ClientV2 } from '@modelcontextprotocol/client';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { CreateMessageRequestSchema, ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
+import { CreateMessageRequestSchema, ElicitRequestSchema, ElicitationCompleteNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type Server, loadConfig } from '../../src/config/load.ts';
 import type { Guard } from '../../src/guard/guard.ts';
@@ -145,6 +145,19 @@ describe('both eras of MCP on both sides of one gateway', () => {
       expect((await send('raw-5', { name: 'new___ask', arguments: {}, requestState: state, ...answers })).error).toMatchObject({ code: -32602 });
       gw.write(`${JSON.stringify({ jsonrpc: '2.0', id: 'raw-6', method: 'tools/list', params: { _meta: { ...envelope, 'io.modelcontextprotocol/protocolVersion': '2099-01-01' } } })}\n`);
       await expect.poll(() => gw.lines.find((l) => l.id === 'raw-6')).toMatchObject({ error: { code: -32022, data: { supported: expect.arrayContaining(['2026-07-28', '2025-11-25']), requested: '2099-01-01' } } });
+    } finally {
+      await gw.close();
+    }
+  });
+
+  it('URL-mode elicitation of a 2025 server: the request, its completion (its id alone) and -32042 reach a 2025 agent', async () => {
+    const gw = await inProcess(CONFIG, { capabilities: { elicitation: { form: {}, url: {} } }, setup: (c) => c.setRequestHandler(ElicitRequestSchema, async () => ({ action: 'accept' }) as never) });
+    try {
+      const completions: unknown[] = [];
+      gw.client.setNotificationHandler(ElicitationCompleteNotificationSchema, async (n) => void completions.push(n.params));
+      expect((await gw.call('old___pay')).text).toBe('old: paid: accept');
+      await expect.poll(() => completions).toEqual([{ elicitationId: 'old-e1' }]);
+      await expect(gw.client.callTool({ name: 'old___pay_first', arguments: {} })).rejects.toMatchObject({ code: -32042, data: { elicitations: [{ elicitationId: 'old-e2', url: 'https://pay.example.com/e2' }] } });
     } finally {
       await gw.close();
     }
