@@ -267,7 +267,10 @@ export class Backend {
       http?.setProtocolVersion(MODERN);
       const discovered = await this.#discover(router);
       this.#modern = discovered !== undefined;
-      if (discovered) this.#capabilities = (discovered.capabilities ?? {}) as Params;
+      if (discovered) {
+        this.#capabilities = (discovered.capabilities ?? {}) as Params;
+        this.#listen(router);
+      }
       else {
         http?.setProtocolVersion('');
         const init = await router.request('initialize', { protocolVersion: LATEST_PROTOCOL_VERSION, capabilities: this.#clientCapabilities, clientInfo: CLIENT_INFO }, { timeoutMs: this.config.startupTimeoutMs });
@@ -323,6 +326,24 @@ export class Backend {
         return undefined;
       }
     }
+  }
+
+  /**
+   * A 2026 server tells its list changes only to a listener: mcpg listens for the lists the
+   * server says change (its capabilities' listChanged), for as long as it is connected, and
+   * listens again if the server ends the subscription.
+   */
+  #listen(router: Router): void {
+    const caps = this.#capabilities as Record<string, { listChanged?: unknown } | undefined>;
+    const notifications = Object.fromEntries((['tools', 'prompts', 'resources'] as const).filter((k) => caps[k]?.listChanged === true).map((k) => [`${k}ListChanged`, true]));
+    if (!Object.keys(notifications).length) return;
+    const again = () => {
+      if (this.#router === router && !this.#closing) setTimeout(() => this.#listen(router), 1_000).unref();
+    };
+    router.request('subscriptions/listen', enveloped({ notifications }, this.#clientCapabilities, CLIENT_INFO), { timeoutMs: 2 ** 31 - 1 }).then(again, (err: unknown) => {
+      this.#log.debug(`subscriptions/listen ended: ${errorMessage(err)}`);
+      if (!(err instanceof RpcError && !(err instanceof LocalError))) again();
+    });
   }
 
   /**

@@ -17,7 +17,7 @@ import { SEPARATOR } from './catalog.ts';
 import type { HostTool } from './host-tools.ts';
 import { type Id, LocalError, type Params, type Progress, RPC, type RequestContext, Router, RpcError } from './router.ts';
 import { offload } from './payloads.ts';
-import { MODERN, SUPPORTED_VERSIONS, UNSUPPORTED_VERSION, claimedCapabilities, claimedVersion, withoutEnvelope } from './protocol.ts';
+import { META, MODERN, SUPPORTED_VERSIONS, UNSUPPORTED_VERSION, claimedCapabilities, claimedVersion, withoutEnvelope } from './protocol.ts';
 import { Rounds } from './rounds.ts';
 import { LineTransport } from './stdio.ts';
 
@@ -92,6 +92,11 @@ export class Session implements Agent {
   readonly #server?: string;
   readonly #maxCalls: number;
   #callsMade = 0;
+  /**
+   * A 2026 agent's open `subscriptions/listen` requests and the list changes each asked for
+   * (set once the agent speaks 2026: it then hears only what it asked for).
+   */
+  #listening?: Map<Id, Set<ListKind>>;
   /** `server\nuri` of each resource this session subscribed to. */
   readonly #subscribed = new Set<string>();
   #capabilities: Params = {};
@@ -151,6 +156,7 @@ export class Session implements Agent {
     agent.onRequest('resources/subscribe', served((params, context) => this.subscribe('resources/subscribe', params, context)));
     agent.onRequest('resources/unsubscribe', served((params, context) => this.subscribe('resources/unsubscribe', params, context)));
     agent.onRequest('logging/setLevel', served((params) => this.setLogLevel(params)));
+    agent.onRequest('subscriptions/listen', served((params, context) => this.listen(params, context)));
     agent.onNotification('notifications/roots/list_changed', () => {
       for (const b of gateway.backends) b.notify('notifications/roots/list_changed');
     });
@@ -193,6 +199,7 @@ export class Session implements Agent {
 
   /** A 2026 request: its capabilities are the agent's from now on; the first one starts the gateway. */
   async #modern(version: string, params: Params): Promise<void> {
+    this.#listening ??= new Map();
     if (version !== MODERN) {
       throw new RpcError(UNSUPPORTED_VERSION, `mcpg does not speak MCP protocol version ${version}`, { supported: SUPPORTED_VERSIONS, requested: version });
     }
@@ -356,7 +363,28 @@ export class Session implements Agent {
 
   listChanged(server: string, kind: ListKind): void {
     if (this.#server !== undefined && server !== this.#server) return;
-    void this.#agent.notify(`notifications/${kind}/list_changed`).catch(() => {});
+    if (!this.#listening) return void this.#agent.notify(`notifications/${kind}/list_changed`).catch(() => {});
+    for (const [id, kinds] of this.#listening) {
+      if (kinds.has(kind)) void this.#agent.notify(`notifications/${kind}/list_changed`, { _meta: { [META.subscriptionId]: id } }, id).catch(() => {});
+    }
+  }
+
+  /**
+   * `subscriptions/listen` (2026-07-28): a long-lived request on which the agent hears the list
+   * changes it asked for, each naming the request's id. mcpg agrees to the list changes; resource
+   * subscriptions it does not take on this way (the acknowledgement says so by leaving them out).
+   * It ends when the agent cancels it or the connection closes.
+   */
+  async listen(params: Params, context: RequestContext): Promise<Params> {
+    const asked = isObject(params.notifications) ? params.notifications : {};
+    const kinds = new Set<ListKind>((['tools', 'prompts', 'resources'] as const).filter((k) => asked[`${k}ListChanged`] === true));
+    const agreed = Object.fromEntries([...kinds].map((k) => [`${k}ListChanged`, true]));
+    const listening = (this.#listening ??= new Map());
+    listening.set(context.id, kinds);
+    await this.#agent.notify('notifications/subscriptions/acknowledged', { notifications: agreed, _meta: { [META.subscriptionId]: context.id } }, context.id);
+    await new Promise<void>((resolve) => context.signal.addEventListener('abort', () => resolve(), { once: true }));
+    listening.delete(context.id);
+    return { _meta: { [META.subscriptionId]: context.id } };
   }
 
   /**
@@ -401,8 +429,11 @@ export class Session implements Agent {
       return;
     }
     const name = typeof params.logger === 'string' ? `${server}/${params.logger}` : server;
-    // During a call to that server, on that call's stream (HTTP); otherwise on the session's.
-    void this.#agent.notify('notifications/message', { ...params, logger: name }, this.#calls.get(server)?.at(-1)).catch(() => {});
+    // During a call to that server, on that call's stream (HTTP); otherwise on the session's
+    // (a 2026 agent hears notifications only about its own requests).
+    const related = this.#calls.get(server)?.at(-1);
+    if (related === undefined && this.#listening) return;
+    void this.#agent.notify('notifications/message', { ...params, logger: name }, related).catch(() => {});
   }
 
   /**

@@ -162,4 +162,24 @@ describe('both eras of MCP on both sides of one gateway', () => {
       await gw.close();
     }
   });
+
+  it('subscriptions/listen: mcpg listens to a 2026 server, and a 2026 agent hears the list changes it asked for, on its listen request', async () => {
+    const gw = await inProcess(CONFIG, { capabilities: {} });
+    try {
+      const envelope = { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {}, 'io.modelcontextprotocol/clientInfo': { name: 'raw', version: '1' } };
+      const seen: Record<string, unknown>[] = [];
+      const transport = gw.client.transport!;
+      const sdk = transport.onmessage!;
+      transport.onmessage = (m, extra) => (seen.push(m as Record<string, unknown>), sdk(m, extra));
+      gw.write(`${JSON.stringify({ jsonrpc: '2.0', id: 'raw-listen', method: 'subscriptions/listen', params: { notifications: { toolsListChanged: true, resourceSubscriptions: ['x://y'] }, _meta: envelope } })}\n`);
+      await expect.poll(() => seen.find((m) => m.method === 'notifications/subscriptions/acknowledged')).toMatchObject({
+        params: { notifications: { toolsListChanged: true }, _meta: { 'io.modelcontextprotocol/subscriptionId': 'raw-listen' } },
+      });
+      expect((await gw.call('new___grow')).text).toBe('new: grew');
+      await expect.poll(() => seen.find((m) => m.method === 'notifications/tools/list_changed')).toMatchObject({ params: { _meta: { 'io.modelcontextprotocol/subscriptionId': 'raw-listen' } } });
+      expect((await gw.client.listTools()).tools.map((t) => t.name)).toContain('new___grown5');
+    } finally {
+      await gw.close();
+    }
+  });
 });
