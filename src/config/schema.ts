@@ -52,6 +52,11 @@ const serverCommon = {
   per_agent: z.boolean().optional(),
   /** A write DIFC forbids: denied, or put to the human through the agent's client (elicitation). */
   on_violation: z.enum(['deny', 'ask']).default('deny'),
+  /**
+   * The protocol era to speak: asked (server/discover, then initialize), or fixed: "2026-07-28"
+   * only, or "2025-11-25" (initialize, no probe: for a server that leaves unknown requests unanswered).
+   */
+  protocol: z.enum(['auto', '2026-07-28', '2025-11-25']).default('auto'),
   /** Cline's keys: a disabled server is left out; autoApprove means nothing to mcpg (a warning says so). */
   disabled: z.boolean().optional(),
   autoApprove: z.array(z.string()).optional(),

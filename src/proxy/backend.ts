@@ -265,7 +265,9 @@ export class Backend {
       // 2026-07-28 first; a server that does not know server/discover is introduced the older way.
       // HTTP transports send the version in a header on every request.
       http?.setProtocolVersion(MODERN);
-      const discovered = await this.#discover(router);
+      const wanted = this.config.protocol;
+      const discovered = wanted === '2025-11-25' ? undefined : await this.#discover(router);
+      if (wanted === MODERN && !discovered) throw new Error(`it did not answer server/discover for ${MODERN} (its config says protocol = "${MODERN}")`);
       this.#modern = discovered !== undefined;
       if (discovered) {
         this.#capabilities = (discovered.capabilities ?? {}) as Params;

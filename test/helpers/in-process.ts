@@ -56,6 +56,8 @@ export async function inProcess(
     pins: options.pins,
     auditLog: options.auditLog,
   });
+  // A gateway that fails to start says so to the agent's initialize (below), which throws.
+  starting.catch(() => {});
   const client = new Client({ name: 'in-process-agent', version: '1.0.0' }, { capabilities: options.capabilities ?? {} });
   const client2026 = new Client2026({ name: 'in-process-agent', version: '1.0.0' }, { capabilities: (options.capabilities ?? {}) as never, versionNegotiation: { mode: { pin: '2026-07-28' } } });
   options.setup?.(client);

@@ -182,4 +182,18 @@ describe('both eras of MCP on both sides of one gateway', () => {
       await gw.close();
     }
   });
+
+  it('a server\'s protocol can be fixed: 2025-11-25 skips the probe, 2026-07-28 requires it', async () => {
+    const start = (servers: object) => inProcess({ mcpServers: servers });
+    // The 2026-only server is not asked server/discover, so it cannot be introduced.
+    await expect(start({ new: { ...fixtureServer('modern.ts', 'new'), protocol: '2025-11-25' } })).rejects.toThrow(/server "new" failed to start: .*speaks only 2026-07-28/);
+    await expect(start({ old: { ...fixtureServer('asking.ts', 'old'), protocol: '2026-07-28' } })).rejects.toThrow(/server "old" failed to start: it did not answer server\/discover for 2026-07-28/);
+    const both = await start({ new: { ...fixtureServer('modern.ts', 'new'), protocol: '2026-07-28' }, old: { ...fixtureServer('asking.ts', 'old'), protocol: '2025-11-25' } });
+    try {
+      expect((await both.call('new___echo', { text: 'a' })).text).toBe('new: a');
+      expect((await both.call('old___echo', { text: 'b' })).text).toBe('old: b');
+    } finally {
+      await both.close();
+    }
+  });
 });
