@@ -287,12 +287,16 @@ export class Session implements Agent {
     }
     const args = checkedArguments(params.arguments);
     const { routes } = await this.#labels();
+    // mcpg relays no tasks (and offers none): a task-augmented call runs as a plain one, so its
+    // result comes back through the choke point, not later by a tasks/result mcpg cannot label.
+    const forwarded: Params = { ...params, name: target.name, arguments: args };
+    delete forwarded.task;
     const outcome = await this.#through({
       route: routes.get(target.backend.name)!,
       method: 'tools/call',
       tool: target.name,
       args,
-      params: { ...params, name: target.name, arguments: args },
+      params: forwarded,
       context,
       ...(note && { note: `tool definition: ${note.why} (pin = "warn")` }),
     });

@@ -196,4 +196,17 @@ describe('both eras of MCP on both sides of one gateway', () => {
       await both.close();
     }
   });
+
+  it('a task-augmented call runs as a plain one: mcpg offers no tasks, and its result passes the choke point', async () => {
+    const gw = await inProcess(CONFIG);
+    try {
+      gw.write(`${JSON.stringify({ jsonrpc: '2.0', id: 'raw-task', method: 'tools/call', params: { name: 'new___envelope', arguments: {}, task: { ttl: 60000 } } })}\n`);
+      await expect.poll(() => gw.lines.find((l) => l.id === 'raw-task')).toBeDefined();
+      const text = ((gw.lines.find((l) => l.id === 'raw-task')!.result as { content: { text: string }[] }).content[0]!.text);
+      expect(JSON.parse(text).params).toEqual(['_meta', 'arguments', 'name']);
+      expect(((await gw.client.getServerCapabilities()) as Record<string, unknown>).tasks).toBeUndefined();
+    } finally {
+      await gw.close();
+    }
+  });
 });
