@@ -5,7 +5,8 @@ import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { RELAYED_CAPABILITIES } from '../proxy/backend.ts';
 import { Gateway, type GatewayOptions } from '../proxy/gateway.ts';
-import { RPC } from '../proxy/router.ts';
+import { MODERN, claimedVersion, modernErrorStatus, refusedModern } from '../proxy/protocol.ts';
+import { type Params, RPC } from '../proxy/router.ts';
 import { Session } from '../proxy/session.ts';
 import { McpgError, errorMessage } from '../shared/errors.ts';
 import { logger } from '../shared/log.ts';
@@ -178,11 +179,19 @@ export async function serve(options: ServeOptions): Promise<Served> {
     if (!/application\/json/i.test(req.headers['content-type'] ?? '')) return rpcError(res, 415, RPC.invalidRequest, 'Unsupported Media Type: the body must be application/json');
     const read = await readBody(req, res, config.maxRequestBytes);
     if ('status' in read) return rpcError(res, read.status, read.code, read.error);
+    // A 2026 request is checked at the door: its version, its envelope, its headers against its body.
+    const refused = refusedModern(req.headers, read.body);
+    if (refused) {
+      const id = (read.body as { id?: unknown }).id ?? null;
+      return json(res, refused.status, { jsonrpc: '2.0', id, error: { code: refused.code, message: refused.message, ...(refused.data !== undefined && { data: refused.data }) } });
+    }
     if (entry) return entry.transport.handlePost(res, read.body);
     const initialize = isInitialize(read.body);
-    // A call without a session (gh-aw-mcpg answers these for clients that skip initialize):
-    // served by a session of this request alone.
-    const transport = new HttpTransport(initialize ? randomUUID() : undefined);
+    // A call without a session (a 2026 request; gh-aw-mcpg answers these for older clients that
+    // skip initialize): served by a session of this request alone. A 2026 error says its kind in
+    // the HTTP status too.
+    const modern = claimedVersion((read.body as { params?: Params }).params) === MODERN;
+    const transport = new HttpTransport(initialize ? randomUUID() : undefined, modern ? modernErrorStatus : undefined);
     const session = new Session(gateway, transport, { agent, server: target, maxCalls: config.maxCallsPerSession });
     // The router owns the transport's callbacks; the session says when it has closed.
     void session.closed.then(() => transport.sessionId && sessions.delete(transport.sessionId));

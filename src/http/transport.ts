@@ -32,12 +32,15 @@ export class HttpTransport implements Transport {
   onerror?: (error: Error) => void;
   onmessage?: (message: JSONRPCMessage) => void;
   readonly sessionId?: string;
+  /** The HTTP status of a lone answer that is a JSON-RPC error (2026: 404 for a method not found, 400 for a bad request). */
+  readonly #errorStatus?: (code: number) => number;
   readonly #posts = new Map<string, Post>();
   #standalone?: ServerResponse;
   #closed = false;
 
-  constructor(sessionId?: string) {
+  constructor(sessionId?: string, errorStatus?: (code: number) => number) {
     this.sessionId = sessionId;
+    this.#errorStatus = errorStatus;
   }
 
   async start(): Promise<void> {}
@@ -86,7 +89,9 @@ export class HttpTransport implements Transport {
       post.answers.push(m);
       if (post.waiting.size) return;
       const body = JSON.stringify(post.batch ? post.answers : post.answers[0]);
-      post.res.writeHead(200, { ...this.#headers('application/json'), 'content-length': Buffer.byteLength(body) }).end(body);
+      const error = post.batch ? undefined : (post.answers[0]!.error as { code?: unknown } | undefined);
+      const status = error && typeof error.code === 'number' && this.#errorStatus ? this.#errorStatus(error.code) : 200;
+      post.res.writeHead(status, { ...this.#headers('application/json'), 'content-length': Buffer.byteLength(body) }).end(body);
       return;
     }
     const related = options?.relatedRequestId;

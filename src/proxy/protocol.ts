@@ -20,10 +20,15 @@ export const META = {
   clientCapabilities: 'io.modelcontextprotocol/clientCapabilities',
   clientInfo: 'io.modelcontextprotocol/clientInfo',
   subscriptionId: 'io.modelcontextprotocol/subscriptionId',
+  serverInfo: 'io.modelcontextprotocol/serverInfo',
 } as const;
 
 /** The JSON-RPC error of a request in a version the receiver does not speak. */
 export const UNSUPPORTED_VERSION = -32022;
+/** A 2026 request whose HTTP headers disagree with its body (SEP-2243). */
+export const HEADER_MISMATCH = -32020;
+/** Methods a 2026 client no longer sends: the handshake, ping, and the older ways to subscribe and set a log level. */
+const REMOVED_IN_MODERN = new Set(['initialize', 'ping', 'logging/setLevel', 'resources/subscribe', 'resources/unsubscribe']);
 
 const isObject = (v: unknown): v is Params => typeof v === 'object' && v !== null && !Array.isArray(v);
 
@@ -48,6 +53,63 @@ export function enveloped(params: Params | undefined, capabilities: Params, clie
 
 /** Which body field the Mcp-Name header mirrors, per method. */
 const NAME_SOURCE: Record<string, string> = { 'tools/call': 'name', 'prompts/get': 'name', 'resources/read': 'uri' };
+
+/** A header value as the spec writes it, decoded (`=?base64?…?=` is UTF-8 in base64). */
+function decodedHeader(value: string): string {
+  const m = /^=\?base64\?([A-Za-z0-9+/=]*)\?=$/.exec(value);
+  return m ? Buffer.from(m[1]!, 'base64').toString('utf8') : value;
+}
+
+/** Why a 2026 request over HTTP is refused before it is read further, as an HTTP status and a JSON-RPC error. */
+export interface Refusal {
+  status: number;
+  code: number;
+  message: string;
+  data?: unknown;
+}
+
+/**
+ * The checks a 2026 request gets at the HTTP door (SEP-2575, SEP-2243): the MCP-Protocol-Version
+ * header is a version mcpg speaks and agrees with the body's envelope, the envelope is whole,
+ * Mcp-Method and Mcp-Name agree with the body, and no method of the older era is asked for.
+ * Undefined when the request is not of the 2026 era, or passes.
+ */
+export function refusedModern(headers: Record<string, string | string[] | undefined>, body: unknown): Refusal | undefined {
+  if (!isObject(body) || typeof body.method !== 'string') return undefined;
+  const header = typeof headers['mcp-protocol-version'] === 'string' ? headers['mcp-protocol-version'] : undefined;
+  const params = isObject(body.params) ? body.params : undefined;
+  const claimed = claimedVersion(params);
+  for (const version of [header, claimed]) {
+    if (version !== undefined && !SUPPORTED_VERSIONS.includes(version)) {
+      return { status: 400, code: UNSUPPORTED_VERSION, message: `Unsupported protocol version: ${version}`, data: { supported: SUPPORTED_VERSIONS, requested: version } };
+    }
+  }
+  // The older era: no envelope, and no 2026 header.
+  if (claimed === undefined && header !== MODERN) return undefined;
+  const mismatch = (what: string): Refusal => ({ status: 400, code: HEADER_MISMATCH, message: `Header mismatch: ${what}` });
+  if (header !== undefined && claimed !== undefined && header !== claimed) return mismatch(`MCP-Protocol-Version is ${header}, the request's _meta says ${claimed}`);
+  if (body.id === undefined) return undefined;
+  const meta = isObject(params?._meta) ? params._meta : {};
+  if (meta[META.protocolVersion] !== MODERN || !isObject(meta[META.clientCapabilities])) {
+    return { status: 400, code: -32602, message: `Invalid params: a ${MODERN} request carries ${META.protocolVersion} and ${META.clientCapabilities} in its _meta` };
+  }
+  if (REMOVED_IN_MODERN.has(body.method)) return { status: 404, code: -32601, message: `Method not found: ${body.method} is not a ${MODERN} method` };
+  const method = headers['mcp-method'];
+  if (method !== body.method) return mismatch(`Mcp-Method is ${method === undefined ? 'missing' : JSON.stringify(method)}, the body's method is ${body.method}`);
+  const field = Object.hasOwn(NAME_SOURCE, body.method) ? NAME_SOURCE[body.method]! : undefined;
+  const named = field && params ? params[field] : undefined;
+  if (typeof named === 'string') {
+    const name = headers['mcp-name'];
+    if (typeof name !== 'string' || decodedHeader(name) !== named) return mismatch(`Mcp-Name is ${name === undefined ? 'missing' : JSON.stringify(name)}, the body names ${JSON.stringify(named)}`);
+  }
+  return undefined;
+}
+
+/** The HTTP status of a 2026 request's JSON-RPC error: 404 for a method not found, 400 for a request that is wrong. */
+export function modernErrorStatus(code: number): number {
+  if (code === -32601) return 404;
+  return [-32602, -32600, UNSUPPORTED_VERSION, HEADER_MISMATCH, -32021].includes(code) ? 400 : 200;
+}
 
 /** A header value as the spec writes one: plain printable ASCII as it is, else `=?base64?…?=`. */
 export function headerValue(value: string): string {

@@ -125,12 +125,12 @@ export class Session implements Agent {
     /**
      * A request of either era: a 2026 one (its envelope in `_meta`) starts the gateway itself,
      * has its envelope taken off, runs in rounds when it may need the agent's answers, and its
-     * result says its type (and, for a list, that it is not to be cached: mcpg's lists follow
-     * its servers'); an older client's waits for start-up (clients should not send requests
-     * before initialize; those that do wait).
+     * result says its type (and, for lists and reads, that it is not to be cached: what mcpg
+     * shows follows its servers and the agent's labels); an older client's waits for start-up
+     * (clients should not send requests before initialize; those that do wait).
      */
     const served =
-      (handler: (params: Params, context: RequestContext) => Promise<unknown>, kind?: 'rounds' | 'list') =>
+      (handler: (params: Params, context: RequestContext) => Promise<unknown>, kind: { rounds?: true; cached?: true } = {}) =>
       async (params: Params, context: RequestContext) => {
         const version = claimedVersion(params);
         if (version === undefined) {
@@ -139,20 +139,20 @@ export class Session implements Agent {
         }
         await this.#modern(version, params);
         const plain = withoutEnvelope(params);
-        const result = complete(await (kind === 'rounds' ? this.#inRounds(plain, context, handler) : handler(plain, context)));
-        return kind === 'list' ? { ttlMs: 0, cacheScope: 'private', ...(result as Params) } : result;
+        const result = complete(await (kind.rounds ? this.#inRounds(plain, context, handler) : handler(plain, context)));
+        return kind.cached && isObject(result) && result.resultType === 'complete' ? { ttlMs: 0, cacheScope: 'private', ...result } : result;
       };
     agent.onRequest('initialize', (params) => this.initialize(params));
     agent.onRequest('server/discover', async (params) => this.discover(params));
     agent.onRequest('ping', async () => ({}));
-    agent.onRequest('tools/list', served(() => this.listTools(), 'list'));
-    agent.onRequest('prompts/list', served(async () => ({ prompts: this.#shown(gateway.catalog.prompts()) }), 'list'));
-    agent.onRequest('resources/list', served(async () => ({ resources: gateway.catalog.resources(this.#server) }), 'list'));
-    agent.onRequest('resources/templates/list', served(async () => ({ resourceTemplates: gateway.catalog.templates(this.#server) }), 'list'));
-    agent.onRequest('tools/call', served((params, context) => this.callTool(params, context), 'rounds'));
-    agent.onRequest('prompts/get', served((params, context) => this.getPrompt(params, context), 'rounds'));
-    agent.onRequest('resources/read', served((params, context) => this.readResource(params, context), 'rounds'));
-    agent.onRequest('completion/complete', served((params, context) => this.complete(params, context), 'rounds'));
+    agent.onRequest('tools/list', served(() => this.listTools(), { cached: true }));
+    agent.onRequest('prompts/list', served(async () => ({ prompts: this.#shown(gateway.catalog.prompts()) }), { cached: true }));
+    agent.onRequest('resources/list', served(async () => ({ resources: gateway.catalog.resources(this.#server) }), { cached: true }));
+    agent.onRequest('resources/templates/list', served(async () => ({ resourceTemplates: gateway.catalog.templates(this.#server) }), { cached: true }));
+    agent.onRequest('tools/call', served((params, context) => this.callTool(params, context), { rounds: true }));
+    agent.onRequest('prompts/get', served((params, context) => this.getPrompt(params, context), { rounds: true }));
+    agent.onRequest('resources/read', served((params, context) => this.readResource(params, context), { rounds: true, cached: true }));
+    agent.onRequest('completion/complete', served((params, context) => this.complete(params, context), { rounds: true }));
     agent.onRequest('resources/subscribe', served((params, context) => this.subscribe('resources/subscribe', params, context)));
     agent.onRequest('resources/unsubscribe', served((params, context) => this.subscribe('resources/unsubscribe', params, context)));
     agent.onRequest('logging/setLevel', served((params) => this.setLogLevel(params)));
@@ -182,7 +182,7 @@ export class Session implements Agent {
     return {
       protocolVersion: SUPPORTED_PROTOCOL_VERSIONS.includes(asked) ? asked : LATEST_PROTOCOL_VERSION,
       capabilities: CAPABILITIES,
-      serverInfo: { name: 'mcpg', version: VERSION },
+      serverInfo: SERVER_INFO,
     };
   }
 
@@ -193,8 +193,8 @@ export class Session implements Agent {
   async discover(params: Params): Promise<Params> {
     const version = claimedVersion(params);
     if (version !== undefined) await this.#modern(version, params);
-    return {
-      ...(version !== undefined && { resultType: 'complete', ttlMs: 0, cacheScope: 'private' }), supportedVersions: SUPPORTED_VERSIONS, capabilities: CAPABILITIES, serverInfo: { name: 'mcpg', version: VERSION } };
+    const found = { supportedVersions: SUPPORTED_VERSIONS, capabilities: CAPABILITIES, serverInfo: SERVER_INFO };
+    return version === undefined ? found : { ...(complete(found) as Params), ttlMs: 0, cacheScope: 'private' };
   }
 
   /** A 2026 request: its capabilities are the agent's from now on; the first one starts the gateway. */
@@ -766,9 +766,13 @@ function checkedArguments(args: unknown): Record<string, unknown> {
   return (args ?? {}) as Record<string, unknown>;
 }
 
-/** A 2026 result says what kind it is: `complete` unless it asks for input. */
+const SERVER_INFO = { name: 'mcpg', version: VERSION };
+
+/** A 2026 result says what kind it is (`complete` unless it asks for input) and, in its _meta, which server answers. */
 function complete(result: unknown): unknown {
-  return isObject(result) && result.resultType === undefined ? { resultType: 'complete', ...result } : result;
+  if (!isObject(result)) return result;
+  const meta = isObject(result._meta) ? result._meta : {};
+  return { resultType: 'complete', ...result, _meta: { ...meta, [META.serverInfo]: SERVER_INFO } };
 }
 
 /** Methods other than tools/call have no error result: a refusal is a JSON-RPC error. */

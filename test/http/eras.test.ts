@@ -58,4 +58,23 @@ describe('mcpg serve speaks both eras to agents', () => {
       await client.close();
     }
   });
+
+  it('checks a 2026 request at the door, and says a 2026 error\'s kind in the HTTP status', async () => {
+    const envelope = { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {}, 'io.modelcontextprotocol/clientInfo': { name: 'raw', version: '1' } };
+    const post = (method: string, params: object, headers: Record<string, string>) =>
+      fetch(`${served.url}/mcp`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', authorization: TOKEN, 'mcp-protocol-version': '2026-07-28', ...headers },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 7, method, params: { ...params, _meta: envelope } }),
+      });
+    const mismatch = await post('tools/call', { name: 'new___echo', arguments: { text: 'x' } }, { 'mcp-method': 'tools/list', 'mcp-name': 'new___echo' });
+    expect(mismatch.status).toBe(400);
+    expect(await mismatch.json()).toMatchObject({ id: 7, error: { code: -32020 } });
+    const unknown = await post('nothing/here', {}, { 'mcp-method': 'nothing/here' });
+    expect(unknown.status).toBe(404);
+    expect(await unknown.json()).toMatchObject({ id: 7, error: { code: -32601 } });
+    const fine = await post('tools/call', { name: 'new___echo', arguments: { text: 'x' } }, { 'mcp-method': 'tools/call', 'mcp-name': 'new___echo' });
+    expect(fine.status).toBe(200);
+    expect(await fine.json()).toMatchObject({ id: 7, result: { resultType: 'complete', content: [{ text: 'new: x' }], _meta: { 'io.modelcontextprotocol/serverInfo': { name: 'mcpg' } } } });
+  });
 });
