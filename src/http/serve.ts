@@ -4,6 +4,7 @@ import { type IncomingMessage, type Server, type ServerResponse, createServer } 
 import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { RELAYED_CAPABILITIES } from '../proxy/backend.ts';
+import { SEPARATOR } from '../proxy/catalog.ts';
 import { Gateway, type GatewayOptions } from '../proxy/gateway.ts';
 import { MODERN, claimedVersion, modernErrorStatus, refusedModern } from '../proxy/protocol.ts';
 import { type Params, RPC } from '../proxy/router.ts';
@@ -180,7 +181,10 @@ export async function serve(options: ServeOptions): Promise<Served> {
     const read = await readBody(req, res, config.maxRequestBytes);
     if ('status' in read) return rpcError(res, read.status, read.code, read.error);
     // A 2026 request is checked at the door: its version, its envelope, its headers against its body.
-    const refused = refusedModern(req.headers, read.body);
+    const refused = refusedModern(req.headers, read.body, (name) => {
+      const tool = gateway.catalog.tool(target === undefined ? name : `${target}${SEPARATOR}${name}`);
+      return tool?.backend.declaredHeaders(tool.name);
+    });
     if (refused) {
       const id = (read.body as { id?: unknown }).id ?? null;
       return json(res, refused.status, { jsonrpc: '2.0', id, error: { code: refused.code, message: refused.message, ...(refused.data !== undefined && { data: refused.data }) } });

@@ -358,6 +358,11 @@ export class Backend {
     if (this.#held.length < HELD_LINES) this.#held.push(line);
   }
 
+  /** The parameters a tool of this server declares for Mcp-Param-* headers (those it lists). */
+  declaredHeaders(tool: string): ParamHeader[] | undefined {
+    return this.#paramHeaders.get(tool);
+  }
+
   /** The Mcp-Param-* headers of a tools/call, as its tool's inputSchema declares them. */
   #paramHeaderValues(message: Params): Record<string, string> {
     const params = isObject(message.params) ? message.params : undefined;

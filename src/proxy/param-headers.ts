@@ -1,5 +1,4 @@
 import type { Params } from './router.ts';
-import { headerValue } from './protocol.ts';
 
 /**
  * Tool parameters a server wants to see in HTTP headers too (2026-07-28, SEP-2243): a property
@@ -67,15 +66,59 @@ export function paramHeaders(schema: unknown): { headers: ParamHeader[] } | { in
   return why ? { invalid: why } : { headers };
 }
 
+/** A header value as the spec writes one: plain printable ASCII as it is, else `=?base64?…?=` of its UTF-8. */
+export function headerValue(value: string): string {
+  return /^[\x20-\x7e\t]*$/.test(value) && value === value.trim() ? value : `=?base64?${Buffer.from(value, 'utf8').toString('base64')}?=`;
+}
+
+/**
+ * A header value as it was meant: `=?base64?…?=` decoded (undefined when that is not valid
+ * base64: wrong alphabet or padding), anything else taken literally (undefined when it holds
+ * characters a header value may not).
+ */
+export function decodedHeader(value: string): string | undefined {
+  if (/[^\x20-\x7e\t]/.test(value)) return undefined;
+  const m = /^=\?base64\?(.*)\?=$/.exec(value);
+  if (!m) return value;
+  return /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/.test(m[1]!) ? Buffer.from(m[1]!, 'base64').toString('utf8') : undefined;
+}
+
 /** The Mcp-Param-* headers of one call: each declared parameter the arguments give a value (null and absent ones are left out). */
 export function paramHeaderValues(declared: ParamHeader[], args: unknown): Record<string, string> {
   const out: Record<string, string> = {};
   for (const { path, name } of declared) {
     let value: unknown = args;
     for (const key of path) value = isObject(value) ? value[key] : undefined;
-    if (typeof value === 'string' || typeof value === 'boolean' || (typeof value === 'number' && Number.isFinite(value))) {
-      out[`mcp-param-${name}`] = headerValue(String(value));
-    }
+    const plain = paramValue(value);
+    if (plain !== undefined) out[`mcp-param-${name}`] = headerValue(plain);
   }
   return out;
+}
+
+/** A parameter's value as its header carries it (before encoding), or undefined when it sends none. */
+function paramValue(value: unknown): string | undefined {
+  return typeof value === 'string' || typeof value === 'boolean' || (typeof value === 'number' && Number.isFinite(value)) ? String(value) : undefined;
+}
+
+/**
+ * Why a call's Mcp-Param-* headers disagree with its arguments (a server's check): a declared
+ * parameter the arguments give must have its header, decoding to the same value; one they do
+ * not give must have none.
+ */
+export function paramHeadersMismatch(declared: ParamHeader[], args: unknown, headers: Record<string, string | string[] | undefined>): string | undefined {
+  for (const { path, name } of declared) {
+    let value: unknown = args;
+    for (const key of path) value = isObject(value) ? value[key] : undefined;
+    const expected = paramValue(value);
+    const got = headers[`mcp-param-${name.toLowerCase()}`];
+    if (got === undefined) {
+      if (expected !== undefined) return `Mcp-Param-${name} is missing, the arguments give ${path.join('.')}`;
+      continue;
+    }
+    if (typeof got !== 'string') return `Mcp-Param-${name} is sent more than once`;
+    const decoded = decodedHeader(got);
+    if (decoded === undefined) return `Mcp-Param-${name} is not a valid value (bad characters or base64)`;
+    if (decoded !== expected) return `Mcp-Param-${name} does not match the arguments' ${path.join('.')}`;
+  }
+  return undefined;
 }

@@ -1,5 +1,6 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/sdk/types.js';
+import { type ParamHeader, decodedHeader, headerValue, paramHeadersMismatch } from './param-headers.ts';
 import type { Params } from './router.ts';
 
 /**
@@ -54,12 +55,6 @@ export function enveloped(params: Params | undefined, capabilities: Params, clie
 /** Which body field the Mcp-Name header mirrors, per method. */
 const NAME_SOURCE: Record<string, string> = { 'tools/call': 'name', 'prompts/get': 'name', 'resources/read': 'uri' };
 
-/** A header value as the spec writes it, decoded (`=?base64?…?=` is UTF-8 in base64). */
-function decodedHeader(value: string): string {
-  const m = /^=\?base64\?([A-Za-z0-9+/=]*)\?=$/.exec(value);
-  return m ? Buffer.from(m[1]!, 'base64').toString('utf8') : value;
-}
-
 /** Why a 2026 request over HTTP is refused before it is read further, as an HTTP status and a JSON-RPC error. */
 export interface Refusal {
   status: number;
@@ -71,10 +66,15 @@ export interface Refusal {
 /**
  * The checks a 2026 request gets at the HTTP door (SEP-2575, SEP-2243): the MCP-Protocol-Version
  * header is a version mcpg speaks and agrees with the body's envelope, the envelope is whole,
- * Mcp-Method and Mcp-Name agree with the body, and no method of the older era is asked for.
+ * Mcp-Method and Mcp-Name agree with the body, a tool call's Mcp-Param-* headers agree with its
+ * arguments (as its tool declares them), and no method of the older era is asked for.
  * Undefined when the request is not of the 2026 era, or passes.
  */
-export function refusedModern(headers: Record<string, string | string[] | undefined>, body: unknown): Refusal | undefined {
+export function refusedModern(
+  headers: Record<string, string | string[] | undefined>,
+  body: unknown,
+  declared: (tool: string) => ParamHeader[] | undefined = () => undefined,
+): Refusal | undefined {
   if (!isObject(body) || typeof body.method !== 'string') return undefined;
   const header = typeof headers['mcp-protocol-version'] === 'string' ? headers['mcp-protocol-version'] : undefined;
   const params = isObject(body.params) ? body.params : undefined;
@@ -102,18 +102,15 @@ export function refusedModern(headers: Record<string, string | string[] | undefi
     const name = headers['mcp-name'];
     if (typeof name !== 'string' || decodedHeader(name) !== named) return mismatch(`Mcp-Name is ${name === undefined ? 'missing' : JSON.stringify(name)}, the body names ${JSON.stringify(named)}`);
   }
-  return undefined;
+  const declarations = body.method === 'tools/call' && typeof named === 'string' ? declared(named) : undefined;
+  const wrong = declarations && paramHeadersMismatch(declarations, params?.arguments, headers);
+  return wrong ? mismatch(wrong) : undefined;
 }
 
 /** The HTTP status of a 2026 request's JSON-RPC error: 404 for a method not found, 400 for a request that is wrong. */
 export function modernErrorStatus(code: number): number {
   if (code === -32601) return 404;
   return [-32602, -32600, UNSUPPORTED_VERSION, HEADER_MISMATCH, -32021].includes(code) ? 400 : 200;
-}
-
-/** A header value as the spec writes one: plain printable ASCII as it is, else `=?base64?…?=`. */
-export function headerValue(value: string): string {
-  return /^[\x20-\x7e\t]*$/.test(value) && value === value.trim() ? value : `=?base64?${Buffer.from(value, 'utf8').toString('base64')}?=`;
 }
 
 /** The Mcp-Method and Mcp-Name headers a 2026 request carries over HTTP, from its body. */

@@ -1,5 +1,6 @@
 // The checks a 2026 request gets at mcpg serve's door (SEP-2575, SEP-2243), one by one.
 import { describe, expect, it } from 'vitest';
+import { decodedHeader } from '../../src/proxy/param-headers.ts';
 import { modernErrorStatus, refusedModern } from '../../src/proxy/protocol.ts';
 
 const ENVELOPE = { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {}, 'io.modelcontextprotocol/clientInfo': { name: 'a', version: '1' } };
@@ -30,5 +31,18 @@ describe('the 2026 door of mcpg serve', () => {
 
   it('says a 2026 error\'s kind in the HTTP status', () => {
     expect([-32601, -32602, -32022, -32020, -32603, -32000].map(modernErrorStatus)).toEqual([404, 400, 400, 400, 200, 200]);
+  });
+
+  it('holds a tool call\'s Mcp-Param-* headers to its arguments, as the tool declares them', () => {
+    const declared = () => [{ path: ['region'], name: 'Region' }];
+    const region = (value: string | undefined, args: object = { region: 'Hello' }) =>
+      refusedModern({ ...HEADERS, ...(value !== undefined && { 'mcp-param-region': value }) }, call({ arguments: args }), declared);
+    expect(region('Hello')).toBeUndefined();
+    expect(region('=?base64?SGVsbG8=?=')).toBeUndefined();
+    expect(region(undefined, {})).toBeUndefined();
+    for (const bad of [undefined, 'Other', '=?base64?SGVsbG8?=', '=?base64?SGVs!!!bG8=?=', 'caf\u00e9']) expect(region(bad)).toMatchObject({ status: 400, code: -32020 });
+    expect(region('Hello', {})).toMatchObject({ status: 400, code: -32020 });
+    // Without the whole wrapper a value is literal.
+    expect(decodedHeader('=?base64?SGVsbG8=')).toBe('=?base64?SGVsbG8=');
   });
 });
