@@ -82,6 +82,8 @@ export class Backend {
   #capabilities: Params = {};
   /** The server speaks 2026-07-28: no handshake, each request carries its envelope. */
   #modern = false;
+  /** The server's process exited when asked server/discover: it is not asked again. */
+  #exitsOnProbe = false;
   /** Per tool, the parameters its calls carry in Mcp-Param-* headers too (HTTP, 2026-07-28). */
   #paramHeaders = new Map<string, ParamHeader[]>();
   #connecting?: Promise<Router>;
@@ -266,7 +268,17 @@ export class Backend {
       // HTTP transports send the version in a header on every request.
       http?.setProtocolVersion(MODERN);
       const wanted = this.config.protocol;
-      const discovered = wanted === '2025-11-25' ? undefined : await this.#discover(router);
+      let discovered: Params | undefined;
+      try {
+        discovered = wanted === '2025-11-25' || this.#exitsOnProbe ? undefined : await this.#discover(router);
+      } catch (err) {
+        // A stdio server of the older era that exits on a request it does not know: started
+        // again and introduced with initialize, now and at its restarts.
+        if (http || wanted === MODERN || !(err instanceof LocalError && err.code === RPC.connectionClosed)) throw err;
+        this.#log.warn('exited when asked server/discover; started again and introduced with initialize (protocol = "2025-11-25" skips the probe)');
+        this.#exitsOnProbe = true;
+        router = await this.#open();
+      }
       if (wanted === MODERN && !discovered) throw new Error(`it did not answer server/discover for ${MODERN} (its config says protocol = "${MODERN}")`);
       this.#modern = discovered !== undefined;
       if (discovered) {

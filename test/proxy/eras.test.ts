@@ -209,4 +209,15 @@ describe('both eras of MCP on both sides of one gateway', () => {
       await gw.close();
     }
   });
+
+  it('a server of the older era that exits when asked server/discover is started again and introduced with initialize', async () => {
+    const gw = await inProcess({ mcpServers: { picky: fixtureServer('picky.ts', 'picky'), new: fixtureServer('modern.ts', 'new') } });
+    try {
+      expect((await gw.call('picky___echo', { text: 'hi' })).text).toBe('picky: hi');
+      expect((await gw.call('new___echo', { text: 'hi' })).text).toBe('new: hi');
+      expect(gw.log()).toMatch(/\[backend:picky\] exited when asked server\/discover; started again and introduced with initialize/);
+    } finally {
+      await gw.close();
+    }
+  });
 });
