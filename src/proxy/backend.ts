@@ -273,8 +273,9 @@ export class Backend {
         discovered = wanted === '2025-11-25' || this.#exitsOnProbe ? undefined : await this.#discover(router);
       } catch (err) {
         // A stdio server of the older era that exits on a request it does not know: started
-        // again and introduced with initialize, now and at its restarts.
-        if (http || wanted === MODERN || !(err instanceof LocalError && err.code === RPC.connectionClosed)) throw err;
+        // again and introduced with initialize, now and at its restarts (not when mcpg is
+        // closing: then mcpg ended it).
+        if (http || wanted === MODERN || this.#closing || !(err instanceof LocalError && err.code === RPC.connectionClosed)) throw err;
         this.#log.warn('exited when asked server/discover; started again and introduced with initialize (protocol = "2025-11-25" skips the probe)');
         this.#exitsOnProbe = true;
         router = await this.#open();
