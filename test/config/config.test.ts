@@ -114,3 +114,30 @@ describe('config loading', () => {
     expect(error(() => loadConfig(join(dir, 'missing.toml'))).code).toBe('CONFIG_READ');
   });
 });
+
+describe('config of this round: OCI guards, the machine grants, the protocol era', () => {
+  const load = (config: object) => loadConfig(writeConfig(tempDir(), { mcpServers: { s: { command: 'x' } }, ...config }), { JWT: 'j', ID: 'i' });
+  const web = (oauth: object) => ({ mcpServers: { web: { url: 'https://web.example.com/mcp', oauth } } });
+
+  it('takes an OCI guard by tag or digest and refuses a reference without a registry, naming the field', () => {
+    const digest = `sha256:${'a'.repeat(64)}`;
+    expect(load({ guards: { g: { oci: 'ghcr.io/octo/guard:1.0.0', signer: { repository: 'octo/guard' } } } }).guards[0]).toMatchObject({ oci: 'ghcr.io/octo/guard:1.0.0' });
+    expect(load({ guards: { g: { oci: `ghcr.io/octo/guard@${digest}`, unsigned: true, sha256: 'b'.repeat(64) } } }).guards[0]).toMatchObject({ oci: `ghcr.io/octo/guard@${digest}` });
+    expect(error(() => load({ guards: { g: { oci: 'octo/guard:1', signer: { repository: 'octo/guard' } } } })).message).toMatch(/guards\.g\.oci: an OCI reference/);
+    expect(error(() => load({ guards: { g: { oci: 'ghcr.io/octo/guard:1' } } })).message).toMatch(/a remote guard needs a signer/);
+  });
+
+  it('needs what each machine grant needs', () => {
+    expect(load(web({ grant: 'jwt_bearer', client_id: 'w', assertion: '${JWT}' })).servers[0]).toMatchObject({ oauth: { grant: 'jwt_bearer' } });
+    expect(error(() => load(web({ grant: 'jwt_bearer', client_id: 'w' }))).message).toMatch(/the jwt_bearer grant needs a client_id and an assertion/);
+    const enterprise = { grant: 'enterprise', client_id: 'c', client_secret: 's', id_token: '${ID}', idp_token_endpoint: 'https://idp.example.com/token', idp_client_id: 'i' };
+    expect(load(web(enterprise)).servers[0]).toMatchObject({ oauth: { grant: 'enterprise' } });
+    expect(error(() => load(web({ ...enterprise, idp_token_endpoint: undefined }))).message).toMatch(/the enterprise grant needs/);
+  });
+
+  it('asks a server its era unless told, and knows only the eras mcpg speaks', () => {
+    expect(load({ mcpServers: { s: { command: 'x' } } }).servers[0]).toMatchObject({ protocol: 'auto' });
+    expect(load({ mcpServers: { s: { command: 'x', protocol: '2025-11-25' } } }).servers[0]).toMatchObject({ protocol: '2025-11-25' });
+    expect(error(() => load({ mcpServers: { s: { command: 'x', protocol: '2024-01-01' } } })).message).toMatch(/servers\.s\.protocol/);
+  });
+});
