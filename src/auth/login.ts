@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { auth, extractWWWAuthenticateParams } from '@modelcontextprotocol/sdk/client/auth.js';
 import { LATEST_PROTOCOL_VERSION } from '@modelcontextprotocol/sdk/types.js';
 import { McpgError, errorMessage } from '../shared/errors.ts';
-import { VERSION } from '../shared/version.ts';
+import { IMPLEMENTATION } from '../shared/version.ts';
 import { MODERN, enveloped, standardHeaders } from '../proxy/protocol.ts';
 import { type HttpServerAuth, oauthProvider } from './provider.ts';
 import type { AuthRecord, TokenStore } from './store.ts';
@@ -86,8 +86,8 @@ function checkIssuer(server: string, iss: string | undefined, metadata: { issuer
  * tools/list, which a protected server does not answer without a token.
  */
 async function challenge(url: URL): Promise<{ resourceMetadataUrl?: URL; scope?: string }> {
-  const introduce = { jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: LATEST_PROTOCOL_VERSION, capabilities: {}, clientInfo: { name: 'mcpg', version: VERSION } } };
-  const list = { jsonrpc: '2.0', id: 1, method: 'tools/list', params: enveloped({}, {}, { name: 'mcpg', version: VERSION }) };
+  const introduce = { jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: LATEST_PROTOCOL_VERSION, capabilities: {}, clientInfo: IMPLEMENTATION } };
+  const list = { jsonrpc: '2.0', id: 1, method: 'tools/list', params: enveloped({}, {}) };
   for (const [message, version] of [[introduce, LATEST_PROTOCOL_VERSION], [list, MODERN]] as const) {
     let res: Response;
     try {

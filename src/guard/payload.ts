@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { MODES } from '../config/schema.ts';
 import { OPERATIONS, type Operation } from '../difc/labels.ts';
 import type { ResponseLabeling } from '../difc/response.ts';
+import { firstIssue } from '../shared/errors.ts';
 import type { AgentAnswer, ResourceAnswer } from './guard.ts';
 
 /** The JSON a WebAssembly guard answers, checked field by field before the gateway trusts it. */
@@ -36,8 +37,7 @@ function parse<S extends z.ZodType>(schema: S, text: string): z.output<S> {
   }
   const r = schema.safeParse(value);
   if (!r.success) {
-    const i = r.error.issues[0]!;
-    throw new PayloadError(`field ${i.path.length ? i.path.join('.') : '(top level)'}: ${i.message}`);
+    throw new PayloadError(`field ${firstIssue(r.error)}`);
   }
   return r.data;
 }

@@ -3,10 +3,10 @@ import { LATEST_PROTOCOL_VERSION, SUPPORTED_PROTOCOL_VERSIONS } from '@modelcont
 import type { Server } from '../config/load.ts';
 import { McpgError, errorMessage } from '../shared/errors.ts';
 import { logger } from '../shared/log.ts';
-import { VERSION } from '../shared/version.ts';
+import { IMPLEMENTATION } from '../shared/version.ts';
 import { type ParamHeader, paramHeaderValues, paramHeaders } from './param-headers.ts';
 import { MODERN, UNSUPPORTED_VERSION, enveloped } from './protocol.ts';
-import { type Id, LocalError, type Params, type Progress, RPC, type RequestContext, Router, RpcError } from './router.ts';
+import { type Id, LocalError, type Params, type Progress, RPC, type RequestContext, Router, RpcError, isObject } from './router.ts';
 import type { RemoteTransport } from './remote.ts';
 import { ChildTransport } from './stdio.ts';
 
@@ -34,7 +34,6 @@ const LISTS: Record<Listing, { method: string; key: string; capability: string }
 const MAX_PAGES = 100;
 /** How long a server has to answer server/discover before it is taken for an older one. */
 const DISCOVER_MS = 5_000;
-const CLIENT_INFO = { name: 'mcpg', version: VERSION };
 
 /** Every client capability mcpg relays, for a server introduced on behalf of any agent. */
 export const RELAYED_CAPABILITIES: Params = { sampling: {}, elicitation: {}, roots: { listChanged: true } };
@@ -110,11 +109,6 @@ export class Backend {
     return this.#router ? Math.floor((Date.now() - this.#startedAt) / 1000) : 0;
   }
 
-  /** The protocol era the server was reached in. */
-  get protocol(): string {
-    return this.#modern ? MODERN : 'initialize';
-  }
-
   /** What the server declared at initialize (or in server/discover). */
   get capabilities(): { tools?: unknown; prompts?: unknown; resources?: unknown; logging?: unknown; completions?: unknown } {
     return this.#capabilities;
@@ -140,7 +134,7 @@ export class Backend {
   async request(method: string, params: Params | undefined, options: CallOptions = {}): Promise<Params> {
     const router = await this.#connected();
     try {
-      return await router.request(method, this.#modern ? enveloped(params, this.#clientCapabilities, CLIENT_INFO) : params, {
+      return await router.request(method, this.#modern ? enveloped(params, this.#clientCapabilities) : params, {
         ...options,
         timeoutMs: this.config.toolTimeoutMs,
         maxTotalMs: this.config.maxTotalMs,
@@ -288,7 +282,7 @@ export class Backend {
       }
       else {
         http?.setProtocolVersion('');
-        const init = await router.request('initialize', { protocolVersion: LATEST_PROTOCOL_VERSION, capabilities: this.#clientCapabilities, clientInfo: CLIENT_INFO }, { timeoutMs: this.config.startupTimeoutMs });
+        const init = await router.request('initialize', { protocolVersion: LATEST_PROTOCOL_VERSION, capabilities: this.#clientCapabilities, clientInfo: IMPLEMENTATION }, { timeoutMs: this.config.startupTimeoutMs });
         const version = String(init.protocolVersion);
         if (!SUPPORTED_PROTOCOL_VERSIONS.includes(version)) throw new Error(`it speaks MCP protocol version "${version}", which mcpg does not`);
         http?.setProtocolVersion(version);
@@ -328,7 +322,7 @@ export class Backend {
   async #discover(router: Router): Promise<Params | undefined> {
     for (let attempt = 1; ; attempt++) {
       try {
-        const found = await router.request('server/discover', enveloped({}, this.#clientCapabilities, CLIENT_INFO), {
+        const found = await router.request('server/discover', enveloped({}, this.#clientCapabilities), {
           timeoutMs: Math.min(this.config.startupTimeoutMs, DISCOVER_MS),
         });
         const versions = found.supportedVersions;
@@ -355,7 +349,7 @@ export class Backend {
     const again = () => {
       if (this.#router === router && !this.#closing) setTimeout(() => this.#listen(router), 1_000).unref();
     };
-    router.request('subscriptions/listen', enveloped({ notifications }, this.#clientCapabilities, CLIENT_INFO), { timeoutMs: 2 ** 31 - 1 }).then(again, (err: unknown) => {
+    router.request('subscriptions/listen', enveloped({ notifications }, this.#clientCapabilities), { timeoutMs: 2 ** 31 - 1 }).then(again, (err: unknown) => {
       this.#log.debug(`subscriptions/listen ended: ${errorMessage(err)}`);
       if (!(err instanceof RpcError && !(err instanceof LocalError))) again();
     });
@@ -408,7 +402,6 @@ export class Backend {
   }
 }
 
-const isObject = (v: unknown): v is Params => typeof v === 'object' && v !== null && !Array.isArray(v);
 const isObjectSchema = (v: unknown) => isObject(v) && v.type === 'object';
 
 /** Why a listed entry is no definition mcpg can pass on (undefined when it is one). */

@@ -2,7 +2,7 @@ import { McpgError } from '../shared/errors.ts';
 import { httpsOrLoopback } from '../shared/urls.ts';
 import type { DpopKey } from '../auth/dpop.ts';
 import { MODERN, standardHeaders } from './protocol.ts';
-import type { Id, Params } from './router.ts';
+import { type Id, type Params, isObject } from './router.ts';
 import { mib, sniffId } from './stdio.ts';
 
 /** The most mcpg reads of an answer that is not MCP: OAuth metadata, registrations, tokens. */
@@ -82,7 +82,7 @@ function withStandardHeaders(init: RequestInit | undefined, paramHeaders?: (mess
   } catch {
     return init;
   }
-  const derived = { ...standardHeaders(message), ...(typeof message === 'object' && message !== null && !Array.isArray(message) && paramHeaders?.(message as Params)) };
+  const derived = { ...standardHeaders(message), ...(isObject(message) && paramHeaders?.(message)) };
   for (const [name, value] of Object.entries(derived)) headers.set(name, value);
   return { ...init, headers };
 }

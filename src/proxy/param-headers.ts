@@ -1,4 +1,4 @@
-import type { Params } from './router.ts';
+import { isObject } from './router.ts';
 
 /**
  * Tool parameters a server wants to see in HTTP headers too (2026-07-28, SEP-2243): a property
@@ -22,7 +22,6 @@ const ELSEWHERE = [
 const MAPS = new Set(['patternProperties', 'dependentSchemas', '$defs', 'definitions']);
 const MAX_DEPTH = 32;
 
-const isObject = (v: unknown): v is Params => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /**
  * The header declarations of a tool's inputSchema, or why they make the tool invalid: a name
@@ -87,16 +86,16 @@ export function decodedHeader(value: string): string | undefined {
 export function paramHeaderValues(declared: ParamHeader[], args: unknown): Record<string, string> {
   const out: Record<string, string> = {};
   for (const { path, name } of declared) {
-    let value: unknown = args;
-    for (const key of path) value = isObject(value) ? value[key] : undefined;
-    const plain = paramValue(value);
+    const plain = argumentAt(args, path);
     if (plain !== undefined) out[`mcp-param-${name}`] = headerValue(plain);
   }
   return out;
 }
 
-/** A parameter's value as its header carries it (before encoding), or undefined when it sends none. */
-function paramValue(value: unknown): string | undefined {
+/** The argument at `path`, as its header carries it (before encoding), or undefined when it sends none. */
+function argumentAt(args: unknown, path: string[]): string | undefined {
+  let value = args;
+  for (const key of path) value = isObject(value) ? value[key] : undefined;
   return typeof value === 'string' || typeof value === 'boolean' || (typeof value === 'number' && Number.isFinite(value)) ? String(value) : undefined;
 }
 
@@ -107,9 +106,7 @@ function paramValue(value: unknown): string | undefined {
  */
 export function paramHeadersMismatch(declared: ParamHeader[], args: unknown, headers: Record<string, string | string[] | undefined>): string | undefined {
   for (const { path, name } of declared) {
-    let value: unknown = args;
-    for (const key of path) value = isObject(value) ? value[key] : undefined;
-    const expected = paramValue(value);
+    const expected = argumentAt(args, path);
     const got = headers[`mcp-param-${name.toLowerCase()}`];
     if (got === undefined) {
       if (expected !== undefined) return `Mcp-Param-${name} is missing, the arguments give ${path.join('.')}`;

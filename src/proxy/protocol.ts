@@ -1,7 +1,8 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/sdk/types.js';
 import { type ParamHeader, decodedHeader, headerValue, paramHeadersMismatch } from './param-headers.ts';
-import type { Params } from './router.ts';
+import { IMPLEMENTATION } from '../shared/version.ts';
+import { type Params, isObject } from './router.ts';
 
 /**
  * The two eras of MCP, on both sides of the gateway. Up to 2025-11-25 a connection starts with
@@ -31,7 +32,6 @@ export const HEADER_MISMATCH = -32020;
 /** Methods a 2026 client no longer sends: the handshake, ping, and the older ways to subscribe and set a log level. */
 const REMOVED_IN_MODERN = new Set(['initialize', 'ping', 'logging/setLevel', 'resources/subscribe', 'resources/unsubscribe']);
 
-const isObject = (v: unknown): v is Params => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** The protocol version a request's `_meta` claims (2026-07-28 and later), if any. */
 export function claimedVersion(params: Params | undefined): string | undefined {
@@ -46,14 +46,21 @@ export function claimedCapabilities(params: Params): Params {
   return isObject(caps) ? caps : {};
 }
 
-/** `params` with the 2026 envelope: version, capabilities and client in `_meta`. */
-export function enveloped(params: Params | undefined, capabilities: Params, clientInfo: Params): Params {
+/** `params` with mcpg's 2026 envelope: version, the capabilities it declares, and its name in `_meta`. */
+export function enveloped(params: Params | undefined, capabilities: Params): Params {
   const meta = isObject(params?._meta) ? params._meta : {};
-  return { ...params, _meta: { ...meta, [META.protocolVersion]: MODERN, [META.clientCapabilities]: capabilities, [META.clientInfo]: clientInfo } };
+  return { ...params, _meta: { ...meta, [META.protocolVersion]: MODERN, [META.clientCapabilities]: capabilities, [META.clientInfo]: IMPLEMENTATION } };
 }
 
 /** Which body field the Mcp-Name header mirrors, per method. */
 const NAME_SOURCE: Record<string, string> = { 'tools/call': 'name', 'prompts/get': 'name', 'resources/read': 'uri' };
+
+/** What a request names (its tool, prompt or resource), as its Mcp-Name header mirrors it. */
+function namedIn(method: string, params: unknown): string | undefined {
+  const field = Object.hasOwn(NAME_SOURCE, method) ? NAME_SOURCE[method]! : undefined;
+  const value = field && isObject(params) ? params[field] : undefined;
+  return typeof value === 'string' ? value : undefined;
+}
 
 /** Why a 2026 request over HTTP is refused before it is read further, as an HTTP status and a JSON-RPC error. */
 export interface Refusal {
@@ -96,13 +103,12 @@ export function refusedModern(
   if (REMOVED_IN_MODERN.has(body.method)) return { status: 404, code: -32601, message: `Method not found: ${body.method} is not a ${MODERN} method` };
   const method = headers['mcp-method'];
   if (method !== body.method) return mismatch(`Mcp-Method is ${method === undefined ? 'missing' : JSON.stringify(method)}, the body's method is ${body.method}`);
-  const field = Object.hasOwn(NAME_SOURCE, body.method) ? NAME_SOURCE[body.method]! : undefined;
-  const named = field && params ? params[field] : undefined;
-  if (typeof named === 'string') {
+  const named = namedIn(body.method, params);
+  if (named !== undefined) {
     const name = headers['mcp-name'];
     if (typeof name !== 'string' || decodedHeader(name) !== named) return mismatch(`Mcp-Name is ${name === undefined ? 'missing' : JSON.stringify(name)}, the body names ${JSON.stringify(named)}`);
   }
-  const declarations = body.method === 'tools/call' && typeof named === 'string' ? declared(named) : undefined;
+  const declarations = body.method === 'tools/call' && named !== undefined ? declared(named) : undefined;
   const wrong = declarations && paramHeadersMismatch(declarations, params?.arguments, headers);
   return wrong ? mismatch(wrong) : undefined;
 }
@@ -117,9 +123,8 @@ export function modernErrorStatus(code: number): number {
 export function standardHeaders(message: unknown): Record<string, string> {
   if (!isObject(message) || typeof message.method !== 'string' || message.id === undefined) return {};
   const headers: Record<string, string> = { 'mcp-method': message.method };
-  const field = Object.hasOwn(NAME_SOURCE, message.method) ? NAME_SOURCE[message.method]! : undefined;
-  const value = field && isObject(message.params) ? message.params[field] : undefined;
-  if (typeof value === 'string') headers['mcp-name'] = headerValue(value);
+  const named = namedIn(message.method, message.params);
+  if (named !== undefined) headers['mcp-name'] = headerValue(named);
   return headers;
 }
 

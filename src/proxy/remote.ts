@@ -21,17 +21,22 @@ export type RemoteTransport = StreamableHTTPClientTransport | SSEClientTransport
  * reported through `onoversize`, which fails the request it answers.
  */
 export function remoteTransport(c: HttpServer, onoversize: (id: Id | undefined, limit: string) => void, paramHeaders?: (message: Params) => Record<string, string>): RemoteTransport {
-  // A server given its credentials in a header is not an OAuth resource to mcpg; any other
-  // that answers 401 gets an OAuth client with the tokens `mcpg auth login` stored.
-  const ownCredentials = Object.keys(c.headers).some((h) => h.toLowerCase() === 'authorization');
   const options = {
     requestInit: { headers: c.headers },
     fetch: serverFetch(c, onoversize, paramHeaders),
-    ...(!ownCredentials && { authProvider: oauthProvider(c, new TokenStore()) }),
+    ...(!ownCredentials(c) && { authProvider: oauthProvider(c, new TokenStore()) }),
   };
   // The legacy HTTP+SSE transport for servers that speak nothing newer (type = "sse").
   if (c.type === 'sse') return new SSEClientTransport(new URL(c.url), options);
   return new StreamableHTTPClientTransport(new URL(c.url), options);
+}
+
+/**
+ * A server given its credentials in a header is not an OAuth resource to mcpg; any other that
+ * answers 401 gets an OAuth client with the tokens `mcpg auth login` stored (and DPoP for them).
+ */
+function ownCredentials(c: HttpServer): boolean {
+  return Object.keys(c.headers).some((h) => h.toLowerCase() === 'authorization');
 }
 
 /** The one fetch of a server with a url: its transport's and its OAuth requests' (bounded-fetch.ts). */
@@ -43,7 +48,9 @@ export function serverFetch(c: HttpServer, onoversize?: (id: Id | undefined, lim
     who: `server "${c.name}"`,
     onoversize,
     paramHeaders,
-    dpop: dpopKeys(c),
+    // Only OAuth tokens are bound to a key: a header's credentials are sent as they are, with no
+    // look into the token store at each request.
+    ...(!ownCredentials(c) && { dpop: dpopKeys(c) }),
     headers: c.headers,
     ...(secret && { secretHosts: [new URL(c.url).hostname, ...(c.oauth?.authorization_server ? [new URL(c.oauth.authorization_server).hostname] : [])] }),
   });

@@ -3,7 +3,7 @@ import { LocalError, type Params, RPC, type RequestContext } from './router.ts';
 
 /** Questions one request may have open at once, and how long a request may wait for its next try. */
 const MAX_QUESTIONS = 16;
-export const ROUNDS_TTL_MS = 10 * 60_000;
+const ROUNDS_TTL_MS = 10 * 60_000;
 
 interface Question {
   method: string;

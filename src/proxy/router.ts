@@ -11,6 +11,8 @@ import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 
 export type Id = string | number;
 export type Params = Record<string, unknown>;
+/** A JSON object (not null, not an array): what params, results and most of their fields must be. */
+export const isObject = (v: unknown): v is Params => typeof v === 'object' && v !== null && !Array.isArray(v);
 export interface Progress {
   progress: number;
   total?: number;

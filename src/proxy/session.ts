@@ -9,13 +9,13 @@ import { ResponseShapeError, split } from '../difc/response.ts';
 import type { BackendCall, ResourceAnswer } from '../guard/guard.ts';
 import { McpgError, errorMessage } from '../shared/errors.ts';
 import { logger } from '../shared/log.ts';
-import { VERSION } from '../shared/version.ts';
+import { IMPLEMENTATION } from '../shared/version.ts';
 import type { AuditRecord } from './audit.ts';
 import { type Backend, type ListKind, SERVER_REQUESTS, type ServerRequest } from './backend.ts';
 import { type Agent, Gateway, type GatewayOptions, type Route } from './gateway.ts';
 import { SEPARATOR } from './catalog.ts';
 import type { HostTool } from './host-tools.ts';
-import { type Id, LocalError, type Params, type Progress, RPC, type RequestContext, Router, RpcError } from './router.ts';
+import { type Id, LocalError, type Params, type Progress, RPC, type RequestContext, Router, RpcError, isObject } from './router.ts';
 import { offload } from './payloads.ts';
 import { META, MODERN, SUPPORTED_VERSIONS, UNSUPPORTED_VERSION, claimedCapabilities, claimedVersion, withoutEnvelope } from './protocol.ts';
 import { Rounds } from './rounds.ts';
@@ -37,7 +37,6 @@ const log = logger('session');
 const MAX_ROUNDS = 32;
 /** Times a server may answer input_required to one request before mcpg stops asking. */
 const MAX_SERVER_ROUNDS = 8;
-const isObject = (v: unknown): v is Params => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** One request of the agent's that carries a server's data back: it passes `#through`. */
 interface Call {
@@ -182,7 +181,7 @@ export class Session implements Agent {
     return {
       protocolVersion: SUPPORTED_PROTOCOL_VERSIONS.includes(asked) ? asked : LATEST_PROTOCOL_VERSION,
       capabilities: CAPABILITIES,
-      serverInfo: SERVER_INFO,
+      serverInfo: IMPLEMENTATION,
     };
   }
 
@@ -193,7 +192,7 @@ export class Session implements Agent {
   async discover(params: Params): Promise<Params> {
     const version = claimedVersion(params);
     if (version !== undefined) await this.#modern(version, params);
-    const found = { supportedVersions: SUPPORTED_VERSIONS, capabilities: CAPABILITIES, serverInfo: SERVER_INFO };
+    const found = { supportedVersions: SUPPORTED_VERSIONS, capabilities: CAPABILITIES, serverInfo: IMPLEMENTATION };
     return version === undefined ? found : { ...(complete(found) as Params), ttlMs: 0, cacheScope: 'private' };
   }
 
@@ -766,13 +765,11 @@ function checkedArguments(args: unknown): Record<string, unknown> {
   return (args ?? {}) as Record<string, unknown>;
 }
 
-const SERVER_INFO = { name: 'mcpg', version: VERSION };
-
 /** A 2026 result says what kind it is (`complete` unless it asks for input) and, in its _meta, which server answers. */
 function complete(result: unknown): unknown {
   if (!isObject(result)) return result;
   const meta = isObject(result._meta) ? result._meta : {};
-  return { resultType: 'complete', ...result, _meta: { ...meta, [META.serverInfo]: SERVER_INFO } };
+  return { resultType: 'complete', ...result, _meta: { ...meta, [META.serverInfo]: IMPLEMENTATION } };
 }
 
 /** Methods other than tools/call have no error result: a refusal is a JSON-RPC error. */

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import semver from 'semver';
 import { z } from 'zod';
 import embedded from '../../registry/index.json' with { type: 'json' };
-import { McpgError, errorMessage, fsReason } from '../shared/errors.ts';
+import { McpgError, errorMessage, firstIssue, fsReason } from '../shared/errors.ts';
 import { fetchBytes } from '../supply/fetch.ts';
 import type { RegistryPick } from '../supply/resolve.ts';
 
@@ -44,8 +44,7 @@ export type Index = z.infer<typeof indexSchema>;
 export function parseIndex(raw: unknown, where: string): Index {
   const r = indexSchema.safeParse(raw);
   if (!r.success) {
-    const i = r.error.issues[0]!;
-    throw new McpgError('CONFIG_INVALID', `${where}: ${i.path.join('.') || '(top level)'}: ${i.message}`);
+    throw new McpgError('CONFIG_INVALID', `${where}: ${firstIssue(r.error)}`);
   }
   return r.data;
 }

@@ -85,3 +85,9 @@ export function fsReason(err: unknown): string {
   const code = fsFault(err);
   return code ? `${ERRNO[code]} (${code})` : errorMessage(err);
 }
+
+/** The first problem a schema found in a value, as `path: message` ("(top level)" for the value itself). */
+export function firstIssue(error: { issues: readonly { path: readonly PropertyKey[]; message: string }[] }): string {
+  const i = error.issues[0]!;
+  return `${i.path.join('.') || '(top level)'}: ${i.message}`;
+}

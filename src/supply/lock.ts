@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Server } from '../config/load.ts';
 import { z } from 'zod';
-import { McpgError, errorMessage, fsReason } from '../shared/errors.ts';
+import { McpgError, errorMessage, firstIssue, fsReason } from '../shared/errors.ts';
 import { replaceFile } from '../shared/files.ts';
 
 /** guards.lock: JSON, versioned, keys sorted, one entry per guard, stable diffs. */
@@ -70,8 +70,7 @@ export function readLock(file: string): Lock {
   }
   const parsed = lockSchema.safeParse(raw);
   if (!parsed.success) {
-    const i = parsed.error.issues[0]!;
-    throw new McpgError('SUPPLY_LOCK', `${file}: ${i.path.join('.') || '(top level)'}: ${i.message}`);
+    throw new McpgError('SUPPLY_LOCK', `${file}: ${firstIssue(parsed.error)}`);
   }
   return parsed.data;
 }

@@ -2,7 +2,7 @@ import { realpathSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { McpgError, errorMessage, fsReason } from '../shared/errors.ts';
+import { McpgError, errorMessage, firstIssue, fsReason } from '../shared/errors.ts';
 import { readOwnFile } from '../shared/files.ts';
 import { httpsOrLoopback } from '../shared/urls.ts';
 import { sha256 } from './cache.ts';
@@ -68,8 +68,7 @@ function parseJson<T>(bytes: Uint8Array, schema: z.ZodType<T>, what: string): T 
 function checked<T>(raw: unknown, schema: z.ZodType<T>, what: string): T {
   const r = schema.safeParse(raw);
   if (!r.success) {
-    const i = r.error.issues[0]!;
-    throw new McpgError('SUPPLY_FETCH', `${what}: ${i.path.join('.') || '(top level)'}: ${i.message}`);
+    throw new McpgError('SUPPLY_FETCH', `${what}: ${firstIssue(r.error)}`);
   }
   return r.data;
 }
