@@ -51,16 +51,14 @@ export interface Agent {
   serverRequest(server: string, method: ServerRequest, params: Params, context: RequestContext): Promise<unknown>;
   serverLog(server: string, params: Params): void;
   resourceUpdated(server: string, params: Params): Promise<void>;
-  /** A URL-mode elicitation this session was shown has completed (its id, nothing else). */
-  elicitationComplete(server: string, elicitationId: string): void;
+  /** A URL-mode elicitation has completed: the session that was shown it hears its id, nothing else. */
+  elicitationComplete(server: string, elicitationId: unknown): void;
   listChanged(server: string, kind: ListKind): void;
   /** Has this session a call in flight on that server? */
   calling(server: string): boolean;
 }
 
 const log = logger('gateway');
-/** URL-mode elicitations remembered at once; the oldest is forgotten first. */
-const MAX_ELICITATIONS = 1000;
 /** The agent's labels are made this long after start-up at the latest (see `labeled`). */
 const LABELS_AFTER_MS = 100;
 
@@ -89,8 +87,6 @@ export class Gateway {
   readonly #guards: Promise<Guard[]>;
   readonly #hosted = new HostTools();
   readonly #sessions = new Set<Agent>();
-  /** URL-mode elicitations in progress (`server\nid`), and the session each was shown to. */
-  readonly #elicited = new Map<string, Agent>();
   readonly #agents = new Map<string, AgentState>();
   readonly #inFlight = new Map<string, number>();
   /** Servers with per_agent = true: each agent's own process, by server and agent. */
@@ -321,10 +317,7 @@ export class Gateway {
         for (const session of mine()) void session.resourceUpdated(server, params);
       },
       elicitationComplete: (params: Params) => {
-        const key = `${server}\n${String(params.elicitationId)}`;
-        const session = this.#elicited.get(key);
-        this.#elicited.delete(key);
-        if (session && this.#sessions.has(session)) session.elicitationComplete(server, String(params.elicitationId));
+        for (const session of mine()) session.elicitationComplete(server, params.elicitationId);
       },
     };
   }
@@ -352,11 +345,6 @@ export class Gateway {
     if (!session) {
       const why = calling.length ? `calls of ${calling.length} sessions are in flight on this server, and the request does not say which it is for` : "no agent's call to this server is in flight";
       return Promise.reject(new RpcError(RPC.invalidRequest, `mcpg refused ${method}: ${why}`));
-    }
-    // A URL-mode elicitation ends later, with a notification naming its id: it goes to this session only.
-    if (method === 'elicitation/create' && params.mode === 'url' && typeof params.elicitationId === 'string') {
-      if (this.#elicited.size >= MAX_ELICITATIONS) this.#elicited.delete(this.#elicited.keys().next().value!);
-      this.#elicited.set(`${server}\n${params.elicitationId}`, session);
     }
     return session.serverRequest(server, method, params, context);
   }

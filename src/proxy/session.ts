@@ -35,6 +35,8 @@ const NEEDS: Record<ServerRequest, string> = { 'sampling/createMessage': 'sampli
 const log = logger('session');
 /** Requests of a 2026 agent's that may be waiting for its answers at once. */
 const MAX_ROUNDS = 32;
+/** URL-mode elicitations a session remembers at once; the oldest is forgotten first. */
+const MAX_ELICITATIONS = 1000;
 /** Times a server may answer input_required to one request before mcpg stops asking. */
 const MAX_SERVER_ROUNDS = 8;
 
@@ -96,6 +98,8 @@ export class Session implements Agent {
    * (set once the agent speaks 2026: it then hears only what it asked for).
    */
   #listening?: Map<Id, Set<ListKind>>;
+  /** `server\nid` of the URL-mode elicitations this agent was shown (the most recent MAX_ELICITATIONS). */
+  readonly #elicitations = new Set<string>();
   /** `server\nuri` of each resource this session subscribed to. */
   readonly #subscribed = new Set<string>();
   #capabilities: Params = {};
@@ -411,11 +415,12 @@ export class Session implements Agent {
   }
 
   /**
-   * A URL-mode elicitation this session was shown has completed: the agent hears its id, which
-   * it was given with the elicitation, and nothing else of the server's.
+   * A URL-mode elicitation has completed. Only an agent that was shown it (its read check passed)
+   * hears of it, and only its id, which it was given then: an id it never saw is the server's
+   * data, unlabeled.
    */
-  elicitationComplete(server: string, elicitationId: string): void {
-    if (this.#server !== undefined && server !== this.#server) return;
+  elicitationComplete(server: string, elicitationId: unknown): void {
+    if (!this.#elicitations.delete(`${server}\n${String(elicitationId)}`)) return;
     void this.#agent.notify('notifications/elicitation/complete', { elicitationId }).catch(() => {});
   }
 
@@ -471,6 +476,11 @@ export class Session implements Agent {
       throw refuse('the agent may not read what it carries');
     }
     if (audited()) throw refuse('it could not be audited');
+    // A URL-mode elicitation ends later, with a notification naming its id: this agent may hear it.
+    if (method === 'elicitation/create' && params.mode === 'url' && typeof params.elicitationId === 'string') {
+      if (this.#elicitations.size >= MAX_ELICITATIONS) this.#elicitations.delete(this.#elicitations.values().next().value!);
+      this.#elicitations.add(`${server}\n${params.elicitationId}`);
+    }
     const reply = await this.#askAgent(method, shownToAgent(server, method, params), {
       signal: context.signal,
       timeoutMs: route.backend.config.maxTotalMs,

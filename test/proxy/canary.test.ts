@@ -17,7 +17,7 @@ const MARK = 'CANARY-7f3e';
 const PRIVATE = { secrecy: ['private:canary'], integrity: [] };
 const PUBLIC = { secrecy: [], integrity: [] };
 /** The tools that only ask the client: their calls are public, what the server asks is not. */
-const ASKS = ['sample', 'elicit', 'roots'];
+const ASKS = ['sample', 'elicit', 'elicit_url', 'roots'];
 
 /** Everything of the canary server is private; its asking tools' calls are public. */
 function canaryGuard(): Guard {
@@ -51,7 +51,7 @@ async function agent(mode: Mode, onSampling?: () => Promise<void>, era?: '2026')
   const gw = await inProcess(
     { gateway: { mode }, mcpServers: { canary: fixtureServer('canary.ts', MARK), sink: fixtureServer('canary.ts', 'sink') } },
     {
-      capabilities: { sampling: {}, elicitation: {}, roots: {} },
+      capabilities: { sampling: {}, elicitation: { form: {}, url: {} }, roots: {} },
       auditLog: audit,
       era,
       setup2026: (client) => {
@@ -82,7 +82,7 @@ async function touchEverything(a: Agent, era?: '2026'): Promise<void> {
   const progress = { onprogress: () => {} };
   const settle = (p: Promise<unknown>) => p.then(() => {}, () => {});
   const c = era === '2026' ? a.client2026 : a.client;
-  for (const name of ['read', 'read_items', 'write', 'fail', 'fail_result', 'sample', 'elicit', 'roots']) {
+  for (const name of ['read', 'read_items', 'write', 'fail', 'fail_result', 'sample', 'elicit', 'elicit_url', 'roots']) {
     const params = { name: `canary___${name}`, arguments: {} };
     await settle(era === '2026' ? a.client2026.callTool(params, progress) : a.client.callTool(params, undefined, progress));
   }
