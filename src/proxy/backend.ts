@@ -6,6 +6,7 @@ import { logger } from '../shared/log.ts';
 import { IMPLEMENTATION } from '../shared/version.ts';
 import { type ParamHeader, paramHeaderValues, paramHeaders } from './param-headers.ts';
 import { MODERN, UNSUPPORTED_VERSION, enveloped } from './protocol.ts';
+import { TASKS } from './rounds.ts';
 import { type Id, LocalError, type Params, type Progress, RPC, type RequestContext, Router, RpcError, isObject } from './router.ts';
 import type { RemoteTransport } from './remote.ts';
 import { ChildTransport } from './stdio.ts';
@@ -38,6 +39,13 @@ const DISCOVER_MS = 5_000;
 /** Every client capability mcpg relays, for a server introduced on behalf of any agent. */
 export const RELAYED_CAPABILITIES: Params = { sampling: {}, elicitation: {}, roots: { listChanged: true } };
 
+/** The capabilities of a client's that mcpg relays to a server. */
+export function relayed(capabilities: Params): Params {
+  const out: Params = {};
+  for (const key of Object.keys(RELAYED_CAPABILITIES)) if (capabilities[key]) out[key] = capabilities[key];
+  return out;
+}
+
 /** Requests a server may send to the client; the gateway passes them on to the agent. */
 export const SERVER_REQUESTS = ['sampling/createMessage', 'elicitation/create', 'roots/list'] as const;
 export type ServerRequest = (typeof SERVER_REQUESTS)[number];
@@ -57,6 +65,8 @@ export interface BackendHooks {
 
 export interface CallOptions {
   signal?: AbortSignal;
+  /** The capabilities of the agent the request is for (a 2026 server is told those it may use, of the ones mcpg relays). */
+  capabilities?: Params;
   onprogress?: (progress: Progress) => void;
 }
 
@@ -131,11 +141,21 @@ export class Backend {
     await this.#connected();
   }
 
+  /**
+   * A request to a 2026 server: mcpg's envelope, declaring what the server may ask of its client
+   * (those capabilities mcpg relays that this server's clients, or the agent the request is for,
+   * declared) and tasks (mcpg follows a server's tasks itself).
+   */
+  #enveloped(params: Params | undefined, agent?: Params): Params {
+    return enveloped(params, { ...(agent ? relayed(agent) : this.#clientCapabilities), extensions: { [TASKS]: {} } });
+  }
+
   async request(method: string, params: Params | undefined, options: CallOptions = {}): Promise<Params> {
     const router = await this.#connected();
     try {
-      return await router.request(method, this.#modern ? enveloped(params, this.#clientCapabilities) : params, {
-        ...options,
+      const { capabilities, ...rest } = options;
+      return await router.request(method, this.#modern ? this.#enveloped(params, capabilities) : params, {
+        ...rest,
         timeoutMs: this.config.toolTimeoutMs,
         maxTotalMs: this.config.maxTotalMs,
       });
@@ -322,7 +342,7 @@ export class Backend {
   async #discover(router: Router): Promise<Params | undefined> {
     for (let attempt = 1; ; attempt++) {
       try {
-        const found = await router.request('server/discover', enveloped({}, this.#clientCapabilities), {
+        const found = await router.request('server/discover', this.#enveloped({}), {
           timeoutMs: Math.min(this.config.startupTimeoutMs, DISCOVER_MS),
         });
         const versions = found.supportedVersions;
@@ -349,7 +369,7 @@ export class Backend {
     const again = () => {
       if (this.#router === router && !this.#closing) setTimeout(() => this.#listen(router), 1_000).unref();
     };
-    router.request('subscriptions/listen', enveloped({ notifications }, this.#clientCapabilities), { timeoutMs: 2 ** 31 - 1 }).then(again, (err: unknown) => {
+    router.request('subscriptions/listen', this.#enveloped({ notifications }), { timeoutMs: 2 ** 31 - 1 }).then(again, (err: unknown) => {
       this.#log.debug(`subscriptions/listen ended: ${errorMessage(err)}`);
       if (!(err instanceof RpcError && !(err instanceof LocalError))) again();
     });

@@ -124,9 +124,10 @@ export class Catalog {
     return [...this.#templates].filter(([name]) => server === undefined || name === server).flatMap(([, l]) => l.map((t) => t.template));
   }
 
-  tool(name: string): { backend: Backend; name: string } | undefined {
+  /** A tool's server, its own name there, and whether its calls may (or must) run as tasks. */
+  tool(name: string): { backend: Backend; name: string; taskSupport?: unknown } | undefined {
     const e = this.#tools.get(serverOf(name))?.get(name);
-    return e && { backend: e.backend, name: e.original };
+    return e && { backend: e.backend, name: e.original, taskSupport: e.item.execution?.taskSupport };
   }
   prompt(name: string): { backend: Backend; name: string } | undefined {
     const e = this.#prompts.get(serverOf(name))?.get(name);

@@ -9,7 +9,7 @@ import type { Rounds } from './rounds.ts';
 import { logger } from '../shared/log.ts';
 import { type ServerPins, serverDigest } from '../supply/lock.ts';
 import { AuditLog } from './audit.ts';
-import { Backend, type ListKind, type ServerRequest } from './backend.ts';
+import { Backend, type ListKind, type ServerRequest, relayed } from './backend.ts';
 import { Catalog } from './catalog.ts';
 import { HostTools } from './host-tools.ts';
 import { pinMode } from './pins.ts';
@@ -361,11 +361,4 @@ function effectiveMode(server: string, guard: string, cli: Mode | undefined, con
   if (chosen && proposed && proposed !== chosen) log.warn(`server "${server}": guard "${guard}" asks for ${proposed} mode; ${why} sets ${chosen}, which applies`);
   log.info(`server "${server}": ${mode} mode (${why})`);
   return mode;
-}
-
-/** The client capabilities a backend is introduced with: those the agent has that mcpg relays. */
-function relayed(capabilities: Params): Params {
-  const out: Params = {};
-  for (const key of ['sampling', 'elicitation', 'roots']) if (capabilities[key]) out[key] = capabilities[key];
-  return out;
 }

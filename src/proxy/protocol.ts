@@ -27,6 +27,8 @@ export const META = {
 
 /** The JSON-RPC error of a request in a version the receiver does not speak. */
 export const UNSUPPORTED_VERSION = -32022;
+/** A request that needs a capability (or extension) the client did not declare (SEP-2575). */
+export const MISSING_CAPABILITY = -32021;
 /** A 2026 request whose HTTP headers disagree with its body (SEP-2243). */
 export const HEADER_MISMATCH = -32020;
 /** Methods a 2026 client no longer sends: the handshake, ping, and the older ways to subscribe and set a log level. */
@@ -53,7 +55,7 @@ export function enveloped(params: Params | undefined, capabilities: Params): Par
 }
 
 /** Which body field the Mcp-Name header mirrors, per method. */
-const NAME_SOURCE: Record<string, string> = { 'tools/call': 'name', 'prompts/get': 'name', 'resources/read': 'uri' };
+const NAME_SOURCE: Record<string, string> = { 'tools/call': 'name', 'prompts/get': 'name', 'resources/read': 'uri', 'tasks/get': 'taskId', 'tasks/update': 'taskId', 'tasks/cancel': 'taskId' };
 
 /** What a request names (its tool, prompt or resource), as its Mcp-Name header mirrors it. */
 function namedIn(method: string, params: unknown): string | undefined {
@@ -86,15 +88,16 @@ export function refusedModern(
   const header = typeof headers['mcp-protocol-version'] === 'string' ? headers['mcp-protocol-version'] : undefined;
   const params = isObject(body.params) ? body.params : undefined;
   const claimed = claimedVersion(params);
-  for (const version of [header, claimed]) {
-    if (version !== undefined && !SUPPORTED_VERSIONS.includes(version)) {
-      return { status: 400, code: UNSUPPORTED_VERSION, message: `Unsupported protocol version: ${version}`, data: { supported: SUPPORTED_VERSIONS, requested: version } };
-    }
-  }
+  const unsupported = (version: string | undefined): Refusal | undefined =>
+    version !== undefined && !SUPPORTED_VERSIONS.includes(version)
+      ? { status: 400, code: UNSUPPORTED_VERSION, message: `Unsupported protocol version: ${version}`, data: { supported: SUPPORTED_VERSIONS, requested: version } }
+      : undefined;
+  const mismatch = (what: string): Refusal => ({ status: 400, code: HEADER_MISMATCH, message: `Header mismatch: ${what}` });
+  // The header is read first; a body that says otherwise disagrees with it, whatever it says.
+  const refused = unsupported(header) ?? (header !== undefined && claimed !== undefined && header !== claimed ? mismatch(`MCP-Protocol-Version is ${header}, the request's _meta says ${claimed}`) : unsupported(claimed));
+  if (refused) return refused;
   // The older era: no envelope, and no 2026 header.
   if (claimed === undefined && header !== MODERN) return undefined;
-  const mismatch = (what: string): Refusal => ({ status: 400, code: HEADER_MISMATCH, message: `Header mismatch: ${what}` });
-  if (header !== undefined && claimed !== undefined && header !== claimed) return mismatch(`MCP-Protocol-Version is ${header}, the request's _meta says ${claimed}`);
   if (body.id === undefined) return undefined;
   const meta = isObject(params?._meta) ? params._meta : {};
   if (meta[META.protocolVersion] !== MODERN || !isObject(meta[META.clientCapabilities])) {
@@ -116,7 +119,7 @@ export function refusedModern(
 /** The HTTP status of a 2026 request's JSON-RPC error: 404 for a method not found, 400 for a request that is wrong. */
 export function modernErrorStatus(code: number): number {
   if (code === -32601) return 404;
-  return [-32602, -32600, UNSUPPORTED_VERSION, HEADER_MISMATCH, -32021].includes(code) ? 400 : 200;
+  return [-32602, -32600, UNSUPPORTED_VERSION, HEADER_MISMATCH, MISSING_CAPABILITY].includes(code) ? 400 : 200;
 }
 
 /** The Mcp-Method and Mcp-Name headers a 2026 request carries over HTTP, from its body. */
@@ -142,8 +145,9 @@ export class RequestStates {
     return createHmac('sha256', this.#key).update(body).digest();
   }
 
+  /** A state for one answer of the request: each is new (a salt), so each round's differs. */
   seal(agent: string, nonce: string): string {
-    const body = Buffer.from(JSON.stringify({ a: agent, n: nonce })).toString('base64url');
+    const body = Buffer.from(JSON.stringify({ a: agent, n: nonce, s: randomBytes(6).toString('base64url') })).toString('base64url');
     return `${body}.${this.#mac(body).toString('base64url')}`;
   }
 

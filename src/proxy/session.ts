@@ -1,4 +1,5 @@
 import type { Readable, Writable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { LATEST_PROTOCOL_VERSION, SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/sdk/types.js';
 import { decideAfter, decideBefore, shownViolations } from '../difc/decide.ts';
@@ -17,8 +18,8 @@ import { SEPARATOR } from './catalog.ts';
 import type { HostTool } from './host-tools.ts';
 import { type Id, LocalError, type Params, type Progress, RPC, type RequestContext, Router, RpcError, isObject } from './router.ts';
 import { offload } from './payloads.ts';
-import { META, MODERN, SUPPORTED_VERSIONS, UNSUPPORTED_VERSION, claimedCapabilities, claimedVersion, withoutEnvelope } from './protocol.ts';
-import { Rounds } from './rounds.ts';
+import { META, MISSING_CAPABILITY, MODERN, SUPPORTED_VERSIONS, UNSUPPORTED_VERSION, claimedCapabilities, claimedVersion, withoutEnvelope } from './protocol.ts';
+import { Rounds, TASKS, takesTasks } from './rounds.ts';
 import { LineTransport } from './stdio.ts';
 
 /** What mcpg offers the agent: the aggregate of its servers, plus logging and completions. */
@@ -142,7 +143,7 @@ export class Session implements Agent {
         }
         await this.#modern(version, params);
         const plain = withoutEnvelope(params);
-        const result = complete(await (kind.rounds ? this.#inRounds(plain, context, handler) : handler(plain, context)));
+        const result = complete(await (kind.rounds ? this.#inRounds(plain, context, handler, takesTasks(claimedCapabilities(params))) : handler(plain, context)));
         return kind.cached && isObject(result) && result.resultType === 'complete' ? { ttlMs: 0, cacheScope: 'private', ...result } : result;
       };
     agent.onRequest('initialize', (params) => this.initialize(params));
@@ -160,6 +161,7 @@ export class Session implements Agent {
     agent.onRequest('resources/unsubscribe', served((params, context) => this.subscribe('resources/unsubscribe', params, context)));
     agent.onRequest('logging/setLevel', served((params) => this.setLogLevel(params)));
     agent.onRequest('subscriptions/listen', served((params, context) => this.listen(params, context)));
+    for (const method of ['tasks/get', 'tasks/update', 'tasks/cancel'] as const) agent.onRequest(method, (params) => this.task(method, params));
     agent.onNotification('notifications/roots/list_changed', () => {
       for (const b of gateway.backends) b.notify('notifications/roots/list_changed');
     });
@@ -197,7 +199,9 @@ export class Session implements Agent {
     const version = claimedVersion(params);
     if (version !== undefined) await this.#modern(version, params);
     const found = { supportedVersions: SUPPORTED_VERSIONS, capabilities: CAPABILITIES, serverInfo: IMPLEMENTATION };
-    return version === undefined ? found : { ...(complete(found) as Params), ttlMs: 0, cacheScope: 'private' };
+    if (version === undefined) return found;
+    const modern = { ...found, capabilities: { ...CAPABILITIES, extensions: { [TASKS]: {} } } };
+    return { ...(complete(modern) as Params), ttlMs: 0, cacheScope: 'private' };
   }
 
   /** A 2026 request: its capabilities are the agent's from now on; the first one starts the gateway. */
@@ -216,7 +220,7 @@ export class Session implements Agent {
    * A 2026 agent's request that may need its answers: the first try starts the work, a try
    * with mcpg's `requestState` continues it with its `inputResponses` (see Rounds).
    */
-  async #inRounds(params: Params, context: RequestContext, handler: (params: Params, context: RequestContext) => Promise<unknown>): Promise<unknown> {
+  async #inRounds(params: Params, context: RequestContext, handler: (params: Params, context: RequestContext) => Promise<unknown>, tasks: boolean): Promise<unknown> {
     const { inputResponses, requestState, ...request } = params;
     const what = JSON.stringify([params.name ?? null, params.uri ?? null, params.ref ?? null]);
     if (requestState !== undefined) {
@@ -224,14 +228,15 @@ export class Session implements Agent {
       const rounds = nonce === undefined ? undefined : this.#gateway.rounds.get(`rounds-${nonce}`);
       if (!rounds) throw new RpcError(RPC.invalidParams, 'requestState is not one mcpg gave this agent, or the request it continues has ended; send the request again without it');
       if (rounds.what !== what) throw new RpcError(RPC.invalidParams, 'requestState belongs to another request: a retry names the same tool, prompt or resource');
+      if (rounds.isTask) throw new RpcError(RPC.invalidParams, `that request is task ${rounds.nonce} now: follow it with tasks/get`);
       rounds.retry(context, inputResponses);
-      return rounds.next(requestState as string);
+      return rounds.next(this.#gateway.requestStates.seal(this.agentName, rounds.nonce));
     }
     const all = this.#gateway.rounds;
     if ([...all.values()].filter((r) => r.agent === this.agentName).length >= MAX_ROUNDS) {
       throw new RpcError(RPC.invalidRequest, `${MAX_ROUNDS} requests are waiting for agent "${this.agentName}"'s answers; answer or cancel one first`);
     }
-    const rounds: Rounds = new Rounds(this.agentName, what, context, (ctx) => handler(request, ctx), () => all.delete(rounds.context.id));
+    const rounds: Rounds = new Rounds(this.agentName, what, context, (ctx) => handler(request, ctx), () => all.delete(rounds.context.id), tasks);
     all.set(rounds.context.id, rounds);
     return rounds.next(this.#gateway.requestStates.seal(this.agentName, rounds.nonce));
   }
@@ -240,9 +245,9 @@ export class Session implements Agent {
    * A question for the agent's client during one of its requests (`related`): a request of ours
    * to an older client, a question in the request's next round to a 2026 one.
    */
-  #askAgent(method: string, params: Params, options: { related?: Id; signal?: AbortSignal; timeoutMs: number }): Promise<unknown> {
+  #askAgent(method: string, params: Params, options: { related?: Id; signal?: AbortSignal; timeoutMs: number; key?: string }): Promise<unknown> {
     const rounds = options.related === undefined ? undefined : this.#gateway.rounds.get(options.related);
-    if (rounds) return rounds.ask(method, params);
+    if (rounds) return rounds.ask(method, params, options.key);
     return this.#agent.request(method, params, { signal: options.signal, timeoutMs: options.timeoutMs, relatedRequestId: options.related });
   }
 
@@ -263,7 +268,7 @@ export class Session implements Agent {
   /** The server a URI is read from, within this session's route; refused when none offers it. */
   #resourceServer(uri: unknown): Backend {
     const found = typeof uri === 'string' ? this.#gateway.catalog.resource(uri) : undefined;
-    if (!found || (this.#server !== undefined && found.name !== this.#server)) throw new RpcError(RPC.invalidParams, `no server offers resource "${String(uri)}"`);
+    if (!found || (this.#server !== undefined && found.name !== this.#server)) throw new RpcError(RPC.invalidParams, `no server offers resource "${String(uri)}"`, { uri });
     return found;
   }
 
@@ -289,11 +294,19 @@ export class Session implements Agent {
       };
     }
     const args = checkedArguments(params.arguments);
+    const rounds = this.#gateway.rounds.get(context.id);
+    // A tool that runs only as a task needs an agent that takes them: a 2026 one that says so.
+    if (target.taskSupport === 'required' && !rounds?.tasks) {
+      throw new RpcError(MISSING_CAPABILITY, `tool "${params.name}" runs only as a task: declare the ${TASKS} extension in the request's client capabilities`, { requiredCapabilities: { extensions: { [TASKS]: {} } } });
+    }
     const { routes } = await this.#labels();
-    // mcpg relays no tasks (and offers none): a task-augmented call runs as a plain one, so its
-    // result comes back through the choke point, not later by a tasks/result mcpg cannot label.
+    // The agent's own `task` (2025-11-25) is not passed on: mcpg offers that era no tasks. For an
+    // agent that takes tasks, a server of that era is asked for one where its tool offers it; a
+    // 2026 server makes a task when it will. #followTask follows either to its end.
     const forwarded: Params = { ...params, name: target.name, arguments: args };
     delete forwarded.task;
+    const legacyTasks = (target.backend.capabilities as { tasks?: { requests?: { tools?: { call?: unknown } } } }).tasks?.requests?.tools?.call;
+    if (legacyTasks && rounds?.tasks && (target.taskSupport === 'required' || target.taskSupport === 'optional')) forwarded.task = { ttl: target.backend.config.maxTotalMs };
     const outcome = await this.#through({
       route: routes.get(target.backend.name)!,
       method: 'tools/call',
@@ -395,6 +408,27 @@ export class Session implements Agent {
   }
 
   /**
+   * tasks/get, tasks/update and tasks/cancel (the tasks extension of 2026-07-28): about one of
+   * this agent's tasks (its sessions share them, as they share its labels), by the id mcpg gave
+   * it. A request that does not declare the extension is refused (-32021); an older client is
+   * offered no tasks, so to it these methods do not exist.
+   */
+  async task(method: 'tasks/get' | 'tasks/update' | 'tasks/cancel', params: Params): Promise<unknown> {
+    const version = claimedVersion(params);
+    if (version === undefined) throw new RpcError(RPC.methodNotFound, `Method not found: ${method}`);
+    await this.#modern(version, params);
+    if (!takesTasks(claimedCapabilities(params))) {
+      throw new RpcError(MISSING_CAPABILITY, `${method} needs the ${TASKS} extension declared in the request's client capabilities`, { requiredCapabilities: { extensions: { [TASKS]: {} } } });
+    }
+    const rounds = typeof params.taskId === 'string' ? this.#gateway.rounds.get(`rounds-${params.taskId}`) : undefined;
+    if (!rounds?.isTask || rounds.agent !== this.agentName) throw new RpcError(RPC.invalidParams, `agent "${this.agentName}" has no task by that taskId`);
+    rounds.touch();
+    if (method === 'tasks/update') rounds.retry(undefined, params.inputResponses);
+    if (method === 'tasks/cancel') rounds.cancel();
+    return complete(method === 'tasks/get' ? rounds.detail() : {});
+  }
+
+  /**
    * A resource this session subscribed to changed. What reaches the agent is the URI it gave
    * (nothing else of the server's words), and only while it may read that resource, as its
    * guard labels a read of it now.
@@ -451,9 +485,40 @@ export class Session implements Agent {
    * write, checked when it is given, against the labels the agent has then.
    */
   async serverRequest(server: string, method: ServerRequest, params: Params, context: RequestContext): Promise<unknown> {
+    const [reply] = await this.#serverRequests(server, [{ method, params }], context);
+    return reply;
+  }
+
+  /**
+   * Questions of one server's asked together (a 2026 server's inputRequests, under its own keys):
+   * each is labeled and read-checked before any is asked, so the agent gets them in one round.
+   */
+  async #serverRequests(server: string, questions: { key?: string; method: ServerRequest; params: Params }[], context: RequestContext): Promise<unknown[]> {
     const { routes, agent } = await this.#labels();
-    if (!this.#capabilities[NEEDS[method]]) throw new RpcError(RPC.methodNotFound, `the agent's client does not support ${NEEDS[method]}`);
+    for (const { method } of questions) if (!this.#capabilities[NEEDS[method]]) throw new RpcError(RPC.methodNotFound, `the agent's client does not support ${NEEDS[method]}`);
     const route = routes.get(server)!;
+    const checked = await Promise.all(questions.map((q) => this.#readChecked(route, agent, q.method, q.params)));
+    const related = this.#calls.get(server)?.at(-1);
+    const replies = await Promise.all(
+      questions.map((q) => this.#askAgent(q.method, shownToAgent(server, q.method, q.params), { signal: context.signal, timeoutMs: route.backend.config.maxTotalMs, related, key: q.key })),
+    );
+    for (const { record, audited, resource, refuse } of checked) {
+      record.stage = 'response';
+      record.operation = 'write';
+      record.agent_before = agent.labels;
+      const writing = check(agent.labels, resource, 'write');
+      if (writing.length) {
+        audited('deny', writing);
+        throw refuse(`the agent's answer may not flow to server "${server}"`);
+      }
+      if (audited()) throw refuse('the answer could not be audited');
+    }
+    return replies;
+  }
+
+  /** A server's request labeled by its guard and decided as a read by the agent; what the answer's write check needs. */
+  async #readChecked(route: Route, agent: AgentState, method: ServerRequest, params: Params) {
+    const server = route.backend.name;
     const record = this.#record(route, method, method, agent);
     const audited = this.#audited(record, agent);
     // Refusals sent to a server never name the agent's labels: they are the agent's secrets.
@@ -481,21 +546,7 @@ export class Session implements Agent {
       if (this.#elicitations.size >= MAX_ELICITATIONS) this.#elicitations.delete(this.#elicitations.values().next().value!);
       this.#elicitations.add(`${server}\n${params.elicitationId}`);
     }
-    const reply = await this.#askAgent(method, shownToAgent(server, method, params), {
-      signal: context.signal,
-      timeoutMs: route.backend.config.maxTotalMs,
-      related: this.#calls.get(server)?.at(-1),
-    });
-    record.stage = 'response';
-    record.operation = 'write';
-    record.agent_before = agent.labels;
-    const writing = check(agent.labels, answer.resource, 'write');
-    if (writing.length) {
-      audited('deny', writing);
-      throw refuse(`the agent's answer may not flow to server "${server}"`);
-    }
-    if (audited()) throw refuse('the answer could not be audited');
-    return reply;
+    return { record, audited, resource: answer.resource, refuse };
   }
 
   // ---- The choke point.
@@ -590,7 +641,8 @@ export class Session implements Agent {
       if (err instanceof McpgError || err instanceof LocalError) {
         record.decision = 'error';
         record.reason = errorMessage(err);
-        return audited({ refused: err.message });
+        // mcpg's own -32021 says what the agent must declare: it stays an error.
+        return audited(err instanceof LocalError && err.code === MISSING_CAPABILITY ? { error: err } : { refused: err.message });
       }
       if (!(err instanceof RpcError)) throw err;
       // The server's error is its data, about the resource the guard labeled.
@@ -627,34 +679,98 @@ export class Session implements Agent {
 
   /**
    * The call sent to its server. A 2026 server that needs the client's input answers
-   * `input_required`: each of its inputRequests is a server request like any other (through
-   * `serverRequest`: read-checked, the agent's answer write-checked), and the call is sent again
-   * with the answers and the server's own requestState, as many rounds as it takes, within bounds.
+   * `input_required`: its inputRequests are server requests like any other (through
+   * `#serverRequests`: read-checked, the agent's answers write-checked), and the call is sent
+   * again with the answers and the server's own requestState, as many rounds as it takes, within
+   * bounds. A server that makes the call a task is followed to the task's end (`#followTask`).
    */
   async #request(call: Call, onprogress: ((p: Progress) => void) | undefined): Promise<Params> {
-    const server = call.route.backend.name;
     const backend = this.#gateway.backendFor(call.route.backend, this.agentName);
+    const refuse = (why: string) => new LocalError(RPC.invalidRequest, `mcpg stopped "${call.tool}" on server "${call.route.backend.name}": ${why}`);
     let params = call.params;
     for (let round = 1; ; round++) {
-      const result = await backend.request(call.method, params, { signal: call.context.signal, ...(onprogress && { onprogress }) });
+      const result = await backend.request(call.method, params, { signal: call.context.signal, capabilities: this.#capabilities, ...(onprogress && { onprogress }) });
+      if (result.resultType === 'task' || (call.params.task !== undefined && isObject(result.task))) return this.#followTask(call, backend, result, refuse);
       if (result.resultType !== 'input_required') return result;
-      const requests = result.inputRequests;
-      const refuse = (why: string) => new LocalError(RPC.invalidRequest, `mcpg stopped "${call.tool}" on server "${server}": ${why}`);
       if (round > MAX_SERVER_ROUNDS) throw refuse(`the server asked for input ${MAX_SERVER_ROUNDS} times`);
-      if (!isObject(requests) || Object.keys(requests).length === 0 || Object.keys(requests).length > 16) throw refuse('it answered input_required without 1 to 16 inputRequests');
-      const inputResponses: Params = {};
-      for (const [key, request] of Object.entries(requests)) {
+      const inputResponses = await this.#answers(call, result.inputRequests, new Set(), refuse);
+      params = { ...call.params, inputResponses, ...(result.requestState !== undefined && { requestState: result.requestState }) };
+    }
+  }
+
+  /** The agent's answers to a server's inputRequests (those not in `answered`), under the server's keys. */
+  async #answers(call: Call, requests: unknown, answered: Set<string>, refuse: (why: string) => LocalError): Promise<Params> {
+    if (!isObject(requests) || Object.keys(requests).length === 0 || Object.keys(requests).length > 16) throw refuse('it asked for input without 1 to 16 inputRequests');
+    const questions = Object.entries(requests)
+      .filter(([key]) => !answered.has(key))
+      .map(([key, request]) => {
         const asked = isObject(request) ? request : {};
         if (!SERVER_REQUESTS.includes(asked.method as ServerRequest)) throw refuse(`it asks its client for ${JSON.stringify(asked.method ?? null)}, which mcpg does not relay`);
-        try {
-          inputResponses[key] = await this.serverRequest(server, asked.method as ServerRequest, isObject(asked.params) ? asked.params : {}, call.context);
-        } catch (err) {
-          // mcpg's refusal (or the agent's error) ends the call: it is not the server's answer.
-          if (err instanceof RpcError && !(err instanceof LocalError)) throw refuse(err.message);
-          throw err;
+        return { key, method: asked.method as ServerRequest, params: isObject(asked.params) ? asked.params : {} };
+      });
+    // A 2026 agent is told what it did not declare: the request fails, and says what it needs.
+    const lacking = questions.map((q) => NEEDS[q.method]).find((need) => !this.#capabilities[need]);
+    if (lacking && this.#gateway.rounds.has(call.context.id)) {
+      throw new LocalError(MISSING_CAPABILITY, `server "${call.route.backend.name}" needs the client capability ${lacking} for "${call.tool}"`, { requiredCapabilities: { [lacking]: {} } });
+    }
+    try {
+      const replies = await this.#serverRequests(call.route.backend.name, questions, call.context);
+      return Object.fromEntries(questions.map((q, i) => [q.key, replies[i]]));
+    } catch (err) {
+      // mcpg's refusal (or the agent's error) ends the call: it is not the server's answer.
+      if (err instanceof RpcError && !(err instanceof LocalError)) throw refuse(err.message);
+      throw err;
+    }
+  }
+
+  /**
+   * A call the server made a task: a 2026 task (SEP-2663) is asked after (tasks/get, at the
+   * interval it names) until it ends, its questions answered as a round's are (tasks/update);
+   * a 2025-11-25 task's result is waited for (tasks/result). What it ends with is the call's
+   * result or error, and goes back through the choke point. The agent's request becomes mcpg's
+   * own task when the agent takes tasks (Rounds); cancelling it cancels the server's task. A
+   * task is followed no longer than the server's max_total_timeout.
+   */
+  async #followTask(call: Call, backend: Backend, created: Params, refuse: (why: string) => LocalError): Promise<Params> {
+    const modern = created.resultType === 'task';
+    const taskId = modern ? created.taskId : (created.task as Params).taskId;
+    if (typeof taskId !== 'string' || taskId.length > 1024) throw refuse('it made the call a task without a taskId');
+    this.#gateway.rounds.get(call.context.id)?.becameTask();
+    const { signal } = call.context;
+    const stop = () => void backend.request('tasks/cancel', { taskId }).catch(() => {});
+    signal.addEventListener('abort', stop, { once: true });
+    try {
+      if (!modern) return await backend.request('tasks/result', { taskId }, { signal });
+      const deadline = Date.now() + call.route.backend.config.maxTotalMs;
+      const answered = new Set<string>();
+      let asked = 0;
+      for (let task = created; ; task = await backend.request('tasks/get', { taskId }, { signal })) {
+        if (task.status === 'completed') {
+          if (!isObject(task.result)) throw refuse('its task completed without a result');
+          return task.result;
         }
+        if (task.status === 'failed') {
+          // The server's error, as it would have answered the call: its data, read-checked.
+          const e = isObject(task.error) ? task.error : {};
+          throw new RpcError(typeof e.code === 'number' ? e.code : RPC.internalError, typeof e.message === 'string' ? e.message : 'the task failed', e.data);
+        }
+        if (task.status === 'cancelled') throw refuse('the server cancelled its task');
+        if (Date.now() > deadline) throw refuse(`its task did not end within max_total_timeout (${call.route.backend.config.maxTotalMs / 1000} s)`);
+        const open = task.status === 'input_required' && isObject(task.inputRequests) ? Object.keys(task.inputRequests).filter((k) => !answered.has(k)) : [];
+        if (open.length) {
+          if (++asked > MAX_SERVER_ROUNDS) throw refuse(`the server asked for input ${MAX_SERVER_ROUNDS} times`);
+          const inputResponses = await this.#answers(call, task.inputRequests, answered, refuse);
+          for (const key of Object.keys(inputResponses)) answered.add(key);
+          await backend.request('tasks/update', { taskId, inputResponses }, { signal });
+          continue;
+        }
+        const interval = typeof task.pollIntervalMs === 'number' ? Math.min(Math.max(task.pollIntervalMs, 50), 5000) : 500;
+        await sleep(interval, undefined, { signal }).catch(() => {
+          throw new LocalError(RPC.requestTimeout, 'cancelled');
+        });
       }
-      params = { ...call.params, inputResponses, ...(result.requestState !== undefined && { requestState: result.requestState }) };
+    } finally {
+      signal.removeEventListener('abort', stop);
     }
   }
 

@@ -130,14 +130,15 @@ describe('both eras of MCP on both sides of one gateway', () => {
       const envelope = { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': { elicitation: {} }, 'io.modelcontextprotocol/clientInfo': { name: 'raw', version: '1' } };
       const send = async (id: string, params: Record<string, unknown>) => {
         gw.write(`${JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params: { ...params, _meta: envelope } })}\n`);
-        await expect.poll(() => gw.lines.some((l) => l.id === id)).toBe(true);
+        await expect.poll(() => gw.lines.some((l) => l.id === id), { timeout: 10_000 }).toBe(true);
         return gw.lines.find((l) => l.id === id)! as { result?: Record<string, unknown>; error?: { code: number; message: string; data?: unknown } };
       };
       const first = await send('raw-1', { name: 'new___ask', arguments: {} });
-      expect(first.result).toMatchObject({ resultType: 'input_required', inputRequests: { 'elicitation-1': { method: 'elicitation/create' } } });
+      // The server's own key for its question is kept.
+      expect(first.result).toMatchObject({ resultType: 'input_required', inputRequests: { q: { method: 'elicitation/create' } } });
       const state = first.result!.requestState as string;
       const tampered = `${state.slice(0, -2)}${state.endsWith('AA') ? 'BB' : 'AA'}`;
-      const answers = { inputResponses: { 'elicitation-1': { action: 'accept', content: { name: 'Ada' } } } };
+      const answers = { inputResponses: { q: { action: 'accept', content: { name: 'Ada' } } } };
       expect((await send('raw-2', { name: 'new___ask', arguments: {}, requestState: tampered, ...answers })).error).toMatchObject({ code: -32602, message: expect.stringContaining('requestState is not one mcpg gave this agent') });
       expect((await send('raw-3', { name: 'new___echo', arguments: {}, requestState: state, ...answers })).error).toMatchObject({ code: -32602, message: expect.stringContaining('belongs to another request') });
       expect((await send('raw-4', { name: 'new___ask', arguments: {}, requestState: state, ...answers })).result).toMatchObject({ resultType: 'complete', content: [{ text: 'new: hello Ada' }] });
@@ -177,7 +178,7 @@ describe('both eras of MCP on both sides of one gateway', () => {
       });
       expect((await gw.call('new___grow')).text).toBe('new: grew');
       await expect.poll(() => seen.find((m) => m.method === 'notifications/tools/list_changed')).toMatchObject({ params: { _meta: { 'io.modelcontextprotocol/subscriptionId': 'raw-listen' } } });
-      expect((await gw.client.listTools()).tools.map((t) => t.name)).toContain('new___grown5');
+      expect((await gw.client.listTools()).tools.map((t) => t.name)).toContain('new___grown6');
     } finally {
       await gw.close();
     }
@@ -194,6 +195,78 @@ describe('both eras of MCP on both sides of one gateway', () => {
       expect((await both.call('old___echo', { text: 'b' })).text).toBe('old: b');
     } finally {
       await both.close();
+    }
+  });
+
+  it("a 2026 agent that takes tasks gets mcpg's own task for a server's task of either era: its question by tasks/get, its answer by tasks/update, its result once done", async () => {
+    const gw = await inProcess(CONFIG, { capabilities: { elicitation: {} } });
+    try {
+      const envelope = (extensions: object | null) => ({
+        'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+        'io.modelcontextprotocol/clientCapabilities': { elicitation: {}, ...(extensions && { extensions }) },
+        'io.modelcontextprotocol/clientInfo': { name: 'raw', version: '1' },
+      });
+      const tasks = { 'io.modelcontextprotocol/tasks': {} };
+      let n = 0;
+      const send = async (method: string, params: Record<string, unknown>, extensions: object | null = tasks) => {
+        const id = `raw-task-${++n}`;
+        gw.write(`${JSON.stringify({ jsonrpc: '2.0', id, method, params: { ...params, _meta: envelope(extensions) } })}\n`);
+        await expect.poll(() => gw.lines.some((l) => l.id === id), { timeout: 10_000 }).toBe(true);
+        return gw.lines.find((l) => l.id === id)! as { result?: Record<string, unknown>; error?: { code: number; message: string; data?: unknown } };
+      };
+      for (const server of ['new', 'old']) {
+        const created = (await send('tools/call', { name: `${server}___later`, arguments: {} })).result!;
+        expect(created).toMatchObject({ resultType: 'task', status: 'working', taskId: expect.any(String), pollIntervalMs: expect.any(Number) });
+        const taskId = created.taskId as string;
+        // mcpg's id, not the server's.
+        expect(taskId).not.toContain(server);
+        await expect.poll(async () => (await send('tasks/get', { taskId })).result?.status).toBe('input_required');
+        const asking = (await send('tasks/get', { taskId })).result!;
+        const [key, question] = Object.entries(asking.inputRequests as Record<string, { method: string; params: { message: string } }>)[0]!;
+        expect(question.method).toBe('elicitation/create');
+        expect(question.params.message).toContain(`${server} asks your name, later`);
+        // Without the extension declared, the task's methods are refused with -32021.
+        expect((await send('tasks/get', { taskId }, null)).error).toMatchObject({ code: -32021, data: { requiredCapabilities: { extensions: tasks } } });
+        expect((await send('tasks/update', { taskId, inputResponses: { [key]: { action: 'accept', content: { name: 'Ada' } } } })).result).toMatchObject({ resultType: 'complete' });
+        await expect.poll(async () => (await send('tasks/get', { taskId })).result?.status).toBe('completed');
+        expect((await send('tasks/get', { taskId })).result).toMatchObject({ resultType: 'complete', status: 'completed', result: { content: [{ text: `${server}: later hello Ada` }] } });
+      }
+      // Another agent's id, or one never given, names no task.
+      expect((await send('tasks/get', { taskId: 'new-task-1' })).error).toMatchObject({ code: -32602 });
+      // An agent that does not take tasks waits for the result of the server's task instead.
+      const waited = send('tools/call', { name: 'new___later', arguments: {} }, null);
+      await expect.poll(() => gw.lines.find((l) => (l.result as { resultType?: string } | undefined)?.resultType === 'input_required' && JSON.stringify(l).includes('later'))).toBeDefined();
+      const round = gw.lines.find((l) => (l.result as { resultType?: string } | undefined)?.resultType === 'input_required' && JSON.stringify(l).includes('later'))!.result as Record<string, unknown>;
+      const key = Object.keys(round.inputRequests as object)[0]!;
+      const done = await send('tools/call', { name: 'new___later', arguments: {}, requestState: round.requestState, inputResponses: { [key]: { action: 'accept', content: { name: 'Bo' } } } }, null);
+      expect(done.result).toMatchObject({ resultType: 'complete', content: [{ text: 'new: later hello Bo' }] });
+      await waited;
+    } finally {
+      await gw.close();
+    }
+  });
+
+  it("a server's task is labeled as its call is: a question the agent may not read is not shown, and the task ends with mcpg's refusal", async () => {
+    const gw = await inProcess(CONFIG, { capabilities: { elicitation: {} }, makeGuard: privateQuestions });
+    try {
+      const _meta = {
+        'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+        'io.modelcontextprotocol/clientCapabilities': { elicitation: {}, extensions: { 'io.modelcontextprotocol/tasks': {} } },
+        'io.modelcontextprotocol/clientInfo': { name: 'raw', version: '1' },
+      };
+      const send = async (id: string, method: string, params: Record<string, unknown>) => {
+        gw.write(`${JSON.stringify({ jsonrpc: '2.0', id, method, params: { ...params, _meta } })}\n`);
+        await expect.poll(() => gw.lines.some((l) => l.id === id), { timeout: 10_000 }).toBe(true);
+        return gw.lines.find((l) => l.id === id)!.result as Record<string, unknown>;
+      };
+      const { taskId } = await send('raw-p-1', 'tools/call', { name: 'new___later', arguments: {} });
+      let i = 1;
+      await expect.poll(async () => (await send(`raw-p-get-${++i}`, 'tasks/get', { taskId })).status).toBe('completed');
+      const done = await send('raw-p-last', 'tasks/get', { taskId });
+      expect(done.result).toMatchObject({ isError: true, content: [{ text: expect.stringContaining('mcpg refused elicitation/create: the agent may not read what it carries') }] });
+      expect(JSON.stringify(gw.lines)).not.toContain('asks your name');
+    } finally {
+      await gw.close();
     }
   });
 
