@@ -119,6 +119,11 @@ export class Backend {
     return this.#router ? Math.floor((Date.now() - this.#startedAt) / 1000) : 0;
   }
 
+  /** The server speaks 2026-07-28 (it answered server/discover). */
+  get modern(): boolean {
+    return this.#modern;
+  }
+
   /** What the server declared at initialize (or in server/discover). */
   get capabilities(): { tools?: unknown; prompts?: unknown; resources?: unknown; logging?: unknown; completions?: unknown } {
     return this.#capabilities;
@@ -148,6 +153,16 @@ export class Backend {
    */
   #enveloped(params: Params | undefined, agent?: Params): Params {
     return enveloped(params, { ...(agent ? relayed(agent) : this.#clientCapabilities), extensions: { [TASKS]: {} } });
+  }
+
+  /** A subscriptions/listen of mcpg's to this 2026 server, open until the signal ends it (or the server does). */
+  async listenFor(notifications: Params, signal: AbortSignal): Promise<void> {
+    try {
+      const router = await this.#connected();
+      await router.request('subscriptions/listen', this.#enveloped({ notifications }), { signal, timeoutMs: 2 ** 31 - 1 });
+    } catch (err) {
+      this.#log.debug(`subscriptions/listen ended: ${errorMessage(err)}`);
+    }
   }
 
   async request(method: string, params: Params | undefined, options: CallOptions = {}): Promise<Params> {

@@ -24,6 +24,8 @@ export const META = {
   subscriptionId: 'io.modelcontextprotocol/subscriptionId',
   serverInfo: 'io.modelcontextprotocol/serverInfo',
 } as const;
+/** The log level a 2026 request asks its log lines at; it goes on to the server, as the request's own. */
+export const LOG_LEVEL_META = 'io.modelcontextprotocol/logLevel';
 
 /** The JSON-RPC error of a request in a version the receiver does not speak. */
 export const UNSUPPORTED_VERSION = -32022;

@@ -44,6 +44,8 @@ export class Rounds {
   readonly what: string;
   /** The agent takes tasks (it declared the extension on this request). */
   readonly tasks: boolean;
+  /** The least severe log lines of its servers the agent asked to hear during this request, if any. */
+  readonly logLevel?: string;
   /** The context the work runs in: its own id and signal, progress to the agent's latest try. */
   readonly context: RequestContext;
   readonly #controller = new AbortController();
@@ -61,10 +63,11 @@ export class Rounds {
   /** Once the agent was given the task: when, and when it last changed. */
   #task?: { createdAt: string; updatedAt: string; cancelled: boolean };
 
-  constructor(agent: string, what: string, first: RequestContext, run: (context: RequestContext) => Promise<unknown>, onend: () => void, tasks = false) {
+  constructor(agent: string, what: string, first: RequestContext, run: (context: RequestContext) => Promise<unknown>, onend: () => void, options: { tasks?: boolean; logLevel?: string } = {}) {
     this.agent = agent;
     this.what = what;
-    this.tasks = tasks;
+    this.tasks = options.tasks ?? false;
+    this.logLevel = options.logLevel;
     this.#current = first;
     this.#onend = onend;
     this.context = {

@@ -18,7 +18,7 @@ import { SEPARATOR } from './catalog.ts';
 import type { HostTool } from './host-tools.ts';
 import { type Id, LocalError, type Params, type Progress, RPC, type RequestContext, Router, RpcError, isObject } from './router.ts';
 import { offload } from './payloads.ts';
-import { META, MISSING_CAPABILITY, MODERN, SUPPORTED_VERSIONS, UNSUPPORTED_VERSION, claimedCapabilities, claimedVersion, withoutEnvelope } from './protocol.ts';
+import { LOG_LEVEL_META, META, MISSING_CAPABILITY, MODERN, SUPPORTED_VERSIONS, UNSUPPORTED_VERSION, claimedCapabilities, claimedVersion, withoutEnvelope } from './protocol.ts';
 import { Rounds, TASKS, takesTasks } from './rounds.ts';
 import { LineTransport } from './stdio.ts';
 
@@ -38,6 +38,8 @@ const log = logger('session');
 const MAX_ROUNDS = 32;
 /** URL-mode elicitations a session remembers at once; the oldest is forgotten first. */
 const MAX_ELICITATIONS = 1000;
+/** Resources one subscriptions/listen may ask to hear of. */
+const MAX_WATCHED = 32;
 /** Times a server may answer input_required to one request before mcpg stops asking. */
 const MAX_SERVER_ROUNDS = 8;
 
@@ -98,7 +100,7 @@ export class Session implements Agent {
    * A 2026 agent's open `subscriptions/listen` requests and the list changes each asked for
    * (set once the agent speaks 2026: it then hears only what it asked for).
    */
-  #listening?: Map<Id, Set<ListKind>>;
+  #listening?: Map<Id, { kinds: Set<ListKind>; resources: Set<string> }>;
   /** `server\nid` of the URL-mode elicitations this agent was shown (the most recent MAX_ELICITATIONS). */
   readonly #elicitations = new Set<string>();
   /** `server\nuri` of each resource this session subscribed to. */
@@ -143,7 +145,7 @@ export class Session implements Agent {
         }
         await this.#modern(version, params);
         const plain = withoutEnvelope(params);
-        const result = complete(await (kind.rounds ? this.#inRounds(plain, context, handler, takesTasks(claimedCapabilities(params))) : handler(plain, context)));
+        const result = complete(await (kind.rounds ? this.#inRounds(plain, context, handler, { tasks: takesTasks(claimedCapabilities(params)), logLevel: askedLogLevel(params) }) : handler(plain, context)));
         return kind.cached && isObject(result) && result.resultType === 'complete' ? { ttlMs: 0, cacheScope: 'private', ...result } : result;
       };
     agent.onRequest('initialize', (params) => this.initialize(params));
@@ -220,7 +222,7 @@ export class Session implements Agent {
    * A 2026 agent's request that may need its answers: the first try starts the work, a try
    * with mcpg's `requestState` continues it with its `inputResponses` (see Rounds).
    */
-  async #inRounds(params: Params, context: RequestContext, handler: (params: Params, context: RequestContext) => Promise<unknown>, tasks: boolean): Promise<unknown> {
+  async #inRounds(params: Params, context: RequestContext, handler: (params: Params, context: RequestContext) => Promise<unknown>, options: { tasks: boolean; logLevel?: string }): Promise<unknown> {
     const { inputResponses, requestState, ...request } = params;
     const what = JSON.stringify([params.name ?? null, params.uri ?? null, params.ref ?? null]);
     if (requestState !== undefined) {
@@ -236,7 +238,7 @@ export class Session implements Agent {
     if ([...all.values()].filter((r) => r.agent === this.agentName).length >= MAX_ROUNDS) {
       throw new RpcError(RPC.invalidRequest, `${MAX_ROUNDS} requests are waiting for agent "${this.agentName}"'s answers; answer or cancel one first`);
     }
-    const rounds: Rounds = new Rounds(this.agentName, what, context, (ctx) => handler(request, ctx), () => all.delete(rounds.context.id), tasks);
+    const rounds: Rounds = new Rounds(this.agentName, what, context, (ctx) => handler(request, ctx), () => all.delete(rounds.context.id), options);
     all.set(rounds.context.id, rounds);
     return rounds.next(this.#gateway.requestStates.seal(this.agentName, rounds.nonce));
   }
@@ -384,27 +386,58 @@ export class Session implements Agent {
   listChanged(server: string, kind: ListKind): void {
     if (this.#server !== undefined && server !== this.#server) return;
     if (!this.#listening) return void this.#agent.notify(`notifications/${kind}/list_changed`).catch(() => {});
-    for (const [id, kinds] of this.#listening) {
+    for (const [id, { kinds }] of this.#listening) {
       if (kinds.has(kind)) void this.#agent.notify(`notifications/${kind}/list_changed`, { _meta: { [META.subscriptionId]: id } }, id).catch(() => {});
     }
   }
 
   /**
    * `subscriptions/listen` (2026-07-28): a long-lived request on which the agent hears the list
-   * changes it asked for, each naming the request's id. mcpg agrees to the list changes; resource
-   * subscriptions it does not take on this way (the acknowledgement says so by leaving them out).
-   * It ends when the agent cancels it or the connection closes.
+   * changes and the resource updates it asked for, each naming the request's id. mcpg agrees to
+   * the list changes, and to each resource (at most MAX_WATCHED) whose server takes subscriptions
+   * and whose guard lets the agent subscribe (`#watch`); the acknowledgement names those. It ends
+   * when the agent cancels it or the connection closes, and its subscriptions with it.
    */
   async listen(params: Params, context: RequestContext): Promise<Params> {
     const asked = isObject(params.notifications) ? params.notifications : {};
     const kinds = new Set<ListKind>((['tools', 'prompts', 'resources'] as const).filter((k) => asked[`${k}ListChanged`] === true));
-    const agreed = Object.fromEntries([...kinds].map((k) => [`${k}ListChanged`, true]));
+    const agreed: Params = Object.fromEntries([...kinds].map((k) => [`${k}ListChanged`, true]));
+    const wanted = Array.isArray(asked.resourceSubscriptions) ? asked.resourceSubscriptions.filter((u): u is string => typeof u === 'string') : [];
+    if (wanted.length > MAX_WATCHED) throw new RpcError(RPC.invalidParams, `one subscriptions/listen may ask for at most ${MAX_WATCHED} resources`);
+    const watched = new Map<string, () => void>();
+    for (const uri of new Set(wanted)) {
+      const unwatch = await this.#watch(uri, context).catch((err: unknown) => void log.debug(`agent "${this.agentName}": no subscription to ${JSON.stringify(uri)}: ${errorMessage(err)}`));
+      if (unwatch) watched.set(uri, unwatch);
+    }
+    if (wanted.length) agreed.resourceSubscriptions = [...watched.keys()];
     const listening = (this.#listening ??= new Map());
-    listening.set(context.id, kinds);
+    listening.set(context.id, { kinds, resources: new Set(watched.keys()) });
     await this.#agent.notify('notifications/subscriptions/acknowledged', { notifications: agreed, _meta: { [META.subscriptionId]: context.id } }, context.id);
     await new Promise<void>((resolve) => context.signal.addEventListener('abort', () => resolve(), { once: true }));
     listening.delete(context.id);
+    for (const unwatch of watched.values()) unwatch();
     return { _meta: { [META.subscriptionId]: context.id } };
+  }
+
+  /**
+   * A resource a 2026 agent's listen asks to hear of: at a server of the older era, subscribed
+   * as resources/subscribe does (through its guard); at a 2026 server, after its guard lets the
+   * agent read it, by a listen of mcpg's to that server. Resolves to what undoes it.
+   */
+  async #watch(uri: string, context: RequestContext): Promise<() => void> {
+    const backend = this.#resourceServer(uri);
+    const key = `${backend.name}\n${uri}`;
+    if (!backend.modern) {
+      await this.subscribe('resources/subscribe', { uri }, context);
+      const after: RequestContext = { id: context.id, signal: new AbortController().signal, sendProgress: async () => {} };
+      return () => void this.subscribe('resources/unsubscribe', { uri }, after).catch(() => {});
+    }
+    if (!(backend.capabilities.resources as { subscribe?: unknown } | undefined)?.subscribe) throw new RpcError(RPC.methodNotFound, `server "${backend.name}" does not support resource subscriptions`);
+    if (!(await this.#mayRead(backend.name, uri))) throw new RpcError(RPC.invalidRequest, 'the agent may not read it');
+    const stop = new AbortController();
+    void this.#gateway.backendFor(backend, this.agentName).listenFor({ resourceSubscriptions: [uri] }, stop.signal);
+    this.#subscribed.add(key);
+    return () => (this.#subscribed.delete(key), stop.abort());
   }
 
   /**
@@ -435,17 +468,25 @@ export class Session implements Agent {
    */
   async resourceUpdated(server: string, params: Params): Promise<void> {
     const uri = params.uri;
-    if (typeof uri !== 'string' || !this.#subscribed.has(`${server}\n${uri}`)) return;
+    if (typeof uri !== 'string' || !this.#subscribed.has(`${server}\n${uri}`) || !(await this.#mayRead(server, uri))) return;
+    if (!this.#listening) return void this.#agent.notify('notifications/resources/updated', { uri }).catch(() => {});
+    // A 2026 agent hears it on each listen that asked for it.
+    for (const [id, { resources }] of this.#listening) {
+      if (resources.has(uri)) void this.#agent.notify('notifications/resources/updated', { uri, _meta: { [META.subscriptionId]: id } }, id).catch(() => {});
+    }
+  }
+
+  /** The agent may read this resource of this server now, as its guard labels a read of it. */
+  async #mayRead(server: string, uri: string): Promise<boolean> {
     const { routes, agent } = await this.#labels();
     const route = routes.get(server);
-    if (!route) return;
+    if (!route) return false;
     try {
       const answer = await route.guard.labelResource('resources/read', { uri }, this.#backendCall(route, this.#record(route, 'resources/read', 'resources/read', agent)));
-      if (check(agent.labels, answer.resource, 'read').length) return;
+      return check(agent.labels, answer.resource, 'read').length === 0;
     } catch {
-      return;
+      return false;
     }
-    void this.#agent.notify('notifications/resources/updated', { uri }).catch(() => {});
   }
 
   /**
@@ -474,7 +515,11 @@ export class Session implements Agent {
     // During a call to that server, on that call's stream (HTTP); otherwise on the session's
     // (a 2026 agent hears notifications only about its own requests).
     const related = this.#calls.get(server)?.at(-1);
-    if (related === undefined && this.#listening) return;
+    if (this.#listening) {
+      // A 2026 agent asks for log lines per request (its logLevel), and hears those at or above it.
+      const asked = related === undefined ? undefined : this.#gateway.rounds.get(related)?.logLevel;
+      if (asked === undefined || LOG_LEVELS.indexOf(String(params.level)) < LOG_LEVELS.indexOf(asked)) return;
+    }
     void this.#agent.notify('notifications/message', { ...params, logger: name }, related).catch(() => {});
   }
 
@@ -889,6 +934,15 @@ function checkedArguments(args: unknown): Record<string, unknown> {
     throw new RpcError(RPC.invalidParams, 'tools/call arguments must be an object');
   }
   return (args ?? {}) as Record<string, unknown>;
+}
+
+/** Log levels, least severe first. */
+const LOG_LEVELS = ['debug', 'info', 'notice', 'warning', 'error', 'critical', 'alert', 'emergency'];
+
+/** The log level a 2026 request asks its log lines at (`_meta`), if it asks for any. */
+function askedLogLevel(params: Params): string | undefined {
+  const level = (params._meta as Params)[LOG_LEVEL_META];
+  return typeof level === 'string' && LOG_LEVELS.includes(level) ? level : undefined;
 }
 
 /** A 2026 result says what kind it is (`complete` unless it asks for input) and, in its _meta, which server answers. */

@@ -201,4 +201,16 @@ describe('the canary with a 2026 agent: the server\'s questions reach it as inpu
     expect(write.isError).toBe(true);
     expect(write.text).toMatch(/^mcpg denied write of "write" on server "sink": the agent carries secrecy tags the resource does not accept: private:canary/);
   });
+
+  it("propagate: a resource the agent listens to (resourceSubscriptions) is subscribed at the older server through its guard, and its update reaches the listen as its URI alone", async () => {
+    a = await agent('propagate', undefined, '2026');
+    const subscription = await a.client2026.listen({ resourceSubscriptions: ['canary://doc'] });
+    expect(subscription.honoredFilter).toEqual({ resourceSubscriptions: ['canary://doc'] });
+    await a.call('canary___touch');
+    await expect.poll(() => a!.wire.filter((m) => m.includes('notifications/resources/updated'))).toHaveLength(1);
+    const update = JSON.parse(a.wire.find((m) => m.includes('notifications/resources/updated'))!) as { params: Record<string, unknown> };
+    expect(update.params).toEqual({ uri: 'canary://doc', _meta: { 'io.modelcontextprotocol/subscriptionId': expect.anything() } });
+    expect(JSON.stringify(update)).not.toContain(MARK);
+    await subscription.close();
+  });
 });

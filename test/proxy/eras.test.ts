@@ -164,7 +164,7 @@ describe('both eras of MCP on both sides of one gateway', () => {
     }
   });
 
-  it('subscriptions/listen: mcpg listens to a 2026 server, and a 2026 agent hears the list changes it asked for, on its listen request', async () => {
+  it('subscriptions/listen: mcpg listens to a 2026 server, and a 2026 agent hears the list changes and resource updates it asked for, on its listen request, until it ends it', async () => {
     const gw = await inProcess(CONFIG, { capabilities: {} });
     try {
       const envelope = { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {}, 'io.modelcontextprotocol/clientInfo': { name: 'raw', version: '1' } };
@@ -172,13 +172,51 @@ describe('both eras of MCP on both sides of one gateway', () => {
       const transport = gw.client.transport!;
       const sdk = transport.onmessage!;
       transport.onmessage = (m, extra) => (seen.push(m as Record<string, unknown>), sdk(m, extra));
-      gw.write(`${JSON.stringify({ jsonrpc: '2.0', id: 'raw-listen', method: 'subscriptions/listen', params: { notifications: { toolsListChanged: true, resourceSubscriptions: ['x://y'] }, _meta: envelope } })}\n`);
-      await expect.poll(() => seen.find((m) => m.method === 'notifications/subscriptions/acknowledged')).toMatchObject({
-        params: { notifications: { toolsListChanged: true }, _meta: { 'io.modelcontextprotocol/subscriptionId': 'raw-listen' } },
+      gw.write(`${JSON.stringify({ jsonrpc: '2.0', id: 'raw-listen', method: 'subscriptions/listen', params: { notifications: { toolsListChanged: true, resourceSubscriptions: ['x://y', 'doc://one'] }, _meta: envelope } })}\n`);
+      // No server offers x://y: the acknowledgement names the resource mcpg did subscribe to.
+      await expect.poll(() => seen.find((m) => m.method === 'notifications/subscriptions/acknowledged')).toEqual({
+        jsonrpc: '2.0',
+        method: 'notifications/subscriptions/acknowledged',
+        params: { notifications: { toolsListChanged: true, resourceSubscriptions: ['doc://one'] }, _meta: { 'io.modelcontextprotocol/subscriptionId': 'raw-listen' } },
       });
+      expect((await gw.call('new___touch')).text).toBe('new: touched, 1 heard');
+      await expect.poll(() => seen.filter((m) => m.method === 'notifications/resources/updated')).toEqual([
+        { jsonrpc: '2.0', method: 'notifications/resources/updated', params: { uri: 'doc://one', _meta: { 'io.modelcontextprotocol/subscriptionId': 'raw-listen' } } },
+      ]);
       expect((await gw.call('new___grow')).text).toBe('new: grew');
       await expect.poll(() => seen.find((m) => m.method === 'notifications/tools/list_changed')).toMatchObject({ params: { _meta: { 'io.modelcontextprotocol/subscriptionId': 'raw-listen' } } });
-      expect((await gw.client.listTools()).tools.map((t) => t.name)).toContain('new___grown6');
+      expect((await gw.client.listTools()).tools.map((t) => t.name)).toContain('new___grown1');
+      // The agent ends its listen: mcpg's listen to the server for doc://one ends with it.
+      gw.write(`${JSON.stringify({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 'raw-listen' } })}\n`);
+      await expect.poll(async () => (await gw.call('new___touch')).text).toBe('new: touched, 0 heard');
+      await new Promise((r) => setTimeout(r, 200));
+      expect(seen.filter((m) => m.method === 'notifications/resources/updated')).toHaveLength(1);
+    } finally {
+      await gw.close();
+    }
+  });
+
+  it("a 2026 agent hears a server's log lines during a request only when the request asks for them (its logLevel), at or above that level", async () => {
+    const gw = await inProcess({ mcpServers: { everything: fixtureServer('conformance-server.ts') } });
+    try {
+      const seen: Record<string, unknown>[] = [];
+      const transport = gw.client.transport!;
+      const sdk = transport.onmessage!;
+      transport.onmessage = (m, extra) => (seen.push(m as Record<string, unknown>), sdk(m, extra));
+      const call = async (id: string, level?: string) => {
+        const _meta = {
+          'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+          'io.modelcontextprotocol/clientCapabilities': {},
+          'io.modelcontextprotocol/clientInfo': { name: 'raw', version: '1' },
+          ...(level && { 'io.modelcontextprotocol/logLevel': level }),
+        };
+        gw.write(`${JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'everything___test_tool_with_logging', arguments: {}, _meta } })}\n`);
+        await expect.poll(() => gw.lines.some((l) => l.id === id), { timeout: 10_000 }).toBe(true);
+        return seen.filter((m) => m.method === 'notifications/message').length;
+      };
+      expect(await call('raw-log-1')).toBe(0);
+      expect(await call('raw-log-2', 'error')).toBe(0);
+      expect(await call('raw-log-3', 'info')).toBe(3);
     } finally {
       await gw.close();
     }
