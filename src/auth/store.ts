@@ -1,5 +1,5 @@
 import { type JsonWebKey, createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { OAuthDiscoveryState } from '@modelcontextprotocol/sdk/client/auth.js';
 import type { OAuthClientInformationMixed, OAuthTokens } from '@modelcontextprotocol/sdk/shared/auth.js';
@@ -35,15 +35,39 @@ export class TokenStore {
   readonly dir: string;
   /** Read once: the provider opens the record on every request to its server. */
   #secret?: Buffer;
+  /** Records read, by file, with the state of the file they were read from. */
+  readonly #read = new Map<string, { seen: string; record: AuthRecord }>();
 
   constructor(dir = defaultDir()) {
     this.dir = dir;
   }
 
+  /**
+   * A server's record. The OAuth provider asks on every request to its server: a record read
+   * before is given again while its file is unchanged (same inode, size and mtime), and a server
+   * with no record costs a stat, not a failed open.
+   */
   load(server: string, url: string): AuthRecord {
+    const file = this.#file(server, url);
+    let stat;
+    try {
+      stat = statSync(file, { throwIfNoEntry: false });
+    } catch (err) {
+      throw new McpgError('FILE_ACCESS', `cannot read the tokens of server "${server}" in ${this.dir}: ${fsReason(err)}`);
+    }
+    if (!stat) return { server, url };
+    const seen = `${stat.ino}:${stat.size}:${stat.mtimeMs}`;
+    const cached = this.#read.get(file);
+    if (cached?.seen === seen) return structuredClone(cached.record);
+    const record = this.#loadFile(file, server, url);
+    this.#read.set(file, { seen, record: structuredClone(record) });
+    return record;
+  }
+
+  #loadFile(file: string, server: string, url: string): AuthRecord {
     let sealed: Buffer;
     try {
-      sealed = readOwnFile(this.#file(server, url), 1024 * 1024);
+      sealed = readOwnFile(file, 1024 * 1024);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { server, url };
       throw new McpgError('FILE_ACCESS', `cannot read the tokens of server "${server}" in ${this.dir}: ${fsReason(err)}`);

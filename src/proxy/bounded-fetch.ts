@@ -49,10 +49,19 @@ export function boundedFetch(bounds: Bounds, base: typeof fetch = fetch): typeof
     // The server's own origin (its MCP endpoint, an SSE server's message endpoint, its metadata).
     const mcp = target.origin === endpoint.origin;
     const sent = mcp ? withStandardHeaders(init, bounds.paramHeaders) : checkedElsewhere(target, init, bounds);
-    const res = await withProof(base, input, target, sent, mcp, bounds.dpop);
+    const link = linked(sent?.signal);
+    let res: Response;
+    try {
+      res = await withProof(base, input, target, link.signal ? { ...sent, signal: link.signal } : sent, mcp, bounds.dpop);
+    } catch (err) {
+      link.unlink();
+      throw err;
+    }
+    const sse = (res.headers.get('content-type') ?? '').toLowerCase().startsWith('text/event-stream');
+    // An answer is read to its (bounded) end even if the transport closes now; a stream follows it.
+    if (!sse) link.unlink();
     if (!res.body) return res;
     const own = mcp ? bounds : { ...bounds, maxBytes: Math.min(bounds.maxBytes, OTHER_BYTES), who: `${target.origin}${target.pathname} (for ${bounds.who})` };
-    const sse = (res.headers.get('content-type') ?? '').toLowerCase().startsWith('text/event-stream');
     // A body whose length is declared and within bounds needs no counting as it is read (fetch
     // reads no more than the declared length); a larger one is refused before it is read.
     const declared = res.headers.get('content-length');
@@ -66,6 +75,21 @@ export function boundedFetch(bounds: Bounds, base: typeof fetch = fetch): typeof
     Object.defineProperty(bounded, 'url', { value: res.url });
     return bounded;
   };
+}
+
+/**
+ * A request's own signal, aborted when the transport's is. undici keeps a listener on the signal
+ * it is given until the request is garbage-collected: on the one signal all of a transport's
+ * requests share they pile up, and each costs more to add than the last. This one listener is
+ * removed as soon as the answer has come (a stream keeps it).
+ */
+function linked(signal: AbortSignal | null | undefined): { signal?: AbortSignal; unlink(): void } {
+  if (!signal) return { unlink: () => {} };
+  const own = new AbortController();
+  const forward = () => own.abort(signal.reason);
+  if (signal.aborted) forward();
+  else signal.addEventListener('abort', forward, { once: true });
+  return { signal: own.signal, unlink: () => signal.removeEventListener('abort', forward) };
 }
 
 /**
