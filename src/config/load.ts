@@ -43,6 +43,8 @@ export interface Config {
   domain?: string;
   sessionTimeoutMs: number;
   maxConcurrentCalls: number;
+  /** Where replicas share agents' labels, calls and sessions (redis:// or rediss://); unset: memory. */
+  state?: string;
   maxCallsPerSession: number;
   /** `mcpg serve` as an OAuth protected resource. */
   oauth?: { issuer: string; audience: string; jwksUrl?: string; agentClaim: string };
@@ -95,6 +97,7 @@ export function parseConfig(file: string, text: string, env: NodeJS.ProcessEnv =
     domain: cfg.gateway.domain,
     sessionTimeoutMs: cfg.gateway.session_timeout * 1000,
     maxConcurrentCalls: cfg.gateway.max_concurrent_calls,
+    ...(cfg.gateway.state && { state: cfg.gateway.state }),
     maxCallsPerSession: cfg.gateway.max_calls_per_session,
     ...(cfg.gateway.oauth && { oauth: { issuer: cfg.gateway.oauth.issuer, audience: cfg.gateway.oauth.audience, jwksUrl: cfg.gateway.oauth.jwks_url, agentClaim: cfg.gateway.oauth.agent_claim } }),
     ...(cfg.gateway.payload_dir && { payloads: { dir: cfg.gateway.payload_dir, threshold: cfg.gateway.payload_size_threshold, pathPrefix: cfg.gateway.payload_path_prefix } }),

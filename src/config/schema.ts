@@ -253,6 +253,17 @@ export const configSchema = z
         payload_dir: z.string().regex(/^\//, 'an absolute path').optional(),
         payload_size_threshold: z.number().int().min(1).default(524_288),
         payload_path_prefix: z.string().optional(),
+        // What replicas share (labels, calls in flight, sessions): Redis or Valkey. Unset: this process's memory.
+        state: z
+          .string()
+          .refine((s) => {
+            try {
+              return ['redis:', 'rediss:'].includes(new URL(s).protocol);
+            } catch {
+              return false;
+            }
+          }, 'a redis:// or rediss:// URL (redis://HOST:PORT/DB)')
+          .optional(),
       })
       .default({
         startup_timeout: 30,

@@ -1,3 +1,4 @@
+import { MemoryState } from '../state/memory.ts';
 import { type Labels, type Operation, format, intersect, union, uncovered } from './labels.ts';
 
 /** One reason a flow is not allowed: the tags that block it, and which rule they break. */
@@ -36,27 +37,63 @@ export function describe(violations: Violation[]): string {
   return violations.map((v) => `${EXPLAIN[v.rule]}: ${v.tags.join(', ')}`).join('; ');
 }
 
+const normal = (l: Labels): Labels => ({ secrecy: union(l.secrecy, []), integrity: union(l.integrity, []) });
+const merged = (a: Labels, read: Labels): Labels => frozen({ secrecy: union(a.secrecy, read.secrecy), integrity: intersect(a.integrity, read.integrity) });
 const frozen = (l: Labels): Labels => Object.freeze({ secrecy: Object.freeze(l.secrecy) as string[], integrity: Object.freeze(l.integrity) as string[] });
 
+/** Where an agent's labels are kept, so that every replica sees every read (src/state). */
+export interface LabelStore {
+  labels(agent: string, initial: Labels): Promise<Labels>;
+  absorb(agent: string, initial: Labels, read: Labels): Promise<Labels>;
+}
+
 /**
- * The session's agent labels: they start from the guards' `label_agent` answers. Each state is
- * a frozen value, replaced (never changed) when the agent absorbs what it read, so a caller can
- * keep the labels it saw without copying them.
+ * An agent's labels, as this process knows them: they start from the guards' `label_agent`
+ * answers and are kept in the store all replicas share. Each state is a frozen value, replaced
+ * (never changed) when the agent absorbs what it read, so a caller can keep the labels it saw
+ * without copying them. `refresh` takes the stored labels before a decision; what the agent read
+ * is merged here at once (`absorb`) and recorded in the store by `commit`, which the caller
+ * awaits before it gives the agent the data: a write checked on any replica sees every read
+ * given before it.
  */
 export class AgentState {
   #labels: Labels;
-  constructor(initial: Labels) {
-    this.#labels = frozen({ secrecy: union(initial.secrecy, []), integrity: union(initial.integrity, []) });
+  /** Reads absorbed here and not yet recorded in the store. */
+  #pending?: Labels;
+  readonly #store: LabelStore;
+  readonly #agent: string;
+  readonly #initial: Labels;
+  constructor(initial: Labels, store: LabelStore = new MemoryState(), agent = 'agent') {
+    this.#initial = frozen({ secrecy: union(initial.secrecy, []), integrity: union(initial.integrity, []) });
+    this.#labels = this.#initial;
+    this.#store = store;
+    this.#agent = agent;
   }
   get labels(): Labels {
     return this.#labels;
   }
   /** Propagate mode: what the agent reads taints it (secrecy grows, integrity shrinks). */
   absorb(read: Labels): void {
-    this.#labels = frozen({
-      secrecy: union(this.#labels.secrecy, read.secrecy),
-      integrity: intersect(this.#labels.integrity, read.integrity),
-    });
+    this.#labels = merged(this.#labels, read);
+    this.#pending = this.#pending ? merged(this.#pending, read) : frozen({ secrecy: union(read.secrecy, []), integrity: union(read.integrity, []) });
+  }
+  /** The labels as the store has them now, with what this process absorbed and has not recorded yet. */
+  async refresh(): Promise<void> {
+    const stored = frozen(normal(await this.#store.labels(this.#agent, this.#initial)));
+    this.#labels = this.#pending ? merged(stored, this.#pending) : stored;
+  }
+  /** Records what the agent read in the store, in one step; fails (and keeps it to record) when the store cannot. */
+  async commit(): Promise<void> {
+    const pending = this.#pending;
+    if (!pending) return;
+    this.#pending = undefined;
+    try {
+      const stored = frozen(normal(await this.#store.absorb(this.#agent, this.#initial, pending)));
+      this.#labels = this.#pending ? merged(stored, this.#pending) : stored;
+    } catch (err) {
+      this.#pending = this.#pending ? merged(pending, this.#pending) : pending;
+      throw err;
+    }
   }
   toString(): string {
     return format(this.#labels);

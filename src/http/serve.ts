@@ -153,7 +153,10 @@ export async function serve(options: ServeOptions): Promise<Served> {
       return json(res, caller.status, { error: caller.error });
     }
     if (path === '/close') return closeEndpoint(req, res);
-    if (path === '/reflect') return json(res, 200, { agent: caller.agent, labels: gateway.labelsNow(caller.agent) ?? null });
+    if (path === '/reflect') {
+      const labels = await gateway.labelsNow(caller.agent).catch((err: unknown) => err as Error);
+      return labels instanceof Error ? json(res, 503, { error: labels.message }) : json(res, 200, { agent: caller.agent, labels: labels ?? null });
+    }
     const target = routed?.[1] && decodeURIComponent(routed[1]);
     if (target !== undefined && !servers.has(target)) return json(res, 404, { error: `no server named "${target}"` });
     return mcpRequest(req, res, caller.agent, target);
@@ -162,7 +165,7 @@ export async function serve(options: ServeOptions): Promise<Served> {
   async function mcpRequest(req: IncomingMessage, res: ServerResponse, agent: string, target: string | undefined): Promise<void> {
     const routeKey = target ?? '';
     const id = req.headers['mcp-session-id'];
-    const entry = typeof id === 'string' ? sessions.get(id) : undefined;
+    const entry = typeof id === 'string' ? (sessions.get(id) ?? (await takenUp(id, agent, routeKey))) : undefined;
     // Another agent's session is no session of this one's: the same answer as an unknown id.
     if (typeof id === 'string' && (!entry || entry.agent !== agent || entry.route !== routeKey)) return rpcError(res, 404, -32001, 'Session not found');
     if (entry) entry.lastSeen = Date.now();
@@ -173,6 +176,7 @@ export async function serve(options: ServeOptions): Promise<Served> {
     }
     if (req.method === 'DELETE') {
       if (!entry) return rpcError(res, 400, RPC.invalidRequest, 'Bad Request: Mcp-Session-Id header is required');
+      await gateway.state.forgetSession(entry.transport.sessionId!).catch(() => {});
       await entry.transport.close();
       return json(res, 200, {});
     }
@@ -195,14 +199,40 @@ export async function serve(options: ServeOptions): Promise<Served> {
     // skip initialize): served by a session of this request alone. A 2026 error says its kind in
     // the HTTP status too.
     const modern = claimedVersion((read.body as { params?: Params }).params) === MODERN;
-    const transport = new HttpTransport(initialize ? randomUUID() : undefined, modern ? modernErrorStatus : undefined);
-    const session = new Session(gateway, transport, { agent, server: target, maxCalls: config.maxCallsPerSession });
+    const { transport } = await open(initialize ? randomUUID() : undefined, agent, routeKey, modern);
+    if (!transport.sessionId) res.on('close', () => void transport.close());
+    else {
+      // Any replica may take the session up (the shared state keeps how it began).
+      const params = (Array.isArray(read.body) ? read.body : [read.body]).find((m: { method?: unknown }) => m?.method === 'initialize')?.params ?? {};
+      await gateway.state.rememberSession(transport.sessionId, { agent, route: routeKey, initialize: params }, config.sessionTimeoutMs).catch((err: unknown) => log.warn(`session ${transport.sessionId}: ${errorMessage(err)}`));
+    }
+    transport.handlePost(res, read.body);
+  }
+
+  /** A session on this replica, with an id (older protocol: kept until it closes) or for one request. */
+  async function open(id: string | undefined, agent: string, routeKey: string, modern = false): Promise<Entry> {
+    const transport = new HttpTransport(id, modern ? modernErrorStatus : undefined);
+    const session = new Session(gateway, transport, { agent, server: routeKey || undefined, maxCalls: config.maxCallsPerSession });
+    const entry = { transport, session, agent, route: routeKey, lastSeen: Date.now() };
     // The router owns the transport's callbacks; the session says when it has closed.
     void session.closed.then(() => transport.sessionId && sessions.delete(transport.sessionId));
-    if (transport.sessionId) sessions.set(transport.sessionId, { transport, session, agent, route: routeKey, lastSeen: Date.now() });
-    else res.on('close', () => void transport.close());
+    if (id) sessions.set(id, entry);
     await session.start();
-    transport.handlePost(res, read.body);
+    return entry;
+  }
+
+  /**
+   * An older session this replica has not seen, begun on another (behind a load balancer): taken
+   * up here, as it began, when the shared state knows it as this agent's on this route.
+   */
+  async function takenUp(id: string, agent: string, routeKey: string): Promise<Entry | undefined> {
+    if (!config.state) return undefined;
+    const record = await gateway.state.session(id).catch((err: unknown) => void log.warn(`session ${id}: ${errorMessage(err)}`));
+    if (!record || record.agent !== agent || record.route !== routeKey) return undefined;
+    const entry = sessions.get(id) ?? (await open(id, agent, routeKey));
+    await entry.session.initialize(record.initialize);
+    log.info(`session ${id} of agent "${agent}" taken up from the shared state`);
+    return entry;
   }
 
   function health(res: ServerResponse): void {

@@ -8,6 +8,8 @@ import { RequestStates } from './protocol.ts';
 import type { Rounds } from './rounds.ts';
 import { logger } from '../shared/log.ts';
 import { type ServerPins, serverDigest } from '../supply/lock.ts';
+import { MemoryState } from '../state/memory.ts';
+import type { SharedState } from '../state/shared.ts';
 import { AuditLog } from './audit.ts';
 import { Backend, type ListKind, type ServerRequest, relayed } from './backend.ts';
 import { Catalog } from './catalog.ts';
@@ -88,7 +90,8 @@ export class Gateway {
   readonly #hosted = new HostTools();
   readonly #sessions = new Set<Agent>();
   readonly #agents = new Map<string, AgentState>();
-  readonly #inFlight = new Map<string, number>();
+  /** What replicas share ([gateway] state); this process's memory until start() opens the store. */
+  state: SharedState = new MemoryState();
   /** Servers with per_agent = true: each agent's own process, by server and agent. */
   readonly #perAgent = new Map<string, Map<string, Backend>>();
   #clientCapabilities: Params = {};
@@ -140,6 +143,8 @@ export class Gateway {
     this.#starting ??= (async () => {
       // The first agent's: every process of a server (per_agent ones too) is introduced with them.
       this.#clientCapabilities = relayed(clientCapabilities);
+      // Loaded only where replicas share a store, so that one process does not start a Redis client.
+      if (this.config.state) this.state = new (await import('../state/redis.ts')).RedisState(this.config.state);
       await this.#guards;
       const started = await Promise.allSettled(this.backends.map((b) => b.start(this.#clientCapabilities)));
       const failed = started.filter((s, i): s is PromiseRejectedResult => s.status === 'rejected' && !this.#leftForLogin(this.backends[i]!.name, s.reason));
@@ -219,26 +224,26 @@ export class Gateway {
    */
   labelsOf(agent: string, initial: Labels): AgentState {
     let state = this.#agents.get(agent);
-    if (!state) this.#agents.set(agent, (state = new AgentState(initial)));
+    if (!state) this.#agents.set(agent, (state = new AgentState(initial, this.state, agent)));
     return state;
   }
 
-  /** An agent's labels now, if it has made a call (`GET /reflect`). */
-  labelsNow(agent: string): Labels | undefined {
-    return this.#agents.get(agent)?.labels;
+  /**
+   * An agent's labels now (`GET /reflect`): as the shared state has them, for any agent of the
+   * deployment; in one process's memory, for an agent that has made a call.
+   */
+  async labelsNow(agent: string): Promise<Labels | undefined> {
+    const state = this.#agents.get(agent) ?? (this.config.state ? this.labelsOf(agent, (await this.labeled()).initial) : undefined);
+    await state?.refresh();
+    return state?.labels;
   }
 
-  /** A call of this agent's begins: its release, or undefined past [gateway] max_concurrent_calls in flight (over all its sessions). */
-  admit(agent: string): (() => void) | undefined {
-    const n = this.#inFlight.get(agent) ?? 0;
-    if (n >= this.config.maxConcurrentCalls) return undefined;
-    this.#inFlight.set(agent, n + 1);
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      this.#inFlight.set(agent, this.#inFlight.get(agent)! - 1);
-    };
+  /**
+   * A call of this agent's begins: its release, or undefined past [gateway] max_concurrent_calls
+   * in flight (over all its sessions, on every replica).
+   */
+  admit(agent: string): Promise<(() => void) | undefined> {
+    return this.state.admit(agent, this.config.maxConcurrentCalls, this.config.servers.reduce((most, s) => Math.max(most, s.maxTotalMs), 0));
   }
 
   /** The audit id of the next decision: one sequence per gateway, whichever session decides. */
@@ -283,6 +288,7 @@ export class Gateway {
       for (const r of this.rounds.values()) r.end('the gateway is closing');
       await Promise.all([...this.backends, ...[...this.#perAgent.values()].flatMap((m) => [...m.values()])].map((b) => b.close()));
       this.audit?.close();
+      await this.state.close();
     })();
     return this.#closing;
   }

@@ -163,6 +163,11 @@ export class Rounds {
     return { resultType: 'input_required', inputRequests: this.#inputRequests(), requestState };
   }
 
+  /** The request waits for the agent: its answers to questions, or its asking after its task. */
+  get waitsForAgent(): boolean {
+    return this.#questions.size > 0 || this.#task !== undefined;
+  }
+
   /** This request is the agent's task now (tasks/get, tasks/update and tasks/cancel reach it). */
   get isTask(): boolean {
     return this.#task !== undefined;

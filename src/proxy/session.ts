@@ -235,7 +235,7 @@ export class Session implements Agent {
       return rounds.next(this.#gateway.requestStates.seal(this.agentName, rounds.nonce));
     }
     const all = this.#gateway.rounds;
-    if ([...all.values()].filter((r) => r.agent === this.agentName).length >= MAX_ROUNDS) {
+    if ([...all.values()].filter((r) => r.agent === this.agentName && r.waitsForAgent).length >= MAX_ROUNDS) {
       throw new RpcError(RPC.invalidRequest, `${MAX_ROUNDS} requests are waiting for agent "${this.agentName}"'s answers; answer or cancel one first`);
     }
     const rounds: Rounds = new Rounds(this.agentName, what, context, (ctx) => handler(request, ctx), () => all.delete(rounds.context.id), options);
@@ -482,6 +482,7 @@ export class Session implements Agent {
     const route = routes.get(server);
     if (!route) return false;
     try {
+      await agent.refresh();
       const answer = await route.guard.labelResource('resources/read', { uri }, this.#backendCall(route, this.#record(route, 'resources/read', 'resources/read', agent)));
       return check(agent.labels, answer.resource, 'read').length === 0;
     } catch {
@@ -568,6 +569,18 @@ export class Session implements Agent {
     const audited = this.#audited(record, agent);
     // Refusals sent to a server never name the agent's labels: they are the agent's secrets.
     const refuse = (why: string) => new RpcError(RPC.invalidRequest, `mcpg refused ${method}: ${why} (audit id ${record.id})`);
+    const unshared = (err: unknown) => {
+      record.decision = 'error';
+      record.reason = errorMessage(err);
+      audited();
+      return refuse('the shared state cannot be reached');
+    };
+    try {
+      await agent.refresh();
+    } catch (err) {
+      throw unshared(err);
+    }
+    record.agent_before = agent.labels;
     let answer: ResourceAnswer;
     try {
       answer = await route.guard.labelResource(method, params, this.#backendCall(route, record));
@@ -585,6 +598,11 @@ export class Session implements Agent {
       audited('deny', reading);
       throw refuse('the agent may not read what it carries');
     }
+    try {
+      await agent.commit();
+    } catch (err) {
+      throw unshared(err);
+    }
     if (audited()) throw refuse('it could not be audited');
     // A URL-mode elicitation ends later, with a notification naming its id: this agent may hear it.
     if (method === 'elicitation/create' && params.mode === 'url' && typeof params.elicitationId === 'string') {
@@ -599,7 +617,12 @@ export class Session implements Agent {
   /** A call of the agent's, admitted within its limits, then through the choke point. */
   async #through(call: Call): Promise<Outcome> {
     if (++this.#callsMade > this.#maxCalls) return { refused: `mcpg refused "${call.tool}": this session has made the ${this.#maxCalls} calls [gateway] max_calls_per_session allows; start a new session` };
-    const release = this.#gateway.admit(this.agentName);
+    let release;
+    try {
+      release = await this.#gateway.admit(this.agentName);
+    } catch (err) {
+      return { refused: `mcpg refused "${call.tool}": ${errorMessage(err)}` };
+    }
     if (!release) return { refused: `mcpg refused "${call.tool}": agent "${this.agentName}" has ${this.#gateway.config.maxConcurrentCalls} calls in flight, the most [gateway] max_concurrent_calls allows; try again when one ends` };
     try {
       return await this.#decided(call);
@@ -645,6 +668,13 @@ export class Session implements Agent {
       return audited({ refused: `${what}: ${record.reason}` });
     };
     const backend = this.#backendCall(route, record);
+    // The labels every replica has for this agent now: a write is checked against every read given before it.
+    try {
+      await agent.refresh();
+    } catch (err) {
+      return fail('the shared state', err);
+    }
+    record.agent_before = agent.labels;
 
     let answer: ResourceAnswer;
     try {
@@ -697,6 +727,11 @@ export class Session implements Agent {
       record.violations = reading;
       record.reason = reading.length ? `the server's error is withheld: ${describe(reading)}` : `the server answered error ${err.code}`;
       if (reading.length) return audited({ refused: `mcpg withheld the error server "${server}" answered to "${tool}": the agent may not read it (audit id ${record.id})` });
+      try {
+        await agent.commit();
+      } catch (stateErr) {
+        return fail('the shared state', stateErr, true);
+      }
       return audited({ error: err });
     } finally {
       inFlight.splice(inFlight.indexOf(context.id), 1);
@@ -718,7 +753,13 @@ export class Session implements Agent {
       record.violations = after.violations;
       record.reason = `${after.withheld} of ${after.total} items withheld`;
     }
-    if (after.absorbed) log.debug(`agent labels now ${format(after.absorbed)}`);
+    // What the agent read is recorded for every replica before it is given the data.
+    try {
+      await agent.commit();
+    } catch (err) {
+      return fail('the shared state', err, true);
+    }
+    if (after.absorbed) log.debug(`agent labels now ${format(agent.labels)}`);
     return audited({ result: after.result });
   }
 

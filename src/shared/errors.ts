@@ -26,6 +26,7 @@ const CODES = {
   BACKEND_START: 'backend',
   BACKEND_UNAVAILABLE: 'backend',
   BACKEND_AUTH: 'backend',
+  STATE_UNAVAILABLE: 'backend',
   GUARD_LOAD: 'guard',
   GUARD_ABI: 'guard',
   GUARD_FAILED: 'guard',

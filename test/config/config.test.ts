@@ -140,4 +140,10 @@ describe('config of this round: OCI guards, the machine grants, the protocol era
     expect(load({ mcpServers: { s: { command: 'x', protocol: '2025-11-25' } } }).servers[0]).toMatchObject({ protocol: '2025-11-25' });
     expect(error(() => load({ mcpServers: { s: { command: 'x', protocol: '2024-01-01' } } })).message).toMatch(/servers\.s\.protocol/);
   });
+
+  it('shares state in Redis when [gateway] state names it (its password from the environment), and refuses anything else', () => {
+    expect(load({ gateway: { state: 'redis://:${JWT}@127.0.0.1:6379/2' } }).state).toBe('redis://:j@127.0.0.1:6379/2');
+    expect(load({}).state).toBeUndefined();
+    expect(error(() => load({ gateway: { state: 'memcached://127.0.0.1' } })).message).toMatch(/gateway\.state: a redis:\/\/ or rediss:\/\/ URL/);
+  });
 });

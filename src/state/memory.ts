@@ -1,0 +1,43 @@
+import { type Labels, intersect, union } from '../difc/labels.ts';
+import type { SessionRecord, SharedState } from './shared.ts';
+
+/** One process's state, when there are no replicas to share it with (no `[gateway] state`). */
+export class MemoryState implements SharedState {
+  readonly where = 'memory';
+  readonly reachable = true;
+  readonly #labels = new Map<string, Labels>();
+  readonly #inFlight = new Map<string, number>();
+
+  async labels(agent: string, initial: Labels): Promise<Labels> {
+    let labels = this.#labels.get(agent);
+    if (!labels) this.#labels.set(agent, (labels = initial));
+    return labels;
+  }
+
+  async absorb(agent: string, initial: Labels, read: Labels): Promise<Labels> {
+    const now = await this.labels(agent, initial);
+    const after = { secrecy: union(now.secrecy, read.secrecy), integrity: intersect(now.integrity, read.integrity) };
+    this.#labels.set(agent, after);
+    return after;
+  }
+
+  async admit(agent: string, max: number): Promise<(() => void) | undefined> {
+    const n = this.#inFlight.get(agent) ?? 0;
+    if (n >= max) return undefined;
+    this.#inFlight.set(agent, n + 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.#inFlight.set(agent, (this.#inFlight.get(agent) ?? 1) - 1);
+    };
+  }
+
+  // One process serves its sessions itself: none to take up from another.
+  async rememberSession(_id: string, _record: SessionRecord): Promise<void> {}
+  async session(): Promise<SessionRecord | undefined> {
+    return undefined;
+  }
+  async forgetSession(): Promise<void> {}
+  async close(): Promise<void> {}
+}
