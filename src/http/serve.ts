@@ -71,6 +71,7 @@ export async function serve(options: ServeOptions): Promise<Served> {
   }
   const gateway = new Gateway(options);
   const sessions = new Map<string, Entry>();
+  const metrics = (gateway.metrics = new (await import('../observe/metrics.ts')).Metrics(() => sessions.size));
   const servers = new Set(config.servers.map((s) => s.name));
   let ready = false;
   let draining = false;
@@ -137,6 +138,8 @@ export async function serve(options: ServeOptions): Promise<Served> {
       return json(res, 403, { error: `mcpg serves ${[...allowedHosts][0]} only (Host ${req.headers.host ?? 'missing'}${origin ? `, Origin ${origin}` : ''})` });
     }
     if (path === '/health') return health(res);
+    // Counts by server, tool and decision, and timings: nothing of an agent's or of the data.
+    if (path === '/metrics' && req.method === 'GET') return void res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(await metrics.registry.metrics());
     // RFC 9728: where an agent learns which authorization server issues tokens for mcpg.
     if (config.oauth && /^\/\.well-known\/oauth-protected-resource(\/mcp(\/[^/]+)?)?$/.test(path)) {
       const resource = path.replace('/.well-known/oauth-protected-resource', '') || '/mcp';

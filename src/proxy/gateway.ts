@@ -10,6 +10,7 @@ import { logger } from '../shared/log.ts';
 import { type ServerPins, serverDigest } from '../supply/lock.ts';
 import { MemoryState } from '../state/memory.ts';
 import type { SharedState } from '../state/shared.ts';
+import type { Metrics } from '../observe/metrics.ts';
 import { AuditLog } from './audit.ts';
 import { Backend, type ListKind, type ServerRequest, relayed } from './backend.ts';
 import { Catalog } from './catalog.ts';
@@ -90,6 +91,8 @@ export class Gateway {
   readonly #hosted = new HostTools();
   readonly #sessions = new Set<Agent>();
   readonly #agents = new Map<string, AgentState>();
+  /** Prometheus metrics, where something serves them (`mcpg serve`). */
+  metrics?: Metrics;
   /** What replicas share ([gateway] state); this process's memory until start() opens the store. */
   state: SharedState = new MemoryState();
   /** Servers with per_agent = true: each agent's own process, by server and agent. */

@@ -660,6 +660,7 @@ export class Session implements Agent {
       return audited({ refused: `${what}: ${why}. Agent labels: ${agent}.` });
     };
     const fail = (stage: string, err: unknown, made = false): Outcome => {
+      if (err instanceof McpgError && err.code === 'STATE_UNAVAILABLE') this.#gateway.metrics?.stateError();
       record.decision = 'error';
       // Guard errors name the guard and the function already.
       record.reason = err instanceof McpgError ? err.message : `${stage}: ${errorMessage(err)}`;
@@ -678,7 +679,7 @@ export class Session implements Agent {
 
     let answer: ResourceAnswer;
     try {
-      answer = await route.guard.labelResource(tool, args, backend);
+      answer = await this.#timed(route, 'label_resource', () => route.guard.labelResource(tool, args, backend));
     } catch (err) {
       return fail(`guard "${route.guard.name}" failed in label_resource`, err);
     }
@@ -740,7 +741,7 @@ export class Session implements Agent {
 
     let after;
     try {
-      const labeling = await route.guard.labelResponse(tool, args, result, backend);
+      const labeling = await this.#timed(route, 'label_response', () => route.guard.labelResponse(tool, args, result, backend));
       after = decideAfter(route.mode, agent, result, split(result, answer.resource, labeling), answer.operation);
     } catch (err) {
       const stage = err instanceof ResponseShapeError ? 'malformed response labels' : 'label_response';
@@ -775,7 +776,9 @@ export class Session implements Agent {
     const refuse = (why: string) => new LocalError(RPC.invalidRequest, `mcpg stopped "${call.tool}" on server "${call.route.backend.name}": ${why}`);
     let params = call.params;
     for (let round = 1; ; round++) {
+      const started = performance.now();
       const result = await backend.request(call.method, params, { signal: call.context.signal, capabilities: this.#capabilities, ...(onprogress && { onprogress }) });
+      this.#gateway.metrics?.backend(call.route.backend.name, call.method, (performance.now() - started) / 1000);
       if (result.resultType === 'task' || (call.params.task !== undefined && isObject(result.task))) return this.#followTask(call, backend, result, refuse);
       if (result.resultType !== 'input_required') return result;
       if (round > MAX_SERVER_ROUNDS) throw refuse(`the server asked for input ${MAX_SERVER_ROUNDS} times`);
@@ -900,9 +903,22 @@ export class Session implements Agent {
       }
       record.agent_after = agent.labels;
       const failure = this.#gateway.audit?.write(record);
+      this.#gateway.metrics?.decided(record);
       if (failure) log.error(`server "${record.server}": ${failure}`);
       return failure;
     };
+  }
+
+  /** A guard's labeling, timed for the metrics. */
+  async #timed<T>(route: Route, stage: 'label_resource' | 'label_response', label: () => Promise<T>): Promise<T> {
+    const metrics = this.#gateway.metrics;
+    if (!metrics) return label();
+    const started = performance.now();
+    try {
+      return await label();
+    } finally {
+      metrics.guard(route.backend.name, route.guard.name, stage, (performance.now() - started) / 1000);
+    }
   }
 
   /** The guard's call_backend: to its own server (or mcpg's host tools), outside DIFC, audited. */

@@ -328,3 +328,37 @@ describe('mcpg serve, lifecycle', () => {
     await expect(serve({ config: loadConfig(file), listen: '0.0.0.0:0', makeGuard: async () => noopGuard() })).rejects.toThrow(/\[gateway\] agents: none are named.*loopback address only/);
   });
 });
+
+describe('mcpg serve, GET /metrics', () => {
+  let served: Served;
+  beforeAll(async () => {
+    served = await start();
+  });
+  afterAll(() => served?.close());
+
+  it('GET /metrics: calls by server, tool and decision, the guards\' and servers\' time, sessions; no agent, no data', async () => {
+    const metric = async (pattern: RegExp) => Number(pattern.exec(await (await fetch(`${served.url}/metrics`)).text())?.[1] ?? 0);
+    const allowed = /^mcpg_calls_total\{server="sink",tool="echo",decision="allow"\} (\d+)$/m;
+    const denied = /^mcpg_calls_total\{server="sink",tool="echo",decision="deny"\} (\d+)$/m;
+    const [allowedBefore, deniedBefore] = [await metric(allowed), await metric(denied)];
+    const bob = await agent(`${served.url}/mcp/sink`, BOB);
+    const bobNotes = await agent(`${served.url}/mcp/notes`, BOB);
+    try {
+      expect((await bob.call('echo', { text: 'metric-marker' })).isError).toBeFalsy();
+      await bobNotes.call('echo', { text: 'taint' });
+      expect((await bob.call('echo', { text: 'metric-marker' })).isError).toBe(true);
+      const res = await fetch(`${served.url}/metrics`);
+      expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+      const text = await res.text();
+      expect(await metric(allowed)).toBe(allowedBefore + 1);
+      expect(await metric(denied)).toBe(deniedBefore + 1);
+      expect(text).toMatch(/^mcpg_backend_seconds_count\{server="sink",method="tools\/call"\} [1-9]/m);
+      expect(text).toMatch(/^mcpg_guard_seconds_count\{server="notes",guard="notes-guard",stage="label_resource"\} [1-9]/m);
+      expect(text).toMatch(/^mcpg_sessions [1-9]/m);
+      expect(text).toMatch(/^mcpg_process_resident_memory_bytes \d+/m);
+      for (const secret of ['bob', 'alice', BOB, 'metric-marker', 'private:notes']) expect(text).not.toContain(secret);
+    } finally {
+      await Promise.all([bob.client.close(), bobNotes.client.close()]);
+    }
+  });
+});
