@@ -52,7 +52,7 @@ describe('deploy/kubernetes', () => {
     expect(matches(deployment.spec!.selector.matchLabels)).toBe(true);
     expect(matches((find('Service', 'mcpg') as unknown as Service).spec!.selector)).toBe(true);
     expect(matches((find('PodDisruptionBudget', 'mcpg') as unknown as PodDisruptionBudget).spec!.selector!.matchLabels)).toBe(true);
-    expect(matches((find('NetworkPolicy', 'mcpg') as unknown as NetworkPolicy).spec!.podSelector.matchLabels)).toBe(true);
+    expect(matches((find('NetworkPolicy', 'mcpg') as unknown as NetworkPolicy).spec!.podSelector?.matchLabels)).toBe(true);
     expect((find('HorizontalPodAutoscaler', 'mcpg') as unknown as HorizontalPodAutoscaler).spec!.scaleTargetRef).toMatchObject({ kind: 'Deployment', name: 'mcpg' });
     const container = deployment.spec!.template.spec!.containers[0]!;
     const domain = /^\s*domain = "([^"]+)"/m.exec(find('ConfigMap', 'mcpg').data!['mcpg.toml']!)![1];
