@@ -10,6 +10,7 @@ import { explainCommand } from './commands/explain.ts';
 import { importCommand } from './commands/import.ts';
 import { runCommand } from './commands/run.ts';
 import { serveCommand } from './commands/serve.ts';
+import { healthCommand } from './commands/health.ts';
 import { toolsCommand } from './commands/tools.ts';
 import { exitWith } from './exit.ts';
 import { out } from './output.ts';
@@ -52,6 +53,7 @@ export async function main(argv: string[]): Promise<void> {
       .usage('$0 <command>\n\nAn MCP gateway that enforces information-flow control with WebAssembly guards.')
       .command(runCommand)
       .command(serveCommand)
+      .command(healthCommand)
       .command(configCommand)
       .command(authCommand)
       .command(guardCommand)

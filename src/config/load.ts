@@ -50,6 +50,9 @@ export interface Config {
   oauth?: { issuer: string; audience: string; jwksUrl?: string; agentClaim: string };
   /** Where large tool results go, when the config names a place (gh-aw-mcpg's payloadDir). */
   payloads?: { dir: string; threshold: number; pathPrefix?: string };
+  /** The size above which a result goes to `payloads.dir` (also when the environment names the dir: MCP_GATEWAY_PAYLOAD_DIR). */
+  payloadThreshold: number;
+  payloadPathPrefix?: string;
 }
 
 /**
@@ -100,6 +103,8 @@ export function parseConfig(file: string, text: string, env: NodeJS.ProcessEnv =
     ...(cfg.gateway.state && { state: cfg.gateway.state }),
     maxCallsPerSession: cfg.gateway.max_calls_per_session,
     ...(cfg.gateway.oauth && { oauth: { issuer: cfg.gateway.oauth.issuer, audience: cfg.gateway.oauth.audience, jwksUrl: cfg.gateway.oauth.jwks_url, agentClaim: cfg.gateway.oauth.agent_claim } }),
+    payloadThreshold: cfg.gateway.payload_size_threshold,
+    ...(cfg.gateway.payload_path_prefix && { payloadPathPrefix: cfg.gateway.payload_path_prefix }),
     ...(cfg.gateway.payload_dir && { payloads: { dir: cfg.gateway.payload_dir, threshold: cfg.gateway.payload_size_threshold, pathPrefix: cfg.gateway.payload_path_prefix } }),
     trustedRoot: cfg.gateway.trusted_root && relative(cfg.gateway.trusted_root),
     warnings: [

@@ -83,3 +83,14 @@ describe('deploy/kubernetes', () => {
     expect(state.password).toBe('value-of-redis_password-0123456789');
   });
 });
+
+describe('the release workflow', () => {
+  it('builds the container image for amd64 and arm64 from the Containerfile, and attests each by digest in the registry', () => {
+    const wf = parseAllDocuments(readFileSync(join(ROOT, '.github/workflows/release.yml'), 'utf8'))[0]!.toJS() as { jobs: Record<string, { strategy?: { matrix: { include: { arch?: string }[] } }; steps: { uses?: string; run?: string; with?: Record<string, unknown> }[] }> };
+    const job = wf.jobs.container!;
+    expect(job.strategy!.matrix.include.map((m) => m.arch)).toEqual(['amd64', 'arm64']);
+    expect(job.steps.some((s) => s.run?.includes('buildah build --format docker -f Containerfile'))).toBe(true);
+    expect(job.steps.find((s) => s.uses?.startsWith('actions/attest-build-provenance'))!.with).toMatchObject({ 'push-to-registry': true, 'subject-digest': expect.stringContaining('steps.push.outputs.digest') });
+    expect(wf.jobs['container-tag']!.steps[0]!.run).toMatch(/manifest push --all/);
+  });
+});
