@@ -43,6 +43,8 @@ export interface Config {
   domain?: string;
   sessionTimeoutMs: number;
   maxConcurrentCalls: number;
+  /** Where traces go (OTLP/HTTP): [gateway.opentelemetry], else the standard OTEL_EXPORTER_OTLP_ENDPOINT. */
+  opentelemetry?: { endpoint: string; serviceName: string; headers: Record<string, string> };
   /** Where replicas share agents' labels, calls and sessions (redis:// or rediss://); unset: memory. */
   state?: string;
   maxCallsPerSession: number;
@@ -101,6 +103,9 @@ export function parseConfig(file: string, text: string, env: NodeJS.ProcessEnv =
     sessionTimeoutMs: cfg.gateway.session_timeout * 1000,
     maxConcurrentCalls: cfg.gateway.max_concurrent_calls,
     ...(cfg.gateway.state && { state: cfg.gateway.state }),
+    ...(cfg.gateway.opentelemetry
+      ? { opentelemetry: { endpoint: cfg.gateway.opentelemetry.endpoint, serviceName: cfg.gateway.opentelemetry.service_name, headers: cfg.gateway.opentelemetry.headers } }
+      : env.OTEL_EXPORTER_OTLP_ENDPOINT && { opentelemetry: { endpoint: env.OTEL_EXPORTER_OTLP_ENDPOINT, serviceName: env.OTEL_SERVICE_NAME || 'mcpg', headers: {} } }),
     maxCallsPerSession: cfg.gateway.max_calls_per_session,
     ...(cfg.gateway.oauth && { oauth: { issuer: cfg.gateway.oauth.issuer, audience: cfg.gateway.oauth.audience, jwksUrl: cfg.gateway.oauth.jwks_url, agentClaim: cfg.gateway.oauth.agent_claim } }),
     payloadThreshold: cfg.gateway.payload_size_threshold,
@@ -178,7 +183,7 @@ const GH_AW_GATEWAY: Record<string, string> = {
   payloadPathPrefix: 'payload_path_prefix',
 };
 /** gh-aw-mcpg's keys that mcpg accepts and does not act on (each is a warning). */
-const GH_AW_IGNORED = ['keepaliveInterval', 'trustedBots', 'opentelemetry', 'forcePublicRepos', 'sinkVisibilityExemptServers'];
+const GH_AW_IGNORED = ['keepaliveInterval', 'trustedBots', 'forcePublicRepos', 'sinkVisibilityExemptServers'];
 
 /**
  * gh-aw-mcpg's JSON config (what GitHub Agentic Workflows write to its stdin), as an mcpg
@@ -194,7 +199,7 @@ function fromGhAw(raw: unknown, file: string, env: NodeJS.ProcessEnv, notes: str
   const gateway = doc.gateway as Record<string, unknown> | undefined;
   const servers = (doc.mcpServers ?? doc.servers) as Record<string, Record<string, unknown>> | undefined;
   const ghaw =
-    (gateway && typeof gateway === 'object' && ['port', 'agentId', 'agentIds', 'apiKey', ...Object.keys(GH_AW_GATEWAY), ...GH_AW_IGNORED, 'sessionTimeout'].some((k) => k in gateway)) ||
+    (gateway && typeof gateway === 'object' && ['port', 'agentId', 'agentIds', 'apiKey', ...Object.keys(GH_AW_GATEWAY), ...GH_AW_IGNORED, 'sessionTimeout', 'opentelemetry'].some((k) => k in gateway)) ||
     (servers && typeof servers === 'object' && Object.values(servers).some((s) => s && typeof s === 'object' && ('container' in s || 'guard-policies' in s)));
   if (!ghaw) return raw;
   const fail = (path: string, why: string) => new McpgError('CONFIG_INVALID', `${file}: ${path}: ${why}`);
@@ -211,7 +216,13 @@ function fromGhAw(raw: unknown, file: string, env: NodeJS.ProcessEnv, notes: str
         if (!Array.isArray(v) || !v.length) throw fail('gateway.agentIds', 'expected a non-empty list of agent identifiers');
         g.agents = { ...(g.agents as object), ...Object.fromEntries(v.map((id, i) => [`agent-${i + 1}`, id])) };
       } else if (k === 'sessionTimeout') g.session_timeout = goDuration(v, () => fail('gateway.sessionTimeout', 'expected a duration such as "30m" or "4h"'));
-      else if (GH_AW_IGNORED.includes(k)) notes.push(`gateway.${k}: accepted from gh-aw-mcpg's config; mcpg does not act on it`);
+      else if (k === 'opentelemetry') {
+        // Its endpoint is taken; the rest of it mcpg does not act on.
+        const o = v && typeof v === 'object' ? (v as Record<string, unknown>) : {};
+        if (typeof o.endpoint === 'string') g.opentelemetry = { endpoint: o.endpoint };
+        const rest = Object.keys(o).filter((key) => key !== 'endpoint');
+        if (typeof o.endpoint !== 'string' || rest.length) notes.push(`gateway.opentelemetry: accepted from gh-aw-mcpg's config; mcpg takes its endpoint only${rest.length ? ` (not ${rest.join(', ')})` : ''}`);
+      } else if (GH_AW_IGNORED.includes(k)) notes.push(`gateway.${k}: accepted from gh-aw-mcpg's config; mcpg does not act on it`);
       else g[k] = v;
     }
     if ('agentId' in gateway && 'agentIds' in gateway) throw fail('gateway', 'agentId and agentIds are exclusive: give one');

@@ -253,6 +253,14 @@ export const configSchema = z
         payload_dir: z.string().regex(/^\//, 'an absolute path').optional(),
         payload_size_threshold: z.number().int().min(1).default(524_288),
         payload_path_prefix: z.string().optional(),
+        // OpenTelemetry traces over OTLP/HTTP (the collector's base URL; traces go to its /v1/traces).
+        opentelemetry: z
+          .strictObject({
+            endpoint: z.url({ protocol: /^https?$/ }),
+            service_name: z.string().min(1).default('mcpg'),
+            headers: z.record(z.string(), z.string()).default({}),
+          })
+          .optional(),
         // What replicas share (labels, calls in flight, sessions): Redis or Valkey. Unset: this process's memory.
         state: z
           .string()

@@ -11,6 +11,7 @@ import { type ServerPins, serverDigest } from '../supply/lock.ts';
 import { MemoryState } from '../state/memory.ts';
 import type { SharedState } from '../state/shared.ts';
 import type { Metrics } from '../observe/metrics.ts';
+import type { Tracing } from '../observe/traces.ts';
 import { AuditLog } from './audit.ts';
 import { Backend, type ListKind, type ServerRequest, relayed } from './backend.ts';
 import { Catalog } from './catalog.ts';
@@ -93,6 +94,8 @@ export class Gateway {
   readonly #agents = new Map<string, AgentState>();
   /** Prometheus metrics, where something serves them (`mcpg serve`). */
   metrics?: Metrics;
+  /** OpenTelemetry traces, where the config names an OTLP endpoint ([gateway.opentelemetry]). */
+  tracing?: Tracing;
   /** What replicas share ([gateway] state); this process's memory until start() opens the store. */
   state: SharedState = new MemoryState();
   /** Servers with per_agent = true: each agent's own process, by server and agent. */
@@ -148,6 +151,7 @@ export class Gateway {
       this.#clientCapabilities = relayed(clientCapabilities);
       // Loaded only where replicas share a store, so that one process does not start a Redis client.
       if (this.config.state) this.state = new (await import('../state/redis.ts')).RedisState(this.config.state);
+      if (this.config.opentelemetry) this.tracing = new (await import('../observe/traces.ts')).Tracing(this.config.opentelemetry);
       await this.#guards;
       const started = await Promise.allSettled(this.backends.map((b) => b.start(this.#clientCapabilities)));
       const failed = started.filter((s, i): s is PromiseRejectedResult => s.status === 'rejected' && !this.#leftForLogin(this.backends[i]!.name, s.reason));
@@ -292,6 +296,7 @@ export class Gateway {
       await Promise.all([...this.backends, ...[...this.#perAgent.values()].flatMap((m) => [...m.values()])].map((b) => b.close()));
       this.audit?.close();
       await this.state.close();
+      await this.tracing?.shutdown();
     })();
     return this.#closing;
   }

@@ -1,5 +1,6 @@
 import type { Readable, Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { Context, Span } from '@opentelemetry/api';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { LATEST_PROTOCOL_VERSION, SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/sdk/types.js';
 import { decideAfter, decideBefore, shownViolations } from '../difc/decide.ts';
@@ -57,6 +58,8 @@ interface Call {
   context: RequestContext;
   /** Something the audit line should say even when the call is allowed (a pin warning). */
   note?: string;
+  /** The call's span, when mcpg sends traces. */
+  trace?: { span: Span; context: Context };
 }
 
 /**
@@ -624,9 +627,20 @@ export class Session implements Agent {
       return { refused: `mcpg refused "${call.tool}": ${errorMessage(err)}` };
     }
     if (!release) return { refused: `mcpg refused "${call.tool}": agent "${this.agentName}" has ${this.#gateway.config.maxConcurrentCalls} calls in flight, the most [gateway] max_concurrent_calls allows; try again when one ends` };
+    const tracing = this.#gateway.tracing;
+    call.trace = tracing?.call(`${call.method} ${call.tool}`, call.params._meta, {
+      'mcp.method.name': call.method,
+      'mcpg.server': call.route.backend.name,
+      'mcpg.tool': call.tool,
+      'mcpg.agent': this.agentName,
+      'mcpg.mode': call.route.mode,
+    });
     try {
-      return await this.#decided(call);
+      const outcome = await this.#decided(call);
+      call.trace?.span.setAttribute('mcpg.outcome', 'refused' in outcome ? 'refused' : 'error' in outcome ? 'error' : 'result');
+      return outcome;
     } finally {
+      call.trace?.span.end();
       release();
     }
   }
@@ -648,6 +662,7 @@ export class Session implements Agent {
     const audit = this.#audited(record, agent);
     const audited = (outcome: Outcome): Outcome => {
       const failure = audit();
+      call.trace?.span.setAttributes(traced(record));
       return failure ? { refused: `mcpg denied "${tool}" on server "${server}": ${failure}` } : outcome;
     };
     /** A denial names what the agent asked for; about data it was not given, no secrecy tags. */
@@ -679,7 +694,7 @@ export class Session implements Agent {
 
     let answer: ResourceAnswer;
     try {
-      answer = await this.#timed(route, 'label_resource', () => route.guard.labelResource(tool, args, backend));
+      answer = await this.#timed(call, 'label_resource', () => route.guard.labelResource(tool, args, backend));
     } catch (err) {
       return fail(`guard "${route.guard.name}" failed in label_resource`, err);
     }
@@ -741,7 +756,7 @@ export class Session implements Agent {
 
     let after;
     try {
-      const labeling = await this.#timed(route, 'label_response', () => route.guard.labelResponse(tool, args, result, backend));
+      const labeling = await this.#timed(call, 'label_response', () => route.guard.labelResponse(tool, args, result, backend));
       after = decideAfter(route.mode, agent, result, split(result, answer.resource, labeling), answer.operation);
     } catch (err) {
       const stage = err instanceof ResponseShapeError ? 'malformed response labels' : 'label_response';
@@ -777,7 +792,12 @@ export class Session implements Agent {
     let params = call.params;
     for (let round = 1; ; round++) {
       const started = performance.now();
-      const result = await backend.request(call.method, params, { signal: call.context.signal, capabilities: this.#capabilities, ...(onprogress && { onprogress }) });
+      const send = (sent: Params) => backend.request(call.method, sent, { signal: call.context.signal, capabilities: this.#capabilities, ...(onprogress && { onprogress }) });
+      const { tracing } = this.#gateway;
+      // Traced: the server's request is a child span, and the server gets its trace context in _meta.
+      const result = tracing && call.trace
+        ? await tracing.child(call.trace.context, `${call.method} ${call.route.backend.name}`, 'client', { 'mcpg.server': call.route.backend.name }, (context) => send({ ...params, _meta: tracing.inject(context, params._meta) }))
+        : await send(params);
       this.#gateway.metrics?.backend(call.route.backend.name, call.method, (performance.now() - started) / 1000);
       if (result.resultType === 'task' || (call.params.task !== undefined && isObject(result.task))) return this.#followTask(call, backend, result, refuse);
       if (result.resultType !== 'input_required') return result;
@@ -909,15 +929,16 @@ export class Session implements Agent {
     };
   }
 
-  /** A guard's labeling, timed for the metrics. */
-  async #timed<T>(route: Route, stage: 'label_resource' | 'label_response', label: () => Promise<T>): Promise<T> {
-    const metrics = this.#gateway.metrics;
-    if (!metrics) return label();
+  /** A guard's labeling, timed for the metrics and a child span of the call's. */
+  async #timed<T>(call: Call, stage: 'label_resource' | 'label_response', label: () => Promise<T>): Promise<T> {
+    const { metrics, tracing } = this.#gateway;
+    const { route } = call;
+    if (!metrics && !(tracing && call.trace)) return label();
     const started = performance.now();
     try {
-      return await label();
+      return tracing && call.trace ? await tracing.child(call.trace.context, `${stage} ${route.guard.name}`, 'internal', { 'mcpg.guard': route.guard.name }, label) : await label();
     } finally {
-      metrics.guard(route.backend.name, route.guard.name, stage, (performance.now() - started) / 1000);
+      metrics?.guard(route.backend.name, route.guard.name, stage, (performance.now() - started) / 1000);
     }
   }
 
@@ -991,6 +1012,20 @@ function checkedArguments(args: unknown): Record<string, unknown> {
     throw new RpcError(RPC.invalidParams, 'tools/call arguments must be an object');
   }
   return (args ?? {}) as Record<string, unknown>;
+}
+
+/** What a call's span says of its decision: the audit record's decision, labels and items. */
+function traced(record: AuditRecord): Record<string, string | number | string[]> {
+  return {
+    'mcpg.audit_id': record.id,
+    'mcpg.decision': record.decision,
+    ...(record.operation && { 'mcpg.operation': record.operation }),
+    ...(record.resource && { 'mcpg.resource.secrecy': record.resource.secrecy, 'mcpg.resource.integrity': record.resource.integrity }),
+    'mcpg.agent.secrecy': record.agent_after.secrecy,
+    'mcpg.agent.integrity': record.agent_after.integrity,
+    ...(record.items && { 'mcpg.items.total': record.items.total, 'mcpg.items.withheld': record.items.withheld }),
+    ...(record.reason && { 'mcpg.reason': record.reason }),
+  };
 }
 
 /** Log levels, least severe first. */

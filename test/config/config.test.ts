@@ -141,6 +141,17 @@ describe('config of this round: OCI guards, the machine grants, the protocol era
     expect(error(() => load({ mcpServers: { s: { command: 'x', protocol: '2024-01-01' } } })).message).toMatch(/servers\.s\.protocol/);
   });
 
+  it('sends traces where [gateway.opentelemetry] says, else where the standard OTEL_EXPORTER_OTLP_ENDPOINT says; gh-aw-mcpg\'s endpoint is taken', () => {
+    expect(load({ gateway: { opentelemetry: { endpoint: 'http://collector:4318' } } }).opentelemetry).toEqual({ endpoint: 'http://collector:4318', serviceName: 'mcpg', headers: {} });
+    const file = writeConfig(tempDir(), { mcpServers: { s: { command: 'x' } } });
+    expect(loadConfig(file, { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318', OTEL_SERVICE_NAME: 'gw' }).opentelemetry).toEqual({ endpoint: 'http://c:4318', serviceName: 'gw', headers: {} });
+    expect(loadConfig(file, {}).opentelemetry).toBeUndefined();
+    const ghaw = loadConfig(writeConfig(tempDir(), { mcpServers: { s: { type: 'http', url: 'https://x.example/mcp' } }, gateway: { port: 8000, opentelemetry: { endpoint: 'http://c:4318', sampler: 'always' } } }), {});
+    expect(ghaw.opentelemetry?.endpoint).toBe('http://c:4318');
+    expect(ghaw.warnings).toContain("gateway.opentelemetry: accepted from gh-aw-mcpg's config; mcpg takes its endpoint only (not sampler)");
+    expect(error(() => load({ gateway: { opentelemetry: { endpoint: 'ftp://c' } } })).message).toMatch(/gateway\.opentelemetry\.endpoint/);
+  });
+
   it('shares state in Redis when [gateway] state names it (its password from the environment), and refuses anything else', () => {
     expect(load({ gateway: { state: 'redis://:${JWT}@127.0.0.1:6379/2' } }).state).toBe('redis://:j@127.0.0.1:6379/2');
     expect(load({}).state).toBeUndefined();

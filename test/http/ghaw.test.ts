@@ -175,11 +175,12 @@ describe("gh-aw-mcpg's config read as mcpg's", () => {
     expect(refused({ mcpServers: { s: { type: 'http', url: 'https://x.example/mcp', mounts: ['/a:/b:ro'] } }, gateway })).toMatch(/mounts apply to container \(stdio\) servers only/);
   });
 
-  it("takes gh-aw-mcpg's environment (port, domain, key, payload dir) and mcpg's listen host, the config's own listen host first", () => {
+  it("takes gh-aw-mcpg's environment (port, domain, key, payload dir) and mcpg's listen host", () => {
     const cfg = parse({ mcpServers: { s: { type: 'http', url: 'https://x.example/mcp' } }, gateway: { payloadSizeThreshold: 1000 } });
     const env = { MCP_GATEWAY_PORT: '8000', MCP_GATEWAY_DOMAIN: 'gw.local', MCP_GATEWAY_API_KEY: 'key-0123456789', MCP_GATEWAY_PAYLOAD_DIR: '/data/payloads', MCPG_LISTEN_HOST: '0.0.0.0' };
     expect(withGatewayEnvironment(cfg, env)).toMatchObject({ listen: '0.0.0.0:8000', domain: 'gw.local', agents: { agent: 'key-0123456789' }, payloads: { dir: '/data/payloads', threshold: 1000 } });
-    expect(withGatewayEnvironment({ ...cfg, listen: '127.0.0.2:3000' }, env).listen).toBe('127.0.0.2:8000');
+    expect(withGatewayEnvironment({ ...cfg, listen: '127.0.0.2:3000' }, env).listen).toBe('0.0.0.0:8000');
+    expect(withGatewayEnvironment({ ...cfg, listen: '127.0.0.2:3000' }, { MCP_GATEWAY_PORT: '8000' }).listen).toBe('127.0.0.2:8000');
     expect(withGatewayEnvironment(cfg, {}).listen).toBe(cfg.listen);
   });
 

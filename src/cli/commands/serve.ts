@@ -82,13 +82,13 @@ async function serveWith(args: Args): Promise<void> {
 
 /**
  * gh-aw-mcpg's environment: MCP_GATEWAY_PORT, _DOMAIN, _PAYLOAD_DIR, and _API_KEY (or _AGENT_ID)
- * when the config names no agent; and mcpg's MCPG_LISTEN_HOST, the address to listen on when the
- * config gives none (the container image says 0.0.0.0).
+ * when the config names no agent; and mcpg's MCPG_LISTEN_HOST, the address to listen on (gh-aw-mcpg's
+ * `port` alone means loopback; the container image says 0.0.0.0).
  */
 export function withGatewayEnvironment(config: Config, env: NodeJS.ProcessEnv): Config {
   const port = env.MCP_GATEWAY_PORT;
   const key = env.MCP_GATEWAY_API_KEY ?? env.MCP_GATEWAY_AGENT_ID;
-  const host = config.listen?.replace(/:\d+$/, '') ?? env.MCPG_LISTEN_HOST ?? '127.0.0.1';
+  const host = env.MCPG_LISTEN_HOST ?? config.listen?.replace(/:\d+$/, '') ?? '127.0.0.1';
   return {
     ...config,
     ...((port || env.MCPG_LISTEN_HOST) && { listen: `${host}:${port || config.listen?.split(':').at(-1) || 3000}` }),
