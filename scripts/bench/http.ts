@@ -6,6 +6,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Agent, request } from 'undici';
+import { redis } from '../../test/helpers/debian-tools.ts';
 
 const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!;
 const us = (ns: number) => Math.round(ns / 100) / 10;
@@ -115,7 +116,35 @@ export async function benchHttp(mcpg: string, work: string, quick: boolean, log:
       idle.kill();
     }
     log(`   1,000 idle sessions: RSS ${after} MiB (${before} MiB before them)`);
-    return { added_p50_us: added50, added_p99_us: added99, callers64_ratio: frontRate / directRate, idle_sessions_rss_mib: after };
+
+    // 4. The shared state: the same gateway with its agents' labels in Redis ([gateway] state),
+    // against the in-memory one above, sequential calls in alternating rounds.
+    const store = await redis();
+    const sharedConfig = join(work, 'serve-redis.json');
+    writeFileSync(sharedConfig, JSON.stringify({ gateway: { agents, max_concurrent_calls: 1000, state: store.url }, mcpServers: { echo: { url: direct } } }));
+    const sharedPort = port + 2;
+    const shared = spawn(mcpg, ['serve', '--config', sharedConfig, '--listen', `127.0.0.1:${sharedPort}`, '--log-level', 'error'], { stdio: ['ignore', 'ignore', 'inherit'] });
+    let redisAdded = 0;
+    try {
+      for (let i = 0; i < 200; i++) {
+        if ((await fetch(`http://127.0.0.1:${sharedPort}/health`).then((r) => r.status, () => 0)) === 200) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const r = await new HttpRpc(`http://127.0.0.1:${sharedPort}/mcp/echo`, agents['agent-1']).start();
+      const mem = await new HttpRpc(front, agents['agent-1']).start();
+      for (let i = 0; i < 200; i++) await Promise.all([r.call(), mem.call()]);
+      const both = { memory: [] as number[], redis: [] as number[] };
+      for (let round = 0; round < 6; round++) {
+        for (let i = 0; i < calls / 6; i++) both.memory.push(await mem.call());
+        for (let i = 0; i < calls / 6; i++) both.redis.push(await r.call());
+      }
+      redisAdded = us(pct(both.redis, 50) - pct(both.memory, 50));
+      log(`   shared state: p50 in memory ${us(pct(both.memory, 50))} µs, in Redis ${us(pct(both.redis, 50))} µs (added p50 ${redisAdded} µs)`);
+    } finally {
+      shared.kill();
+      await store.stop();
+    }
+    return { added_p50_us: added50, added_p99_us: added99, callers64_ratio: frontRate / directRate, idle_sessions_rss_mib: after, redis_added_p50_us: redisAdded };
   } finally {
     gateway.kill();
     backend.kill();

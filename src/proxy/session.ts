@@ -60,6 +60,8 @@ interface Call {
   note?: string;
   /** The call's span, when mcpg sends traces. */
   trace?: { span: Span; context: Context };
+  /** The agent's labels being read from the shared state, while the call is admitted. */
+  refreshed?: Promise<void>;
 }
 
 /**
@@ -620,6 +622,10 @@ export class Session implements Agent {
   /** A call of the agent's, admitted within its limits, then through the choke point. */
   async #through(call: Call): Promise<Outcome> {
     if (++this.#callsMade > this.#maxCalls) return { refused: `mcpg refused "${call.tool}": this session has made the ${this.#maxCalls} calls [gateway] max_calls_per_session allows; start a new session` };
+    // The labels every replica has for the agent are read while the call is admitted (one round trip to a shared store).
+    const { agent } = await this.#labels();
+    call.refreshed = agent.refresh();
+    call.refreshed.catch(() => {});
     let release;
     try {
       release = await this.#gateway.admit(this.agentName);
@@ -686,7 +692,7 @@ export class Session implements Agent {
     const backend = this.#backendCall(route, record);
     // The labels every replica has for this agent now: a write is checked against every read given before it.
     try {
-      await agent.refresh();
+      await (call.refreshed ?? agent.refresh());
     } catch (err) {
       return fail('the shared state', err);
     }

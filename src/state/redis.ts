@@ -76,6 +76,8 @@ export class RedisState implements SharedState {
       commandTimeout: COMMAND_MS,
       retryStrategy: () => 500,
       keyPrefix: 'mcpg:',
+      // Commands of one tick go in one write: a call's label read and its admission share a round trip.
+      enableAutoPipelining: true,
     });
     this.#redis.on('error', (err: Error) => log.debug(`${this.where}: ${err.message}`));
     this.#redis.on('ready', () => log.info(`shared state at ${this.where}: connected`));
