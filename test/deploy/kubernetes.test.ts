@@ -94,3 +94,20 @@ describe('the release workflow', () => {
     expect(wf.jobs['container-tag']!.steps[0]!.run).toMatch(/manifest push --all/);
   });
 });
+
+describe('examples/compose.yaml', () => {
+  it('runs two replicas of one config behind the example HAProxy, sharing the Valkey it runs, and the config loads in mcpg', () => {
+    const compose = parseAllDocuments(readFileSync(join(ROOT, 'examples/compose.yaml'), 'utf8'))[0]!.toJS() as { services: Record<string, { command?: string[]; volumes?: string[]; environment?: Record<string, string> }> };
+    const replicas = ['mcpg1', 'mcpg2'].map((n) => compose.services[n]!);
+    expect(replicas[0]).toEqual(replicas[1]);
+    const haproxyCfg = readFileSync(join(ROOT, 'examples/haproxy.cfg'), 'utf8');
+    for (const name of ['mcpg1', 'mcpg2']) expect(haproxyCfg).toMatch(new RegExp(`^\\s*server ${name} ${name}:3000 check`, 'm'));
+    expect(compose.services.haproxy!.volumes).toContain('./haproxy.cfg:/usr/local/etc/haproxy/haproxy.cfg:ro');
+    const [config] = replicas[0]!.volumes![0]!.split(':');
+    const vars = Object.fromEntries(Object.keys(replicas[0]!.environment!).map((v) => [v, `value-of-${v}-0123456789`]));
+    const loaded = loadConfig(join(ROOT, 'examples', config!), vars);
+    expect(new URL(loaded.state!).hostname).toBe('valkey');
+    expect(compose.services.valkey!.command).toEqual(expect.arrayContaining(['--appendonly', 'yes']));
+    expect(replicas[0]!.command).toEqual(['serve', '--config', `/etc/mcpg/${config!.replace('./', '')}`, '--listen', '0.0.0.0:3000']);
+  });
+});
