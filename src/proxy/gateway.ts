@@ -81,7 +81,8 @@ export class Gateway {
   /** Servers waiting for `mcpg auth login`: left out, each with the message that says so. */
   readonly needsLogin = new Map<string, string>();
   /** Seals the requestState mcpg gives 2026 agents (a key of this process's: a restart ends their rounds). */
-  readonly requestStates = new RequestStates();
+  /** Seals 2026 requestStates; its key is the deployment's when replicas share a store (start()). */
+  requestStates = new RequestStates();
   /**
    * 2026 agents' requests waiting for their next try, by the id their work runs under: a retry
    * may come on another connection (over HTTP, each request is one), so they belong to the gateway.
@@ -151,6 +152,11 @@ export class Gateway {
       this.#clientCapabilities = relayed(clientCapabilities);
       // Loaded only where replicas share a store, so that one process does not start a Redis client.
       if (this.config.state) this.state = new (await import('../state/redis.ts')).RedisState(this.config.state);
+      if (this.config.state) {
+        // One key for all replicas: a state one sealed, another recognizes (and says where it belongs).
+        const key = await this.state.secret('request-state').catch((err: unknown) => void log.warn(`the shared requestState key: ${errorMessage(err)}`));
+        if (key) this.requestStates = new RequestStates(key);
+      }
       if (this.config.opentelemetry) this.tracing = new (await import('../observe/traces.ts')).Tracing(this.config.opentelemetry);
       await this.#guards;
       const started = await Promise.allSettled(this.backends.map((b) => b.start(this.#clientCapabilities)));

@@ -233,6 +233,10 @@ export class Session implements Agent {
     if (requestState !== undefined) {
       const nonce = this.#gateway.requestStates.open(this.agentName, requestState);
       const rounds = nonce === undefined ? undefined : this.#gateway.rounds.get(`rounds-${nonce}`);
+      if (!rounds && nonce !== undefined && this.#gateway.config.state) {
+        // Sealed by a replica of this deployment (they share the key), kept in that replica's memory.
+        throw new RpcError(RPC.invalidParams, 'requestState continues a request that another replica of mcpg started (or that has ended): its rounds stay with that replica; send the request again without it, and keep each agent on one replica (balance hdr(Authorization))');
+      }
       if (!rounds) throw new RpcError(RPC.invalidParams, 'requestState is not one mcpg gave this agent, or the request it continues has ended; send the request again without it');
       if (rounds.what !== what) throw new RpcError(RPC.invalidParams, 'requestState belongs to another request: a retry names the same tool, prompt or resource');
       if (rounds.isTask) throw new RpcError(RPC.invalidParams, `that request is task ${rounds.nonce} now: follow it with tasks/get`);

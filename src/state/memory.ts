@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { type Labels, intersect, union } from '../difc/labels.ts';
 import type { SessionRecord, SharedState } from './shared.ts';
 
@@ -31,6 +32,13 @@ export class MemoryState implements SharedState {
       released = true;
       this.#inFlight.set(agent, (this.#inFlight.get(agent) ?? 1) - 1);
     };
+  }
+
+  readonly #secrets = new Map<string, Buffer>();
+  async secret(name: string): Promise<Buffer> {
+    let s = this.#secrets.get(name);
+    if (!s) this.#secrets.set(name, (s = randomBytes(32)));
+    return s;
   }
 
   // One process serves its sessions itself: none to take up from another.

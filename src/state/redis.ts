@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type { Labels } from '../difc/labels.ts';
 import { McpgError, errorMessage } from '../shared/errors.ts';
@@ -150,6 +150,15 @@ export class RedisState implements SharedState {
     const admitted = await this.#run('calls in flight', () => redis.mcpgAdmit(`inflight:${agent}`, max, ttlMs, id));
     if (!admitted) return undefined;
     return () => void this.#redis.zrem(`inflight:${agent}`, id).catch(() => {});
+  }
+
+  async secret(name: string): Promise<Buffer> {
+    return this.#run('secrets', async () => {
+      await this.#redis.set(`secret:${name}`, randomBytes(32).toString('base64'), 'NX');
+      const found = await this.#redis.get(`secret:${name}`);
+      if (!found) throw new Error('the secret was not kept');
+      return Buffer.from(found, 'base64');
+    });
   }
 
   async rememberSession(id: string, record: SessionRecord, ttlMs: number): Promise<void> {

@@ -28,6 +28,8 @@ export interface SharedState {
   rememberSession(id: string, record: SessionRecord, ttlMs: number): Promise<void>;
   session(id: string): Promise<SessionRecord | undefined>;
   forgetSession(id: string): Promise<void>;
+  /** A secret of the deployment's (32 bytes): made by the first replica that asks, the same for all. */
+  secret(name: string): Promise<Buffer>;
   /** Reachable now (`/health`). */
   readonly reachable: boolean;
   close(): Promise<void>;

@@ -26,6 +26,10 @@ describe('the shared state in Redis', () => {
       expect(labels.integrity).toEqual(['approved']);
       // Another agent's are its own.
       expect(await replicas[1]!.labels('other', NONE)).toEqual(NONE);
+      // The deployment's secrets are one for all.
+      const [one, two] = await Promise.all(replicas.map((r) => r.secret('k')));
+      expect(one!.length).toBe(32);
+      expect(one).toEqual(two);
     } finally {
       await Promise.all(replicas.map((r) => r.close()));
     }

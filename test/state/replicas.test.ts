@@ -40,6 +40,10 @@ command = ${node}
 args = [${example('notes.ts')}]
 guard = "public-sink"
 
+[servers.asking]
+command = ${node}
+args = [${JSON.stringify(join(ROOT, 'test/fixtures/servers/asking.ts'))}, "asking"]
+
 [guards.repo-visibility]
 path = ${JSON.stringify(join(ROOT, 'dist/guards/repo-visibility.wasm'))}
 policy = { allow-only = { repos = "public", min-integrity = "none" } }
@@ -87,7 +91,7 @@ class Rpc {
     this.url = url;
     this.token = token;
   }
-  async send(method: string, params: object, modern = false): Promise<Answer> {
+  async send(method: string, params: object, modern = false, capabilities: object = {}): Promise<Answer & { result?: Record<string, unknown> }> {
     const id = `${this.token.slice(0, 5)}-${++this.#id}`;
     const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json, text/event-stream', authorization: this.token, host: DOMAIN };
     if (this.session) headers['mcp-session-id'] = this.session;
@@ -96,7 +100,7 @@ class Rpc {
       headers['mcp-protocol-version'] = '2026-07-28';
       headers['mcp-method'] = method;
       if ('name' in params) headers['mcp-name'] = String(params.name);
-      body = { ...params, _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {}, 'io.modelcontextprotocol/clientInfo': { name: 'replica-test', version: '1' } } };
+      body = { ...params, _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': capabilities, 'io.modelcontextprotocol/clientInfo': { name: 'replica-test', version: '1' } } };
     }
     const res = await request(this.url, { method: 'POST', headers, body: JSON.stringify({ jsonrpc: '2.0', id, method, params: body }), dispatcher });
     const sid = res.headers['mcp-session-id'];
@@ -104,7 +108,7 @@ class Rpc {
     const raw = await res.body.text();
     if (res.statusCode >= 500) return { status: res.statusCode, error: raw.slice(0, 200) };
     const json = JSON.parse(raw.startsWith('{') ? raw : (/^data: (.*)$/m.exec(raw)?.[1] ?? '{}')) as { id?: unknown; result?: { isError?: boolean; content?: { text?: string }[] }; error?: { message: string } };
-    return { status: res.statusCode, id: json.id, text: json.result?.content?.map((c) => c.text ?? '').join('\n'), isError: json.result?.isError, error: json.error?.message };
+    return { status: res.statusCode, id: json.id, result: json.result as Record<string, unknown> | undefined, text: json.result?.content?.map((c) => c.text ?? '').join('\n'), isError: json.result?.isError, error: json.error?.message };
   }
   async initialize(): Promise<this> {
     await this.send('initialize', { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'replica-test', version: '1' } });
@@ -162,6 +166,17 @@ describe('replicas behind haproxy, sharing each agent\'s labels in redis', () =>
     expect(new Set(replicas.filter((r) => readFileSync(r.audit, 'utf8').includes('"carol"')).map((r) => r.port)).size).toBe(2);
     const allowedWrites = carol.filter((l) => l.tool === 'post_note' && l.stage === 'response' && l.decision === 'allow').length;
     expect(allowedWrites).toBe(calls.filter((c) => c.kind === 'write' && c.allowed).length);
+  });
+
+  it("a 2026 request's rounds stay with the replica that started it: another recognizes the sealed state and says so", { timeout: 60_000 }, async () => {
+    const ask = (url: string, extra: object = {}) => new Rpc(`${url}/mcp/asking`, TOKENS.bob).send('tools/call', { name: 'ask', arguments: {}, ...extra }, true, { elicitation: {} });
+    const first = await ask(replicas[0]!.url);
+    expect(first.result).toMatchObject({ resultType: 'input_required', requestState: expect.any(String) });
+    const key = Object.keys(first.result!.inputRequests as object)[0]!;
+    const elsewhere = await ask(replicas[1]!.url, { requestState: first.result!.requestState, inputResponses: { [key]: { action: 'accept', content: { name: 'Ada' } } } });
+    expect(elsewhere.error).toMatch(/requestState continues a request that another replica of mcpg started/);
+    const same = await ask(replicas[0]!.url, { requestState: first.result!.requestState, inputResponses: { [key]: { action: 'accept', content: { name: 'Ada' } } } });
+    expect(same.text).toBe('asking: hello Ada');
   });
 
   it('failover: a private read through replica 1, replica 1 killed (SIGKILL) with 200 calls in flight, the next calls land on replica 2 and the public write is still refused', { timeout: 120_000 }, async () => {
