@@ -43,6 +43,8 @@ export interface Config {
   domain?: string;
   sessionTimeoutMs: number;
   maxConcurrentCalls: number;
+  /** What each agent may use ([gateway.agent_policies]); an agent without one may use everything. */
+  agentPolicies: Record<string, { servers?: string[]; tools?: string[] }>;
   /** Where traces go (OTLP/HTTP): [gateway.opentelemetry], else the standard OTEL_EXPORTER_OTLP_ENDPOINT. */
   opentelemetry?: { endpoint: string; serviceName: string; headers: Record<string, string> };
   /** Where replicas share agents' labels, calls and sessions (redis:// or rediss://); unset: memory. */
@@ -98,6 +100,7 @@ export function parseConfig(file: string, text: string, env: NodeJS.ProcessEnv =
     askTimeoutMs: cfg.gateway.ask_timeout * 1000,
     lock: relative(cfg.gateway.lock),
     agents: cfg.gateway.agents ?? {},
+    agentPolicies: cfg.gateway.agent_policies ?? {},
     listen: cfg.gateway.listen,
     domain: cfg.gateway.domain,
     sessionTimeoutMs: cfg.gateway.session_timeout * 1000,

@@ -233,6 +233,10 @@ export const configSchema = z
         trusted_root: z.string().optional(),
         // `mcpg serve`: the agents it admits (name -> the token their Authorization header carries).
         agents: z.record(name, z.string().min(8, 'a token of at least 8 characters')).optional(),
+        // `mcpg serve`: what each agent may use: servers by name, tools as <server>___<tool> patterns (* any characters). Unset: all.
+        agent_policies: z
+          .record(name, z.strictObject({ servers: z.array(z.string().min(1)).optional(), tools: z.array(z.string().min(1).max(256)).max(1000).optional() }))
+          .optional(),
         // `mcpg serve`: where it listens (HOST:PORT), and the host name clients reach it by.
         listen: z.string().regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'HOST:PORT').optional(),
         domain: z.string().regex(/^[A-Za-z0-9.-]+$/, 'a host name').optional(),
@@ -292,6 +296,12 @@ export const configSchema = z
     guards: z.record(name, guard).default({}),
   })
   .superRefine((cfg, ctx) => {
+    for (const [agent, policy] of Object.entries(cfg.gateway.agent_policies ?? {})) {
+      if (cfg.gateway.agents && !(agent in cfg.gateway.agents)) ctx.addIssue({ code: 'custom', path: ['gateway', 'agent_policies', agent], message: `names agent "${agent}", which [gateway] agents does not` });
+      for (const [i, s] of (policy.servers ?? []).entries()) {
+        if (!(s in cfg.servers)) ctx.addIssue({ code: 'custom', path: ['gateway', 'agent_policies', agent, 'servers', i], message: `names server "${s}", which is not defined under [servers]` });
+      }
+    }
     for (const [serverName, s] of Object.entries(cfg.servers)) {
       if (s.guard && s.guard !== 'noop' && !(s.guard in cfg.guards)) {
         ctx.addIssue({

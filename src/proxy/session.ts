@@ -16,6 +16,7 @@ import type { AuditRecord } from './audit.ts';
 import { type Backend, type ListKind, SERVER_REQUESTS, type ServerRequest } from './backend.ts';
 import { type Agent, Gateway, type GatewayOptions, type Route } from './gateway.ts';
 import { SEPARATOR } from './catalog.ts';
+import { AgentPolicy } from './agent-policy.ts';
 import type { HostTool } from './host-tools.ts';
 import { type Id, LocalError, type Params, type Progress, RPC, type RequestContext, Router, RpcError, isObject } from './router.ts';
 import { offload } from './payloads.ts';
@@ -100,6 +101,8 @@ export class Session implements Agent {
   readonly agentName: string;
   readonly #server?: string;
   readonly #maxCalls: number;
+  /** What this agent may use ([gateway.agent_policies]). */
+  readonly #policy: AgentPolicy;
   #callsMade = 0;
   /**
    * A 2026 agent's open `subscriptions/listen` requests and the list changes each asked for
@@ -123,6 +126,7 @@ export class Session implements Agent {
     this.agentName = options.agent ?? 'agent';
     this.#server = options.server;
     this.#maxCalls = options.maxCalls ?? Number.POSITIVE_INFINITY;
+    this.#policy = new AgentPolicy(gateway.config.agentPolicies[this.agentName]);
     const agent = new Router(transport, `agent "${this.agentName}"`);
     this.#agent = agent;
     transport.onoversize = (id, limit) => agent.oversize(id, limit);
@@ -157,9 +161,11 @@ export class Session implements Agent {
     agent.onRequest('server/discover', async (params) => this.discover(params));
     agent.onRequest('ping', async () => ({}));
     agent.onRequest('tools/list', served(() => this.listTools(), { cached: true }));
-    agent.onRequest('prompts/list', served(async () => ({ prompts: this.#shown(gateway.catalog.prompts()) }), { cached: true }));
-    agent.onRequest('resources/list', served(async () => ({ resources: gateway.catalog.resources(this.#server) }), { cached: true }));
-    agent.onRequest('resources/templates/list', served(async () => ({ resourceTemplates: gateway.catalog.templates(this.#server) }), { cached: true }));
+    const { catalog } = gateway;
+    const policy = this.#policy;
+    agent.onRequest('prompts/list', served(async () => ({ prompts: this.#shown(catalog.prompts().filter((p) => policy.server(p.name.split(SEPARATOR)[0]!))) }), { cached: true }));
+    agent.onRequest('resources/list', served(async () => ({ resources: catalog.resources(this.#server).filter((r) => policy.server(catalog.resource(r.uri)?.name ?? '')) }), { cached: true }));
+    agent.onRequest('resources/templates/list', served(async () => ({ resourceTemplates: catalog.templates(this.#server).filter((t) => policy.server(catalog.template(t.uriTemplate)?.backend.name ?? '')) }), { cached: true }));
     agent.onRequest('tools/call', served((params, context) => this.callTool(params, context), { rounds: true }));
     agent.onRequest('prompts/get', served((params, context) => this.getPrompt(params, context), { rounds: true }));
     agent.onRequest('resources/read', served((params, context) => this.readResource(params, context), { rounds: true, cached: true }));
@@ -265,7 +271,7 @@ export class Session implements Agent {
   async listTools(): Promise<Params> {
     // The agent reads its tools before it calls: the labels are made right after this answer.
     setImmediate(() => void this.#labels().catch(() => {}));
-    return { tools: this.#shown([...this.#gateway.catalog.tools(), ...this.#gateway.loginTools()]) };
+    return { tools: this.#shown([...this.#gateway.catalog.tools(), ...this.#gateway.loginTools()].filter((t) => this.#policy.tool(t.name))) };
   }
 
   /** The definitions this session offers, under the names its agent uses (routed: the server's own). */
@@ -280,7 +286,13 @@ export class Session implements Agent {
   #resourceServer(uri: unknown): Backend {
     const found = typeof uri === 'string' ? this.#gateway.catalog.resource(uri) : undefined;
     if (!found || (this.#server !== undefined && found.name !== this.#server)) throw new RpcError(RPC.invalidParams, `no server offers resource "${String(uri)}"`, { uri });
+    this.#allowed(found.name);
     return found;
+  }
+
+  /** Refuses a server the agent's policy does not give it ([gateway.agent_policies]). */
+  #allowed(server: string): void {
+    if (!this.#policy.server(server)) throw new RpcError(RPC.invalidRequest, `mcpg refused: agent "${this.agentName}" may not use server "${server}" ([gateway.agent_policies])`);
   }
 
   /** The gateway-wide name of what the agent named (routed: the server's own name, prefixed). */
@@ -304,6 +316,7 @@ export class Session implements Agent {
         content: [{ type: 'text', text: `mcpg withheld tool "${params.name}": ${note.why} in the lock; a person should review it (\`mcpg tools diff\`) and pin it (\`mcpg tools lock\`)` }],
       };
     }
+    if (!this.#policy.tool(name)) return { isError: true, content: [{ type: 'text', text: `mcpg refused "${params.name}": agent "${this.agentName}" may not use it ([gateway.agent_policies])` }] };
     const args = checkedArguments(params.arguments);
     const rounds = this.#gateway.rounds.get(context.id);
     // A tool that runs only as a task needs an agent that takes them: a 2026 one that says so.
@@ -337,6 +350,7 @@ export class Session implements Agent {
   async getPrompt(params: Params, context: RequestContext): Promise<Params> {
     const target = typeof params.name === 'string' ? this.#gateway.catalog.prompt(this.#full(params.name)) : undefined;
     if (!target) throw new RpcError(RPC.invalidParams, `unknown prompt "${String(params.name)}"`);
+    this.#allowed(target.backend.name);
     const forwarded = { ...params, name: target.name };
     const { routes } = await this.#labels();
     return answered(await this.#through({ route: routes.get(target.backend.name)!, method: 'prompts/get', tool: 'prompts/get', args: forwarded, params: forwarded, context }));
@@ -359,6 +373,7 @@ export class Session implements Agent {
           ? catalog.template(ref.uri)
           : undefined;
     if (!target || (this.#server !== undefined && target.backend.name !== this.#server)) throw new RpcError(RPC.invalidParams, 'completion/complete names no prompt or resource template that mcpg offers');
+    this.#allowed(target.backend.name);
     if (!target.backend.capabilities.completions) return { completion: { values: [], hasMore: false } };
     const forwarded = { ...params, ref: ref.type === 'ref/prompt' ? { ...ref, name: target.name } : ref };
     const { routes } = await this.#labels();

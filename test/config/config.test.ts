@@ -152,6 +152,12 @@ describe('config of this round: OCI guards, the machine grants, the protocol era
     expect(error(() => load({ gateway: { opentelemetry: { endpoint: 'ftp://c' } } })).message).toMatch(/gateway\.opentelemetry\.endpoint/);
   });
 
+  it('takes agent policies for named agents and servers, and names a policy for an unknown one', () => {
+    expect(load({ gateway: { agents: { bob: 'bob-token-0123' }, agent_policies: { bob: { servers: ['s'], tools: ['s___*'] } } } }).agentPolicies).toEqual({ bob: { servers: ['s'], tools: ['s___*'] } });
+    expect(error(() => load({ gateway: { agents: { bob: 'bob-token-0123' }, agent_policies: { eve: {} } } })).message).toMatch(/gateway\.agent_policies\.eve: names agent "eve", which \[gateway\] agents does not/);
+    expect(error(() => load({ gateway: { agent_policies: { bob: { servers: ['nope'] } } } })).message).toMatch(/gateway\.agent_policies\.bob\.servers\.0: names server "nope"/);
+  });
+
   it('shares state in Redis when [gateway] state names it (its password from the environment), and refuses anything else', () => {
     expect(load({ gateway: { state: 'redis://:${JWT}@127.0.0.1:6379/2' } }).state).toBe('redis://:j@127.0.0.1:6379/2');
     expect(load({}).state).toBeUndefined();

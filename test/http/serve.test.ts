@@ -362,3 +362,38 @@ describe('mcpg serve, GET /metrics', () => {
     }
   });
 });
+
+describe('mcpg serve, [gateway.agent_policies]', () => {
+  const policies = { agent_policies: { bob: { servers: ['sink'], tools: ['sink___echo', 'sink___who*'] } } };
+  let routed: Served;
+  let unified: Served;
+  beforeAll(async () => {
+    [routed, unified] = await Promise.all([start({ gateway: policies }), start({ gateway: policies, unified: true })]);
+  });
+  afterAll(async () => {
+    await routed?.close();
+    await unified?.close();
+  });
+
+  it('an agent sees and calls only what its policy gives it; another agent is not limited by it', async () => {
+    const blocked = await post(`${routed.url}/mcp/notes`, { Authorization: BOB }, INIT);
+    expect(blocked.status).toBe(403);
+    expect(await blocked.json()).toEqual({ error: 'agent "bob" may not use server "notes" ([gateway.agent_policies])' });
+    const bob = await agent(`${routed.url}/mcp/sink`, BOB);
+    const bobAll = await agent(`${unified.url}/mcp`, BOB);
+    const alice = await agent(`${unified.url}/mcp`, ALICE);
+    try {
+      expect((await bob.client.listTools()).tools.map((t) => t.name).sort()).toEqual(['echo', 'whoami']);
+      expect((await bob.call('echo', { text: 'ok' })).text).toBe('sink: ok');
+      const refused = await bob.call('add', { a: 1, b: 2 });
+      expect(refused).toEqual({ isError: true, text: 'mcpg refused "add": agent "bob" may not use it ([gateway.agent_policies])' });
+      expect((await bobAll.client.listTools()).tools.map((t) => t.name).sort()).toEqual(['sink___echo', 'sink___whoami']);
+      expect((await bobAll.call('notes___echo', { text: 'x' })).text).toMatch(/may not use it/);
+      const aliceTools = (await alice.client.listTools()).tools.map((t) => t.name);
+      expect(aliceTools).toEqual(expect.arrayContaining(['notes___echo', 'sink___add']));
+      expect((await alice.call('sink___add', { a: 1, b: 2 })).text).toBe('3');
+    } finally {
+      await Promise.all([bob.client.close(), bobAll.client.close(), alice.client.close()]);
+    }
+  });
+});
