@@ -113,33 +113,52 @@ export class Cache {
    * not write (a cache restored in CI, a copied home) is not trusted but made again.
    */
   derived(key: string, make: () => Uint8Array): Uint8Array {
-    const file = join(this.dir, 'derived', createHash('sha256').update(key).digest('hex'));
-    let secret: Buffer;
-    try {
-      secret = keyFile(join(configDir(), 'cache.key'));
-    } catch (err) {
-      // No key, no trusted entry: made every time, as before there was a cache for it.
-      log.warn(`${errorMessage(err)}: derived entries (metered guard modules) are not kept`);
-      return make();
-    }
-    const tag = (body: Uint8Array) => createHmac('sha256', secret).update(key).update(body).digest();
+    return this.kept(key) ?? this.keep(key, make());
+  }
+
+  /** A derived entry this machine wrote under `key`, if there is one (one it did not write is not trusted). */
+  kept(key: string): Uint8Array | undefined {
+    const secret = this.#derivedKey();
+    if (!secret) return undefined;
+    const file = this.#derivedFile(key);
     try {
       const stored = readOwnFile(file, MAX_BLOB);
       const body = stored.subarray(32);
-      if (stored.length > 32 && timingSafeEqual(stored.subarray(0, 32), tag(body))) return body;
+      if (stored.length > 32 && timingSafeEqual(stored.subarray(0, 32), derivedTag(secret, key, body))) return body;
       log.warn(`${file} was not written by this machine's mcpg: made again`);
     } catch {
       // Not there yet.
     }
-    const bytes = make();
+    return undefined;
+  }
+
+  /** Keeps a derived entry under `key` (sealed); returns its bytes. */
+  keep(key: string, bytes: Uint8Array): Uint8Array {
+    const secret = this.#derivedKey();
+    if (!secret) return bytes;
+    const file = this.#derivedFile(key);
     try {
       mkdirSync(join(this.dir, 'derived'), { recursive: true });
-      replaceFile(file, Buffer.concat([tag(bytes), bytes]));
+      replaceFile(file, Buffer.concat([derivedTag(secret, key, bytes), bytes]));
     } catch (err) {
       // A cache that cannot keep it costs time, not correctness.
       log.warn(`cannot keep ${file}: ${fsReason(err)}`);
     }
     return bytes;
+  }
+
+  #derivedFile(key: string): string {
+    return join(this.dir, 'derived', createHash('sha256').update(key).digest('hex'));
+  }
+
+  /** The key derived entries are sealed with (mcpg's config dir); without one, nothing is kept. */
+  #derivedKey(): Buffer | undefined {
+    try {
+      return keyFile(join(configDir(), 'cache.key'));
+    } catch (err) {
+      log.warn(`${errorMessage(err)}: derived entries (metered guard modules, verdicts) are not kept`);
+      return undefined;
+    }
   }
 
   /**
@@ -233,4 +252,8 @@ function ageMs(file: string): number {
   } catch {
     return 0;
   }
+}
+
+function derivedTag(secret: Buffer, key: string, body: Uint8Array): Buffer {
+  return createHmac('sha256', secret).update(key).update(body).digest();
 }

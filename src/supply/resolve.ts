@@ -383,7 +383,6 @@ export class Supply {
   async #signature(g: SuppliedGuard, policy: SignerPolicy, bytes: Uint8Array, where: { url?: string; oci?: OciRef }, known?: string) {
     const { url, oci: ref } = where;
     const trustedRoot = await this.#trustedRoot(g);
-    const { verifyBundle } = await sigstore();
     const what = ref ? `guard "${g.name}" (${formatRef(ref)})` : `guard "${g.name}"`;
     const cached = known ? this.cache.get(known) : undefined;
     const candidates: (() => Promise<Uint8Array[]>)[] = [];
@@ -410,6 +409,20 @@ export class Supply {
       const [owner, repo] = policy.repository?.split('/') ?? [];
       if (ref.registry === 'ghcr.io' && owner && repo) candidates.push(() => this.#attestations(owner, repo, ref.digest!.slice('sha256:'.length), what));
     }
+    // A bundle this machine verified before, for the same artifact, trust root and signer policy,
+    // is not verified again: its verdict is kept as a derived entry (HMAC-sealed with a key outside
+    // the cache, so a restored or edited cache is verified afresh), its key everything the verdict
+    // depends on. Only a bundle that verified is kept.
+    const rootDigest = sha256(Buffer.from(JSON.stringify(trustedRoot)));
+    const verdict = async (bundle: Uint8Array): Promise<VerifiedSigner> => {
+      const key = ['sigstore-verdict/1', sha256(bundle), sha256(bytes), rootDigest, JSON.stringify(policy)].join('\n');
+      const kept = this.cache.kept(key);
+      // sigstore's modules are loaded only when a verdict is to be reached.
+      const signer = kept ? (JSON.parse(Buffer.from(kept).toString('utf8')) as VerifiedSigner) : (await sigstore()).verifyBundle({ what, bundle, artifact: bytes, trustedRoot, policy });
+      if (!kept) this.cache.keep(key, Buffer.from(JSON.stringify(signer)));
+      if (bundle !== cached) this.cache.put(bundle);
+      return signer;
+    };
     const looked: string[] = [];
     let lastError: unknown;
     for (const candidate of candidates) {
@@ -426,9 +439,7 @@ export class Supply {
       for (const bundle of bundles) {
         if (bundle.length > MAX_BUNDLE) continue;
         try {
-          const signer: VerifiedSigner = verifyBundle({ what, bundle, artifact: bytes, trustedRoot, policy });
-          this.cache.put(bundle);
-          return signer;
+          return await verdict(bundle);
         } catch (err) {
           lastError = err;
         }

@@ -106,7 +106,7 @@ describe('derived entries (metered modules)', () => {
       expect([...new Cache(dir).derived('k', make)]).toEqual([4]);
       expect([...new Cache(dir).derived('k', make)]).toEqual([4]);
       expect(made).toBe(2);
-      expect(logged).toMatch(/cannot read .*cache\.key: .*\(ENOTDIR\): derived entries \(metered guard modules\) are not kept/);
+      expect(logged).toMatch(/cannot read .*cache\.key: .*\(ENOTDIR\): derived entries \(metered guard modules, verdicts\) are not kept/);
       expect(existsSync(join(dir, 'derived'))).toBe(false);
     } finally {
       process.env.XDG_CONFIG_HOME = before;

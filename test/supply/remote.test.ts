@@ -82,6 +82,31 @@ describe('remote guards: lock, verify, run', () => {
     }
   });
 
+  it("keeps each verdict it reached, sealed: a tampered one is verified again, and another signer policy is its own verdict", async () => {
+    const { url } = await signedRelease();
+    const s = setup({ url, signer: SIGNER });
+    expect((await s.run('guard', 'lock')).code).toBe(0);
+    const derived = join(s.dir, 'cache', 'derived');
+    const kept = readdirSync(derived);
+    expect(kept.length).toBeGreaterThan(0);
+    const warm = await s.run('guard', 'verify', '--frozen', '--offline');
+    expect(warm.code).toBe(0);
+    expect(warm.stderr).not.toMatch(/made again/);
+    // Every kept entry altered: none is trusted, each verdict is reached again.
+    for (const f of kept) {
+      const b = readFileSync(join(derived, f));
+      b.writeUInt8(b.readUInt8(b.length - 1) ^ 1, b.length - 1);
+      writeFileSync(join(derived, f), b);
+    }
+    const again = await s.run('guard', 'verify', '--frozen', '--offline');
+    expect(again.code).toBe(0);
+    expect(again.stderr).toMatch(/was not written by this machine's mcpg: made again/);
+    // The same bundle under another policy is not the verdict kept for the first.
+    writeFileSync(s.config, readFileSync(s.config, 'utf8').replace('"octo/guards"', '"octo/other"'));
+    const other = await s.run('guard', 'verify', '--frozen', '--offline');
+    expect(other.code).toBe(6);
+  });
+
   it('finds the bundle through the attestations API, with the token for a private repository', async () => {
     const { url, asset } = await signedRelease(GUARD, { repository: 'octo/guards' }, 'attestation', true);
     const s = setup({ url, signer: SIGNER });
