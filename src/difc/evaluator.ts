@@ -1,5 +1,5 @@
 import { MemoryState } from '../state/memory.ts';
-import { type Labels, type Operation, format, intersect, union, uncovered } from './labels.ts';
+import { type Labels, type Operation, absorbed, format, union, uncovered } from './labels.ts';
 
 /** One reason a flow is not allowed: the tags that block it, and which rule they break. */
 export interface Violation {
@@ -38,7 +38,7 @@ export function describe(violations: Violation[]): string {
 }
 
 const normal = (l: Labels): Labels => ({ secrecy: union(l.secrecy, []), integrity: union(l.integrity, []) });
-const merged = (a: Labels, read: Labels): Labels => frozen({ secrecy: union(a.secrecy, read.secrecy), integrity: intersect(a.integrity, read.integrity) });
+const merged = (a: Labels, read: Labels): Labels => frozen(absorbed(a, read));
 const frozen = (l: Labels): Labels => Object.freeze({ secrecy: Object.freeze(l.secrecy) as string[], integrity: Object.freeze(l.integrity) as string[] });
 
 /** Where an agent's labels are kept, so that every replica sees every read (src/state). */
@@ -64,7 +64,7 @@ export class AgentState {
   readonly #agent: string;
   readonly #initial: Labels;
   constructor(initial: Labels, store: LabelStore = new MemoryState(), agent = 'agent') {
-    this.#initial = frozen({ secrecy: union(initial.secrecy, []), integrity: union(initial.integrity, []) });
+    this.#initial = frozen(normal(initial));
     this.#labels = this.#initial;
     this.#store = store;
     this.#agent = agent;
@@ -75,7 +75,7 @@ export class AgentState {
   /** Propagate mode: what the agent reads taints it (secrecy grows, integrity shrinks). */
   absorb(read: Labels): void {
     this.#labels = merged(this.#labels, read);
-    this.#pending = this.#pending ? merged(this.#pending, read) : frozen({ secrecy: union(read.secrecy, []), integrity: union(read.integrity, []) });
+    this.#pending = this.#pending ? merged(this.#pending, read) : frozen(normal(read));
   }
   /** The labels as the store has them now, with what this process absorbed and has not recorded yet. */
   async refresh(): Promise<void> {

@@ -29,6 +29,11 @@ export function intersect(a: readonly string[], b: readonly string[]): string[] 
   return a.filter((tag) => b.some((p) => covers(p, tag))).sort();
 }
 
+/** An agent's labels after it read data of `read`'s (propagate mode): secrecy grows, integrity shrinks. */
+export function absorbed(agent: Labels, read: Labels): Labels {
+  return { secrecy: union(agent.secrecy, read.secrecy), integrity: intersect(agent.integrity, read.integrity) };
+}
+
 export function format(labels: Labels): string {
   return `secrecy [${labels.secrecy.join(', ')}], integrity [${labels.integrity.join(', ')}]`;
 }

@@ -5,7 +5,6 @@ import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { RELAYED_CAPABILITIES } from '../proxy/backend.ts';
 import { SEPARATOR } from '../proxy/catalog.ts';
-import { AgentPolicy } from '../proxy/agent-policy.ts';
 import { Gateway, type GatewayOptions } from '../proxy/gateway.ts';
 import { MODERN, claimedVersion, modernErrorStatus, refusedModern } from '../proxy/protocol.ts';
 import { type Params, RPC } from '../proxy/router.ts';
@@ -163,7 +162,7 @@ export async function serve(options: ServeOptions): Promise<Served> {
     }
     const target = routed?.[1] && decodeURIComponent(routed[1]);
     if (target !== undefined && !servers.has(target)) return json(res, 404, { error: `no server named "${target}"` });
-    if (target !== undefined && !new AgentPolicy(config.agentPolicies[caller.agent]).server(target)) return json(res, 403, { error: `agent "${caller.agent}" may not use server "${target}" ([gateway.agent_policies])` });
+    if (target !== undefined && !gateway.policyOf(caller.agent).server(target)) return json(res, 403, { error: `agent "${caller.agent}" may not use server "${target}" ([gateway.agent_policies])` });
     return mcpRequest(req, res, caller.agent, target);
   }
 

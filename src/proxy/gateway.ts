@@ -15,6 +15,7 @@ import type { Tracing } from '../observe/traces.ts';
 import { AuditLog } from './audit.ts';
 import { Backend, type ListKind, type ServerRequest, relayed } from './backend.ts';
 import { Catalog } from './catalog.ts';
+import { AgentPolicy } from './agent-policy.ts';
 import { HostTools } from './host-tools.ts';
 import { pinMode } from './pins.ts';
 import type { Id, Params, RequestContext } from './router.ts';
@@ -93,6 +94,9 @@ export class Gateway {
   readonly #hosted = new HostTools();
   readonly #sessions = new Set<Agent>();
   readonly #agents = new Map<string, AgentState>();
+  readonly #policies = new Map<string, AgentPolicy>();
+  /** How long a call may stay counted in flight: the longest any server's may take (a dead replica's calls lapse then). */
+  readonly #callLapseMs: number;
   /** Prometheus metrics, where something serves them (`mcpg serve`). */
   metrics?: Metrics;
   /** OpenTelemetry traces, where the config names an OTLP endpoint ([gateway.opentelemetry]). */
@@ -116,6 +120,7 @@ export class Gateway {
     this.#started.promise.catch(() => {});
     this.#options = options;
     this.config = config;
+    this.#callLapseMs = Math.max(0, ...config.servers.map((s) => s.maxTotalMs));
     this.audit = options.auditLog ? new AuditLog(options.auditLog) : undefined;
     this.catalog = new Catalog(
       config.servers.map((s) => s.name),
@@ -151,8 +156,8 @@ export class Gateway {
       // The first agent's: every process of a server (per_agent ones too) is introduced with them.
       this.#clientCapabilities = relayed(clientCapabilities);
       // Loaded only where replicas share a store, so that one process does not start a Redis client.
-      if (this.config.state) this.state = new (await import('../state/redis.ts')).RedisState(this.config.state);
       if (this.config.state) {
+        this.state = new (await import('../state/redis.ts')).RedisState(this.config.state);
         // One key for all replicas: a state one sealed, another recognizes (and says where it belongs).
         const key = await this.state.secret('request-state').catch((err: unknown) => void log.warn(`the shared requestState key: ${errorMessage(err)}`));
         if (key) this.requestStates = new RequestStates(key);
@@ -231,6 +236,13 @@ export class Gateway {
     }));
   }
 
+  /** What an agent may use ([gateway.agent_policies]), made once per agent. */
+  policyOf(agent: string): AgentPolicy {
+    let policy = this.#policies.get(agent);
+    if (!policy) this.#policies.set(agent, (policy = new AgentPolicy(this.config.agentPolicies[agent])));
+    return policy;
+  }
+
   /**
    * An agent's labels: one state per authenticated agent, shared by all its sessions (two
    * connections of one agent share one taint; two agents never do), starting from `initial`.
@@ -256,7 +268,7 @@ export class Gateway {
    * in flight (over all its sessions, on every replica).
    */
   admit(agent: string): Promise<(() => void) | undefined> {
-    return this.state.admit(agent, this.config.maxConcurrentCalls, this.config.servers.reduce((most, s) => Math.max(most, s.maxTotalMs), 0));
+    return this.state.admit(agent, this.config.maxConcurrentCalls, this.#callLapseMs);
   }
 
   /** The audit id of the next decision: one sequence per gateway, whichever session decides. */

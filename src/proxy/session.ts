@@ -16,7 +16,7 @@ import type { AuditRecord } from './audit.ts';
 import { type Backend, type ListKind, SERVER_REQUESTS, type ServerRequest } from './backend.ts';
 import { type Agent, Gateway, type GatewayOptions, type Route } from './gateway.ts';
 import { SEPARATOR } from './catalog.ts';
-import { AgentPolicy } from './agent-policy.ts';
+import type { AgentPolicy } from './agent-policy.ts';
 import type { HostTool } from './host-tools.ts';
 import { type Id, LocalError, type Params, type Progress, RPC, type RequestContext, Router, RpcError, isObject } from './router.ts';
 import { offload } from './payloads.ts';
@@ -61,8 +61,6 @@ interface Call {
   note?: string;
   /** The call's span, when mcpg sends traces. */
   trace?: { span: Span; context: Context };
-  /** The agent's labels being read from the shared state, while the call is admitted. */
-  refreshed?: Promise<void>;
 }
 
 /**
@@ -126,7 +124,7 @@ export class Session implements Agent {
     this.agentName = options.agent ?? 'agent';
     this.#server = options.server;
     this.#maxCalls = options.maxCalls ?? Number.POSITIVE_INFINITY;
-    this.#policy = new AgentPolicy(gateway.config.agentPolicies[this.agentName]);
+    this.#policy = gateway.policyOf(this.agentName);
     const agent = new Router(transport, `agent "${this.agentName}"`);
     this.#agent = agent;
     transport.onoversize = (id, limit) => agent.oversize(id, limit);
@@ -643,8 +641,8 @@ export class Session implements Agent {
     if (++this.#callsMade > this.#maxCalls) return { refused: `mcpg refused "${call.tool}": this session has made the ${this.#maxCalls} calls [gateway] max_calls_per_session allows; start a new session` };
     // The labels every replica has for the agent are read while the call is admitted (one round trip to a shared store).
     const { agent } = await this.#labels();
-    call.refreshed = agent.refresh();
-    call.refreshed.catch(() => {});
+    const refreshed = agent.refresh();
+    refreshed.catch(() => {});
     let release;
     try {
       release = await this.#gateway.admit(this.agentName);
@@ -661,7 +659,7 @@ export class Session implements Agent {
       'mcpg.mode': call.route.mode,
     });
     try {
-      const outcome = await this.#decided(call);
+      const outcome = await this.#decided(call, refreshed);
       call.trace?.span.setAttribute('mcpg.outcome', 'refused' in outcome ? 'refused' : 'error' in outcome ? 'error' : 'result');
       return outcome;
     } finally {
@@ -671,7 +669,8 @@ export class Session implements Agent {
   }
 
   /**
-   * label resource -> decide -> audit -> forward -> label response -> decide/filter -> audit.
+   * label resource -> decide -> audit -> forward -> label response -> decide/filter -> audit,
+   * on the agent's labels as `refreshed` (begun by `#through`) reads them from the shared state.
    * Nothing reaches a backend before its audit line is written (a call that cannot be audited
    * is denied), and nothing of the backend's reaches the agent before its guard labeled it:
    * progress passes its numbers, and its text only where the agent may read the resource; the
@@ -679,7 +678,7 @@ export class Session implements Agent {
    * mcpg's own message with the audit id; a result is labeled and decided whatever the
    * operation (a write's answer is data too).
    */
-  async #decided(call: Call): Promise<Outcome> {
+  async #decided(call: Call, refreshed: Promise<void>): Promise<Outcome> {
     const { route, tool, args, context } = call;
     const server = route.backend.name;
     const { agent } = await this.#labels();
@@ -711,7 +710,7 @@ export class Session implements Agent {
     const backend = this.#backendCall(route, record);
     // The labels every replica has for this agent now: a write is checked against every read given before it.
     try {
-      await (call.refreshed ?? agent.refresh());
+      await refreshed;
     } catch (err) {
       return fail('the shared state', err);
     }

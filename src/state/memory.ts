@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { type Labels, intersect, union } from '../difc/labels.ts';
+import { type Labels, absorbed } from '../difc/labels.ts';
 import type { SessionRecord, SharedState } from './shared.ts';
 
 /** One process's state, when there are no replicas to share it with (no `[gateway] state`). */
@@ -16,8 +16,7 @@ export class MemoryState implements SharedState {
   }
 
   async absorb(agent: string, initial: Labels, read: Labels): Promise<Labels> {
-    const now = await this.labels(agent, initial);
-    const after = { secrecy: union(now.secrecy, read.secrecy), integrity: intersect(now.integrity, read.integrity) };
+    const after = absorbed(await this.labels(agent, initial), read);
     this.#labels.set(agent, after);
     return after;
   }
