@@ -26,7 +26,7 @@ function canaryGuard(): Guard {
     labelAgent: async () => ({ agent: PUBLIC }),
     labelResource: async (tool) => ({
       resource: { description: 'canary', ...(ASKS.includes(tool) ? PUBLIC : PRIVATE) },
-      operation: tool === 'write' ? 'write' : 'read',
+      operation: tool.startsWith('write') ? 'write' : 'read',
     }),
     labelResponse: async (tool) => (tool === 'read_items' ? { kind: 'paths', itemsPath: '', paths: [{ path: '/0', labels: PRIVATE }] } : { kind: 'whole' }),
   };
@@ -82,7 +82,7 @@ async function touchEverything(a: Agent, era?: '2026'): Promise<void> {
   const progress = { onprogress: () => {} };
   const settle = (p: Promise<unknown>) => p.then(() => {}, () => {});
   const c = era === '2026' ? a.client2026 : a.client;
-  for (const name of ['read', 'read_items', 'write', 'fail', 'fail_result', 'sample', 'elicit', 'elicit_url', 'roots']) {
+  for (const name of ['read', 'read_items', 'write', 'write_task', 'fail', 'fail_result', 'sample', 'elicit', 'elicit_url', 'roots']) {
     const params = { name: `canary___${name}`, arguments: {} };
     await settle(era === '2026' ? a.client2026.callTool(params, progress) : a.client.callTool(params, undefined, progress));
   }
@@ -95,6 +95,25 @@ async function touchEverything(a: Agent, era?: '2026'): Promise<void> {
     await settle(a.client.subscribeResource({ uri: 'canary://doc' }));
   }
   await settle(c.callTool({ name: 'canary___touch', arguments: {} }));
+  if (era === '2026') await asTask(a);
+}
+
+/** A 2026 agent that takes tasks calls write_task: the server makes it a task, and the agent follows mcpg's task to its end. */
+async function asTask(a: Agent): Promise<void> {
+  const _meta = {
+    'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+    'io.modelcontextprotocol/clientCapabilities': { sampling: {}, elicitation: {}, extensions: { 'io.modelcontextprotocol/tasks': {} } },
+    'io.modelcontextprotocol/clientInfo': { name: 'raw', version: '1' },
+  };
+  let n = 0;
+  const send = async (method: string, params: object) => {
+    const id = `raw-task-${++n}`;
+    a.write(`${JSON.stringify({ jsonrpc: '2.0', id, method, params: { ...params, _meta } })}\n`);
+    await expect.poll(() => a.lines.some((l) => l.id === id), { timeout: 10_000 }).toBe(true);
+    return a.lines.find((l) => l.id === id)!.result as Record<string, unknown>;
+  };
+  const { taskId } = await send('tools/call', { name: 'canary___write_task', arguments: {} });
+  await expect.poll(async () => (await send('tasks/get', { taskId })).status, { timeout: 10_000 }).toBe('completed');
 }
 
 describe('the canary: no byte of a private server reaches an agent that may not read it', () => {
@@ -112,6 +131,8 @@ describe('the canary: no byte of a private server reaches an agent that may not 
       expect(a.wire.length).toBeGreaterThan(10);
       const leaks = a.wire.filter((m) => m.includes(MARK));
       expect(leaks).toEqual([]);
+      // A 2026 agent was given mcpg's task for the server's, and its result was withheld.
+      if (era) expect(a.wire.some((m) => m.includes('"status":"completed"') && m.includes('mcpg made the write \\"write_task\\" on server \\"canary\\" but withheld its response'))).toBe(true);
       // The server asked; the agent was never shown what it asked.
       expect(a.answers).toEqual({ sampling: [], elicitation: [] });
       // The write was made, and the agent is told so.
