@@ -1,6 +1,7 @@
-// The HTTP front, measured side by side in one run: the same bare HTTP backend reached directly
-// and through `mcpg serve` (the single executable): added p50/p99 of sequential calls, 64
-// callers spread over 16 agents, and resident memory with 1,000 idle sessions.
+// The HTTP front, measured side by side in one run: the same bare HTTP backend reached directly,
+// through a bare Node forwarder (the floor: Node's HTTP server and undici, no MCP), and through
+// `mcpg serve` (the single executable): added p50/p99 of sequential calls, 64 callers spread over
+// 16 agents, and resident memory with 1,000 idle sessions.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -55,6 +56,8 @@ async function firstLine(child: ChildProcess): Promise<string> {
 export async function benchHttp(mcpg: string, work: string, quick: boolean, log: (s: string) => void) {
   const backend = spawn(process.execPath, [join(import.meta.dirname, 'http-echo-server.mjs')], { stdio: ['ignore', 'pipe', 'inherit'] });
   const direct = await firstLine(backend);
+  const forwarder = spawn(process.execPath, [join(import.meta.dirname, 'http-forwarder.mjs'), direct], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const floor = await firstLine(forwarder);
   const agents = Object.fromEntries(Array.from({ length: 16 }, (_, i) => [`agent-${i}`, `bench-token-${i}-0123456789`]));
   const config = join(work, 'serve.json');
   writeFileSync(config, JSON.stringify({ gateway: { agents, max_concurrent_calls: 1000 }, mcpServers: { echo: { url: direct } } }));
@@ -69,16 +72,20 @@ export async function benchHttp(mcpg: string, work: string, quick: boolean, log:
     // 1. Sequential latency, rounds alternating.
     const calls = quick ? 600 : 3000;
     const d = await new HttpRpc(direct).start();
+    const f = await new HttpRpc(floor).start();
     const m = await new HttpRpc(front, agents['agent-0']).start();
-    for (let i = 0; i < 200; i++) await Promise.all([d.call(), m.call()]).catch(() => {});
-    const seq = { direct: [] as number[], mcpg: [] as number[] };
+    for (let i = 0; i < 200; i++) await Promise.all([d.call(), f.call(), m.call()]).catch(() => {});
+    const seq = { direct: [] as number[], floor: [] as number[], mcpg: [] as number[] };
     for (let round = 0; round < 6; round++) {
       for (let i = 0; i < calls / 6; i++) seq.direct.push(await d.call());
+      for (let i = 0; i < calls / 6; i++) seq.floor.push(await f.call());
       for (let i = 0; i < calls / 6; i++) seq.mcpg.push(await m.call());
     }
-    const added50 = us(pct(seq.mcpg, 50) - pct(seq.direct, 50));
-    const added99 = us(pct(seq.mcpg, 99) - pct(seq.direct, 99));
-    log(`   sequential: direct p50 ${us(pct(seq.direct, 50))} µs, through mcpg serve p50 ${us(pct(seq.mcpg, 50))} µs (added p50 ${added50} µs, p99 ${added99} µs)`);
+    const added = (xs: number[], p: number) => us(pct(xs, p) - pct(seq.direct, p));
+    const added50 = added(seq.mcpg, 50);
+    const added99 = added(seq.mcpg, 99);
+    log(`   sequential: direct p50 ${us(pct(seq.direct, 50))} µs; through mcpg serve p50 ${us(pct(seq.mcpg, 50))} µs (added p50 ${added50} µs, p99 ${added99} µs)`);
+    log(`   the floor, a bare Node forwarder with no MCP: p50 ${us(pct(seq.floor, 50))} µs (added p50 ${added(seq.floor, 50)} µs, p99 ${added(seq.floor, 99)} µs)`);
 
     // 2. 64 callers, spread over 16 agents (4 sessions each), against 64 callers direct.
     const total = quick ? 1280 : 6400;
@@ -91,10 +98,12 @@ export async function benchHttp(mcpg: string, work: string, quick: boolean, log:
       return Math.round(total / (Number(process.hrtime.bigint() - start) / 1e9));
     };
     const directClients = await Promise.all(Array.from({ length: 64 }, () => new HttpRpc(direct).start()));
+    const floorClients = await Promise.all(Array.from({ length: 64 }, () => new HttpRpc(floor).start()));
     const frontClients = await Promise.all(Array.from({ length: 64 }, (_, i) => new HttpRpc(front, agents[`agent-${i % 16}`]).start()));
     const directRate = await rate(directClients);
+    const floorRate = await rate(floorClients);
     const frontRate = await rate(frontClients);
-    log(`   64 callers (16 agents): direct ${directRate} calls/s, through mcpg serve ${frontRate} calls/s (${(frontRate / directRate).toFixed(2)}x direct)`);
+    log(`   64 callers (16 agents): direct ${directRate} calls/s, through mcpg serve ${frontRate} calls/s (${(frontRate / directRate).toFixed(2)}x direct); the bare forwarder ${floorRate} calls/s (${(floorRate / directRate).toFixed(2)}x)`);
 
     // 3. Resident memory with 1,000 idle sessions, in a gateway of its own (not the one the
     // load above grew).
@@ -144,9 +153,10 @@ export async function benchHttp(mcpg: string, work: string, quick: boolean, log:
       shared.kill();
       await store.stop();
     }
-    return { added_p50_us: added50, added_p99_us: added99, callers64_ratio: frontRate / directRate, idle_sessions_rss_mib: after, redis_added_p50_us: redisAdded };
+    return { added_p50_us: added50, added_p99_us: added99, callers64_ratio: frontRate / directRate, floor_added_p50_us: added(seq.floor, 50), floor_callers64_ratio: floorRate / directRate, idle_sessions_rss_mib: after, redis_added_p50_us: redisAdded };
   } finally {
     gateway.kill();
+    forwarder.kill();
     backend.kill();
     await dispatcher.close();
   }

@@ -1,4 +1,4 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { hash, timingSafeEqual } from 'node:crypto';
 import { JwtVerifier, type ResourceOAuth } from './jwt.ts';
 
 /**
@@ -44,4 +44,4 @@ export class Agents {
   }
 }
 
-const digest = (token: string) => createHash('sha256').update(token).digest();
+const digest = (token: string) => hash('sha256', token, 'buffer');

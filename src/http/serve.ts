@@ -131,7 +131,8 @@ export async function serve(options: ServeOptions): Promise<Served> {
   }, Math.min(60_000, config.sessionTimeoutMs)).unref();
 
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const path = new URL(req.url ?? '/', 'http://mcpg').pathname;
+    // The path as sent (no query); a path that is not one of the exact ones below is a 404.
+    const path = (req.url ?? '/').split('?', 1)[0]!;
     // DNS rebinding: a page in a browser may reach 127.0.0.1 under another name; it cannot set Host.
     const origin = req.headers.origin;
     if (!allowedHosts.has(req.headers.host ?? '') || (origin !== undefined && origin !== 'null' && !allowedHosts.has(hostOf(origin)))) {
