@@ -37,6 +37,8 @@ export class TokenStore {
   #secret?: Buffer;
   /** Records read, by file, with the state of the file they were read from. */
   readonly #read = new Map<string, { seen: string; record: AuthRecord }>();
+  /** Each server's file name (a hash), made once. */
+  readonly #files = new Map<string, string>();
 
   constructor(dir = defaultDir()) {
     this.dir = dir;
@@ -142,7 +144,10 @@ export class TokenStore {
   }
 
   #file(server: string, url: string): string {
-    return join(this.dir, `${createHash('sha256').update(`${server}\n${url}`).digest('hex').slice(0, 32)}.token`);
+    const name = `${server}\n${url}`;
+    let file = this.#files.get(name);
+    if (file === undefined) this.#files.set(name, (file = join(this.dir, `${createHash('sha256').update(name).digest('hex').slice(0, 32)}.token`)));
+    return file;
   }
 
   #ensureDir(): void {

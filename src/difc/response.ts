@@ -42,16 +42,25 @@ function jsonText(result: Result): { text: string; doc: unknown } | undefined {
 export function parsePointer(pointer: string): string[] {
   if (pointer === '') return [];
   if (!pointer.startsWith('/')) throw new ResponseShapeError(`"${pointer}" is not a JSON pointer (must start with "/")`);
-  return pointer
-    .slice(1)
-    .split('/')
-    .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
+  const segments = pointer.slice(1).split('/');
+  return pointer.includes('~') ? segments.map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~')) : segments;
+}
+
+/** An array index as RFC 6901 writes one: digits, no leading zero. */
+function isIndex(seg: string): boolean {
+  const n = seg.length;
+  if (n === 0 || (n > 1 && seg.charCodeAt(0) === 48)) return false;
+  for (let i = 0; i < n; i++) {
+    const c = seg.charCodeAt(i);
+    if (c < 48 || c > 57) return false;
+  }
+  return true;
 }
 
 function resolvePointer(doc: unknown, segments: string[], pointer: string): unknown {
   let cur = doc;
   for (const seg of segments) {
-    if (Array.isArray(cur) && /^(0|[1-9][0-9]*)$/.test(seg) && Number(seg) < cur.length) cur = cur[Number(seg)];
+    if (Array.isArray(cur) && isIndex(seg) && Number(seg) < cur.length) cur = cur[Number(seg)];
     else if (isObject(cur) && Object.hasOwn(cur, seg)) cur = cur[seg];
     else throw new ResponseShapeError(`pointer "${pointer}" does not exist in the response`);
   }
@@ -115,16 +124,18 @@ export function split(result: Result, resourceLabels: Labels, labeling: Response
     const root = labeling.paths.filter((p) => p.path === '' || p.path === '/');
     return { items: [{ labels: root.length ? merge(root.map((p) => p.labels)) : fallback }], collection: false, rest, rebuild: (_, keepRest) => (keepRest === false ? write(doc, false) : result) };
   }
+  // Each path names an item of the collection (or something inside one): it is checked from
+  // there, the collection's own path once.
   const perItem: Labels[][] = collection.map(() => []);
   for (const p of labeling.paths) {
     const segs = parsePointer(p.path);
-    resolvePointer(doc, segs, p.path);
     const under = segs.length > base.length && base.every((s, i) => segs[i] === s);
     if (!under) throw new ResponseShapeError(`path "${p.path}" is not inside items_path "${labeling.itemsPath ?? ''}"`);
+    resolvePointer(collection, segs.slice(base.length), p.path);
     perItem[Number(segs[base.length])]!.push(p.labels);
   }
   return {
-    items: perItem.map((ls) => ({ labels: ls.length ? merge(ls) : fallback })),
+    items: perItem.map((ls) => ({ labels: ls.length === 1 ? ls[0]! : ls.length ? merge(ls) : fallback })),
     collection: true,
     rest,
     rebuild: (keep, keepRest) => write(replaceAt(doc, base, collection.filter((_, i) => keep[i])), keepRest),

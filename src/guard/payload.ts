@@ -8,9 +8,9 @@ import type { AgentAnswer, ResourceAnswer } from './guard.ts';
 /** The JSON a WebAssembly guard answers, checked field by field before the gateway trusts it. */
 
 // Go guards encode empty slices as null: null is an empty set; a missing key is an error.
-const tags = z.array(z.string()).nullable().transform((t) => t ?? []);
+const tags = z.array(z.string()).nullable();
 const labels = z.object({ description: z.string().optional(), secrecy: tags, integrity: tags });
-const plain = (l: z.infer<typeof labels>) => ({ secrecy: l.secrecy, integrity: l.integrity });
+const plain = (l: z.infer<typeof labels>) => ({ secrecy: l.secrecy ?? [], integrity: l.integrity ?? [] });
 
 const agentSchema = z.object({ agent: labels, difc_mode: z.enum(MODES).optional() });
 const resourceSchema = z.object({

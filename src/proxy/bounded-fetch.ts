@@ -45,9 +45,9 @@ export interface Bounds {
  * find its id) and the stream goes on with the next event.
  */
 export function boundedFetch(bounds: Bounds, base: typeof fetch = fetch): typeof fetch {
+  const endpoint = new URL(bounds.url);
   return async (input, init) => {
-    const target = new URL(input instanceof Request ? input.url : String(input));
-    const endpoint = new URL(bounds.url);
+    const target = input instanceof URL ? input : new URL(input instanceof Request ? input.url : String(input));
     // The server's own origin (its MCP endpoint, an SSE server's message endpoint, its metadata).
     const mcp = target.origin === endpoint.origin;
     const sent = mcp ? withStandardHeaders(init, bounds.paramHeaders) : checkedElsewhere(target, init, bounds);
@@ -207,8 +207,9 @@ function linked(signal: AbortSignal | null | undefined): { signal?: AbortSignal;
  */
 function withStandardHeaders(init: RequestInit | undefined, paramHeaders?: (message: Params) => Record<string, string>): RequestInit | undefined {
   if (typeof init?.body !== 'string' || init.method !== 'POST') return init;
-  const headers = new Headers(init.headers);
-  if (headers.get('mcp-protocol-version') !== MODERN) return init;
+  const given = init.headers instanceof Headers ? init.headers : new Headers(init.headers);
+  if (given.get('mcp-protocol-version') !== MODERN) return init;
+  const headers = new Headers(given);
   let message: unknown;
   try {
     message = JSON.parse(init.body);

@@ -166,5 +166,13 @@ describe('responses', () => {
     expect(bad('/items/7')).toThrow(/does not exist/);
     expect(bad('/total')).toThrow(/not inside items_path/);
     expect(bad('/items/0', '/total')).toThrow(/is not an array/);
+    // An index is digits without a leading zero; an escaped key is read as RFC 6901 writes it.
+    expect(bad('/items/01')).toThrow(/does not exist/);
+    expect(bad('/items/-1')).toThrow(/does not exist/);
+    const odd = json({ items: [{ 'a/b': 1, 'c~d': 2 }] });
+    const at = (p: string) => split(odd, L(), { kind: 'paths', itemsPath: '/items', paths: [{ path: p, labels: L(['s']) }] }).items[0]!.labels;
+    expect(at('/items/0/a~1b')).toEqual(L(['s']));
+    expect(at('/items/0/c~0d')).toEqual(L(['s']));
+    expect(() => at('/items/0/a/b')).toThrow(/does not exist/);
   });
 });
