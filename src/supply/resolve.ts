@@ -156,7 +156,10 @@ export class Supply {
         const yanked = 'source' in g ? await this.#options.yanked?.(entry.source, entry.sha256) : undefined;
         if (yanked) add(`the locked version is yanked from the registry (${yanked}); run \`mcpg guard lock --update ${g.name}\` to move to a version that is not`);
       } catch (err) {
-        add(errorMessage(err));
+        // The problem is listed under the guard's name already.
+        const message = errorMessage(err);
+        const own = `guard "${g.name}": `;
+        add(message.startsWith(own) ? message.slice(own.length) : message);
       }
     }
     for (const name of Object.keys(lock.guards)) {

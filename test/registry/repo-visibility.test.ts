@@ -139,6 +139,39 @@ describe(`repo-visibility guard (${language}, built from source) through mcpg ru
     expect(asked.filter((q) => q === 'repo:o/r0')).toHaveLength(2);
   });
 
+  it('reads each item by its own keys, among keys that look alike and many others (the AssemblyScript SDK keeps the keys it has seen)', async () => {
+    const limits = limitsSchema.parse({});
+    const guard = new WasmGuard(file, await compileGuard(file, readFileSync(GUARD), limits), limits);
+    const backend = async () => ({ content: [{ type: 'text', text: '{"items":[]}' }] });
+    await guard.labelAgent({ 'allow-only': { repos: 'public', 'min-integrity': 'none' } }, backend);
+    // Decoys: keys as long as "private" and "full_name" that land in the same slot of the
+    // AssemblyScript SDK's table of keys (its hash, below) and differ by a byte or two; a
+    // non-ASCII one; 300 others (more than the table holds); in varying order.
+    const slot = (key: string) => {
+      let h = key.length;
+      for (const b of Buffer.from(key)) h = Math.imul(h ^ b, 16777619) >>> 0;
+      return h & 127;
+    };
+    const twin = (key: string) => {
+      const chars = 'abcdefghijklmnopqrstuvwxyz';
+      for (const a of chars) for (const b of chars) {
+        const k = `${key.slice(0, -2)}${a}${b}`;
+        if (k !== key && slot(k) === slot(key)) return k;
+      }
+      throw new Error(`no twin for ${key}`);
+    };
+    const [privateTwin, nameTwin] = [twin('private'), twin('full_name')];
+    const items = Array.from({ length: 60 }, (_, i) => {
+      const filler = Object.fromEntries(Array.from({ length: 5 }, (_, j) => [`k${(i * 5 + j) % 300}`, j]));
+      const own = { full_name: `o/r${i}`, private: i % 3 === 0 };
+      const decoy = { [nameTwin]: `o/decoy${i}`, [privateTwin]: i % 3 !== 0, 'privat\u00e9': i % 3 !== 0 };
+      return i % 2 ? { ...decoy, ...filler, ...own } : { ...own, ...filler, ...decoy };
+    });
+    const labeling = await guard.labelResponse('search_repositories', {}, { content: [{ type: 'text', text: JSON.stringify({ items }) }] }, backend);
+    if (labeling.kind !== 'paths') throw new Error(`labeled ${labeling.kind}`);
+    expect(labeling.paths.map((p) => p.labels.secrecy)).toEqual(items.map((_, i) => (i % 3 === 0 ? [`private:o/r${i}`] : [])));
+  });
+
   it('serves concurrent calls from a pool of instances, each told the policy', async () => {
     const gw = await gateway('filter', { repos: 'public', 'min-integrity': 'approved' });
     try {

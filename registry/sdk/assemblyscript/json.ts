@@ -2,7 +2,7 @@
 // AssemblyScript has no JSON in its standard library. Parsing reads UTF-8 bytes in place and
 // serialising writes UTF-8 bytes: guards sit on every call, so this avoids building strings.
 
-export const enum Kind { Null, Bool, Number, String, Array, Object }
+export const enum Kind { Null, Bool, Number, String, Array, Object, Written }
 
 // Shared by scalars, which never hold children (push and set refuse them).
 const NO_VALUES = new Array<Value>(0);
@@ -27,12 +27,18 @@ export class Value {
   /** Keys and values of an object, in order. */
   keys: string[] = NO_KEYS;
   vals: Value[] = NO_VALUES;
+  /** A value already written as JSON (Kind.Written): an answer's many small parts cost one buffer each. */
+  private json: ArrayBuffer | null = null;
 
   static null(): Value { return new Value(); }
   static bool(b: bool): Value { const v = new Value(); v.kind = Kind.Bool; v.b = b; return v; }
   static num(n: f64): Value { const v = new Value(); v.kind = Kind.Number; v.n = n; return v; }
   static str(s: string): Value { const v = new Value(); v.kind = Kind.String; v.text = s; return v; }
   static utf8(bytes: ArrayBuffer): Value { const v = new Value(); v.kind = Kind.String; v.utf8 = bytes; return v; }
+  /** A value given as the JSON that `w` wrote: serialised as it is, never read back. */
+  static written(w: Writer): Value { const v = new Value(); v.kind = Kind.Written; v.json = w.done(); return v; }
+  /** The JSON of a written value. */
+  writtenBytes(): ArrayBuffer | null { return this.json; }
 
   /** The string's value ("" when not a string). */
   get s(): string {
@@ -101,9 +107,10 @@ export class Value {
   }
 }
 
-class Writer {
-  buf: ArrayBuffer = new ArrayBuffer(256);
+export class Writer {
+  buf: ArrayBuffer;
   len: i32 = 0;
+  constructor(capacity: i32 = 256) { this.buf = new ArrayBuffer(capacity); }
 
   reserve(n: i32): void {
     if (this.len + n <= this.buf.byteLength) return;
@@ -186,6 +193,11 @@ class Writer {
         else this.ascii(isFinite(v.n) ? v.n.toString() : "null");
         return;
       case Kind.String: this.string(v.s); return;
+      case Kind.Written: {
+        const json = v.writtenBytes();
+        if (json != null) this.raw(changetype<usize>(json), json.byteLength);
+        return;
+      }
       case Kind.Array: {
         this.byte(0x5b);
         for (let i = 0; i < v.items.length; i++) { if (i) this.byte(0x2c); this.value(v.items[i]); }
@@ -204,9 +216,42 @@ class Writer {
       }
     }
   }
+  /** A JSON array of strings. */
+  strings(list: string[]): void {
+    this.byte(0x5b);
+    for (let i = 0; i < list.length; i++) { if (i) this.byte(0x2c); this.string(list[i]); }
+    this.byte(0x5d);
+  }
   done(): ArrayBuffer {
     return this.buf.slice(0, this.len);
   }
+}
+
+/**
+ * Keys repeat: every item of a collection has the same few. The last string made for a short
+ * ASCII key is kept in a small table by a hash of its bytes and given again while the bytes
+ * match, instead of a new string for each item.
+ */
+const MAX_INTERNED: i32 = 32;
+const INTERN_SLOTS: i32 = 128;
+const interned = new StaticArray<string>(INTERN_SLOTS);
+
+function internedKey(at: usize, n: i32): string {
+  let h: u32 = <u32>n;
+  for (let i = 0; i < n; i++) h = (h ^ <u32>load<u8>(at + i)) * 16777619;
+  const slot = <i32>(h & <u32>(INTERN_SLOTS - 1));
+  const known = unchecked(interned[slot]);
+  if (changetype<usize>(known) != 0 && known.length == n) {
+    let same = true;
+    for (let i = 0; i < n; i++) {
+      if (<u32>known.charCodeAt(i) != <u32>load<u8>(at + i)) { same = false; break; }
+    }
+    if (same) return known;
+  }
+  const key = String.UTF8.decodeUnsafe(at, n);
+  // Only ASCII keys are kept: for them one byte is one character, which the match above relies on.
+  if (key.length == n) unchecked(interned[slot] = key);
+  return key;
 }
 
 /** Deeper input is refused: recursion past this would exhaust the guard's stack. */
@@ -268,10 +313,11 @@ class Parser {
     if (start == this.p) return this.fail(this.p < this.end ? "unexpected character" : "unexpected end");
     return Value.num(parseFloat(String.UTF8.decodeUnsafe(start, this.p - start)));
   }
+  /** An object's key: short ASCII keys come from the table of keys seen (see internedKey). */
   string(): string {
     const start = this.p + 1;
     const n = this.plain();
-    if (n >= 0) return String.UTF8.decodeUnsafe(start, n);
+    if (n >= 0) return n <= MAX_INTERNED ? internedKey(start, n) : String.UTF8.decodeUnsafe(start, n);
     const w = this.escaped(start);
     return w == null ? "" : String.UTF8.decodeUnsafe(changetype<usize>(w.buf), w.len);
   }
