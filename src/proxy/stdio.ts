@@ -99,9 +99,11 @@ export class LineTransport implements Transport {
     const line = this.#parts.length === 1 ? this.#parts[0]! : Buffer.concat(this.#parts);
     this.#parts.length = 0;
     this.#length = 0;
-    // Invalid UTF-8 reads as U+FFFD, as JSON text must be UTF-8.
-    const text = line.toString('utf8').replace(/\r$/, '');
-    if (!text.trim()) return;
+    // Invalid UTF-8 reads as U+FFFD, as JSON text must be UTF-8. A CR before the LF is JSON
+    // whitespace, as is any around the message; a blank line is skipped (without copying a line
+    // of megabytes to find out).
+    const text = line.toString('utf8');
+    if (/^\s*$/.test(text)) return;
     let message: unknown;
     try {
       message = JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text);

@@ -2,7 +2,9 @@
 import { describe, expect, it } from 'vitest';
 import { withGuard } from '../../src/config/edit.ts';
 import { McpgError } from '../../src/shared/errors.ts';
+import { LineTransport } from '../../src/proxy/stdio.ts';
 import { readGuardPackage } from '../../src/supply/tarball.ts';
+import { PassThrough } from 'node:stream';
 import { packTar } from '../helpers/tar.ts';
 
 describe('odd input', () => {
@@ -21,6 +23,22 @@ describe('odd input', () => {
       { name: 'guard.wasm', data: 'only' },
     ]);
     expect(Buffer.from((await readGuardPackage(once, 'pkg.tar.gz')).wasm).toString()).toBe('only');
+  });
+
+  it('stdio lines: CRLF endings, blank lines, whitespace around a message and a byte-order mark are read as JSON reads them; other text is a parse error', async () => {
+    const input = new PassThrough();
+    const output = new PassThrough();
+    const t = new LineTransport(input, output, { maxBytes: 1024 });
+    const got: unknown[] = [];
+    const errors: string[] = [];
+    t.onmessage = (m) => got.push(m);
+    t.onerror = (e) => errors.push(e.message);
+    await t.start();
+    input.write('{"jsonrpc":"2.0","method":"a"}\r\n\r\n   \n\t{"jsonrpc":"2.0","method":"b"}  \r\n\ufeff{"jsonrpc":"2.0","method":"c"}\nnot json\r\n');
+    await new Promise((r) => setImmediate(r));
+    expect(got).toEqual([{ jsonrpc: '2.0', method: 'a' }, { jsonrpc: '2.0', method: 'b' }, { jsonrpc: '2.0', method: 'c' }]);
+    expect(errors).toHaveLength(1);
+    expect(JSON.parse(String(output.read()))).toEqual({ jsonrpc: '2.0', id: null, error: { code: -32700, message: 'Parse error' } });
   });
 
   it('guard add edits a JSON config that starts with a byte-order mark, and keeps the mark', () => {
