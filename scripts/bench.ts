@@ -2,7 +2,7 @@
 // a direct connection to the same bare echo server and against a peer proxy
 // (@civic/passthrough-mcp-server). Prints medians and ratios; writes JSON to .cache/bench/.
 // Not part of the test suite: tests assert behaviour, this measures time.
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createServer } from 'node:http';
 import { cpus } from 'node:os';
@@ -165,9 +165,17 @@ results.payload = payloadOut;
 
 // 3. Concurrency: 64 callers on one connection.
 log(`\n3. concurrency: ${CONCURRENT} concurrent callers on one connection, ${CONC_CALLS} calls per target`);
+// RSS counts the file pages a process has mapped, and the kernel maps a faulting page's cached
+// neighbours with it (fault-around): a just-built 100 MB executable, all in the page cache, reads
+// as 15-20 MiB more than the same process started from one whose untouched pages are not cached.
+// Each target's executable is dropped from the page cache before it starts (GNU dd's
+// iflag=nocache), so peak RSS is what the process touched, alike for every target.
+const evicted = (file: string) => spawnSync('dd', [`if=${file}`, 'iflag=nocache', 'count=0', 'status=none']).status === 0;
+log(`   ${targets.every((t) => evicted(t.cmd[0]!)) ? 'each executable dropped from the page cache before its run' : 'dd iflag=nocache is not available: peak RSS includes file pages of whatever the page cache holds'}`);
 const concOut: Record<string, object> = {};
 for (const t of targets) {
   // A fresh process each: its peak RSS is this run's, not the payload runs' before it.
+  evicted(t.cmd[0]!);
   const c = await new Rpc(t.cmd, cacheEnv).start();
   for (let i = 0; i < 200; i++) await c.call(t.tool, ARGS);
   let next = 0;
