@@ -112,6 +112,8 @@ const targets: Target[] = [
   { name: 'mcpg (no guard)', cmd: [MCPG, 'run', '--config', noGuardCfg, '--log-level', 'error'], tool: 'echo___get_echo' },
   { name: 'mcpg (wasm guard)', cmd: [MCPG, 'run', '--config', guardCfg, '--log-level', 'error'], tool: 'echo___get_echo' },
   { name: 'civic passthrough (peer)', cmd: [NODE, join(ROOT, 'scripts/bench/civic-peer.mjs'), ...ECHO], tool: 'get_echo' },
+  // The floor: Node's stdio and JSON with no MCP in between (what any Node gateway pays first).
+  { name: 'bare forwarder (floor)', cmd: [NODE, join(ROOT, 'scripts/bench/stdio-forwarder.mjs'), ...ECHO], tool: 'get_echo' },
 ];
 
 const results: Record<string, unknown> = { node: process.version, cpus: cpus().length, cpu: cpus()[0]?.model, date: new Date().toISOString() };
@@ -368,8 +370,8 @@ const round26: [string, boolean, string][] = [
   ['guard verify --frozen --offline, 10 signed guards: <= 150 ms cold, <= 50 ms unchanged', ms(pct(verify, 50)) <= 150 && ms(pct(verifyWarm, 50)) <= 50, `${ms(pct(verify, 50))} / ${ms(pct(verifyWarm, 50))} ms`],
   ['1 MB list labeled per item <= 5x direct', payload1mb <= 5, `${payload1mb}x`],
   ['wasm guard over no guard <= 40 µs p50', us(guardOverNoGuard) <= 40, `${us(guardOverNoGuard)} µs`],
-  ['no guard: added p50 / p99 <= 80 / 400 µs', lat['mcpg (no guard)']!.added_p50_us <= 80 && lat['mcpg (no guard)']!.added_p99_us <= 400, `${lat['mcpg (no guard)']!.added_p50_us} / ${lat['mcpg (no guard)']!.added_p99_us} µs`],
-  ['no guard, 64 callers: >= 2x the peer, >= 0.3x direct', noGuard >= 2 * peerRate && noGuard >= 0.3 * directRate, `${(noGuard / peerRate).toFixed(2)}x peer, ${(noGuard / directRate).toFixed(2)}x direct`],
+  ['no guard: added p50 / p99 <= 80 / 400 µs', lat['mcpg (no guard)']!.added_p50_us <= 80 && lat['mcpg (no guard)']!.added_p99_us <= 400, `${lat['mcpg (no guard)']!.added_p50_us} / ${lat['mcpg (no guard)']!.added_p99_us} µs (the bare forwarder: ${lat['bare forwarder (floor)']!.added_p50_us} / ${lat['bare forwarder (floor)']!.added_p99_us} µs)`],
+  ['no guard, 64 callers: >= 2x the peer, >= 0.3x direct', noGuard >= 2 * peerRate && noGuard >= 0.3 * directRate, `${(noGuard / peerRate).toFixed(2)}x peer, ${(noGuard / directRate).toFixed(2)}x direct (the bare forwarder: ${(conc['bare forwarder (floor)']!.calls_per_s / directRate).toFixed(2)}x direct)`],
   ['no guard: peak RSS under 64 callers <= 80 MiB', conc['mcpg (no guard)']!.peak_rss_mib <= 80, `${conc['mcpg (no guard)']!.peak_rss_mib} MiB`],
   ['guard call with a call_backend <= 0.5x Extism', backendNs / extismNs <= 0.5, `${(backendNs / extismNs).toFixed(2)}x`],
 ];
