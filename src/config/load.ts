@@ -1,8 +1,8 @@
-import { readFileSync } from 'node:fs';
 import { dirname, extname, isAbsolute, resolve } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import type { z } from 'zod';
 import { McpgError, errorMessage, fsReason } from '../shared/errors.ts';
+import { readUserFile } from '../shared/files.ts';
 import { CONFIG_KEYS, configSchema, type GuardConfig, type Mode, type ServerConfig } from './schema.ts';
 
 export type Server = ServerConfig & {
@@ -65,11 +65,14 @@ export interface Config {
  */
 export type Expand = 'all' | 'guards';
 
+/** The largest config mcpg reads (a client's config imported into one included). */
+export const MAX_CONFIG_BYTES = 8 * 1024 * 1024;
+
 /** Reads, expands `${VAR}`, validates and settles a config file. Every error names the file. */
 export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env, expand: Expand = 'all'): Config {
   let text: string;
   try {
-    text = readFileSync(resolve(file), 'utf8');
+    text = readUserFile(resolve(file), MAX_CONFIG_BYTES).toString('utf8');
   } catch (err) {
     throw new McpgError('CONFIG_READ', `${file}: cannot read config: ${fsReason(err)}`);
   }

@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -9,7 +8,8 @@ import { Gateway, type GatewayOptions } from '../proxy/gateway.ts';
 import { MODERN, claimedVersion, modernErrorStatus, refusedModern } from '../proxy/protocol.ts';
 import { type Params, RPC } from '../proxy/router.ts';
 import { Session } from '../proxy/session.ts';
-import { McpgError, errorMessage } from '../shared/errors.ts';
+import { McpgError, errorMessage, fsReason } from '../shared/errors.ts';
+import { readUserFile } from '../shared/files.ts';
 import { logger } from '../shared/log.ts';
 import { VERSION } from '../shared/version.ts';
 import { Agents } from './agents.ts';
@@ -102,7 +102,7 @@ export async function serve(options: ServeOptions): Promise<Served> {
       else res.destroy();
     });
   };
-  const server: Server = options.tls ? createTlsServer({ cert: readFileSync(options.tls.cert), key: readFileSync(options.tls.key) }, handler) : createServer(handler);
+  const server: Server = options.tls ? createTlsServer({ cert: pem(options.tls.cert, '--tls-cert'), key: pem(options.tls.key, '--tls-key') }, handler) : createServer(handler);
   // Reading a request is bounded in time: its headers, and the whole request.
   server.headersTimeout = 20_000;
   server.requestTimeout = 60_000;
@@ -274,6 +274,15 @@ export async function serve(options: ServeOptions): Promise<Served> {
   }
 
   return { url, closed: closed.promise, close };
+}
+
+/** A certificate or key file: PEM of a few kilobytes. */
+function pem(file: string, flag: string): Buffer {
+  try {
+    return readUserFile(file, 1024 * 1024);
+  } catch (err) {
+    throw new McpgError('USAGE', `${flag} ${file}: ${fsReason(err)}`);
+  }
 }
 
 function splitListen(listen: string): [string, number] {

@@ -1,8 +1,8 @@
-import { readFileSync } from 'node:fs';
 import semver from 'semver';
 import { z } from 'zod';
 import embedded from '../../registry/index.json' with { type: 'json' };
 import { McpgError, errorMessage, firstIssue, fsReason } from '../shared/errors.ts';
+import { readUserFile } from '../shared/files.ts';
 import { fetchBytes } from '../supply/fetch.ts';
 import type { RegistryPick } from '../supply/resolve.ts';
 
@@ -54,7 +54,8 @@ export async function loadIndex(source?: string): Promise<Index> {
   if (!source) return parseIndex(embedded, 'built-in registry index');
   let text: string;
   try {
-    text = /^https?:/.test(source) ? Buffer.from(await fetchBytes(source, { maxBytes: 4 * 1024 * 1024 })).toString('utf8') : readFileSync(source, 'utf8');
+    const max = 4 * 1024 * 1024;
+    text = (/^https?:/.test(source) ? Buffer.from(await fetchBytes(source, { maxBytes: max })) : readUserFile(source, max)).toString('utf8');
   } catch (err) {
     if (err instanceof McpgError) throw err;
     throw new McpgError('CONFIG_READ', `registry ${source}: ${fsReason(err)}`);

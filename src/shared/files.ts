@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants, fstatSync, openSync, readSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { type Stats, closeSync, constants, fstatSync, openSync, readSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 
 /**
  * Writes `file` whole or not at all: a temp file beside it, renamed over it, so a reader (or a
@@ -17,7 +17,15 @@ export function replaceFile(file: string, data: string | Uint8Array, mode?: numb
   }
 }
 
-/** A file mcpg keeps in its own directories is not what it should be (a link, a FIFO, too large). */
+/** How a size limit reads: 4 MiB, 1024 bytes. */
+const sizeOf = (n: number) => (n >= 1024 * 1024 && n % (1024 * 1024) === 0 ? `${n / (1024 * 1024)} MiB` : `${n} bytes`);
+
+const kindOf = (s: Stats) => (s.isDirectory() ? 'a directory' : s.isFIFO() ? 'a FIFO' : s.isSocket() ? 'a socket' : s.isCharacterDevice() || s.isBlockDevice() ? 'a device' : 'something else');
+
+/**
+ * A file is not what it should be (a FIFO, a device, too large). The message says what it is,
+ * not its name: the caller names the file.
+ */
 export class UnsafeFile extends Error {}
 
 /**
@@ -30,8 +38,8 @@ export function readOwnFile(file: string, maxBytes: number): Buffer {
   const fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   try {
     const stat = fstatSync(fd);
-    if (!stat.isFile()) throw new UnsafeFile(`${file} is not a regular file`);
-    if (stat.size > maxBytes) throw new UnsafeFile(`${file} is larger than ${maxBytes} bytes`);
+    if (!stat.isFile()) throw new UnsafeFile(`it is ${kindOf(stat)}, not a regular file`);
+    if (stat.size > maxBytes) throw new UnsafeFile(`it is larger than ${sizeOf(maxBytes)}`);
     const buffer = Buffer.alloc(stat.size);
     let read = 0;
     while (read < stat.size) {
@@ -46,6 +54,16 @@ export function readOwnFile(file: string, maxBytes: number): Buffer {
 }
 
 /**
+ * Reads a file a user named (a config, a lock, a guard, a bundle, a certificate) as readOwnFile
+ * does, after following its links to the file itself: a link is fine where the user put it, but
+ * a FIFO, a device such as /dev/zero, or a file larger than `maxBytes` is refused (UnsafeFile)
+ * rather than read without end.
+ */
+export function readUserFile(file: string, maxBytes: number): Buffer {
+  return readOwnFile(realpathSync(file), maxBytes);
+}
+
+/**
  * Opens a file mcpg appends to (the audit log, --log-file): created 0600, a symbolic link not
  * followed, a FIFO or socket refused instead of blocking on it (a character device such as
  * /dev/null is taken). Errors are thrown for the caller to name in its own words.
@@ -54,7 +72,7 @@ export function openAppendOnly(file: string): number {
   const fd = openSync(file, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK, 0o600);
   try {
     const stat = fstatSync(fd);
-    if (!stat.isFile() && !stat.isCharacterDevice()) throw new UnsafeFile(`${file} is not a regular file`);
+    if (!stat.isFile() && !stat.isCharacterDevice()) throw new UnsafeFile(`it is ${kindOf(stat)}, not a regular file`);
   } catch (err) {
     closeSync(fd);
     throw err;

@@ -82,7 +82,7 @@ export class Cache {
     } catch (err) {
       // A link, a FIFO, a device or a huge file is no entry: discarded, fetched again.
       if (err instanceof UnsafeFile || fsFault(err) === 'ELOOP') {
-        log.warn(`${err instanceof UnsafeFile ? err.message : `${file} is a symbolic link`}: discarded`);
+        log.warn(`${file}: ${err instanceof UnsafeFile ? err.message : 'it is a symbolic link'}; discarded`);
         rmSync(file, { force: true });
       }
       return undefined;
@@ -239,7 +239,7 @@ export class Cache {
 /** The owner a lock file names; undefined while it is being written, or if it is not ours to read. */
 function readOwner(file: string): LockOwner | undefined {
   try {
-    const o = JSON.parse(readFileSync(file, 'utf8')) as Partial<LockOwner>;
+    const o = JSON.parse(readOwnFile(file, 4096).toString('utf8')) as Partial<LockOwner>;
     return typeof o.pid === 'number' && typeof o.host === 'string' ? { pid: o.pid, host: o.host } : undefined;
   } catch {
     return undefined;

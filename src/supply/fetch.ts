@@ -20,7 +20,8 @@ export interface FetchOptions {
 }
 
 const MAX_REDIRECTS = 5;
-const DEFAULT_MAX = 64 * 1024 * 1024;
+/** The largest download, and the largest guard (module or package) mcpg reads from a file. */
+export const MAX_GUARD_BYTES = 64 * 1024 * 1024;
 /** Connection failures worth another try (DNS failures are not: they rarely heal in seconds). */
 const RETRY_CODES = ['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'ENETUNREACH', 'EHOSTUNREACH', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT'];
 
@@ -111,7 +112,7 @@ export async function exchange(href: string, options: ExchangeOptions = {}): Pro
 }
 
 async function exchangeHops(href: string, options: ExchangeOptions): Promise<Answer> {
-  const max = options.maxBytes ?? DEFAULT_MAX;
+  const max = options.maxBytes ?? MAX_GUARD_BYTES;
   const method = options.method ?? 'GET';
   let url = new URL(href);
   let leftHosts = false;

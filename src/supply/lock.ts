@@ -1,9 +1,8 @@
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import type { Server } from '../config/load.ts';
 import { z } from 'zod';
 import { McpgError, errorMessage, firstIssue, fsReason } from '../shared/errors.ts';
-import { replaceFile } from '../shared/files.ts';
+import { readUserFile, replaceFile } from '../shared/files.ts';
 
 /** guards.lock: JSON, versioned, keys sorted, one entry per guard, stable diffs. */
 export const LOCK_VERSION = 1;
@@ -54,10 +53,13 @@ export type ServerPins = z.infer<typeof serverPinsSchema>;
 export type Pin = z.infer<typeof pinSchema>;
 export type Lock = z.infer<typeof lockSchema>;
 
+/** The largest guards.lock mcpg reads: guards and every server's tool pins. */
+const MAX_LOCK_BYTES = 16 * 1024 * 1024;
+
 export function readLock(file: string): Lock {
   let text: string;
   try {
-    text = readFileSync(file, 'utf8');
+    text = readUserFile(file, MAX_LOCK_BYTES).toString('utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { version: LOCK_VERSION, guards: {} };
     throw new McpgError('SUPPLY_LOCK', `${file}: cannot read: ${fsReason(err)}`);

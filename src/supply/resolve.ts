@@ -1,10 +1,10 @@
-import { readFileSync } from 'node:fs';
 import { relative } from 'node:path';
 import type { Config, Guard as GuardConfig } from '../config/load.ts';
-import { McpgError, errorMessage } from '../shared/errors.ts';
+import { McpgError, errorMessage, fsReason } from '../shared/errors.ts';
+import { readUserFile } from '../shared/files.ts';
 import { logger } from '../shared/log.ts';
 import { Cache, sha256 } from './cache.ts';
-import { NotFound, fetchBytes } from './fetch.ts';
+import { MAX_GUARD_BYTES, NotFound, fetchBytes } from './fetch.ts';
 import { attestationsUrl, parseReleaseUrl } from './github.ts';
 import { type Lock, type LockEntry, readLock, serverDigest, writeLock } from './lock.ts';
 import type { SignerPolicy, VerifiedSigner } from './sigstore.ts';
@@ -55,6 +55,8 @@ export interface SupplyOptions {
 
 const log = logger('supply');
 const MAX_BUNDLE = 1024 * 1024;
+/** The largest trusted root mcpg reads (the public-good one is about 10 KB). */
+const MAX_TRUSTED_ROOT = 4 * 1024 * 1024;
 
 const isPackage = (bytes: Uint8Array) => bytes[0] === 0x1f && bytes[1] === 0x8b;
 
@@ -232,9 +234,9 @@ export class Supply {
     const file = g.trusted_root ?? this.#options.trustedRoot ?? this.config.trustedRoot;
     if (!file) return (await sigstore()).publicGoodTrustedRoot();
     try {
-      return JSON.parse(readFileSync(file, 'utf8'));
+      return JSON.parse(readUserFile(file, MAX_TRUSTED_ROOT).toString('utf8'));
     } catch (err) {
-      throw new McpgError('SUPPLY_SIGNATURE', `guard "${g.name}": cannot read trusted root ${file}: ${errorMessage(err)}`);
+      throw new McpgError('SUPPLY_SIGNATURE', `guard "${g.name}": cannot read trusted root ${file}: ${fsReason(err)}`);
     }
   }
 
@@ -392,7 +394,7 @@ export class Supply {
     if (cached) candidates.push(async () => [cached]);
     if (g.bundle) {
       const b = g.bundle;
-      candidates.push(async () => [/^https?:/.test(b) ? await this.#fetch(b, `${what} bundle`) : readFileSync(b)]);
+      candidates.push(async () => [/^https?:/.test(b) ? await this.#fetch(b, `${what} bundle`) : readUserFile(b, MAX_BUNDLE)]);
     }
     if (url) {
       for (const suffix of ['.sigstore.json', '.sigstore']) {
@@ -462,8 +464,8 @@ export class Supply {
 
 function readPath(g: SuppliedGuard & { path: string }): Uint8Array {
   try {
-    return readFileSync(g.path);
+    return readUserFile(g.path, MAX_GUARD_BYTES);
   } catch (err) {
-    throw new McpgError('GUARD_LOAD', `guard "${g.name}": cannot read ${g.path}: ${errorMessage(err)}`);
+    throw new McpgError('GUARD_LOAD', `guard "${g.name}": cannot read ${g.path}: ${fsReason(err)}`);
   }
 }

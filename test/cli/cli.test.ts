@@ -114,7 +114,7 @@ describe('mcpg command line', () => {
     const dir = tempDir();
     const r = mcpg(['config', 'check', dir]);
     expect(r.code).toBe(3);
-    expect(r.stderr.trim()).toBe(`mcpg: ${dir}: cannot read config: it is a directory (EISDIR)`);
+    expect(r.stderr.trim()).toBe(`mcpg: ${dir}: cannot read config: it is a directory, not a regular file`);
   });
 
   it('exits 4 naming the server when a backend cannot start', async () => {

@@ -1,6 +1,7 @@
-import { readFileSync } from 'node:fs';
 import type { CommandModule } from 'yargs';
 import { McpgError, fsReason } from '../../shared/errors.ts';
+import { readUserFile } from '../../shared/files.ts';
+import { MAX_GUARD_BYTES } from '../../supply/fetch.ts';
 import { out } from '../output.ts';
 
 interface Args {
@@ -12,9 +13,10 @@ interface Args {
   file: string;
 }
 
+/** A file named on the command line: at most a guard's size (an artifact, a bundle, a key). */
 function read(file: string, what: string): Buffer {
   try {
-    return readFileSync(file);
+    return readUserFile(file, MAX_GUARD_BYTES);
   } catch (err) {
     throw new McpgError('USAGE', `${what} ${file}: ${fsReason(err)}`);
   }

@@ -1,9 +1,9 @@
-import { readFileSync } from 'node:fs';
 import type { CommandModule } from 'yargs';
 import { z } from 'zod';
 import type { Violation } from '../../difc/evaluator.ts';
 import type { AuditRecord } from '../../proxy/audit.ts';
 import { McpgError, fsReason } from '../../shared/errors.ts';
+import { readUserFile } from '../../shared/files.ts';
 import { printableLine } from '../../shared/terminal.ts';
 import { out } from '../output.ts';
 
@@ -118,7 +118,8 @@ export const explainCommand: CommandModule<object, Args> = {
   handler: (args) => {
     let text: string;
     try {
-      text = readFileSync(args['audit-log'], 'utf8');
+      // As long as a string may be: explain reads the log whole.
+      text = readUserFile(args['audit-log'], 512 * 1024 * 1024).toString('utf8');
     } catch (err) {
       throw new McpgError('FILE_ACCESS', `cannot read the audit log ${args['audit-log']}: ${fsReason(err)}`);
     }

@@ -1,7 +1,6 @@
-import { readFileSync } from 'node:fs';
 import type { CommandModule, Options } from 'yargs';
 import { withGuard, writeAtomically } from '../../config/edit.ts';
-import { loadConfig, parseConfig } from '../../config/load.ts';
+import { MAX_CONFIG_BYTES, loadConfig, parseConfig } from '../../config/load.ts';
 import { limitsSchema } from '../../config/schema.ts';
 import { LABEL_EXPORTS, type LabelExport, abiProblems } from '../../guard/abi.ts';
 import type { BackendCall } from '../../guard/guard.ts';
@@ -9,6 +8,8 @@ import type { WasmGuard } from '../../guard/wasm-guard.ts';
 import { EXIT, McpgError, errorMessage, fsReason } from '../../shared/errors.ts';
 import { configureLog } from '../../shared/log.ts';
 import { sha256 } from '../../supply/cache.ts';
+import { MAX_GUARD_BYTES } from '../../supply/fetch.ts';
+import { readUserFile } from '../../shared/files.ts';
 import { exitWithCode } from '../exit.ts';
 import { note, out } from '../output.ts';
 import { SUPPLY_OPTIONS, type SupplyArgs, supplyFrom, withSupplyOptions } from '../supply-options.ts';
@@ -18,13 +19,17 @@ import { SUPPLY_OPTIONS, type SupplyArgs, supplyFrom, withSupplyOptions } from '
 const guardHost = () => import('../../guard/wasm-guard.ts');
 const registry = () => import('../../registry/index.ts');
 
-function readWasm(file: string): Uint8Array {
+/** A file named on the command line, read within `max` bytes (a guard by default). */
+function readFile(file: string, max = MAX_GUARD_BYTES): Buffer {
   try {
-    return readFileSync(file);
+    return readUserFile(file, max);
   } catch (err) {
     throw new McpgError('GUARD_LOAD', `${file}: ${fsReason(err)}`);
   }
 }
+
+/** The largest file of cases or backend answers `guard test` and `guard call` read. */
+const MAX_TEST_FILE = 16 * 1024 * 1024;
 
 function json(what: string, text: string): unknown {
   try {
@@ -45,7 +50,7 @@ const inspectCommand: CommandModule<object, { file: string; json: boolean }> = {
       .option('json', { type: 'boolean', default: false, describe: 'print the report as JSON' }),
   handler: async (args) => {
     const { inspect } = await import('../../guard/wasm-binary.ts');
-    const bytes = readWasm(args.file);
+    const bytes = readFile(args.file);
     let info;
     try {
       info = inspect(bytes);
@@ -94,7 +99,7 @@ function cannedBackend(answers: Record<string, unknown>, where: string): Backend
 async function loadGuard(file: string): Promise<WasmGuard> {
   const { WasmGuard, compileGuard } = await guardHost();
   const limits = limitsSchema.parse({});
-  return new WasmGuard(file, await compileGuard(file, readWasm(file), limits), limits);
+  return new WasmGuard(file, await compileGuard(file, readFile(file), limits), limits);
 }
 
 const callCommand: CommandModule<object, CallArgs> = {
@@ -110,7 +115,7 @@ const callCommand: CommandModule<object, CallArgs> = {
       .option('normalized', { type: 'boolean', default: false, describe: "print mcpg's validated view instead of the guard's own JSON" })
       .example('$0 guard call g.wasm label_resource --input \'{"tool_name":"list_issues","tool_args":{}}\'', ''),
   handler: async (args) => {
-    const answers = args.backend ? (json(args.backend, readFileSync(args.backend, 'utf8')) as Record<string, unknown>) : {};
+    const answers = args.backend ? (json(args.backend, readFile(args.backend, MAX_TEST_FILE).toString('utf8')) as Record<string, unknown>) : {};
     const backend = cannedBackend(answers, args.backend ?? '(no --backend file)');
     const guard = await loadGuard(args.file);
     const agentInput = args.fn === 'label_agent' && args.input !== undefined;
@@ -154,7 +159,7 @@ const testCommand: CommandModule<object, { file: string; cases: string }> = {
       .positional('cases', { type: 'string', demandOption: true, describe: 'cases file: [[case]] with name, fn, input, policy, backend, expect or expect_error' })
       .example('$0 guard test guard.wasm cases.toml', 'exit 5 when any case fails'),
   handler: async (args) => {
-    const text = readFileSync(args.cases, 'utf8');
+    const text = readFile(args.cases, MAX_TEST_FILE).toString('utf8');
     let doc: { policy?: unknown; backend?: Record<string, unknown>; case?: TestCase[]; cases?: TestCase[] };
     try {
       doc = /\.toml$/i.test(args.cases) ? ((await import('smol-toml')).parse(text) as typeof doc) : (JSON.parse(text) as typeof doc);
@@ -166,7 +171,7 @@ const testCommand: CommandModule<object, { file: string; cases: string }> = {
     const limits = limitsSchema.parse({});
     const { WasmGuard, compileGuard } = await guardHost();
     // One compiled module for all cases; each case gets its own guard (its own policy).
-    const compiled = await compileGuard(args.file, readWasm(args.file), limits);
+    const compiled = await compileGuard(args.file, readFile(args.file), limits);
     const lines: string[] = [];
     let failed = 0;
     // What the guard logs at warn and error is why it failed: part of the case's error, so
@@ -270,7 +275,7 @@ const addCommand: CommandModule<object, SupplyArgs & { spec: string; server: str
     // A transaction: resolve, download, verify and lock first, against the edited config as it
     // would be read back; only then write the config (in one step), then the lock.
     const source = `registry:${args.spec.replace(/^registry:/, '')}`;
-    const edited = withGuard(config.file, readFileSync(config.file, 'utf8'), guardName, source, args.server);
+    const edited = withGuard(config.file, readFile(config.file, MAX_CONFIG_BYTES).toString('utf8'), guardName, source, args.server);
     const supply = supplyFrom(args, parseConfig(config.file, edited, process.env, 'guards'));
     const { warnings } = await supply.lockGuards([guardName], true, false);
     writeAtomically(config.file, edited);
@@ -293,7 +298,7 @@ const pushCommand: CommandModule<object, { file: string; ref: string; bundle?: s
   handler: async (args) => {
     const { parseOciRef, formatRef } = await import('../../supply/oci-ref.ts');
     const { MEDIA, OciRegistry, bundleSubjects, guardManifest } = await import('../../supply/oci.ts');
-    const wasm = readWasm(args.file);
+    const wasm = readFile(args.file);
     if (!(wasm[0] === 0 && wasm[1] === 0x61 && wasm[2] === 0x73 && wasm[3] === 0x6d)) throw new McpgError('USAGE', `${args.file}: not a WebAssembly module`);
     let ref;
     try {
@@ -306,8 +311,7 @@ const pushCommand: CommandModule<object, { file: string; ref: string; bundle?: s
     if (args['digest-only']) return out(pinned);
     let bundle: Uint8Array | undefined;
     if (args.bundle) {
-      bundle = readWasm(args.bundle);
-      if (bundle.length > 1024 * 1024) throw new McpgError('USAGE', `${args.bundle}: larger than 1 MiB, which no Sigstore bundle is`);
+      bundle = readFile(args.bundle, 1024 * 1024);
       let subjects: string[];
       try {
         subjects = bundleSubjects(bundle);

@@ -3,7 +3,7 @@ import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { CommandModule } from 'yargs';
 import { writeAtomically } from '../../config/edit.ts';
-import { inputVariable } from '../../config/load.ts';
+import { MAX_CONFIG_BYTES, inputVariable } from '../../config/load.ts';
 import { REFERENCE, SECRET_KEY } from '../../config/secrets.ts';
 import { McpgError, fsReason } from '../../shared/errors.ts';
 import { readOwnFile, replaceFile } from '../../shared/files.ts';
@@ -18,9 +18,6 @@ interface Args {
 }
 
 type Entry = Record<string, unknown>;
-
-/** The largest client config `import` reads. */
-const MAX_CLIENT_CONFIG = 8 * 1024 * 1024;
 
 /** Where MCP clients keep their configs, in the order `mcpg import` looks. */
 export function clientConfigs(cwd = process.cwd(), home = homedir()): { client: string; file: string }[] {
@@ -167,7 +164,7 @@ export const importCommand: CommandModule<object, Args> = {
       file = realpathSync(found.file);
       mode = statSync(file).mode & 0o777;
       // Bounded while read, and never a FIFO or device: a client config is a small file.
-      text = readOwnFile(file, MAX_CLIENT_CONFIG).toString('utf8');
+      text = readOwnFile(file, MAX_CONFIG_BYTES).toString('utf8');
     } catch (err) {
       throw new McpgError('CONFIG_READ', `${found.file}: ${fsReason(err)}`);
     }
