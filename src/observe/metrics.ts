@@ -12,7 +12,7 @@ export class Metrics {
   readonly #withheld = new Counter({ name: 'mcpg_withheld_items_total', help: 'Items withheld from responses', labelNames: ['server', 'tool'], registers: [this.registry] });
   readonly #guard = new Histogram({ name: 'mcpg_guard_seconds', help: "Time in a guard's label_resource and label_response", labelNames: ['server', 'guard', 'stage'], buckets: [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1], registers: [this.registry] });
   readonly #backend = new Histogram({ name: 'mcpg_backend_seconds', help: 'Time from a request sent to a server to its answer', labelNames: ['server', 'method'], buckets: [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30], registers: [this.registry] });
-  readonly #stateErrors = new Counter({ name: 'mcpg_state_errors_total', help: 'Calls refused because the shared state could not be reached', registers: [this.registry] });
+  readonly #stateErrors = new Counter({ name: 'mcpg_state_errors_total', help: "Requests refused because the shared state could not be reached (an agent's calls, a server's requests to an agent)", registers: [this.registry] });
 
   constructor(sessions: () => number) {
     collectDefaultMetrics({ register: this.registry, prefix: 'mcpg_' });

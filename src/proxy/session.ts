@@ -592,6 +592,7 @@ export class Session implements Agent {
     // Refusals sent to a server never name the agent's labels: they are the agent's secrets.
     const refuse = (why: string) => new RpcError(RPC.invalidRequest, `mcpg refused ${method}: ${why} (audit id ${record.id})`);
     const unshared = (err: unknown) => {
+      this.#countState(err);
       record.decision = 'error';
       record.reason = errorMessage(err);
       audited();
@@ -636,6 +637,11 @@ export class Session implements Agent {
 
   // ---- The choke point.
 
+  /** A refusal the shared state caused is counted (mcpg_state_errors_total). */
+  #countState(err: unknown): void {
+    if (err instanceof McpgError && err.code === 'STATE_UNAVAILABLE') this.#gateway.metrics?.stateError();
+  }
+
   /** A call of the agent's, admitted within its limits, then through the choke point. */
   async #through(call: Call): Promise<Outcome> {
     if (++this.#callsMade > this.#maxCalls) return { refused: `mcpg refused "${call.tool}": this session has made the ${this.#maxCalls} calls [gateway] max_calls_per_session allows; start a new session` };
@@ -647,6 +653,7 @@ export class Session implements Agent {
     try {
       release = await this.#gateway.admit(this.agentName);
     } catch (err) {
+      this.#countState(err);
       return { refused: `mcpg refused "${call.tool}": ${errorMessage(err)}` };
     }
     if (!release) return { refused: `mcpg refused "${call.tool}": agent "${this.agentName}" has ${this.#gateway.config.maxConcurrentCalls} calls in flight, the most [gateway] max_concurrent_calls allows; try again when one ends` };
@@ -699,7 +706,7 @@ export class Session implements Agent {
       return audited({ refused: `${what}: ${why}. Agent labels: ${agent}.` });
     };
     const fail = (stage: string, err: unknown, made = false): Outcome => {
-      if (err instanceof McpgError && err.code === 'STATE_UNAVAILABLE') this.#gateway.metrics?.stateError();
+      this.#countState(err);
       record.decision = 'error';
       // Guard errors name the guard and the function already.
       record.reason = err instanceof McpgError ? err.message : `${stage}: ${errorMessage(err)}`;

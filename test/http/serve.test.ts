@@ -363,6 +363,26 @@ describe('mcpg serve, GET /metrics', () => {
   });
 });
 
+describe('mcpg serve, GET /metrics, the shared state down', () => {
+  it('counts every call refused because the shared state cannot be reached', async () => {
+    // Nothing listens on port 1: the store cannot be reached from the start.
+    const down = await start({ gateway: { state: 'redis://127.0.0.1:1' } });
+    const bob = await agent(`${down.url}/mcp/sink`, BOB);
+    try {
+      for (let i = 0; i < 3; i++) {
+        const r = await bob.call('echo', { text: 'x' });
+        expect(r.isError).toBe(true);
+        expect(r.text).toMatch(/the shared state at redis:\/\/127\.0\.0\.1:1 cannot be reached/);
+      }
+      const text = await (await fetch(`${down.url}/metrics`)).text();
+      expect(/^mcpg_state_errors_total (\d+)$/m.exec(text)?.[1]).toBe('3');
+    } finally {
+      await bob.client.close();
+      await down.close();
+    }
+  });
+});
+
 describe('mcpg serve, [gateway.agent_policies]', () => {
   const policies = { agent_policies: { bob: { servers: ['sink'], tools: ['sink___echo', 'sink___who*'] } } };
   let routed: Served;
