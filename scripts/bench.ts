@@ -165,6 +165,11 @@ for (const [label, bytes, n] of [['10 KB', 10_000, 300], ['1 MB', 1_000_000, 30]
 }
 results.payload = payloadOut;
 
+// The processes of sections 1 and 2 end here: each of section 3 runs alone (and a running
+// process keeps its executable's pages in the page cache, which the eviction below needs gone).
+for (const c of clients.values()) c.close();
+await new Promise((r) => setTimeout(r, 500));
+
 // 3. Concurrency: 64 callers on one connection.
 log(`\n3. concurrency: ${CONCURRENT} concurrent callers on one connection, ${CONC_CALLS} calls per target`);
 // RSS counts the file pages a process has mapped, and the kernel maps a faulting page's cached
@@ -200,7 +205,6 @@ for (const t of targets) {
   log(`   ${t.name.padEnd(26)} ${String(o.calls_per_s).padStart(6)} calls/s  ${(o.calls_per_s / directRate).toFixed(2)}x direct  ${(o.calls_per_s / peerRate).toFixed(2)}x peer  peak RSS ${o.peak_rss_mib} MiB (file pages at the end: ${o.file_rss_mib} MiB)`);
 }
 results.concurrency = concOut;
-for (const c of clients.values()) c.close();
 
 // 4. The guard alone, in process: one label_resource, and one with a call_backend inside.
 log('\n4. guard cost alone (in process, p50 of 20,000 calls)');
