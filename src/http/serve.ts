@@ -8,8 +8,8 @@ import { Gateway, type GatewayOptions } from '../proxy/gateway.ts';
 import { MODERN, claimedVersion, modernErrorStatus, refusedModern } from '../proxy/protocol.ts';
 import { type Params, RPC } from '../proxy/router.ts';
 import { Session } from '../proxy/session.ts';
-import { McpgError, errorMessage, fsReason } from '../shared/errors.ts';
-import { readUserFile } from '../shared/files.ts';
+import { McpgError, errorMessage } from '../shared/errors.ts';
+import { readNamedFile } from '../shared/files.ts';
 import { logger } from '../shared/log.ts';
 import { VERSION } from '../shared/version.ts';
 import { Agents } from './agents.ts';
@@ -277,13 +277,7 @@ export async function serve(options: ServeOptions): Promise<Served> {
 }
 
 /** A certificate or key file: PEM of a few kilobytes. */
-function pem(file: string, flag: string): Buffer {
-  try {
-    return readUserFile(file, 1024 * 1024);
-  } catch (err) {
-    throw new McpgError('USAGE', `${flag} ${file}: ${fsReason(err)}`);
-  }
-}
+const pem = (file: string, flag: string) => readNamedFile(file, 1024 * 1024, 'USAGE', flag);
 
 function splitListen(listen: string): [string, number] {
   const m = /^(\[[0-9a-fA-F:]+\]|[^:]+):(\d{1,5})$/.exec(listen);

@@ -63,14 +63,11 @@ export function boundedFetch(bounds: Bounds, base: typeof fetch = fetch): typeof
       link.unlink();
       throw err;
     }
-    if (lean) {
-      if (!res.headers.get('content-type')?.toLowerCase().startsWith('text/event-stream')) link.unlink();
-      return res;
-    }
     const sse = (res.headers.get('content-type') ?? '').toLowerCase().startsWith('text/event-stream');
     // An answer is read to its (bounded) end even if the transport closes now; a stream follows it.
     if (!sse) link.unlink();
-    if (!res.body) return res;
+    // posted() bounded its answer already.
+    if (lean || !res.body) return res;
     // A body whose length is declared and within bounds needs no counting as it is read (fetch
     // reads no more than the declared length); a larger one is refused before it is read.
     const declared = res.headers.get('content-length');
@@ -111,9 +108,9 @@ async function posted(target: URL, init: RequestInit, bounds: Bounds): Promise<R
   }
   const headers = new Headers();
   for (const [name, value] of Object.entries(res.headers)) for (const v of [value ?? []].flat()) headers.append(name, v);
-  const init2 = { status: res.statusCode, statusText: res.statusText, headers };
+  const answered = { status: res.statusCode, statusText: res.statusText, headers };
   if ((headers.get('content-type') ?? '').toLowerCase().startsWith('text/event-stream')) {
-    const response = new Response((Readable.toWeb(res.body) as ReadableStream<Uint8Array>).pipeThrough(eventLimit(bounds)), init2);
+    const response = new Response((Readable.toWeb(res.body) as ReadableStream<Uint8Array>).pipeThrough(eventLimit(bounds)), answered);
     Object.defineProperty(response, 'url', { value: target.href });
     return response;
   }
@@ -132,7 +129,7 @@ async function posted(target: URL, init: RequestInit, bounds: Bounds): Promise<R
     res.body.destroy();
     throw failed(err);
   });
-  return new ReadAnswer(bytes, init2, target.href) as unknown as Response;
+  return new ReadAnswer(bytes, answered, target.href) as unknown as Response;
 }
 
 /**

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { type Stats, closeSync, constants, fstatSync, openSync, readSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { type ErrorCode, McpgError, fsReason } from './errors.ts';
 
 /**
  * Writes `file` whole or not at all: a temp file beside it, renamed over it, so a reader (or a
@@ -61,6 +62,18 @@ export function readOwnFile(file: string, maxBytes: number): Buffer {
  */
 export function readUserFile(file: string, maxBytes: number): Buffer {
   return readOwnFile(realpathSync(file), maxBytes);
+}
+
+/**
+ * readUserFile for a file a command line names: a failure is the user error `code`, naming the
+ * file (after `what`, the flag or role it was given as, when there is one) and the reason.
+ */
+export function readNamedFile(file: string, maxBytes: number, code: ErrorCode, what?: string): Buffer {
+  try {
+    return readUserFile(file, maxBytes);
+  } catch (err) {
+    throw new McpgError(code, `${what ? `${what} ` : ''}${file}: ${fsReason(err)}`);
+  }
 }
 
 /**

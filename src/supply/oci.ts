@@ -1,9 +1,8 @@
-import { realpathSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { McpgError, errorMessage, firstIssue, fsReason } from '../shared/errors.ts';
-import { readOwnFile } from '../shared/files.ts';
+import { readUserFile } from '../shared/files.ts';
 import { httpsOrLoopback } from '../shared/urls.ts';
 import { sha256 } from './cache.ts';
 import { type Answer, type ExchangeOptions, NotFound, exchange } from './fetch.ts';
@@ -154,7 +153,7 @@ export function registryCredentials(registry: string, env: NodeJS.ProcessEnv = p
   const file = join(env.DOCKER_CONFIG || join(homedir(), '.docker'), 'config.json');
   let text: string | undefined;
   try {
-    text = readOwnFile(realpathSync(file), MAX_DOCKER_CONFIG).toString('utf8');
+    text = readUserFile(file, MAX_DOCKER_CONFIG).toString('utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new McpgError('CONFIG_READ', `${file}: cannot read: ${fsReason(err)}`);
   }

@@ -54,7 +54,8 @@ export interface SupplyOptions {
 }
 
 const log = logger('supply');
-const MAX_BUNDLE = 1024 * 1024;
+/** The largest Sigstore bundle mcpg reads, from a file, a registry or a release. */
+export const MAX_BUNDLE = 1024 * 1024;
 /** The largest trusted root mcpg reads (the public-good one is about 10 KB). */
 const MAX_TRUSTED_ROOT = 4 * 1024 * 1024;
 

@@ -1,6 +1,5 @@
 import type { CommandModule } from 'yargs';
-import { McpgError, fsReason } from '../../shared/errors.ts';
-import { readUserFile } from '../../shared/files.ts';
+import { readNamedFile } from '../../shared/files.ts';
 import { MAX_GUARD_BYTES } from '../../supply/fetch.ts';
 import { out } from '../output.ts';
 
@@ -14,13 +13,7 @@ interface Args {
 }
 
 /** A file named on the command line: at most a guard's size (an artifact, a bundle, a key). */
-function read(file: string, what: string): Buffer {
-  try {
-    return readUserFile(file, MAX_GUARD_BYTES);
-  } catch (err) {
-    throw new McpgError('USAGE', `${what} ${file}: ${fsReason(err)}`);
-  }
-}
+const read = (file: string, what: string) => readNamedFile(file, MAX_GUARD_BYTES, 'USAGE', what);
 
 /** The Sigstore conformance CLI's `verify-bundle`, on the same verifier guards go through. */
 const verifyBundleCommand: CommandModule<object, Args> = {

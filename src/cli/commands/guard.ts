@@ -5,11 +5,12 @@ import { limitsSchema } from '../../config/schema.ts';
 import { LABEL_EXPORTS, type LabelExport, abiProblems } from '../../guard/abi.ts';
 import type { BackendCall } from '../../guard/guard.ts';
 import type { WasmGuard } from '../../guard/wasm-guard.ts';
-import { EXIT, McpgError, errorMessage, fsReason } from '../../shared/errors.ts';
+import { EXIT, McpgError, errorMessage } from '../../shared/errors.ts';
 import { configureLog } from '../../shared/log.ts';
 import { sha256 } from '../../supply/cache.ts';
 import { MAX_GUARD_BYTES } from '../../supply/fetch.ts';
-import { readUserFile } from '../../shared/files.ts';
+import { MAX_BUNDLE } from '../../supply/resolve.ts';
+import { readNamedFile } from '../../shared/files.ts';
 import { exitWithCode } from '../exit.ts';
 import { note, out } from '../output.ts';
 import { SUPPLY_OPTIONS, type SupplyArgs, supplyFrom, withSupplyOptions } from '../supply-options.ts';
@@ -20,13 +21,7 @@ const guardHost = () => import('../../guard/wasm-guard.ts');
 const registry = () => import('../../registry/index.ts');
 
 /** A file named on the command line, read within `max` bytes (a guard by default). */
-function readFile(file: string, max = MAX_GUARD_BYTES): Buffer {
-  try {
-    return readUserFile(file, max);
-  } catch (err) {
-    throw new McpgError('GUARD_LOAD', `${file}: ${fsReason(err)}`);
-  }
-}
+const readFile = (file: string, max = MAX_GUARD_BYTES) => readNamedFile(file, max, 'GUARD_LOAD');
 
 /** The largest file of cases or backend answers `guard test` and `guard call` read. */
 const MAX_TEST_FILE = 16 * 1024 * 1024;
@@ -311,7 +306,7 @@ const pushCommand: CommandModule<object, { file: string; ref: string; bundle?: s
     if (args['digest-only']) return out(pinned);
     let bundle: Uint8Array | undefined;
     if (args.bundle) {
-      bundle = readFile(args.bundle, 1024 * 1024);
+      bundle = readFile(args.bundle, MAX_BUNDLE);
       let subjects: string[];
       try {
         subjects = bundleSubjects(bundle);
