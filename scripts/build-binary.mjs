@@ -43,10 +43,36 @@ if (/[^\x00-\x7f]/.test(bundle)) throw new Error('the bundle is not plain ASCII:
 const wrapped = join(work, 'mcpg.js');
 writeFileSync(wrapped, `(function (exports, require, module, __filename, __dirname) {${bundle}\n})`);
 // V8's compiled code for the bundle, made by the Node that runs it, under the same flags (V8
-// refuses a cache made under others): start-up skips parsing 3 MB of JS.
+// refuses a cache made under others), after the bundle ran `guard verify` and a `run` session on
+// an echo server (scripts/train-code-cache.mjs): start-up skips parsing 3 MB of JS, and those
+// commands skip compiling most of what they run.
 const cache = join(work, 'mcpg.cache');
-const makeCache = `require('node:fs').writeFileSync(${JSON.stringify(cache)}, new (require('node:vm').Script)(require('node:fs').readFileSync(${JSON.stringify(wrapped)}, 'latin1'), { filename: 'mcpg.cjs' }).createCachedData())`;
-execFileSync(nodePath, [...execArgv, '-e', makeCache]);
+const echo = join(root, 'scripts/bench/echo-server.mjs');
+const trainConfig = join(work, 'train.json');
+const rv = join(root, 'dist/guards/repo-visibility.wasm');
+writeFileSync(
+  trainConfig,
+  JSON.stringify({
+    mcpServers: { echo: { command: process.execPath, args: [echo], guard: existsSync(rv) ? 'rv' : 'sink' } },
+    guards: { sink: { builtin: 'write-sink', policy: { accept: [] } }, ...(existsSync(rv) && { rv: { path: rv, policy: { 'allow-only': { repos: 'public', 'min-integrity': 'none' } } } }) },
+  }),
+);
+const rpc = (id, method, params) => `${JSON.stringify({ jsonrpc: '2.0', id, method, params })}\n`;
+const session = [
+  rpc(1, 'initialize', { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'train', version: '1' } }),
+  '{"jsonrpc":"2.0","method":"notifications/initialized"}\n',
+  rpc(2, 'tools/list', {}),
+  ...Array.from({ length: 20 }, (_, i) => rpc(3 + i, 'tools/call', { name: 'echo___get_echo', arguments: { message: 'x' } })),
+].join('');
+const workloads = [
+  { argv: ['guard', 'verify', '--frozen', '--offline', '--config', join(root, 'examples/mcpg.toml')] },
+  { argv: ['run', '--config', trainConfig, '--log-level', 'error'], input: session },
+];
+execFileSync(nodePath, [...execArgv, join(root, 'scripts/train-code-cache.mjs'), wrapped, cache, JSON.stringify(workloads)], {
+  env: { ...process.env, MCPG_CACHE_DIR: join(work, 'cache'), XDG_CONFIG_HOME: join(work, 'config') },
+  stdio: 'ignore',
+});
+if (!existsSync(cache)) throw new Error('no code cache was made (scripts/train-code-cache.mjs)');
 
 process.env.npm_config_yes = 'true'; // pkg runs postject through npx
 const seaModule = await import('@yao-pkg/pkg/lib-es5/sea.js');

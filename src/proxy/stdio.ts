@@ -31,6 +31,7 @@ export class LineTransport implements Transport {
   /** While a line is over the limit: its first and last bytes, to find its id. */
   #discarding?: { head: Buffer; tail: Buffer };
   #closed = false;
+  #corked = false;
   readonly #waiting = new Set<{ resolve: () => void; reject: (e: Error) => void }>();
 
   constructor(input: Readable, output: Writable, options: { maxBytes: number }) {
@@ -53,6 +54,11 @@ export class LineTransport implements Transport {
   }
 
   #onError = (error: Error) => this.onerror?.(error);
+
+  #uncork = () => {
+    this.#corked = false;
+    this.#output.uncork();
+  };
 
   #onDrain = () => {
     for (const w of this.#waiting) w.resolve();
@@ -124,6 +130,13 @@ export class LineTransport implements Transport {
       line = `${JSON.stringify(message)}\n`;
     } catch (err) {
       return Promise.reject(new LocalError(RPC.internalError, `the message cannot be encoded: ${(err as Error).message}`));
+    }
+    // The lines sent in one turn of the event loop leave in one write: under many callers,
+    // one system call for all the answers (or requests) made of what one read brought.
+    if (!this.#corked) {
+      this.#corked = true;
+      this.#output.cork();
+      process.nextTick(this.#uncork);
     }
     return new Promise((resolve, reject) => {
       if (this.#output.write(line)) resolve();

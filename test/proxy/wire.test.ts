@@ -63,6 +63,21 @@ describe('reading lines, bounded', () => {
     expect(sniffId('{"method":"x","params":{"id":5', '"id":9,"x":1}}')).toBeUndefined();
   });
 
+  it('the lines sent in one turn leave in one write, in order; a later turn writes again', async () => {
+    const writes: string[][] = [];
+    const sink = new Writable({
+      write: (chunk: Buffer, _enc, done) => void (writes.push([chunk.toString()]), done()),
+      writev: (chunks, done) => void (writes.push(chunks.map((c) => String(c.chunk))), done()),
+    });
+    const t = new LineTransport(new PassThrough(), sink, { maxBytes: 1024 });
+    await t.start();
+    await Promise.all([1, 2, 3].map((id) => t.send({ jsonrpc: '2.0', id, method: 'ping' })));
+    await new Promise((r) => setImmediate(r));
+    await t.send({ jsonrpc: '2.0', id: 4, method: 'ping' });
+    await new Promise((r) => setImmediate(r));
+    expect(writes.map((w) => w.map((line) => (JSON.parse(line) as { id: number }).id))).toEqual([[1, 2, 3], [4]]);
+  });
+
   it('every send settles: one waiting on a reader that never reads fails when the connection closes', async () => {
     const stuck = new Writable({ highWaterMark: 1, write: () => {} });
     const t = new LineTransport(new PassThrough(), stuck, { maxBytes: 1024 });
