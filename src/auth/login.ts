@@ -2,10 +2,9 @@ import { spawn } from 'node:child_process';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { auth, extractWWWAuthenticateParams } from '@modelcontextprotocol/sdk/client/auth.js';
-import { LATEST_PROTOCOL_VERSION } from '@modelcontextprotocol/sdk/types.js';
 import { McpgError, errorMessage } from '../shared/errors.ts';
 import { IMPLEMENTATION } from '../shared/version.ts';
-import { MODERN, enveloped, standardHeaders } from '../proxy/protocol.ts';
+import { LATEST_HANDSHAKE, MODERN, enveloped, standardHeaders } from '../proxy/protocol.ts';
 import { type HttpServerAuth, oauthProvider } from './provider.ts';
 import type { AuthRecord, TokenStore } from './store.ts';
 
@@ -86,9 +85,9 @@ function checkIssuer(server: string, iss: string | undefined, metadata: { issuer
  * tools/list, which a protected server does not answer without a token.
  */
 async function challenge(url: URL): Promise<{ resourceMetadataUrl?: URL; scope?: string }> {
-  const introduce = { jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: LATEST_PROTOCOL_VERSION, capabilities: {}, clientInfo: IMPLEMENTATION } };
+  const introduce = { jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: LATEST_HANDSHAKE, capabilities: {}, clientInfo: IMPLEMENTATION } };
   const list = { jsonrpc: '2.0', id: 1, method: 'tools/list', params: enveloped({}, {}) };
-  for (const [message, version] of [[introduce, LATEST_PROTOCOL_VERSION], [list, MODERN]] as const) {
+  for (const [message, version] of [[introduce, LATEST_HANDSHAKE], [list, MODERN]] as const) {
     let res: Response;
     try {
       res = await fetch(url, {

@@ -1,15 +1,13 @@
-import { getDefaultEnvironment } from '@modelcontextprotocol/sdk/client/stdio.js';
-import { LATEST_PROTOCOL_VERSION, SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/sdk/types.js';
 import type { Server } from '../config/load.ts';
 import { McpgError, errorMessage } from '../shared/errors.ts';
 import { logger } from '../shared/log.ts';
 import { IMPLEMENTATION } from '../shared/version.ts';
 import { type ParamHeader, paramHeaderValues, paramHeaders } from './param-headers.ts';
-import { MODERN, UNSUPPORTED_VERSION, enveloped } from './protocol.ts';
+import { HANDSHAKE_VERSIONS, LATEST_HANDSHAKE, MODERN, UNSUPPORTED_VERSION, enveloped } from './protocol.ts';
 import { TASKS } from './rounds.ts';
 import { type Id, LocalError, type Params, type Progress, RPC, type RequestContext, Router, RpcError, isObject } from './router.ts';
 import type { RemoteTransport } from './remote.ts';
-import { ChildTransport } from './stdio.ts';
+import { ChildTransport, inheritedEnvironment } from './stdio.ts';
 
 /** The HTTP side (transports, OAuth), loaded for servers with a url only. */
 const remote = () => import('./remote.ts');
@@ -317,9 +315,9 @@ export class Backend {
       }
       else {
         http?.setProtocolVersion('');
-        const init = await router.request('initialize', { protocolVersion: LATEST_PROTOCOL_VERSION, capabilities: this.#clientCapabilities, clientInfo: IMPLEMENTATION }, { timeoutMs: this.config.startupTimeoutMs });
+        const init = await router.request('initialize', { protocolVersion: LATEST_HANDSHAKE, capabilities: this.#clientCapabilities, clientInfo: IMPLEMENTATION }, { timeoutMs: this.config.startupTimeoutMs });
         const version = String(init.protocolVersion);
-        if (!SUPPORTED_PROTOCOL_VERSIONS.includes(version)) throw new Error(`it speaks MCP protocol version "${version}", which mcpg does not`);
+        if (!HANDSHAKE_VERSIONS.includes(version)) throw new Error(`it speaks MCP protocol version "${version}", which mcpg does not`);
         http?.setProtocolVersion(version);
         this.#capabilities = (init.capabilities ?? {}) as Params;
         await router.notify('notifications/initialized');
@@ -421,7 +419,7 @@ export class Backend {
     if ('url' in c) return this.#remote!.remoteTransport(c, oversize, (m) => this.#paramHeaderValues(m));
     const transport = new ChildTransport(c.command, c.args, {
       // An allow-listed base environment (PATH, HOME, …) plus what the config gives, nothing else.
-      env: { ...getDefaultEnvironment(), ...c.env },
+      env: { ...inheritedEnvironment(), ...c.env },
       cwd: c.cwd,
       maxBytes: c.maxMessageBytes,
     });

@@ -1,5 +1,4 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/sdk/types.js';
 import { type ParamHeader, decodedHeader, headerValue, paramHeadersMismatch } from './param-headers.ts';
 import { IMPLEMENTATION } from '../shared/version.ts';
 import { type Params, isObject } from './router.ts';
@@ -14,8 +13,15 @@ import { type Params, isObject } from './router.ts';
  * `inputResponses` and the server's `requestState`.
  */
 export const MODERN = '2026-07-28';
+/**
+ * The versions of the era with a handshake, newest first: those of the MCP SDK mcpg is built with
+ * (a test holds them equal). Written here because the SDK's module that declares them builds
+ * every schema of the protocol when loaded, which `mcpg run` would pay for before it starts a server.
+ */
+export const HANDSHAKE_VERSIONS: readonly string[] = ['2025-11-25', '2025-06-18', '2025-03-26', '2024-11-05', '2024-10-07'];
+export const LATEST_HANDSHAKE = HANDSHAKE_VERSIONS[0]!;
 /** Every version mcpg speaks, newest first. */
-export const SUPPORTED_VERSIONS = [MODERN, ...SUPPORTED_PROTOCOL_VERSIONS];
+export const SUPPORTED_VERSIONS = [MODERN, ...HANDSHAKE_VERSIONS];
 
 export const META = {
   protocolVersion: 'io.modelcontextprotocol/protocolVersion',

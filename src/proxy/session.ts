@@ -2,7 +2,6 @@ import type { Readable, Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Context, Span } from '@opentelemetry/api';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
-import { LATEST_PROTOCOL_VERSION, SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/sdk/types.js';
 import { decideAfter, decideBefore, shownViolations } from '../difc/decide.ts';
 import { type AgentState, type Violation, check, describe } from '../difc/evaluator.ts';
 import type { Labels } from '../difc/labels.ts';
@@ -20,7 +19,7 @@ import type { AgentPolicy } from './agent-policy.ts';
 import type { HostTool } from './host-tools.ts';
 import { type Id, LocalError, type Params, type Progress, RPC, type RequestContext, Router, RpcError, isObject } from './router.ts';
 import { offload } from './payloads.ts';
-import { LOG_LEVEL_META, META, MISSING_CAPABILITY, MODERN, SUPPORTED_VERSIONS, UNSUPPORTED_VERSION, claimedCapabilities, claimedVersion, withoutEnvelope } from './protocol.ts';
+import { HANDSHAKE_VERSIONS, LATEST_HANDSHAKE, LOG_LEVEL_META, META, MISSING_CAPABILITY, MODERN, SUPPORTED_VERSIONS, UNSUPPORTED_VERSION, claimedCapabilities, claimedVersion, withoutEnvelope } from './protocol.ts';
 import { Rounds, TASKS, takesTasks } from './rounds.ts';
 import { LineTransport } from './stdio.ts';
 
@@ -196,7 +195,7 @@ export class Session implements Agent {
     });
     const asked = String(params.protocolVersion);
     return {
-      protocolVersion: SUPPORTED_PROTOCOL_VERSIONS.includes(asked) ? asked : LATEST_PROTOCOL_VERSION,
+      protocolVersion: HANDSHAKE_VERSIONS.includes(asked) ? asked : LATEST_HANDSHAKE,
       capabilities: CAPABILITIES,
       serverInfo: IMPLEMENTATION,
     };

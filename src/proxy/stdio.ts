@@ -165,6 +165,23 @@ export function sniffId(head: string, tail: string): Id | undefined {
 }
 
 /**
+ * The environment a server inherits from mcpg's, before what its config adds: the variables the
+ * MCP SDK's stdio transport passes (sudo's list: a test holds them equal), never a shell function.
+ */
+const INHERITED = process.platform === 'win32'
+  ? ['APPDATA', 'HOMEDRIVE', 'HOMEPATH', 'LOCALAPPDATA', 'PATH', 'PROCESSOR_ARCHITECTURE', 'SYSTEMDRIVE', 'SYSTEMROOT', 'TEMP', 'USERNAME', 'USERPROFILE', 'PROGRAMFILES']
+  : ['HOME', 'LOGNAME', 'PATH', 'SHELL', 'TERM', 'USER'];
+
+export function inheritedEnvironment(): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const key of INHERITED) {
+    const value = process.env[key];
+    if (value !== undefined && !value.startsWith('()')) env[key] = value;
+  }
+  return env;
+}
+
+/**
  * A backend MCP server as a child process in its own process group, so that closing it ends
  * whatever it started too: close its stdin, then SIGTERM the group, then SIGKILL it, with a
  * grace period between (the MCP SDK's orderly shutdown, applied to the whole group).

@@ -6,13 +6,15 @@
 import { PassThrough } from 'node:stream';
 import { Client as ClientV2 } from '@modelcontextprotocol/client';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { CreateMessageRequestSchema, ElicitRequestSchema, ElicitationCompleteNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
+import { getDefaultEnvironment } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { CreateMessageRequestSchema, ElicitRequestSchema, ElicitationCompleteNotificationSchema, LATEST_PROTOCOL_VERSION, SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/sdk/types.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type Server, loadConfig } from '../../src/config/load.ts';
 import type { Guard } from '../../src/guard/guard.ts';
 import { noopGuard } from '../../src/guard/builtin.ts';
 import { type Served, serveStdio } from '../../src/proxy/session.ts';
-import { LineTransport } from '../../src/proxy/stdio.ts';
+import { HANDSHAKE_VERSIONS, LATEST_HANDSHAKE } from '../../src/proxy/protocol.ts';
+import { LineTransport, inheritedEnvironment } from '../../src/proxy/stdio.ts';
 import { inProcess } from '../helpers/in-process.ts';
 import { fixtureServer, tempDir, writeConfig } from '../helpers/mcpg.ts';
 
@@ -87,6 +89,23 @@ async function agent(era: '2025' | '2026', makeGuard?: (server: Server) => Promi
     close: async () => (await client.close(), await gw.close()),
   };
 }
+
+describe('what mcpg declares for itself, as the MCP SDK it is built with does', () => {
+  it('the handshake versions, newest first, and the environment a server inherits', () => {
+    expect(HANDSHAKE_VERSIONS).toEqual(SUPPORTED_PROTOCOL_VERSIONS);
+    expect(LATEST_HANDSHAKE).toBe(LATEST_PROTOCOL_VERSION);
+    const saved = { ...process.env };
+    try {
+      Object.assign(process.env, { HOME: '/home/x', SHELL: '() { :; }; echo pwned', TERM: 'xterm', SECRET_TOKEN: 'x' });
+      expect(inheritedEnvironment()).toEqual(getDefaultEnvironment());
+      expect(inheritedEnvironment()).not.toHaveProperty('SHELL');
+      expect(inheritedEnvironment()).not.toHaveProperty('SECRET_TOKEN');
+    } finally {
+      for (const key of Object.keys(process.env)) if (!(key in saved)) delete process.env[key];
+      Object.assign(process.env, saved);
+    }
+  });
+});
 
 describe('both eras of MCP on both sides of one gateway', () => {
   let a: Agent | undefined;
