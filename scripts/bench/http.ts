@@ -61,7 +61,8 @@ export async function benchHttp(mcpg: string, work: string, quick: boolean, log:
   const agents = Object.fromEntries(Array.from({ length: 16 }, (_, i) => [`agent-${i}`, `bench-token-${i}-0123456789`]));
   const config = join(work, 'serve.json');
   writeFileSync(config, JSON.stringify({ gateway: { agents, max_concurrent_calls: 1000 }, mcpServers: { echo: { url: direct } } }));
-  const port = 20_000 + Math.floor(Math.random() * 20_000);
+  // Below Linux's ephemeral range (32768 up), where the callers' own connections take ports.
+  const port = 20_000 + Math.floor(Math.random() * 12_000);
   const gateway = spawn(mcpg, ['serve', '--config', config, '--listen', `127.0.0.1:${port}`, '--log-level', 'error'], { stdio: ['ignore', 'ignore', 'inherit'] });
   const front = `http://127.0.0.1:${port}/mcp/echo`;
   for (let i = 0; i < 200; i++) {
