@@ -91,7 +91,8 @@ export function parseConfig(file: string, text: string, env: NodeJS.ProcessEnv =
       : !doc || typeof doc !== 'object'
         ? doc
         : Object.fromEntries(Object.entries(doc).map(([k, v]) => [k, k === 'servers' ? v : expandEnv(v, file, env, [k], templates)]));
-  const parsed = configSchema.safeParse(raw);
+  // Parsed once per process: zod's compiled fast path would cost more to generate than it saves.
+  const parsed = configSchema.safeParse(raw, { jitless: true });
   if (!parsed.success) throw new McpgError('CONFIG_INVALID', formatIssues(file, parsed.error.issues));
   const cfg = parsed.data;
   const dir = dirname(abs);

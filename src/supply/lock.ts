@@ -70,7 +70,7 @@ export function readLock(file: string): Lock {
   } catch (err) {
     throw new McpgError('SUPPLY_LOCK', `${file}: not valid JSON (${errorMessage(err)}); restore it or run \`mcpg guard lock --update\``);
   }
-  const parsed = lockSchema.safeParse(raw);
+  const parsed = lockSchema.safeParse(raw, { jitless: true }); // once per process, as the config is
   if (!parsed.success) {
     throw new McpgError('SUPPLY_LOCK', `${file}: ${firstIssue(parsed.error)}`);
   }
