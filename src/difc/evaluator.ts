@@ -63,6 +63,8 @@ export class AgentState {
   readonly #store: LabelStore;
   readonly #agent: string;
   readonly #initial: Labels;
+  #lastStored?: Labels;
+  #lastNormal?: Labels;
   constructor(initial: Labels, store: LabelStore = new MemoryState(), agent = 'agent') {
     this.#initial = frozen(normal(initial));
     this.#labels = this.#initial;
@@ -79,8 +81,13 @@ export class AgentState {
   }
   /** The labels as the store has them now, with what this process absorbed and has not recorded yet. */
   async refresh(): Promise<void> {
-    const stored = frozen(normal(await this.#store.labels(this.#agent, this.#initial)));
+    const stored = this.#normal(await this.#store.labels(this.#agent, this.#initial));
     this.#labels = this.#pending ? merged(stored, this.#pending) : stored;
+  }
+  /** The store's labels sorted and frozen; the same value again (an in-memory store's) is not done again. */
+  #normal(stored: Labels): Labels {
+    if (stored !== this.#lastStored) this.#lastNormal = frozen(normal((this.#lastStored = stored)));
+    return this.#lastNormal!;
   }
   /** Records what the agent read in the store, in one step; fails (and keeps it to record) when the store cannot. */
   async commit(): Promise<void> {
@@ -88,7 +95,7 @@ export class AgentState {
     if (!pending) return;
     this.#pending = undefined;
     try {
-      const stored = frozen(normal(await this.#store.absorb(this.#agent, this.#initial, pending)));
+      const stored = this.#normal(await this.#store.absorb(this.#agent, this.#initial, pending));
       this.#labels = this.#pending ? merged(stored, this.#pending) : stored;
     } catch (err) {
       this.#pending = this.#pending ? merged(pending, this.#pending) : pending;

@@ -108,6 +108,7 @@ export class Gateway {
   #clientCapabilities: Params = {};
   #starting?: Promise<void>;
   readonly #started = Promise.withResolvers<void>();
+  #ready = false;
   #labeled?: Promise<Labeled>;
   #closing?: Promise<void>;
   #auditIds = 0;
@@ -179,13 +180,21 @@ export class Gateway {
       log.info(`serving ${this.catalog.tools().length} tools from ${this.#serving().length} servers`);
       setTimeout(() => void this.labeled().catch(() => {}), LABELS_AFTER_MS).unref();
     })();
-    this.#starting.then(this.#started.resolve, this.#started.reject);
+    this.#starting.then(() => {
+      this.#ready = true;
+      this.#started.resolve();
+    }, this.#started.reject);
     return this.#starting;
   }
 
   /** Settles when start() has: every request but initialize and ping waits for it. */
   get started(): Promise<void> {
     return this.#started.promise;
+  }
+
+  /** Whether start() has succeeded (then a request need not wait a turn for `started`). */
+  get ready(): boolean {
+    return this.#ready;
   }
 
   /**

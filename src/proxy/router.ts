@@ -90,6 +90,9 @@ type Message = {
   error?: unknown;
 };
 
+/** What a request of the peer's is answered with. */
+type Answer = { result: unknown } | { error: { code: number; message: string; data?: unknown } };
+
 const isId = (id: unknown): id is Id => typeof id === 'string' || (typeof id === 'number' && Number.isFinite(id));
 
 export class Router {
@@ -188,7 +191,7 @@ export class Router {
     return this.#transport.send(message as JSONRPCMessage, related === undefined ? undefined : { relatedRequestId: related });
   }
 
-  #answer(id: Id | null, body: { result: unknown } | { error: { code: number; message: string; data?: unknown } }): void {
+  #answer(id: Id | null, body: Answer): void {
     void this.#send({ jsonrpc: '2.0', id, ...body }).catch(() => {});
   }
 
@@ -242,18 +245,18 @@ export class Router {
       progressToken,
       sendProgress: (p) => (progressToken === undefined ? Promise.resolve() : this.notify('notifications/progress', { ...p, progressToken }, id)),
     };
-    handler(params, context)
-      .then(
-        (result) => ({ result }),
-        (err: unknown) => ({
+    const answer = (body: Answer) => {
+      this.#inFlight.delete(id);
+      // MCP: a request the peer cancelled is not answered.
+      if (!controller.signal.aborted) this.#answer(id, body);
+    };
+    handler(params, context).then(
+      (result) => answer({ result }),
+      (err: unknown) =>
+        answer({
           error: err instanceof RpcError ? { code: err.code, message: err.message, ...(err.data !== undefined && { data: err.data }) } : { code: RPC.internalError, message: err instanceof Error ? err.message : String(err) },
         }),
-      )
-      .then((body) => {
-        this.#inFlight.delete(id);
-        // MCP: a request the peer cancelled is not answered.
-        if (!controller.signal.aborted) this.#answer(id, body);
-      });
+    );
   }
 
   #notification(method: string, params: Params): void {

@@ -146,7 +146,7 @@ export class Session implements Agent {
       async (params: Params, context: RequestContext) => {
         const version = claimedVersion(params);
         if (version === undefined) {
-          await gateway.started;
+          if (!gateway.ready) await gateway.started;
           return handler(params, context);
         }
         await this.#modern(version, params);
@@ -320,7 +320,7 @@ export class Session implements Agent {
     if (target.taskSupport === 'required' && !rounds?.tasks) {
       throw new RpcError(MISSING_CAPABILITY, `tool "${params.name}" runs only as a task: declare the ${TASKS} extension in the request's client capabilities`, { requiredCapabilities: { extensions: { [TASKS]: {} } } });
     }
-    const { routes } = await this.#labels();
+    const { routes } = this.#state ?? (await this.#labels());
     // The agent's own `task` (2025-11-25) is not passed on: mcpg offers that era no tasks. For an
     // agent that takes tasks, a server of that era is asked for one where its tool offers it; a
     // 2026 server makes a task when it will. #followTask follows either to its end.
@@ -349,13 +349,13 @@ export class Session implements Agent {
     if (!target) throw new RpcError(RPC.invalidParams, `unknown prompt "${String(params.name)}"`);
     this.#allowed(target.backend.name);
     const forwarded = { ...params, name: target.name };
-    const { routes } = await this.#labels();
+    const { routes } = this.#state ?? (await this.#labels());
     return answered(await this.#through({ route: routes.get(target.backend.name)!, method: 'prompts/get', tool: 'prompts/get', args: forwarded, params: forwarded, context }));
   }
 
   async readResource(params: Params, context: RequestContext): Promise<Params> {
     const backend = this.#resourceServer(params.uri);
-    const { routes } = await this.#labels();
+    const { routes } = this.#state ?? (await this.#labels());
     return answered(await this.#through({ route: routes.get(backend.name)!, method: 'resources/read', tool: 'resources/read', args: params, params, context }));
   }
 
@@ -373,7 +373,7 @@ export class Session implements Agent {
     this.#allowed(target.backend.name);
     if (!target.backend.capabilities.completions) return { completion: { values: [], hasMore: false } };
     const forwarded = { ...params, ref: ref.type === 'ref/prompt' ? { ...ref, name: target.name } : ref };
-    const { routes } = await this.#labels();
+    const { routes } = this.#state ?? (await this.#labels());
     return answered(await this.#through({ route: routes.get(target.backend.name)!, method: 'completion/complete', tool: 'completion/complete', args: forwarded, params: forwarded, context }));
   }
 
@@ -385,7 +385,7 @@ export class Session implements Agent {
     const uri = String(params.uri);
     const backend = this.#resourceServer(params.uri);
     if (!(backend.capabilities.resources as { subscribe?: unknown } | undefined)?.subscribe) throw new RpcError(RPC.methodNotFound, `server "${backend.name}" does not support resource subscriptions`);
-    const { routes } = await this.#labels();
+    const { routes } = this.#state ?? (await this.#labels());
     const result = answered(await this.#through({ route: routes.get(backend.name)!, method, tool: method, args: params, params, context }));
     if (method === 'resources/subscribe') this.#subscribed.add(`${backend.name}\n${uri}`);
     else this.#subscribed.delete(`${backend.name}\n${uri}`);
@@ -499,7 +499,7 @@ export class Session implements Agent {
 
   /** The agent may read this resource of this server now, as its guard labels a read of it. */
   async #mayRead(server: string, uri: string): Promise<boolean> {
-    const { routes, agent } = await this.#labels();
+    const { routes, agent } = this.#state ?? (await this.#labels());
     const route = routes.get(server);
     if (!route) return false;
     try {
@@ -561,7 +561,7 @@ export class Session implements Agent {
    * each is labeled and read-checked before any is asked, so the agent gets them in one round.
    */
   async #serverRequests(server: string, questions: { key?: string; method: ServerRequest; params: Params }[], context: RequestContext): Promise<unknown[]> {
-    const { routes, agent } = await this.#labels();
+    const { routes, agent } = this.#state ?? (await this.#labels());
     for (const { method } of questions) if (!this.#capabilities[NEEDS[method]]) throw new RpcError(RPC.methodNotFound, `the agent's client does not support ${NEEDS[method]}`);
     const route = routes.get(server)!;
     const checked = await Promise.all(questions.map((q) => this.#readChecked(route, agent, q.method, q.params)));
@@ -645,7 +645,7 @@ export class Session implements Agent {
   async #through(call: Call): Promise<Outcome> {
     if (++this.#callsMade > this.#maxCalls) return { refused: `mcpg refused "${call.tool}": this session has made the ${this.#maxCalls} calls [gateway] max_calls_per_session allows; start a new session` };
     // The labels every replica has for the agent are read while the call is admitted (one round trip to a shared store).
-    const { agent } = await this.#labels();
+    const { agent } = this.#state ?? (await this.#labels());
     const refreshed = agent.refresh();
     refreshed.catch(() => {});
     let release;
@@ -687,7 +687,7 @@ export class Session implements Agent {
   async #decided(call: Call, refreshed: Promise<void>): Promise<Outcome> {
     const { route, tool, args, context } = call;
     const server = route.backend.name;
-    const { agent } = await this.#labels();
+    const { agent } = this.#state ?? (await this.#labels());
     const record = this.#record(route, call.method, tool, agent, call.note);
     const audit = this.#audited(record, agent);
     const audited = (outcome: Outcome): Outcome => {
@@ -913,7 +913,11 @@ export class Session implements Agent {
     }
   }
 
-  /** The agent's labels and the routes; the first call asks the gateway for them. */
+  /**
+   * The agent's labels and the routes; the first call asks the gateway for them. Once made they
+   * are `#state`, which callers read first (`this.#state ?? (await this.#labels())`): a call
+   * does not wait a turn of the event loop for what it has.
+   */
   #labels(): Promise<{ routes: Map<string, Route>; agent: AgentState }> {
     this.#labeled ??= this.#gateway.labeled().then(({ routes, initial }) => (this.#state = { routes, agent: this.#gateway.labelsOf(this.agentName, initial) }));
     return this.#labeled;

@@ -4,6 +4,9 @@ import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import { type Id, LocalError, RPC } from './router.ts';
 
+/** What send() answers when the line is written at once: one settled promise for all. */
+const SENT = Promise.resolve();
+
 /** What is kept of a line too long to read, to find the id it carries. */
 const SNIFF = 512;
 
@@ -138,10 +141,8 @@ export class LineTransport implements Transport {
       this.#output.cork();
       process.nextTick(this.#uncork);
     }
-    return new Promise((resolve, reject) => {
-      if (this.#output.write(line)) resolve();
-      else this.#waiting.add({ resolve, reject });
-    });
+    if (this.#output.write(line)) return SENT;
+    return new Promise((resolve, reject) => this.#waiting.add({ resolve, reject }));
   }
 
   async close(): Promise<void> {

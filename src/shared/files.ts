@@ -41,7 +41,8 @@ export function readOwnFile(file: string, maxBytes: number): Buffer {
     const stat = fstatSync(fd);
     if (!stat.isFile()) throw new UnsafeFile(`it is ${kindOf(stat)}, not a regular file`);
     if (stat.size > maxBytes) throw new UnsafeFile(`it is larger than ${sizeOf(maxBytes)}`);
-    const buffer = Buffer.alloc(stat.size);
+    // Not zeroed first: only the bytes read are returned.
+    const buffer = Buffer.allocUnsafe(stat.size);
     let read = 0;
     while (read < stat.size) {
       const n = readSync(fd, buffer, read, stat.size - read, read);
