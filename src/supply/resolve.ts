@@ -9,6 +9,7 @@ import { attestationsUrl, parseReleaseUrl } from './github.ts';
 import { type Lock, type LockEntry, readLock, serverDigest, writeLock } from './lock.ts';
 import type { SignerPolicy, VerifiedSigner } from './sigstore.ts';
 import type { GuardPackage } from './tarball.ts';
+import { publicGoodTrustedRoot } from './trusted-root.ts';
 import { type OciRef, formatRef, parseOciRef } from './oci-ref.ts';
 import type { OciRegistry } from './oci.ts';
 
@@ -233,7 +234,7 @@ export class Supply {
 
   async #trustedRoot(g: SuppliedGuard): Promise<unknown> {
     const file = g.trusted_root ?? this.#options.trustedRoot ?? this.config.trustedRoot;
-    if (!file) return (await sigstore()).publicGoodTrustedRoot();
+    if (!file) return publicGoodTrustedRoot();
     try {
       return JSON.parse(readUserFile(file, MAX_TRUSTED_ROOT).toString('utf8'));
     } catch (err) {

@@ -2,7 +2,6 @@ import { type KeyObject, createHash, createPublicKey, constants, publicDecrypt }
 import { p256, p384, p521 } from '@noble/curves/nist.js';
 import { bundleFromJSON } from '@sigstore/bundle';
 import { TrustedRoot } from '@sigstore/protobuf-specs';
-import seeds from '@sigstore/tuf/seeds.json' with { type: 'json' };
 import { type Signer, Verifier, toSignedEntity, toTrustMaterial } from '@sigstore/verify';
 import { McpgError, errorMessage } from '../shared/errors.ts';
 import { sha256 } from './cache.ts';
@@ -13,12 +12,6 @@ import './der.ts';
  * The cryptography is @sigstore/verify's; the identity policy is checked here, after it, on the
  * certificate's own fields (never by handing user text to a regex unanchored).
  */
-
-/** The public-good Sigstore trusted root, from @sigstore/tuf's embedded trust material. */
-export function publicGoodTrustedRoot(): unknown {
-  const targets = (seeds as Record<string, { targets: Record<string, string> }>)['https://tuf-repo-cdn.sigstore.dev']!.targets;
-  return JSON.parse(Buffer.from(targets['trusted_root.json']!, 'base64').toString('utf8'));
-}
 
 export interface SignerPolicy {
   issuer: string;

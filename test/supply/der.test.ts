@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { ASN1Obj, X509Certificate } from '@sigstore/core';
 import { describe, expect, it } from 'vitest';
 import { libraryDer } from '../../src/supply/der.ts';
-import { publicGoodTrustedRoot } from '../../src/supply/sigstore.ts';
+import { publicGoodTrustedRoot } from '../../src/supply/trusted-root.ts';
 
 const FIXTURES = join(import.meta.dirname, '../fixtures');
 

@@ -1,6 +1,7 @@
 import type { CommandModule } from 'yargs';
 import { readNamedFile } from '../../shared/files.ts';
 import { MAX_GUARD_BYTES } from '../../supply/fetch.ts';
+import { publicGoodTrustedRoot } from '../../supply/trusted-root.ts';
 import { out } from '../output.ts';
 
 interface Args {
@@ -34,7 +35,7 @@ const verifyBundleCommand: CommandModule<object, Args> = {
         return true;
       }),
   handler: async (args) => {
-    const { publicGoodTrustedRoot, verifyBundle } = await import('../../supply/sigstore.ts');
+    const { verifyBundle } = await import('../../supply/sigstore.ts');
     const digest = /^sha256:([0-9a-f]{64})$/i.exec(args.file);
     const signer = verifyBundle({
       what: args.file,
