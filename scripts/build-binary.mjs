@@ -4,11 +4,13 @@
 // are SEA assets (see src/sea.ts). pkg reports some failures softly, so the result is checked by
 // running it with an empty PATH.
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { chmodSync, copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build, transform } from 'esbuild';
+import { markBundle, sealCache } from '../src/shared/code-cache.ts';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const entry = join(root, 'dist/mcpg.cjs');
@@ -44,8 +46,10 @@ await build({ entryPoints: [join(root, 'src/sea.ts')], outfile: seaEntry, bundle
 // plain ASCII (esbuild escapes the rest), which src/sea.ts reads as one byte a character.
 const { code: bundle } = await transform(readFileSync(entry, 'utf8').replace(/^#!.*\n/, ''), { loader: 'js', minifyWhitespace: true, legalComments: 'none' });
 if (/[^\x00-\x7f]/.test(bundle)) throw new Error('the bundle is not plain ASCII: src/sea.ts would misread it');
+// Marked with an id of its own (from its digest), which seals the code cache below to it (src/shared/code-cache.ts).
 const wrapped = join(work, 'mcpg.js');
-writeFileSync(wrapped, `(function (exports, require, module, __filename, __dirname) {${bundle}\n})`);
+const code = `(function (exports, require, module, __filename, __dirname) {${bundle}\n})`;
+writeFileSync(wrapped, markBundle(createHash('sha256').update(code).digest('hex').slice(0, 32), code));
 // V8's compiled code for the bundle, made by the Node that runs it, under the same flags (V8
 // refuses a cache made under others), after the bundle ran `guard verify` and a `run` session on
 // an echo server (scripts/train-code-cache.mjs): start-up skips parsing 3 MB of JS, and those
@@ -77,6 +81,7 @@ execFileSync(nodePath, [...execArgv, join(root, 'scripts/train-code-cache.mjs'),
   stdio: 'ignore',
 });
 if (!existsSync(cache)) throw new Error('no code cache was made (scripts/train-code-cache.mjs)');
+writeFileSync(cache, sealCache(readFileSync(wrapped, 'latin1'), readFileSync(cache)));
 
 process.env.npm_config_yes = 'true'; // pkg runs postject through npx
 const seaModule = await import('@yao-pkg/pkg/lib-es5/sea.js');
