@@ -123,9 +123,10 @@ export class GuardInstance {
    * wall-clock deadline that covers backend calls (CPU is bounded by fuel, waiting by this).
    */
   async call(fn: LabelExport, input: string, backend: BackendCall): Promise<string | null> {
-    const data = ENCODER.encode(input);
-    if (data.length > this.#limits.input_mib * 1024 * 1024) {
-      throw new GuardLimitError(`input to ${fn} is ${data.length} bytes, over the ${this.#limits.input_mib} MiB input cap`);
+    // Measured, then encoded straight into the guest's memory (#run): no buffer of its own per call.
+    const length = Buffer.byteLength(input, 'utf8');
+    if (length > this.#limits.input_mib * 1024 * 1024) {
+      throw new GuardLimitError(`input to ${fn} is ${length} bytes, over the ${this.#limits.input_mib} MiB input cap`);
     }
     let inv!: Invocation;
     // CPU is bounded by fuel; the clock only matters once the guest waits, so the deadline's
@@ -134,7 +135,7 @@ export class GuardInstance {
       inv = { backend, began: performance.now(), fail: reject, calls: 0, refused: false };
       this.#current = inv;
       // A guest abandoned at the deadline still settles later; that outcome is nobody's.
-      this.#run(fn, data).then(resolve, reject);
+      this.#run(fn, input, length).then(resolve, reject);
     });
     try {
       return await answer;
@@ -157,16 +158,16 @@ export class GuardInstance {
     return inv.deadline.abort.signal;
   }
 
-  async #run(fn: LabelExport, data: Uint8Array): Promise<string | null> {
+  async #run(fn: LabelExport, input: string, length: number): Promise<string | null> {
     const cap = this.#limits.output_mib * 1024 * 1024;
     {
       // Within the memory cap: an eighth of it at most, for small caps.
       let size = Math.min(FIRST_OUTPUT, (this.#limits.memory_mib * 1024 * 1024) / 8);
       for (let attempt = 0; ; attempt++) {
-        const { inPtr, outPtr, outSize } = this.#buffers(data.length, size);
-        new Uint8Array(this.#memory.buffer).set(data, inPtr);
+        const { inPtr, outPtr, outSize } = this.#buffers(length, size);
+        ENCODER.encodeInto(input, new Uint8Array(this.#memory.buffer, inPtr, length));
         this.#fuel.value = this.#fuelBudget;
-        const rc = await runGuestAsync(this.#name, this, () => this.#labels[fn](inPtr, data.length, outPtr, outSize));
+        const rc = await runGuestAsync(this.#name, this, () => this.#labels[fn](inPtr, length, outPtr, outSize));
         // Fuel is tested at loop heads and function entries only; the tail of a call is tested here.
         if (this.outOfFuel) throw new GuardLimitError(OUT_OF_FUEL);
         if (rc === RC_NOTHING) return null;
