@@ -76,10 +76,16 @@ const workloads = [
   { argv: ['guard', 'verify', '--frozen', '--offline', '--config', join(root, 'examples/mcpg.toml')] },
   { argv: ['run', '--config', trainConfig, '--log-level', 'error'], input: session },
 ];
-execFileSync(nodePath, [...execArgv, join(root, 'scripts/train-code-cache.mjs'), wrapped, cache, JSON.stringify(workloads)], {
-  env: { ...process.env, MCPG_CACHE_DIR: join(work, 'cache'), XDG_CONFIG_HOME: join(work, 'config') },
-  stdio: 'ignore',
-});
+try {
+  execFileSync(nodePath, [...execArgv, join(root, 'scripts/train-code-cache.mjs'), wrapped, cache, JSON.stringify(workloads)], {
+    env: { ...process.env, MCPG_CACHE_DIR: join(work, 'cache'), XDG_CONFIG_HOME: join(work, 'config') },
+    stdio: 'ignore',
+    // It takes a few seconds; one that hangs fails the build instead of holding it.
+    timeout: 120_000,
+  });
+} catch (err) {
+  throw new Error(`training the code cache (scripts/train-code-cache.mjs) failed: ${err.signal ? `stopped with ${err.signal} after 120 s` : `exit ${err.status}`}`);
+}
 if (!existsSync(cache)) throw new Error('no code cache was made (scripts/train-code-cache.mjs)');
 writeFileSync(cache, sealCache(readFileSync(wrapped, 'latin1'), readFileSync(cache)));
 
