@@ -5,11 +5,12 @@
 // running it with an empty PATH.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build, transform } from 'esbuild';
+import { appendedAssets, assetTrailer } from '../src/shared/appended.ts';
 import { markBundle, sealCache } from '../src/shared/code-cache.ts';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -89,6 +90,8 @@ try {
 if (!existsSync(cache)) throw new Error('no code cache was made (scripts/train-code-cache.mjs)');
 writeFileSync(cache, sealCache(readFileSync(wrapped, 'latin1'), readFileSync(cache)));
 
+const assets = { 'mcpg.js': readFileSync(wrapped), 'mcpg.cache': readFileSync(cache) };
+
 process.env.npm_config_yes = 'true'; // pkg runs postject through npx
 const seaModule = await import('@yao-pkg/pkg/lib-es5/sea.js');
 const sea = seaModule.default.default ?? seaModule.default; // a CommonJS module: exports.default
@@ -103,6 +106,14 @@ try {
 }
 if (!existsSync(output)) throw new Error(`pkg did not produce ${output}`);
 chmodSync(output, 0o755);
+// Where the assets lie in the executable, after it (src/shared/appended.ts): read from there,
+// their 4.5 MB are not mapped into the process. Linux only: its loader ignores bytes after the
+// image, where a signature on macOS or Windows would break. Read back the way src/sea.ts will.
+if (process.platform === 'linux') {
+  appendFileSync(output, assetTrailer(readFileSync(output), assets));
+  const read = appendedAssets(output, Object.fromEntries(Object.entries(assets).map(([k, b]) => [k, { length: b.length, starts: b.subarray(0, 64) }])));
+  if (!read || Object.entries(assets).some(([k, b]) => !b.equals(/** @type {Buffer} */ (read.get(k))))) throw new Error('the assets appended to the executable do not read back');
+}
 
 const version = execFileSync(output, ['--version'], { env: { PATH: '' }, encoding: 'utf8' }).trim();
 console.log(`${output.slice(root.length + 1)} ${version}: ${(statSync(output).size / 1048576).toFixed(1)} MiB (node ${process.version}, ${platform}-${process.arch}${nodePath === process.execPath ? '' : ', stripped'})`);
