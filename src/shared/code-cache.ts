@@ -1,4 +1,3 @@
-import { hash } from 'node:crypto';
 import { Script } from 'node:vm';
 
 /**
@@ -11,6 +10,11 @@ import { Script } from 'node:vm';
  */
 
 const MAGIC = 'mcpg-code-cache/1';
+/**
+ * node:crypto, loaded when a cache is sealed or checked: src/sea.ts imports this module before
+ * it answers `--version`, which should not pay for crypto's start (about 2 ms).
+ */
+const sha256 = (data: Uint8Array) => process.getBuiltinModule('node:crypto').hash('sha256', data);
 /** How the build marks the bundle: its first bytes, before the code. */
 const MARK = /^\/\*mcpg-build ([0-9a-f]{32})\*\//;
 
@@ -24,7 +28,7 @@ export function markBundle(id: string, code: string): string {
 export function sealCache(bundle: string, cache: Uint8Array): Buffer {
   const id = MARK.exec(bundle)?.[1];
   if (!id) throw new Error('the bundle carries no build id (markBundle)');
-  return Buffer.concat([Buffer.from(`${MAGIC} ${id} ${hash('sha256', cache)}\n`), cache]);
+  return Buffer.concat([Buffer.from(`${MAGIC} ${id} ${sha256(cache)}\n`), cache]);
 }
 
 /**
@@ -44,6 +48,6 @@ function unsealed(bundle: string, sealed: Buffer): Buffer | string {
   if (end < 0 || magic !== MAGIC) return 'it is not a sealed mcpg code cache';
   if (id !== MARK.exec(bundle)?.[1]) return 'it was made for another build of the bundle';
   const cache = sealed.subarray(end + 1);
-  if (digest !== hash('sha256', cache)) return 'its bytes are not those sealed (damaged)';
+  if (digest !== sha256(cache)) return 'its bytes are not those sealed (damaged)';
   return cache;
 }
