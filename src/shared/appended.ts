@@ -1,4 +1,5 @@
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, fstatSync, openSync } from 'node:fs';
+import { readFully } from './files.ts';
 
 /**
  * Where the single executable's assets (the bundle, its code cache) lie in the executable's own
@@ -44,7 +45,7 @@ export function appendedAssets(file: string, expected: Record<string, Expected>)
     const size = fstatSync(fd).size;
     if (size < TRAILER) return undefined;
     const tail = Buffer.alloc(TRAILER);
-    if (readSync(fd, tail, 0, TRAILER, size - TRAILER) !== TRAILER) return undefined;
+    if (readFully(fd, tail, size - TRAILER) !== TRAILER) return undefined;
     const text = tail.toString('latin1');
     if (!text.startsWith(MAGIC)) return undefined;
     let where: Record<string, unknown>;
@@ -58,12 +59,7 @@ export function appendedAssets(file: string, expected: Record<string, Expected>)
       const at = where[key];
       if (!Array.isArray(at) || at[1] !== length || !Number.isSafeInteger(at[0]) || at[0] < 0 || at[0] + length > size - TRAILER) return undefined;
       const bytes = Buffer.allocUnsafe(length);
-      for (let done = 0; done < length; ) {
-        const n = readSync(fd, bytes, done, length - done, (at[0] as number) + done);
-        if (n === 0) return undefined;
-        done += n;
-      }
-      if (!bytes.subarray(0, starts.length).equals(starts)) return undefined;
+      if (readFully(fd, bytes, at[0] as number) !== length || !bytes.subarray(0, starts.length).equals(starts)) return undefined;
       found.set(key, bytes);
     }
     return found;

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { type Stats, closeSync, constants, fstatSync, openSync, readSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { type ErrorCode, McpgError, fsReason } from './errors.ts';
 
@@ -8,7 +7,8 @@ import { type ErrorCode, McpgError, fsReason } from './errors.ts';
  * the caller to name in its own words.
  */
 export function replaceFile(file: string, data: string | Uint8Array, mode?: number): void {
-  const temp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  // node:crypto loaded here, not with this module: src/sea.ts reads through it before `--version`.
+  const temp = `${file}.${process.pid}.${process.getBuiltinModule('node:crypto').randomBytes(4).toString('hex')}.tmp`;
   try {
     writeFileSync(temp, data, mode === undefined ? undefined : { mode });
     renameSync(temp, file);
@@ -43,16 +43,21 @@ export function readOwnFile(file: string, maxBytes: number): Buffer {
     if (stat.size > maxBytes) throw new UnsafeFile(`it is larger than ${sizeOf(maxBytes)}`);
     // Not zeroed first: only the bytes read are returned.
     const buffer = Buffer.allocUnsafe(stat.size);
-    let read = 0;
-    while (read < stat.size) {
-      const n = readSync(fd, buffer, read, stat.size - read, read);
-      if (n === 0) break;
-      read += n;
-    }
-    return buffer.subarray(0, read);
+    return buffer.subarray(0, readFully(fd, buffer, 0));
   } finally {
     closeSync(fd);
   }
+}
+
+/** Fills `buffer` from the open file `fd` at `position`; how many bytes it read (fewer where the file ends). */
+export function readFully(fd: number, buffer: Buffer, position: number): number {
+  let read = 0;
+  while (read < buffer.length) {
+    const n = readSync(fd, buffer, read, buffer.length - read, position + read);
+    if (n === 0) break;
+    read += n;
+  }
+  return read;
 }
 
 /**
