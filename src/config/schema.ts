@@ -29,7 +29,8 @@ function byKey<T extends readonly (readonly [string, z.ZodObject])[]>(cases: T, 
       ctx.addIssue({ code: 'custom', message: hits.length ? `${message}, not several` : message });
       return z.NEVER;
     }
-    const parsed = hits[0]![1].safeParse(value);
+    // Parsed once per process: no code generated for the case (as configSchema.safeParse in load.ts).
+    const parsed = hits[0]![1].safeParse(value, { jitless: true });
     if (parsed.success) return parsed.data as z.output<T[number][1]>;
     for (const issue of parsed.error.issues) ctx.addIssue({ ...issue, input: value } as never);
     return z.NEVER;
@@ -171,7 +172,7 @@ const guardCommon = {
   unsigned: z.literal(true).optional(),
   bundle: z.string().optional(),
   trusted_root: z.string().optional(),
-  limits: limitsSchema.default(limitsSchema.parse({})),
+  limits: limitsSchema.default(limitsSchema.parse({}, { jitless: true })),
   /** Backend tools mcpg answers itself for this guard (GitHub's REST API; see README). */
   host_tools: z.array(z.enum(['get_collaborator_permission'])).optional(),
 };
