@@ -2,7 +2,7 @@
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', '.cache/**', 'registry/**/assembly/**', 'registry/sdk/assemblyscript/**', 'scripts/**/assembly/**'] },
+  { ignores: ['dist/**', 'node_modules/**', '.cache/**', 'registry/**/assembly/**', 'registry/sdk/assemblyscript/**', 'scripts/**/assembly/**', 'test/fixtures/**/assembly/**'] },
   ...tseslint.configs.recommended,
   {
     rules: {

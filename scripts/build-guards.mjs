@@ -40,7 +40,8 @@ function hashOf(paths, extra) {
   return h.digest('hex').slice(0, 16);
 }
 
-async function buildAssemblyScript(name, dir, target) {
+/** Builds the AssemblyScript guard in `dir` (its assembly/guard.ts) with the template's exports and the SDK. */
+export async function buildAssemblyScript(name, dir, target) {
   const { default: asc } = await import('assemblyscript/asc');
   const work = join(cache, `${name}-src`);
   mkdirSync(work, { recursive: true });

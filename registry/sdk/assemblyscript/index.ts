@@ -1,6 +1,6 @@
 // The mcpg guard SDK for AssemblyScript: ABI plumbing, labels, backend calls and logging.
 // A guard author writes labelAgent, labelResource and labelResponse; the build adds the exports.
-import { Value, Writer, parse, parseBytes, parseError } from "./json";
+import { Value, Writer, parseBuffer, parseBytes, parseError } from "./json";
 export { MAX_DEPTH, Value, parse, parseBytes, parseError } from "./json";
 
 // @ts-ignore: decorator
@@ -105,7 +105,7 @@ export function callBackend(tool: string, args: Value): Value | null {
   for (let attempt = 0; attempt < 4; attempt++) {
     const res = new ArrayBuffer(size);
     const n = call_backend(changetype<usize>(t), t.byteLength, changetype<usize>(a), a.byteLength, changetype<usize>(res), size);
-    if (n >= 0) return parseBytes(changetype<usize>(res), n);
+    if (n >= 0) return parseBuffer(res, n);
     if (n != -2) return null;
     size = <i32>load<u32>(changetype<usize>(res));
   }
@@ -119,12 +119,8 @@ export function resultJson(result: Value): Value | null {
   const first = content.items[0];
   if (!first.isObject || first.str("type") != "text") return null;
   const text = first.get("text");
-  if (text == null || !text.isString) return null;
-  // Parsed from its UTF-8 bytes: a long text is never decoded into a string (see LAZY_STRING).
-  const bytes = text.bytes();
-  const head = bytes.byteLength > 0 ? load<u8>(changetype<usize>(bytes)) : 0;
-  if (head != 0x7b && head != 0x5b) return null;
-  return parseBytes(changetype<usize>(bytes), bytes.byteLength);
+  // Parsed from its UTF-8 bytes: a long text is never decoded into a string.
+  return text != null ? text.parseJson(true) : null;
 }
 
 // ---- ABI plumbing: used by the exports the build generates.
@@ -143,17 +139,26 @@ export function dealloc(ptr: usize, size: i32): void {
 }
 
 // Guards are built with AssemblyScript's minimal runtime: no collector steps while a call
-// allocates (they were half the time of labeling a 1 MB response), and one collection after a
-// call once the heap is this large, when nothing of the call is referenced any more. Memory is
-// capped, and a guard that only ever grew would hit the cap. The host's call buffers (4 MiB and
-// more, from alloc) are not heap a collection could free: they are left out of the count.
+// allocates (they were half the time of labeling a 1 MB response), and a collection after a call
+// once the heap is this large, when nothing of the call is referenced any more. Memory is capped,
+// and a guard that only ever grew would hit the cap. Memory never shrinks: after a collection the
+// next comes once the heap has grown past that size again (the space the collection freed is used
+// up first), not after every call. The host's call buffers (4 MiB and more, from alloc) are not
+// heap a collection could free: they are left out of the count.
 const COLLECT_BYTES: usize = 8 << 20;
 let hostBytes: usize = 0;
+let collectedAt: usize = 0;
+// A call with a large input leaves garbage in proportion (its parsed values): collected after it.
+const BIG_INPUT: i32 = 256 << 10;
 
 /** Runs a handler on the JSON input and writes its answer (or asks for a bigger buffer). */
 export function handle(inPtr: usize, inLen: i32, outPtr: usize, outSize: i32, handler: (input: Value) => Value | null): i32 {
   const rc = answer(inPtr, inLen, outPtr, outSize, handler);
-  if ((<usize>memory.size() << 16) - hostBytes > COLLECT_BYTES) __collect();
+  const heap = (<usize>memory.size() << 16) - hostBytes;
+  if (heap > COLLECT_BYTES && (heap > collectedAt || inLen > BIG_INPUT)) {
+    __collect();
+    collectedAt = (<usize>memory.size() << 16) - hostBytes;
+  }
   return rc;
 }
 

@@ -1,6 +1,10 @@
 // A small JSON value for guards: parse the host's input, build and serialise the answer.
 // AssemblyScript has no JSON in its standard library. Parsing reads UTF-8 bytes in place and
 // serialising writes UTF-8 bytes: guards sit on every call, so this avoids building strings.
+// A parsed string is a span of the bytes it was parsed from, decoded only when read as a string
+// (a label call reads a few of an input's strings: each decoded was an allocation, and allocating
+// was most of a guard's time), and written back as those bytes. To keep a string across calls,
+// keep `.s`, not the value (which keeps the whole input alive).
 
 export const enum Kind { Null, Bool, Number, String, Array, Object, Written }
 
@@ -8,20 +12,18 @@ export const enum Kind { Null, Bool, Number, String, Array, Object, Written }
 const NO_VALUES = new Array<Value>(0);
 const NO_KEYS = new Array<string>(0);
 
-/**
- * Parsed strings at least this long keep their UTF-8 bytes and are decoded only when read: a
- * tool result's text (JSON inside JSON, often megabytes) is parsed again from its bytes by
- * resultJson, never turned into a UTF-16 string and back.
- */
-const LAZY_STRING: i32 = 256;
-
 export class Value {
   kind: Kind = Kind.Null;
   b: bool = false;
   n: f64 = 0;
   private text: string = "";
-  /** A long parsed string's UTF-8 bytes, until it is read as a string. */
+  /** A string's UTF-8 bytes, until it is read as a string (Value.utf8). */
   private utf8: ArrayBuffer | null = null;
+  /** A parsed string not read yet: `len` bytes of `src` from `at`, between its quotes (esc: holding escapes). */
+  private src: ArrayBuffer | null = null;
+  private at: i32 = 0;
+  private len: i32 = 0;
+  private esc: bool = false;
   /** Elements of an array. */
   items: Value[] = NO_VALUES;
   /** Keys and values of an object, in order. */
@@ -35,6 +37,12 @@ export class Value {
   static num(n: f64): Value { const v = new Value(); v.kind = Kind.Number; v.n = n; return v; }
   static str(s: string): Value { const v = new Value(); v.kind = Kind.String; v.text = s; return v; }
   static utf8(bytes: ArrayBuffer): Value { const v = new Value(); v.kind = Kind.String; v.utf8 = bytes; return v; }
+  /** A parsed string, read from its bytes when asked for (see `src`). */
+  static span(src: ArrayBuffer, at: i32, len: i32, esc: bool): Value {
+    const v = new Value();
+    v.kind = Kind.String; v.src = src; v.at = at; v.len = len; v.esc = esc;
+    return v;
+  }
   /** A value given as the JSON that `w` wrote: serialised as it is, never read back. */
   static written(w: Writer): Value { const v = new Value(); v.kind = Kind.Written; v.json = w.done(); return v; }
   /** The JSON of a written value. */
@@ -42,6 +50,14 @@ export class Value {
 
   /** The string's value ("" when not a string). */
   get s(): string {
+    const src = this.src;
+    if (src != null) {
+      if (this.esc) {
+        const w = unescaped(src, this.at, this.len);
+        this.text = String.UTF8.decodeUnsafe(changetype<usize>(w.buf), w.len);
+      } else this.text = String.UTF8.decodeUnsafe(changetype<usize>(src) + <usize>this.at, this.len);
+      this.src = null;
+    }
     const bytes = this.utf8;
     if (bytes != null) {
       this.text = String.UTF8.decode(bytes);
@@ -49,11 +65,40 @@ export class Value {
     }
     return this.text;
   }
-  set s(s: string) { this.text = s; this.utf8 = null; }
-  /** The string as UTF-8 bytes: a long parsed string's own bytes, without decoding. */
+  set s(s: string) { this.text = s; this.utf8 = null; this.src = null; }
+  /** The string as UTF-8 bytes, without decoding it. */
   bytes(): ArrayBuffer {
+    const src = this.src;
+    if (src != null) return this.esc ? unescaped(src, this.at, this.len).done() : src.slice(this.at, this.at + this.len);
     const bytes = this.utf8;
     return bytes != null ? bytes : String.UTF8.encode(this.text);
+  }
+  /**
+   * The string's content parsed as JSON, from its bytes (a tool result's text is JSON inside
+   * JSON, often megabytes: it is never decoded into a string); null when it is not a string,
+   * not JSON, or (`containers`) not an object or array.
+   */
+  parseJson(containers: bool = false): Value | null {
+    if (this.kind != Kind.String) return null;
+    let buf: ArrayBuffer;
+    let at: i32 = 0;
+    let len: i32;
+    const src = this.src;
+    if (src != null && !this.esc) { buf = src; at = this.at; len = this.len; }
+    else if (src != null) { const w = unescaped(src, this.at, this.len); buf = w.buf; len = w.len; }
+    else { buf = this.bytes(); len = buf.byteLength; }
+    const head = len > 0 ? load<u8>(changetype<usize>(buf) + <usize>at) : 0;
+    if (containers && head != 0x7b && head != 0x5b) return null;
+    return parseIn(buf, at, len);
+  }
+  /** A parsed string not read yet is written as the bytes it came from: true when it was. */
+  writeParsed(w: Writer): bool {
+    const src = this.src;
+    if (src == null) return false;
+    w.byte(0x22);
+    w.raw(changetype<usize>(src) + <usize>this.at, this.len);
+    w.byte(0x22);
+    return true;
   }
   static arr(): Value { const v = new Value(); v.kind = Kind.Array; v.items = []; return v; }
   static obj(): Value { const v = new Value(); v.kind = Kind.Object; v.keys = []; v.vals = []; return v; }
@@ -192,7 +237,7 @@ export class Writer {
         if (isFinite(v.n) && Math.floor(v.n) == v.n && Math.abs(v.n) < 9007199254740992) this.ascii((<i64>v.n).toString());
         else this.ascii(isFinite(v.n) ? v.n.toString() : "null");
         return;
-      case Kind.String: this.string(v.s); return;
+      case Kind.String: if (!v.writeParsed(this)) this.string(v.s); return;
       case Kind.Written: {
         const json = v.writtenBytes();
         if (json != null) this.raw(changetype<usize>(json), json.byteLength);
@@ -263,12 +308,19 @@ export let parseError: string = "";
 // Guards read attacker-written data: the parser never aborts. The first error is kept, the
 // cursor jumps to the end, and every loop then unwinds to parseBytes, which returns null.
 class Parser {
+  /** The bytes parsed strings point into. */
+  src: ArrayBuffer;
   p: usize;
   start: usize;
   end: usize;
   depth: i32 = 0;
   err: string = "";
-  constructor(ptr: usize, len: i32) { this.p = ptr; this.start = ptr; this.end = ptr + len; }
+  constructor(src: ArrayBuffer, at: i32, len: i32) {
+    this.src = src;
+    this.start = changetype<usize>(src) + <usize>at;
+    this.p = this.start;
+    this.end = this.start + <usize>len;
+  }
 
   fail(what: string): Value {
     if (this.err.length == 0) this.err = what + " at byte " + (<i32>(this.p - this.start)).toString();
@@ -306,34 +358,40 @@ class Parser {
   }
   number(): Value {
     const start = this.p;
+    let digits = true;
     while (this.p < this.end) {
       const c = load<u8>(this.p);
-      if ((c >= 0x30 && c <= 0x39) || c == 0x2d || c == 0x2b || c == 0x2e || c == 0x65 || c == 0x45) this.p++; else break;
+      if (c >= 0x30 && c <= 0x39) this.p++;
+      else if (c == 0x2d || c == 0x2b || c == 0x2e || c == 0x65 || c == 0x45) { if (c != 0x2d || this.p != start) digits = false; this.p++; }
+      else break;
     }
     if (start == this.p) return this.fail(this.p < this.end ? "unexpected character" : "unexpected end");
-    return Value.num(parseFloat(String.UTF8.decodeUnsafe(start, this.p - start)));
+    // A plain integer of up to 15 digits is exact in an f64: read without making a string.
+    const neg = load<u8>(start) == 0x2d;
+    const n = <i32>(this.p - start) - (neg ? 1 : 0);
+    if (digits && n > 0 && n <= 15) {
+      let x: f64 = 0;
+      for (let q = start + (neg ? 1 : 0); q < this.p; q++) x = x * 10 + <f64>(load<u8>(q) - 0x30);
+      return Value.num(neg ? -x : x);
+    }
+    return Value.num(parseFloat(String.UTF8.decodeUnsafe(start, <i32>(this.p - start))));
   }
   /** An object's key: short ASCII keys come from the table of keys seen (see internedKey). */
   string(): string {
     const start = this.p + 1;
     const n = this.plain();
     if (n >= 0) return n <= MAX_INTERNED ? internedKey(start, n) : String.UTF8.decodeUnsafe(start, n);
-    const w = this.escaped(start);
-    return w == null ? "" : String.UTF8.decodeUnsafe(changetype<usize>(w.buf), w.len);
+    const w = new Writer();
+    return this.escaped(start, w) ? String.UTF8.decodeUnsafe(changetype<usize>(w.buf), w.len) : "";
   }
-  /** A string member's value: long ones keep their bytes (see LAZY_STRING). */
+  /** A string member's value: its span, decoded when read (Value.s). */
   stringValue(): Value {
     const start = this.p + 1;
     const n = this.plain();
-    if (n >= 0) {
-      if (n < LAZY_STRING) return Value.str(String.UTF8.decodeUnsafe(start, n));
-      const bytes = new ArrayBuffer(n);
-      memory.copy(changetype<usize>(bytes), start, n);
-      return Value.utf8(bytes);
-    }
-    const w = this.escaped(start);
-    if (w == null) return Value.str("");
-    return w.len >= LAZY_STRING ? Value.utf8(w.done()) : Value.str(String.UTF8.decodeUnsafe(changetype<usize>(w.buf), w.len));
+    const at = <i32>(start - changetype<usize>(this.src));
+    if (n >= 0) return Value.span(this.src, at, n, false);
+    if (!this.escaped(start, null)) return Value.null();
+    return Value.span(this.src, at, <i32>(this.p - 1 - start), true);
   }
   /**
    * The common case, a string without escapes: from the opening quote, moves past the closing
@@ -351,30 +409,29 @@ class Parser {
     return -1;
   }
   /**
-   * A string with escapes, from `start` (the cursor at its first backslash), unescaped into one
-   * UTF-8 buffer: building strings per escape is quadratic, and tool results are JSON text inside
-   * JSON. Null after a parse error.
+   * A string with escapes, from `start` (the cursor at its first backslash) past its closing
+   * quote; unescaped into `w` when given, as UTF-8 (building strings per escape is quadratic, and
+   * tool results are JSON text inside JSON). False after a parse error.
    */
-  escaped(start: usize): Writer | null {
-    const w = new Writer();
-    w.raw(start, <i32>(this.p - start));
+  escaped(start: usize, w: Writer | null): bool {
+    if (w != null) w.raw(start, <i32>(this.p - start));
     while (this.p < this.end) {
       const c = load<u8>(this.p);
       if (c == 0x22) {
         this.p++;
-        return w;
+        return true;
       }
       if (c != 0x5c) {
         const from = this.p;
         while (this.p < this.end && load<u8>(this.p) != 0x22 && load<u8>(this.p) != 0x5c) this.p++;
-        w.raw(from, <i32>(this.p - from));
+        if (w != null) w.raw(from, <i32>(this.p - from));
         continue;
       }
       if (this.p + 1 >= this.end) break;
       const e = <u32>load<u8>(this.p + 1);
       if (e == 0x75) {
         let cp = this.hex4(this.p + 2);
-        if (cp < 0) { this.fail("invalid \\u escape"); return null; }
+        if (cp < 0) { this.fail("invalid \\u escape"); return false; }
         this.p += 6;
         // A surrogate pair spells one code point in two escapes.
         if (cp >= 0xd800 && cp < 0xdc00 && this.p + 6 <= this.end && load<u8>(this.p) == 0x5c && load<u8>(this.p + 1) == 0x75) {
@@ -385,17 +442,17 @@ class Parser {
           }
         }
         // A lone surrogate has no UTF-8 form: it reads as U+FFFD, as the host's decoder would.
-        w.codePoint(cp >= 0xd800 && cp < 0xe000 ? 0xfffd : <u32>cp);
+        if (w != null) w.codePoint(cp >= 0xd800 && cp < 0xe000 ? 0xfffd : <u32>cp);
       } else {
         const b = e == 0x6e ? 0x0a : e == 0x74 ? 0x09 : e == 0x72 ? 0x0d : e == 0x62 ? 0x08 : e == 0x66 ? 0x0c
           : e == 0x22 || e == 0x5c || e == 0x2f ? e : 0;
-        if (b == 0) { this.fail("invalid escape"); return null; }
-        w.byte(<u8>b);
+        if (b == 0) { this.fail("invalid escape"); return false; }
+        if (w != null) w.byte(<u8>b);
         this.p += 2;
       }
     }
     this.fail("unterminated string");
-    return null;
+    return false;
   }
   /** Four hex digits at `at`, or -1. */
   hex4(at: usize): i32 {
@@ -448,9 +505,19 @@ class Parser {
   }
 }
 
-/** Parses UTF-8 JSON in memory; null when it is not JSON (`parseError` says why). */
-export function parseBytes(ptr: usize, len: i32): Value | null {
-  const p = new Parser(ptr, len);
+/** A parsed string's escaped content (`len` bytes of `src` from `at`), unescaped into UTF-8. */
+function unescaped(src: ArrayBuffer, at: i32, len: i32): Writer {
+  // From the opening quote, which the span leaves out; the content was checked when parsed.
+  const p = new Parser(src, at - 1, len + 2);
+  const w = new Writer(len > 16 ? len : 16);
+  p.plain();
+  p.escaped(p.start + 1, w);
+  return w;
+}
+
+/** Parses `len` bytes of UTF-8 JSON in `src` from `at`; its strings point into `src`. */
+function parseIn(src: ArrayBuffer, at: i32, len: i32): Value | null {
+  const p = new Parser(src, at, len);
   const v = p.value();
   p.ws();
   if (p.p < p.end) p.fail("trailing characters");
@@ -458,8 +525,20 @@ export function parseBytes(ptr: usize, len: i32): Value | null {
   return p.err.length > 0 ? null : v;
 }
 
+/** Parses UTF-8 JSON in memory (copied first: what it parses to points into its own copy); null when it is not JSON (`parseError` says why). */
+export function parseBytes(ptr: usize, len: i32): Value | null {
+  const src = new ArrayBuffer(len);
+  memory.copy(changetype<usize>(src), ptr, len);
+  return parseIn(src, 0, len);
+}
+
+/** Parses the first `len` bytes of `buf` as UTF-8 JSON, in place; null when it is not JSON. */
+export function parseBuffer(buf: ArrayBuffer, len: i32): Value | null {
+  return parseIn(buf, 0, len);
+}
+
 /** Parses JSON text; null when it is not JSON (`parseError` says why). */
 export function parse(s: string): Value | null {
   const bytes = String.UTF8.encode(s);
-  return parseBytes(changetype<usize>(bytes), bytes.byteLength);
+  return parseIn(bytes, 0, bytes.byteLength);
 }

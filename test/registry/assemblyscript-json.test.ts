@@ -1,0 +1,73 @@
+// The AssemblyScript SDK's JSON, through a test guard built from source
+// (test/fixtures/guards/as-json): parsed strings are read from their bytes only when a guard asks
+// (escapes, non-ASCII, surrogate pairs) and written back as those bytes; integers are read without
+// a string; a tool result's text is parsed as JSON from its bytes; and a guard's garbage is
+// collected, so many calls and large ones stay under the memory cap.
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { buildAssemblyScript } from '../../scripts/build-guards.mjs';
+import { limitsSchema } from '../../src/config/schema.ts';
+import { WasmGuard, compileGuard } from '../../src/guard/wasm-guard.ts';
+import { ROOT } from '../helpers/mcpg.ts';
+
+const SOURCE = join(ROOT, 'test/fixtures/guards/as-json');
+const SDK = join(ROOT, 'registry/sdk/assemblyscript');
+const hash = createHash('sha256');
+for (const f of [join(SOURCE, 'assembly/guard.ts'), ...readdirSync(SDK).filter((n) => n.endsWith('.ts')).sort().map((n) => join(SDK, n))]) hash.update(readFileSync(f));
+const GUARD = join(ROOT, `.cache/guards/as-json-${hash.digest('hex').slice(0, 16)}.wasm`);
+beforeAll(async () => {
+  if (!existsSync(GUARD)) await buildAssemblyScript('as-json', SOURCE, GUARD);
+}, 120_000);
+
+const backend = async () => ({ content: [] });
+async function guard(limits: object = {}): Promise<WasmGuard> {
+  const l = limitsSchema.parse({ instances: 1, ...limits });
+  const g = new WasmGuard('as-json', await compileGuard('as-json', readFileSync(GUARD), l), l);
+  await g.labelAgent({}, backend);
+  return g;
+}
+const text = (t: string) => ({ content: [{ type: 'text', text: t }] });
+const echoed = async (g: WasmGuard, tool: string, args: Record<string, unknown>, result: unknown = {}) => {
+  const r = await g.labelResponse(tool, args, result, backend);
+  if (r.kind !== 'items') throw new Error(`labeled ${r.kind}`);
+  return r.items[0]!.data;
+};
+
+const STRINGS = ['plain', 'quote " backslash \\ slash /', 'lines\nand\ttabs\r\u0001\u001f', 'caf\u00e9 \u20ac', 'pair \ud83d\ude00 end', '', 'x'.repeat(5000)];
+
+describe('AssemblyScript SDK JSON (a test guard built from source)', () => {
+  it('reads parsed strings as the host sent them, escaped or not', async () => {
+    const g = await guard();
+    const args = Object.fromEntries(STRINGS.map((s, i) => [`s${i}`, s]));
+    const r = await g.labelResource('read', args, backend);
+    expect(r.resource.description).toBe(STRINGS.join('|'));
+  });
+
+  it('gives parsed values back as they came: strings, integers, other numbers, nesting', async () => {
+    const g = await guard();
+    const args = {
+      strings: STRINGS,
+      ints: [0, 7, -42, 123456789012345, -999999999999999, 9007199254740991],
+      numbers: [0.5, -1.25e-7, 1e21, 12345678901234567890],
+      nested: { a: [{ b: [true, false, null] }], 'k\u00e9y "q"': 'v' },
+    };
+    expect(await echoed(g, 'args', args)).toEqual(args);
+  });
+
+  it("parses a tool result's text as JSON from its bytes, escapes and all", async () => {
+    const g = await guard();
+    const doc = { items: STRINGS.map((s, i) => ({ id: i, name: s })) };
+    expect(await echoed(g, 'json', {}, text(JSON.stringify(doc)))).toEqual(doc);
+  });
+
+  it('collects what calls leave behind: thousands of calls and large ones, under a small memory cap', async () => {
+    const g = await guard({ memory_mib: 16 });
+    const args = { list: Array.from({ length: 200 }, (_, i) => ({ id: i, name: `name ${i}`, text: 'y'.repeat(40) })) };
+    for (let i = 0; i < 2000; i++) expect(await echoed(g, 'args', args)).toEqual(args);
+    const big = await guard({ fuel: 3_000_000_000, memory_mib: 24 });
+    const doc = { items: Array.from({ length: 8000 }, (_, i) => ({ full_name: `o/r${i}`, description: 'z'.repeat(80) })) };
+    for (let i = 0; i < 10; i++) expect(await echoed(big, 'json', {}, text(JSON.stringify(doc)))).toEqual(doc);
+  }, 120_000);
+});
