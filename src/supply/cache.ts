@@ -56,6 +56,8 @@ export interface Entry {
  */
 export class Cache {
   readonly dir: string;
+  /** The sealing key, once read (null: there is none to be had). */
+  #secret?: Buffer | null;
   constructor(dir = defaultCacheDir()) {
     this.dir = dir;
   }
@@ -151,14 +153,17 @@ export class Cache {
     return join(this.dir, 'derived', createHash('sha256').update(key).digest('hex'));
   }
 
-  /** The key derived entries are sealed with (mcpg's config dir); without one, nothing is kept. */
+  /** The key derived entries are sealed with (mcpg's config dir), read once; without one, nothing is kept. */
   #derivedKey(): Buffer | undefined {
-    try {
-      return keyFile(join(configDir(), 'cache.key'));
-    } catch (err) {
-      log.warn(`${errorMessage(err)}: derived entries (metered guard modules, verdicts) are not kept`);
-      return undefined;
+    if (this.#secret === undefined) {
+      try {
+        this.#secret = keyFile(join(configDir(), 'cache.key'));
+      } catch (err) {
+        log.warn(`${errorMessage(err)}: derived entries (metered guard modules, verdicts) are not kept`);
+        this.#secret = null;
+      }
     }
+    return this.#secret ?? undefined;
   }
 
   /**

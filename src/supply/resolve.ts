@@ -73,6 +73,8 @@ export class Supply {
   readonly cache: Cache;
   readonly #options: SupplyOptions;
   readonly #registries = new Map<string, OciRegistry>();
+  /** Trusted roots read, by file ('' for the public-good one): each read and digested once. */
+  readonly #roots = new Map<string, { root: unknown; digest: string }>();
   #lock?: Lock;
 
   constructor(config: Config, options: SupplyOptions = {}) {
@@ -232,14 +234,21 @@ export class Supply {
     return g.signer as SignerPolicy | undefined;
   }
 
-  async #trustedRoot(g: SuppliedGuard): Promise<unknown> {
-    const file = g.trusted_root ?? this.#options.trustedRoot ?? this.config.trustedRoot;
-    if (!file) return publicGoodTrustedRoot();
-    try {
-      return JSON.parse(readUserFile(file, MAX_TRUSTED_ROOT).toString('utf8'));
-    } catch (err) {
-      throw new McpgError('SUPPLY_SIGNATURE', `guard "${g.name}": cannot read trusted root ${file}: ${fsReason(err)}`);
+  /** The guard's trusted root, and its digest (part of a kept verdict's key). */
+  #trustedRoot(g: SuppliedGuard): { root: unknown; digest: string } {
+    const file = g.trusted_root ?? this.#options.trustedRoot ?? this.config.trustedRoot ?? '';
+    let known = this.#roots.get(file);
+    if (!known) {
+      let root: unknown;
+      try {
+        root = file ? JSON.parse(readUserFile(file, MAX_TRUSTED_ROOT).toString('utf8')) : publicGoodTrustedRoot();
+      } catch (err) {
+        throw new McpgError('SUPPLY_SIGNATURE', `guard "${g.name}": cannot read trusted root ${file}: ${fsReason(err)}`);
+      }
+      known = { root, digest: sha256(Buffer.from(JSON.stringify(root))) };
+      this.#roots.set(file, known);
     }
+    return known;
   }
 
   async #fetch(url: string, label: string): Promise<Uint8Array> {
@@ -389,7 +398,7 @@ export class Supply {
   /** Finds a bundle for the artifact and verifies it against the policy. */
   async #signature(g: SuppliedGuard, policy: SignerPolicy, bytes: Uint8Array, where: { url?: string; oci?: OciRef }, known?: string) {
     const { url, oci: ref } = where;
-    const trustedRoot = await this.#trustedRoot(g);
+    const { root: trustedRoot, digest: rootDigest } = this.#trustedRoot(g);
     const what = ref ? `guard "${g.name}" (${formatRef(ref)})` : `guard "${g.name}"`;
     const cached = known ? this.cache.get(known) : undefined;
     const candidates: (() => Promise<Uint8Array[]>)[] = [];
@@ -420,7 +429,6 @@ export class Supply {
     // is not verified again: its verdict is kept as a derived entry (HMAC-sealed with a key outside
     // the cache, so a restored or edited cache is verified afresh), its key everything the verdict
     // depends on. Only a bundle that verified is kept.
-    const rootDigest = sha256(Buffer.from(JSON.stringify(trustedRoot)));
     const verdict = async (bundle: Uint8Array): Promise<VerifiedSigner> => {
       const key = ['sigstore-verdict/1', sha256(bundle), sha256(bytes), rootDigest, JSON.stringify(policy)].join('\n');
       const kept = this.cache.kept(key);
