@@ -35,7 +35,7 @@ const echoed = async (g: WasmGuard, tool: string, args: Record<string, unknown>,
   return r.items[0]!.data;
 };
 
-const STRINGS = ['plain', 'quote " backslash \\ slash /', 'lines\nand\ttabs\r\u0001\u001f', 'caf\u00e9 \u20ac', 'pair \ud83d\ude00 end', '', 'x'.repeat(5000)];
+const STRINGS = ['plain', 'long "quoted" \\ and \n '.repeat(300), 'quote " backslash \\ slash /', 'lines\nand\ttabs\r\u0001\u001f', 'caf\u00e9 \u20ac', 'pair \ud83d\ude00 end', '', 'x'.repeat(5000)];
 
 describe('AssemblyScript SDK JSON (a test guard built from source)', () => {
   it('reads parsed strings as the host sent them, escaped or not', async () => {
