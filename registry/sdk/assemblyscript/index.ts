@@ -139,26 +139,32 @@ export function dealloc(ptr: usize, size: i32): void {
 }
 
 // Guards are built with AssemblyScript's minimal runtime: no collector steps while a call
-// allocates (they were half the time of labeling a 1 MB response), and a collection after a call
-// once the heap is this large, when nothing of the call is referenced any more. Memory is capped,
-// and a guard that only ever grew would hit the cap. Memory never shrinks: after a collection the
-// next comes once the heap has grown past that size again (the space the collection freed is used
-// up first), not after every call. The host's call buffers (4 MiB and more, from alloc) are not
-// heap a collection could free: they are left out of the count.
+// allocates (they were half the time of labeling a 1 MB response), and collections between calls,
+// when nothing of a call is referenced any more. Memory is capped, and a guard that only ever grew
+// would hit the cap. Memory never shrinks, and the space a collection frees is used again first:
+// once the heap is past COLLECT_BYTES, a collection follows a call that grew it (not every call),
+// and one comes before a call with a large input, which needs the room. The host's call buffers
+// (4 MiB and more, from alloc) are not heap a collection could free: they are left out.
 const COLLECT_BYTES: usize = 8 << 20;
+const BIG_INPUT: i32 = 256 << 10;
 let hostBytes: usize = 0;
 let collectedAt: usize = 0;
-// A call with a large input leaves garbage in proportion (its parsed values): collected after it.
-const BIG_INPUT: i32 = 256 << 10;
+
+function heapBytes(): usize {
+  return (<usize>memory.size() << 16) - hostBytes;
+}
+
+function collect(): void {
+  __collect();
+  collectedAt = heapBytes();
+}
 
 /** Runs a handler on the JSON input and writes its answer (or asks for a bigger buffer). */
 export function handle(inPtr: usize, inLen: i32, outPtr: usize, outSize: i32, handler: (input: Value) => Value | null): i32 {
+  if (inLen > BIG_INPUT && heapBytes() > COLLECT_BYTES) collect();
   const rc = answer(inPtr, inLen, outPtr, outSize, handler);
-  const heap = (<usize>memory.size() << 16) - hostBytes;
-  if (heap > COLLECT_BYTES && (heap > collectedAt || inLen > BIG_INPUT)) {
-    __collect();
-    collectedAt = (<usize>memory.size() << 16) - hostBytes;
-  }
+  const heap = heapBytes();
+  if (heap > COLLECT_BYTES && heap > collectedAt) collect();
   return rc;
 }
 
