@@ -2,7 +2,8 @@
 // (test/fixtures/guards/as-json): parsed strings are read from their bytes only when a guard asks
 // (escapes, non-ASCII, surrogate pairs) and written back as those bytes; integers are read without
 // a string; a tool result's text is parsed as JSON from its bytes; and a guard's garbage is
-// collected, so many calls and large ones stay under the memory cap.
+// collected, so many calls and large ones (inputs, the guard's backend's answers, its own
+// allocations) stay under the memory cap.
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -72,5 +73,15 @@ describe('AssemblyScript SDK JSON (a test guard built from source)', () => {
     const [small, large] = [list(80), list(8000)];
     for (let i = 0; i < 600; i++) expect(await echoed(big, 'json', {}, text(JSON.stringify(small)))).toEqual(small);
     for (let i = 0; i < 10; i++) expect(await echoed(big, 'json', {}, text(JSON.stringify(large)))).toEqual(large);
+    // Large answers of the guard's own backend, to calls with small inputs.
+    const fetching = await guard({ fuel: 3_000_000_000, memory_mib: 24 });
+    const answers = async () => text(JSON.stringify(large));
+    for (let i = 0; i < 10; i++) {
+      const r = await fetching.labelResponse('backend', {}, {}, answers);
+      expect(r.kind === 'items' && r.items[0]!.data).toEqual(large);
+    }
+    // Garbage made without parsing anything much.
+    const allocating = await guard({ fuel: 3_000_000_000, memory_mib: 24 });
+    for (let i = 0; i < 30; i++) expect(await allocating.labelResponse('alloc', {}, {}, backend)).toEqual({ kind: 'whole' });
   }, 120_000);
 });

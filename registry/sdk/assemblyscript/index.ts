@@ -1,6 +1,6 @@
 // The mcpg guard SDK for AssemblyScript: ABI plumbing, labels, backend calls and logging.
 // A guard author writes labelAgent, labelResource and labelResponse; the build adds the exports.
-import { Value, Writer, parseBuffer, parseBytes, parseError } from "./json";
+import { Value, Writer, parseBuffer, parseBytes, parseError, takeParsed } from "./json";
 export { MAX_DEPTH, Value, parse, parseBytes, parseError } from "./json";
 
 // @ts-ignore: decorator
@@ -141,30 +141,25 @@ export function dealloc(ptr: usize, size: i32): void {
 // Guards are built with AssemblyScript's minimal runtime: no collector steps while a call
 // allocates (they were half the time of labeling a 1 MB response), and collections between calls,
 // when nothing of a call is referenced any more. Memory is capped, and a guard that only ever grew
-// would hit the cap. Memory never shrinks, and the space a collection frees is used again first:
-// once the heap is past COLLECT_BYTES, a collection follows a call that grew it (not every call),
-// and one comes before a call with a large input, which needs the room. The host's call buffers
-// (4 MiB and more, from alloc) are not heap a collection could free: they are left out.
+// would hit the cap. What a call leaves is about what it parsed (its input, backend answers,
+// texts): a collection follows the calls that parsed GARBAGE_BUDGET since the last one, so the
+// heap stays small (used again while it is in the CPU's cache) and small calls are collected
+// once per few hundred, not after each. A heap past COLLECT_BYTES (a guard that allocates more
+// than it parses, or a call that was large) is collected after every call. The host's call
+// buffers (4 MiB and more, from alloc) are not heap a collection could free: they are left out.
+const GARBAGE_BUDGET: usize = 256 << 10;
 const COLLECT_BYTES: usize = 8 << 20;
-const BIG_INPUT: i32 = 256 << 10;
 let hostBytes: usize = 0;
-let collectedAt: usize = 0;
-
-function heapBytes(): usize {
-  return (<usize>memory.size() << 16) - hostBytes;
-}
-
-function collect(): void {
-  __collect();
-  collectedAt = heapBytes();
-}
+let parsedSince: usize = 0;
 
 /** Runs a handler on the JSON input and writes its answer (or asks for a bigger buffer). */
 export function handle(inPtr: usize, inLen: i32, outPtr: usize, outSize: i32, handler: (input: Value) => Value | null): i32 {
-  if (inLen > BIG_INPUT && heapBytes() > COLLECT_BYTES) collect();
   const rc = answer(inPtr, inLen, outPtr, outSize, handler);
-  const heap = heapBytes();
-  if (heap > COLLECT_BYTES && heap > collectedAt) collect();
+  parsedSince += takeParsed();
+  if (parsedSince > GARBAGE_BUDGET || (<usize>memory.size() << 16) - hostBytes > COLLECT_BYTES) {
+    __collect();
+    parsedSince = 0;
+  }
   return rc;
 }
 

@@ -531,8 +531,19 @@ function unescaped(src: ArrayBuffer, at: i32, len: i32): Writer {
   return w;
 }
 
+/** Bytes parsed since the last takeParsed(): what parsing made is about in proportion. */
+let parsed: usize = 0;
+
+/** Bytes parsed since the last call of this (the SDK's collector schedule, in index.ts). */
+export function takeParsed(): usize {
+  const n = parsed;
+  parsed = 0;
+  return n;
+}
+
 /** Parses `len` bytes of UTF-8 JSON in `src` from `at`; its strings point into `src`. */
 function parseIn(src: ArrayBuffer, at: i32, len: i32): Value | null {
+  parsed += <usize>len;
   const p = new Parser(src, at, len);
   const v = p.value();
   p.ws();
