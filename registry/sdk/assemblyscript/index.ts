@@ -97,17 +97,22 @@ export function log(level: i32, message: string): void {
   host_log(level, changetype<usize>(buf), buf.byteLength);
 }
 
+/**
+ * Where call_backend's answers land: one buffer for every answer that fits, parsed from a copy of
+ * its own size (a buffer per call was 64 KiB of garbage a call); a larger answer gets its own.
+ */
+const RECEIVED = new ArrayBuffer(65536);
+
 /** Calls a tool on the guard's own backend; null when the call fails, is refused or is not JSON. */
 export function callBackend(tool: string, args: Value): Value | null {
   const t = String.UTF8.encode(tool);
   const a = args.toBytes();
-  let size = 65536;
+  let res = RECEIVED;
   for (let attempt = 0; attempt < 4; attempt++) {
-    const res = new ArrayBuffer(size);
-    const n = call_backend(changetype<usize>(t), t.byteLength, changetype<usize>(a), a.byteLength, changetype<usize>(res), size);
-    if (n >= 0) return parseBuffer(res, n);
+    const n = call_backend(changetype<usize>(t), t.byteLength, changetype<usize>(a), a.byteLength, changetype<usize>(res), res.byteLength);
+    if (n >= 0) return res == RECEIVED ? parseBytes(changetype<usize>(res), n) : parseBuffer(res, n);
     if (n != -2) return null;
-    size = <i32>load<u32>(changetype<usize>(res));
+    res = new ArrayBuffer(<i32>load<u32>(changetype<usize>(res)));
   }
   return null;
 }
@@ -142,23 +147,25 @@ export function dealloc(ptr: usize, size: i32): void {
 // allocates (they were half the time of labeling a 1 MB response), and collections between calls,
 // when nothing of a call is referenced any more. Memory is capped, and a guard that only ever grew
 // would hit the cap. What a call leaves is about what it parsed (its input, backend answers,
-// texts): a collection follows the calls that parsed GARBAGE_BUDGET since the last one, so the
-// heap stays small (used again while it is in the CPU's cache) and small calls are collected
-// once per few hundred, not after each. A heap past COLLECT_BYTES (a guard that allocates more
-// than it parses, or a call that was large) is collected after every call. The host's call
-// buffers (4 MiB and more, from alloc) are not heap a collection could free: they are left out.
-const GARBAGE_BUDGET: usize = 256 << 10;
+// texts) and CALL_COST besides (its answer, its labels, the strings it made): a collection follows
+// the calls that left about GARBAGE_BUDGET since the last one, so the heap stays small (used again
+// while it is in the CPU's cache) and small calls are collected once per hundred or so, not after
+// each. A heap past COLLECT_BYTES (a guard that allocates far more than that, or after a large
+// call) is collected after every call. The host's call buffers (4 MiB and more, from alloc) are
+// not heap a collection could free: they are left out.
+const GARBAGE_BUDGET: usize = 1 << 20;
+const CALL_COST: usize = 8 << 10;
 const COLLECT_BYTES: usize = 8 << 20;
 let hostBytes: usize = 0;
-let parsedSince: usize = 0;
+let leftSince: usize = 0;
 
 /** Runs a handler on the JSON input and writes its answer (or asks for a bigger buffer). */
 export function handle(inPtr: usize, inLen: i32, outPtr: usize, outSize: i32, handler: (input: Value) => Value | null): i32 {
   const rc = answer(inPtr, inLen, outPtr, outSize, handler);
-  parsedSince += takeParsed();
-  if (parsedSince > GARBAGE_BUDGET || (<usize>memory.size() << 16) - hostBytes > COLLECT_BYTES) {
+  leftSince += takeParsed() + CALL_COST;
+  if (leftSince > GARBAGE_BUDGET || (<usize>memory.size() << 16) - hostBytes > COLLECT_BYTES) {
     __collect();
-    parsedSince = 0;
+    leftSince = 0;
   }
   return rc;
 }

@@ -310,7 +310,7 @@ const ESC_FAILED: i32 = 0;
 const ESC_DONE: i32 = 1;
 const ESC_LONG: i32 = 2;
 /** A string with escapes longer than this is unescaped while it is parsed (Parser.stringValue). */
-const LONG_ESCAPED: usize = 1024;
+const LONG_ESCAPED: i32 = 1024;
 
 // Guards read attacker-written data: the parser never aborts. The first error is kept, the
 // cursor jumps to the end, and every loop then unwinds to parseBytes, which returns null.
@@ -400,7 +400,7 @@ class Parser {
     // With escapes: a short string is checked and kept as its span; a long one (a tool result's
     // text, JSON inside JSON) is unescaped as it is read, in one pass instead of two.
     const first = this.p;
-    const checked = this.escaped(start, null, first + LONG_ESCAPED);
+    const checked = this.escaped(start, null, first + <usize>LONG_ESCAPED);
     if (checked == ESC_DONE) return Value.span(this.src, at, <i32>(this.p - 1 - start), true);
     if (checked == ESC_FAILED) return Value.null();
     this.p = first;
