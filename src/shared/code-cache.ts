@@ -37,21 +37,9 @@ export function sealCache(bundle: string, cache: Uint8Array): Buffer {
  */
 export function compileBundle(bundle: string, sealed: Uint8Array, filename: string): { script: Script; problem?: string } {
   const found = unsealed(bundle, Buffer.from(sealed.buffer, sealed.byteOffset, sealed.byteLength));
-  if (typeof found === 'string') return { script: new Script(inHeap(bundle), { filename }), problem: found };
-  const script = new Script(inHeap(bundle), { filename, cachedData: found });
+  if (typeof found === 'string') return { script: new Script(bundle, { filename }), problem: found };
+  const script = new Script(bundle, { filename, cachedData: found });
   return script.cachedDataRejected ? { script, problem: 'V8 refused it: it was made by another Node.js or under other flags' } : { script };
-}
-
-/**
- * The same text, as a string V8 copies into its own heap when it compiles it. Node decodes a
- * large buffer into an external string (its bytes outside V8's heap), and the code V8 compiled
- * from one ran 15-35% fewer calls a second under 64 callers than the same code compiled from a
- * string in its heap (measured on the bundle, compiled as a vm.Script and with vm.compileFunction
- * alike). Joined from two halves, the text is flattened into a heap string as it is compiled.
- */
-function inHeap(text: string): string {
-  const half = text.length >> 1;
-  return text.slice(0, half) + text.slice(half);
 }
 
 function unsealed(bundle: string, sealed: Buffer): Buffer | string {
