@@ -63,6 +63,13 @@ describe('AssemblyScript SDK JSON (a test guard built from source)', () => {
     expect(await echoed(g, 'json', {}, text(JSON.stringify(doc)))).toEqual(doc);
   });
 
+  it('gives back a text\'s strings as JSON even where the text held raw control characters (which the parser lets pass)', async () => {
+    const g = await guard();
+    // JSON as a server might write it: a raw tab, U+0001 and U+0002 inside its strings.
+    const raw = '{"note":"a\tb\u0001c","list":["x\u0002"]}';
+    expect(await echoed(g, 'json', {}, text(raw))).toEqual({ note: 'a\tb\u0001c', list: ['x\u0002'] });
+  });
+
   it('collects what calls leave behind: thousands of calls and large ones, under a small memory cap', async () => {
     const g = await guard({ memory_mib: 16 });
     const args = { list: Array.from({ length: 200 }, (_, i) => ({ id: i, name: `name ${i}`, text: 'y'.repeat(40) })) };

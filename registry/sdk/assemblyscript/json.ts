@@ -91,12 +91,18 @@ export class Value {
     if (containers && head != 0x7b && head != 0x5b) return null;
     return parseIn(buf, at, len);
   }
-  /** A parsed string not read yet is written as the bytes it came from: true when it was. */
+  /**
+   * A parsed string not read yet is written as the bytes it came from: true when it was. Not one
+   * holding raw control characters (the parser lets them pass in a text's strings, JSON does not):
+   * that one is written escaped, as any other string.
+   */
   writeParsed(w: Writer): bool {
     const src = this.src;
     if (src == null) return false;
+    const from = changetype<usize>(src) + <usize>this.at;
+    for (let i = 0; i < this.len; i++) if (load<u8>(from + <usize>i) < 0x20) return false;
     w.byte(0x22);
-    w.raw(changetype<usize>(src) + <usize>this.at, this.len);
+    w.raw(from, this.len);
     w.byte(0x22);
     return true;
   }
