@@ -1,2 +1,2 @@
 export function buildGuards(names?: string[]): Promise<string[]>;
-export function buildAssemblyScript(name: string, dir: string, target: string): Promise<void>;
+export function buildGuard(name: string, dir: string, language: string): Promise<string>;

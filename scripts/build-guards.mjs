@@ -40,8 +40,7 @@ function hashOf(paths, extra) {
   return h.digest('hex').slice(0, 16);
 }
 
-/** Builds the AssemblyScript guard in `dir` (its assembly/guard.ts) with the template's exports and the SDK. */
-export async function buildAssemblyScript(name, dir, target) {
+async function buildAssemblyScript(name, dir, target) {
   const { default: asc } = await import('assemblyscript/asc');
   const work = join(cache, `${name}-src`);
   mkdirSync(work, { recursive: true });
@@ -55,27 +54,36 @@ export async function buildAssemblyScript(name, dir, target) {
   if (error) throw new Error(`guard ${name}: ${error.message}\n${stderr.toString()}`);
 }
 
-export async function buildGuards(names = []) {
-  mkdirSync(out, { recursive: true });
+/**
+ * The guard in `dir` built from source with its language's SDK (`language`: "go", "rust", or
+ * AssemblyScript otherwise), cached under .cache/guards by a hash of everything the build reads;
+ * its path there. Also for the tests' own guards.
+ */
+export async function buildGuard(name, dir, language) {
   mkdirSync(cache, { recursive: true });
   const ascVersion = JSON.parse(readFileSync(join(root, 'node_modules/assemblyscript/package.json'), 'utf8')).version;
+  const sdkDir = join(root, 'registry/sdk', language === 'go' || language === 'rust' ? language : 'assemblyscript');
+  // The build itself is part of the key: a change in how a language is built is a new build.
+  const how = join(root, 'scripts', language === 'go' ? 'go-toolchain.mjs' : language === 'rust' ? 'rust-toolchain.mjs' : 'build-guards.mjs');
+  const key = hashOf([...sources(dir), ...sources(sdkDir), join(template, 'assembly/index.ts'), join(template, 'package.json'), how], `${language} ${ascVersion} v2`);
+  const cached = join(cache, `${name}-${key}.wasm`);
+  if (!existsSync(cached)) {
+    if (language === 'go') await buildGo(dir, cached);
+    else if (language === 'rust') await buildRust(dir, cached);
+    else await buildAssemblyScript(name, dir, cached);
+  }
+  return cached;
+}
+
+export async function buildGuards(names = []) {
+  mkdirSync(out, { recursive: true });
   const built = [];
   for (const name of readdirSync(guardsDir).sort()) {
     if (names.length && !names.includes(name)) continue;
     const dir = join(guardsDir, name);
     const manifest = JSON.parse(readFileSync(join(dir, 'guard.json'), 'utf8'));
-    const sdkDir = join(root, 'registry/sdk', manifest.language === 'go' || manifest.language === 'rust' ? manifest.language : 'assemblyscript');
-    // The build itself is part of the key: a change in how a language is built is a new build.
-    const how = join(root, 'scripts', manifest.language === 'go' ? 'go-toolchain.mjs' : manifest.language === 'rust' ? 'rust-toolchain.mjs' : 'build-guards.mjs');
-    const key = hashOf([...sources(dir), ...sources(sdkDir), join(template, 'assembly/index.ts'), join(template, 'package.json'), how], `${manifest.language} ${ascVersion} v2`);
-    const cached = join(cache, `${name}-${key}.wasm`);
     const target = join(out, `${name}.wasm`);
-    if (!existsSync(cached)) {
-      if (manifest.language === 'go') await buildGo(dir, cached);
-      else if (manifest.language === 'rust') await buildRust(dir, cached);
-      else await buildAssemblyScript(name, dir, cached);
-    }
-    copyFileSync(cached, target);
+    copyFileSync(await buildGuard(name, dir, manifest.language), target);
     built.push(target);
   }
   return built;

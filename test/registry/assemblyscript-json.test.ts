@@ -4,22 +4,17 @@
 // a string; a tool result's text is parsed as JSON from its bytes; and a guard's garbage is
 // collected, so many calls and large ones (inputs, the guard's backend's answers, its own
 // allocations) stay under the memory cap.
-import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { buildAssemblyScript } from '../../scripts/build-guards.mjs';
+import { buildGuard } from '../../scripts/build-guards.mjs';
 import { limitsSchema } from '../../src/config/schema.ts';
 import { WasmGuard, compileGuard } from '../../src/guard/wasm-guard.ts';
 import { ROOT } from '../helpers/mcpg.ts';
 
-const SOURCE = join(ROOT, 'test/fixtures/guards/as-json');
-const SDK = join(ROOT, 'registry/sdk/assemblyscript');
-const hash = createHash('sha256');
-for (const f of [join(SOURCE, 'assembly/guard.ts'), ...readdirSync(SDK).filter((n) => n.endsWith('.ts')).sort().map((n) => join(SDK, n))]) hash.update(readFileSync(f));
-const GUARD = join(ROOT, `.cache/guards/as-json-${hash.digest('hex').slice(0, 16)}.wasm`);
+let GUARD: string;
 beforeAll(async () => {
-  if (!existsSync(GUARD)) await buildAssemblyScript('as-json', SOURCE, GUARD);
+  GUARD = await buildGuard('as-json', join(ROOT, 'test/fixtures/guards/as-json'), 'assemblyscript');
 }, 120_000);
 
 const backend = async () => ({ content: [] });
