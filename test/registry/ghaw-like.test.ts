@@ -3,20 +3,16 @@
 // answer, makes 1,000 permission lookups that mcpg caps at 50 (the rest answered -1, and it falls
 // back to author_association), answers -1 when its output does not fit, and reads the
 // allow-only policy shape.
-import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { buildRust } from '../../scripts/rust-toolchain.mjs';
+import { buildGuard } from '../../scripts/build-guards.mjs';
 import { fakeGitHub } from '../helpers/fake-github.ts';
 import { ROOT, type Session, readDecisions, startGateway, tempDir, writeConfig } from '../helpers/mcpg.ts';
 
 // Built once per source (the binary pass runs this file again).
-const SOURCE = join(ROOT, 'test/fixtures/guards/ghaw-like');
-const key = createHash('sha256').update(readFileSync(join(SOURCE, 'src/lib.rs'))).update(readFileSync(join(SOURCE, 'Cargo.toml'))).digest('hex').slice(0, 16);
-const GUARD = join(ROOT, `.cache/guards/ghaw-like-${key}.wasm`);
+let GUARD: string;
 beforeAll(async () => {
-  if (!existsSync(GUARD)) await buildRust(SOURCE, GUARD);
+  GUARD = await buildGuard('ghaw-like', join(ROOT, 'test/fixtures/guards/ghaw-like'), 'rust');
 }, 300_000);
 
 async function gateway(mode: string, extra: object = {}, env: Record<string, string> = {}): Promise<Session & { audit: string }> {
