@@ -50,7 +50,8 @@ if (/[^\x00-\x7f]/.test(bundle)) throw new Error('the bundle is not plain ASCII:
 // Marked with an id of its own (from its digest), which seals the code cache below to it (src/shared/code-cache.ts).
 const wrapped = join(work, 'mcpg.js');
 const code = `(function (exports, require, module, __filename, __dirname) {${bundle}\n})`;
-writeFileSync(wrapped, markBundle(createHash('sha256').update(code).digest('hex').slice(0, 32), code));
+const marked = markBundle(createHash('sha256').update(code).digest('hex').slice(0, 32), code);
+writeFileSync(wrapped, marked);
 // V8's compiled code for the bundle, made by the Node that runs it, under the same flags (V8
 // refuses a cache made under others), after the bundle ran `guard verify` and a `run` session on
 // an echo server (scripts/train-code-cache.mjs): start-up skips parsing 3 MB of JS, and those
@@ -88,9 +89,8 @@ try {
   throw new Error(`training the code cache (scripts/train-code-cache.mjs) failed: ${err.signal ? `stopped with ${err.signal} after 120 s` : `exit ${err.status}`}`);
 }
 if (!existsSync(cache)) throw new Error('no code cache was made (scripts/train-code-cache.mjs)');
-writeFileSync(cache, sealCache(readFileSync(wrapped, 'latin1'), readFileSync(cache)));
-
-const assets = { 'mcpg.js': readFileSync(wrapped), 'mcpg.cache': readFileSync(cache) };
+const assets = { 'mcpg.js': Buffer.from(marked, 'latin1'), 'mcpg.cache': sealCache(marked, readFileSync(cache)) };
+writeFileSync(cache, assets['mcpg.cache']);
 
 process.env.npm_config_yes = 'true'; // pkg runs postject through npx
 const seaModule = await import('@yao-pkg/pkg/lib-es5/sea.js');
