@@ -18,6 +18,13 @@ const sha256 = (data: Uint8Array) => process.getBuiltinModule('node:crypto').has
 /** How the build marks the bundle: its first bytes, before the code. */
 const MARK = /^\/\*mcpg-build ([0-9a-f]{32})\*\//;
 
+/** The id of the build in this single executable (the one its bundle is marked with); undefined outside one. */
+export function seaBuildId(): string | undefined {
+  const sea = process.getBuiltinModule('node:sea');
+  if (!sea.isSea()) return undefined;
+  return MARK.exec(Buffer.from(sea.getRawAsset('mcpg.js'), 0, 64).toString('latin1'))?.[1];
+}
+
 /** The bundle as the build wraps it, marked with its build's id. */
 export function markBundle(id: string, code: string): string {
   if (!/^[0-9a-f]{32}$/.test(id)) throw new Error(`a build id is 32 hex digits, not ${JSON.stringify(id)}`);

@@ -34,8 +34,13 @@ export class UnsafeFile extends Error {}
  * directory might have left it: a symbolic link is not followed, anything but a regular file (a
  * FIFO, a device such as /dev/zero) is refused without blocking, and at most `maxBytes` are
  * read. ENOENT and other file-system errors are thrown as they are; the rest as UnsafeFile.
+ * `witnessed: false` leaves the read out of a witnessed run's reads (see witnessReads).
  */
-export function readOwnFile(file: string, maxBytes: number): Buffer {
+export function readOwnFile(file: string, maxBytes: number, options: { witnessed?: boolean } = {}): Buffer {
+  return options.witnessed === false ? readRegular(file, maxBytes) : witness({ file, follow: false, maxBytes }, () => readRegular(file, maxBytes));
+}
+
+function readRegular(file: string, maxBytes: number): Buffer {
   const fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   try {
     const stat = fstatSync(fd);
@@ -67,7 +72,72 @@ export function readFully(fd: number, buffer: Buffer, position: number): number 
  * rather than read without end.
  */
 export function readUserFile(file: string, maxBytes: number): Buffer {
-  return readOwnFile(realpathSync(file), maxBytes);
+  return witness({ file, follow: true, maxBytes }, () => readRegular(realpathSync(file), maxBytes));
+}
+
+/**
+ * One file a run read, and what it found: the sha256 of its bytes, or null when it could not be
+ * read (missing, refused). `follow`: read as a user's file (links followed) or as mcpg's own.
+ */
+export interface Read {
+  file: string;
+  follow: boolean;
+  maxBytes: number;
+  sha256: string | null;
+}
+
+/** The run being witnessed: what it read, and whether it reached beyond files (the network). */
+let witnessing: { reads: Map<string, Read>; beyond: boolean } | undefined;
+
+/**
+ * Runs `work` noting every file it reads through this module, so that a verdict it reaches can
+ * later be trusted while those files are as they were (src/supply/verify-verdict.ts). `reads` is
+ * undefined when the work also rested on something that is not a file (readBeyondFiles).
+ */
+export async function witnessReads<T>(work: () => Promise<T>): Promise<{ value: T; reads?: Read[] }> {
+  const run = { reads: new Map<string, Read>(), beyond: false };
+  witnessing = run;
+  try {
+    const value = await work();
+    return { value, ...(!run.beyond && { reads: [...run.reads.values()] }) };
+  } finally {
+    witnessing = undefined;
+  }
+}
+
+/** Says that the witnessed run (if any) rests on more than files: what it concluded is not kept. */
+export function readBeyondFiles(): void {
+  if (witnessing) witnessing.beyond = true;
+}
+
+/** The same read again, and whether it finds what `read` found. */
+export function readsTheSame(read: Read): boolean {
+  return outcome(() => (read.follow ? readRegular(realpathSync(read.file), read.maxBytes) : readRegular(read.file, read.maxBytes))) === read.sha256;
+}
+
+function outcome(read: () => Buffer): string | null {
+  try {
+    return process.getBuiltinModule('node:crypto').hash('sha256', read());
+  } catch {
+    return null;
+  }
+}
+
+function witness(read: Omit<Read, 'sha256'>, work: () => Buffer): Buffer {
+  const run = witnessing;
+  if (!run) return work();
+  let bytes: Buffer | undefined;
+  try {
+    bytes = work();
+    return bytes;
+  } finally {
+    const key = `${read.follow} ${read.file}`;
+    const seen = { ...read, sha256: bytes ? process.getBuiltinModule('node:crypto').hash('sha256', bytes) : null };
+    const first = run.reads.get(key);
+    // A file that changed while the run read it: what the run concluded rests on no one state of it.
+    if (first && first.sha256 !== seen.sha256) run.beyond = true;
+    if (!first) run.reads.set(key, seen);
+  }
 }
 
 /**

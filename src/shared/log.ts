@@ -13,6 +13,12 @@ export type Level = (typeof LEVELS)[number];
 let threshold = LEVELS.indexOf('info');
 let sink: { fd: number; file: string } | undefined;
 let writer: ((line: string) => void) | undefined;
+let written = 0;
+
+/** How many lines this process has logged (for a command that keeps only what passed quietly). */
+export function linesLogged(): number {
+  return written;
+}
 
 /**
  * A log file that cannot be opened is the user's error, reported before anything runs.
@@ -31,6 +37,7 @@ export function configureLog(options: { level?: Level; file?: string; writer?: (
 
 function write(level: Level, scope: string, message: string): void {
   if (LEVELS.indexOf(level) < threshold) return;
+  written++;
   // One line each, whatever the message holds: a server's stderr cannot forge or rewrite lines.
   const line = `${new Date().toISOString()} ${level.padEnd(5)} [${printableLine(scope)}] ${printableLine(message)}\n`;
   if (writer) return writer(line);

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { linkSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -21,7 +20,8 @@ export function configDir(): string {
 export function keyFile(file: string): Buffer {
   const read = (): Buffer | undefined => {
     try {
-      return readOwnFile(file, 1024);
+      // A key seals what a run keeps; it is not one of the run's inputs (see witnessReads).
+      return readOwnFile(file, 1024, { witnessed: false });
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw new McpgError('FILE_ACCESS', `cannot read ${file}: ${fsReason(err)}`);
@@ -29,8 +29,8 @@ export function keyFile(file: string): Buffer {
   };
   const existing = read();
   if (existing?.length === 32) return existing;
-  const key = randomBytes(32);
-  const temp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  const key = process.getBuiltinModule('node:crypto').randomBytes(32);
+  const temp = `${file}.${process.pid}.${process.getBuiltinModule('node:crypto').randomBytes(4).toString('hex')}.tmp`;
   try {
     mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
     writeFileSync(temp, key, { mode: 0o600 });

@@ -1,4 +1,3 @@
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { homedir, hostname } from 'node:os';
 import { join } from 'node:path';
@@ -8,6 +7,11 @@ import { logger } from '../shared/log.ts';
 import { configDir, keyFile } from '../shared/user-dirs.ts';
 
 const log = logger('cache');
+/**
+ * node:crypto, loaded when first used: src/sea.ts reads a kept verdict through this module
+ * before it decides whether to load the gateway, and `mcpg --version` should not pay for it.
+ */
+const crypto = () => process.getBuiltinModule('node:crypto');
 /** How long to wait for another live process's download before saying so and giving up. */
 const LOCK_WAIT_MS = 120_000;
 /** The largest cache entry mcpg reads: a guard module, or a metered one, is far smaller. */
@@ -34,7 +38,7 @@ function running(pid: number): boolean {
 }
 
 export function sha256(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex');
+  return crypto().createHash('sha256').update(bytes).digest('hex');
 }
 
 export function defaultCacheDir(): string {
@@ -124,9 +128,10 @@ export class Cache {
     if (!secret) return undefined;
     const file = this.#derivedFile(key);
     try {
-      const stored = readOwnFile(file, MAX_BLOB);
+      // Derived from what the run reads anyway: not one of its inputs (see witnessReads).
+      const stored = readOwnFile(file, MAX_BLOB, { witnessed: false });
       const body = stored.subarray(32);
-      if (stored.length > 32 && timingSafeEqual(stored.subarray(0, 32), derivedTag(secret, key, body))) return body;
+      if (stored.length > 32 && crypto().timingSafeEqual(stored.subarray(0, 32), derivedTag(secret, key, body))) return body;
       log.warn(`${file} was not written by this machine's mcpg: made again`);
     } catch {
       // Not there yet.
@@ -150,7 +155,7 @@ export class Cache {
   }
 
   #derivedFile(key: string): string {
-    return join(this.dir, 'derived', createHash('sha256').update(key).digest('hex'));
+    return join(this.dir, 'derived', crypto().createHash('sha256').update(key).digest('hex'));
   }
 
   /** The key derived entries are sealed with (mcpg's config dir), read once; without one, nothing is kept. */
@@ -173,7 +178,7 @@ export class Cache {
    * live owner is waited for with a message, up to a bound.
    */
   async exclusive<T>(key: string, work: () => Promise<T>): Promise<T> {
-    const lock = join(this.#blobs(), `${createHash('sha256').update(key).digest('hex')}.lock`);
+    const lock = join(this.#blobs(), `${crypto().createHash('sha256').update(key).digest('hex')}.lock`);
     const me: LockOwner = { pid: process.pid, host: hostname() };
     const started = Date.now();
     let told = false;
@@ -260,5 +265,5 @@ function ageMs(file: string): number {
 }
 
 function derivedTag(secret: Buffer, key: string, body: Uint8Array): Buffer {
-  return createHmac('sha256', secret).update(key).update(body).digest();
+  return crypto().createHmac('sha256', secret).update(key).update(body).digest();
 }

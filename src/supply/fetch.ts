@@ -1,5 +1,6 @@
 import type { Dispatcher } from 'undici';
 import { McpgError, errorMessage } from '../shared/errors.ts';
+import { readBeyondFiles } from '../shared/files.ts';
 import { httpsOrLoopback } from '../shared/urls.ts';
 import { githubHosts } from './github.ts';
 
@@ -102,6 +103,8 @@ export interface Answer {
  * 401 or a 404 means). Redirects are followed for GET and HEAD.
  */
 export async function exchange(href: string, options: ExchangeOptions = {}): Promise<Answer> {
+  // What a run concludes from the network is not kept as if it rested on files.
+  readBeyondFiles();
   const what = options.label ? `${options.label}: ` : '';
   try {
     return await exchangeHops(href, options);

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createServer, request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { FakeGitHub } from '../helpers/fake-github.ts';
@@ -87,13 +87,13 @@ describe('remote guards: lock, verify, run', () => {
     const s = setup({ url, signer: SIGNER });
     expect((await s.run('guard', 'lock')).code).toBe(0);
     const derived = join(s.dir, 'cache', 'derived');
-    const kept = readdirSync(derived);
-    expect(kept.length).toBeGreaterThan(0);
+    expect(readdirSync(derived).length).toBeGreaterThan(0);
     const warm = await s.run('guard', 'verify', '--frozen', '--offline');
     expect(warm.code).toBe(0);
     expect(warm.stderr).not.toMatch(/made again/);
-    // Every kept entry altered: none is trusted, each verdict is reached again.
-    for (const f of kept) {
+    // Every kept entry altered (the single executable's verdict of the whole run too): none is
+    // trusted, each verdict is reached again.
+    for (const f of readdirSync(derived)) {
       const b = readFileSync(join(derived, f));
       b.writeUInt8(b.readUInt8(b.length - 1) ^ 1, b.length - 1);
       writeFileSync(join(derived, f), b);
@@ -105,6 +105,44 @@ describe('remote guards: lock, verify, run', () => {
     writeFileSync(s.config, readFileSync(s.config, 'utf8').replace('"octo/guards"', '"octo/other"'));
     const other = await s.run('guard', 'verify', '--frozen', '--offline');
     expect(other.code).toBe(6);
+  });
+
+  // Outside the single executable no verdict of a whole run is kept (src/supply/verify-verdict.ts).
+  it.runIf(process.env.MCPG_BIN)('answers a verify with nothing changed from the verdict of the last, and goes the whole way when a file it read changed or that verdict is forged', async () => {
+    const { url } = await signedRelease();
+    const s = setup({ url, signer: SIGNER });
+    expect((await s.run('guard', 'lock')).code).toBe(0);
+    const derived = join(s.dir, 'cache', 'derived');
+    const written = () => new Map(readdirSync(derived).map((f) => [f, statSync(join(derived, f)).ino]));
+    const verify = () => s.run('guard', 'verify', '--frozen', '--offline');
+    const locked = written();
+    const first = await verify();
+    expect(first).toMatchObject({ code: 0, stderr: '' });
+    const kept = written();
+    const verdict = [...kept.keys()].find((f) => !locked.has(f))!;
+    expect(verdict).toBeDefined();
+    // Answered from it: the same words, and nothing written.
+    expect(await verify()).toEqual(first);
+    expect(written()).toEqual(kept);
+    // A forged verdict is not trusted: the run goes the whole way, and keeps a true one.
+    const sealed = readFileSync(join(derived, verdict));
+    writeFileSync(join(derived, verdict), Buffer.from(sealed.toString('latin1').replace('1 guards verified', '7 guards verified'), 'latin1'));
+    const forged = await verify();
+    expect(forged.code).toBe(0);
+    expect(forged.stdout).toBe(first.stdout);
+    expect(forged.stderr).toMatch(/was not written by this machine's mcpg: made again/);
+    expect(statSync(join(derived, verdict)).ino).not.toBe(kept.get(verdict));
+    expect(await verify()).toEqual(first);
+    // guards.lock changed: the problem is found; put back as it was, the verdict holds again.
+    const lockFile = join(s.dir, 'guards.lock');
+    const lockText = readFileSync(lockFile, 'utf8');
+    writeFileSync(lockFile, lockText.replace(sha(GUARD), sha(variant('other'))));
+    expect(await verify()).toMatchObject({ code: 6, stderr: expect.stringMatching(/guard "g"/) });
+    writeFileSync(lockFile, lockText);
+    expect(await verify()).toEqual(first);
+    // The cached guard changed: not the bytes verified, so not the guard run.
+    writeFileSync(join(s.dir, 'cache', 'sha256', sha(GUARD)), variant('other'));
+    expect(await verify()).toMatchObject({ code: 6, stderr: expect.stringMatching(/guard "g"/) });
   });
 
   it('finds the bundle through the attestations API, with the token for a private repository', async () => {

@@ -6,11 +6,12 @@ import { LABEL_EXPORTS, type LabelExport, abiProblems } from '../../guard/abi.ts
 import type { BackendCall } from '../../guard/guard.ts';
 import type { WasmGuard } from '../../guard/wasm-guard.ts';
 import { EXIT, McpgError, errorMessage } from '../../shared/errors.ts';
-import { configureLog } from '../../shared/log.ts';
-import { sha256 } from '../../supply/cache.ts';
+import { configureLog, linesLogged } from '../../shared/log.ts';
+import { Cache, sha256 } from '../../supply/cache.ts';
 import { MAX_GUARD_BYTES } from '../../supply/fetch.ts';
 import { MAX_BUNDLE } from '../../supply/resolve.ts';
-import { readNamedFile } from '../../shared/files.ts';
+import { keepVerdict, thisRun } from '../../supply/verify-verdict.ts';
+import { readNamedFile, witnessReads } from '../../shared/files.ts';
 import { exitWithCode } from '../exit.ts';
 import { note, out } from '../output.ts';
 import { SUPPLY_OPTIONS, type SupplyArgs, supplyFrom, withSupplyOptions } from '../supply-options.ts';
@@ -336,13 +337,26 @@ export const verifyCommand: CommandModule<object, SupplyArgs & { json: boolean }
     json: { type: 'boolean', default: false, describe: 'print the problems and how each guard is vouched for, as JSON' },
   } satisfies Record<string, Options>,
   handler: async (args) => {
-    const supply = supplyFrom({ ...args, frozen: true });
-    const problems = await supply.verify();
+    // Offline, the run rests on files alone: when it passes quietly, its verdict is kept for the
+    // next run with nothing changed (src/supply/verify-verdict.ts; src/sea.ts answers from it).
+    const run = args.offline ? thisRun(process.argv.slice(2)) : undefined;
+    const logged = linesLogged();
+    const { value, reads } = await witnessReads(async () => {
+      const supply = supplyFrom({ ...args, frozen: true });
+      return { supply, problems: await supply.verify() };
+    });
+    const { supply, problems } = value;
+    if (problems.length && !args.json) {
+      for (const p of problems) note(`mcpg: ${supply.lockFile}: guard "${p.guard}": ${p.problem}`);
+      exitWithCode(EXIT.supply);
+    }
     // Per guard, how it was verified: CI can require a signature for every guard.
-    if (args.json) out(JSON.stringify({ lock: supply.lockFile, ok: problems.length === 0, problems, guards: supply.report() }, null, 2));
-    else if (problems.length) for (const p of problems) note(`mcpg: ${supply.lockFile}: guard "${p.guard}": ${p.problem}`);
-    else out(`${supply.lockFile}: ${supply.guards().length} guards verified`);
+    const text = args.json
+      ? JSON.stringify({ lock: supply.lockFile, ok: problems.length === 0, problems, guards: supply.report() }, null, 2)
+      : `${supply.lockFile}: ${supply.guards().length} guards verified`;
+    out(text);
     if (problems.length) exitWithCode(EXIT.supply);
+    if (run && reads && linesLogged() === logged) keepVerdict(new Cache(), run, reads, text);
   },
 };
 
