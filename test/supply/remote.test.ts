@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createServer, request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { FakeGitHub } from '../helpers/fake-github.ts';
@@ -140,6 +140,15 @@ describe('remote guards: lock, verify, run', () => {
     expect(await verify()).toMatchObject({ code: 6, stderr: expect.stringMatching(/guard "g"/) });
     writeFileSync(lockFile, lockText);
     expect(await verify()).toEqual(first);
+    // A run that warned (here: sealed entries it did not write) keeps no verdict; the next, quiet, does.
+    for (const f of readdirSync(derived)) {
+      if (f === verdict) rmSync(join(derived, f));
+      else writeFileSync(join(derived, f), Buffer.from(readFileSync(join(derived, f)).map((b, i) => (i === 0 ? b ^ 1 : b))));
+    }
+    expect(await verify()).toMatchObject({ code: 0, stdout: first.stdout, stderr: expect.stringMatching(/made again/) });
+    expect(existsSync(join(derived, verdict))).toBe(false);
+    expect(await verify()).toEqual(first);
+    expect(existsSync(join(derived, verdict))).toBe(true);
     // The cached guard changed: not the bytes verified, so not the guard run.
     writeFileSync(join(s.dir, 'cache', 'sha256', sha(GUARD)), variant('other'));
     expect(await verify()).toMatchObject({ code: 6, stderr: expect.stringMatching(/guard "g"/) });
