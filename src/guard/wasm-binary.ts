@@ -16,7 +16,7 @@ export const FUEL_EXPORT = '__mcpg_fuel';
  * The rewriter's output version: metered modules are cached under it. Bump it with any change
  * to what `instrument` writes (test/guard/metering-version.test.ts fails until you do).
  */
-export const METERING_VERSION = 1;
+export const METERING_VERSION = 2;
 
 export type ValType = 'i32' | 'i64' | 'f32' | 'f64' | 'v128' | 'ref';
 export interface FuncType {
@@ -186,6 +186,8 @@ function parseTypes(b: Uint8Array, s: Section): FuncType[] {
 interface Parsed {
   info: ModuleInfo;
   secs: Section[];
+  /** The type of every function: the imported ones first. */
+  funcTypes: FuncType[];
   importedFuncs: number;
   importedGlobals: number;
   memoryImported: boolean;
@@ -257,7 +259,7 @@ function parse(b: Uint8Array): Parsed {
     }
   }
   const importedFuncs = imports.filter((i) => i.kind === 'func').length;
-  return { info: { imports, exports, memory }, secs, importedFuncs, importedGlobals, memoryImported };
+  return { info: { imports, exports, memory }, secs, funcTypes, importedFuncs, importedGlobals, memoryImported };
 }
 
 export function inspect(bytes: Uint8Array): ModuleInfo {
@@ -283,6 +285,12 @@ function memarg(r: Reader): void {
  * control can arrive other than by falling through: after `loop`, `if`, `else`, `end`, a branch,
  * `catch`. Only function entries and loop heads test the counter: between them control runs
  * forward through at most one function body, and the host tests the counter after every call.
+ *
+ * Inside a function the counter is a local of its own (a register, where a global is a load and
+ * a store at every segment): it is read from the fuel global at entry and after every call, and
+ * written back before every call, return and failed test, so the global is exact wherever anyone
+ * else reads it (a callee, the host, a bulk helper). A function with exception handling, where a
+ * handler is entered from a callee's throw, charges the global directly.
  */
 interface Segment {
   at: number;
@@ -299,7 +307,19 @@ interface BulkOp {
 interface Walk {
   segments: Segment[];
   bulk: BulkOp[];
+  /** Where the counter is written back to the global (before a call, a return, the body's end). */
+  stores: number[];
+  /** Where it is read again (after a call). */
+  loads: number[];
+  /** The body uses exception handling: it charges the global itself. */
+  handlers: boolean;
 }
+
+/** Opcodes of exception handling: try, catch, rethrow, delegate, catch_all, try_table. */
+const HANDLERS = new Set([0x06, 0x07, 0x09, 0x18, 0x19, 0x1f]);
+/** Calls that return here, and instructions that leave the function. */
+const CALLS = new Set([0x10, 0x11, 0x14]);
+const LEAVES = new Set([0x08, 0x0a, 0x0f, 0x12, 0x13, 0x15]);
 
 /** Opcodes after which a new segment begins (control may arrive there by a jump). */
 const SEGMENT_ENDS = new Set([0x00, 0x03, 0x04, 0x05, 0x07, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f, 0x18, 0x19, 0xd5, 0xd6]);
@@ -309,10 +329,14 @@ const PLAIN = new Set([0x00, 0x01, 0x05, 0x0a, 0x0b, 0x0f, 0x19, 0x1a, 0x1b, 0xd
 function walkBody(r: Reader, walk: Walk): void {
   let seg: Segment = { at: r.pos, cost: 0, test: true };
   walk.segments.push(seg);
+  // Blocks open around the instruction: a branch that far out leaves the function.
+  let depth = 0;
   while (r.pos < r.end) {
     const start = r.pos;
     const op = r.byte();
     seg.cost++;
+    if (HANDLERS.has(op)) walk.handlers = true;
+    let labels: number[] = [];
     switch (op) {
       case 0x02: case 0x03: case 0x04: case 0x06:
         blocktype(r);
@@ -326,12 +350,15 @@ function walkBody(r: Reader, walk: Walk): void {
         }
         break;
       }
-      case 0x0c: case 0x0d: case 0x10: case 0x12: case 0x14: case 0x15: case 0x08: case 0x07: case 0x09: case 0x18:
-      case 0x20: case 0x21: case 0x22: case 0x23: case 0x24: case 0x25: case 0x26: case 0xd2: case 0xd5: case 0xd6:
+      case 0x0c: case 0x0d: case 0xd5: case 0xd6:
+        labels = [r.u32()];
+        break;
+      case 0x10: case 0x12: case 0x14: case 0x15: case 0x08: case 0x07: case 0x09: case 0x18:
+      case 0x20: case 0x21: case 0x22: case 0x23: case 0x24: case 0x25: case 0x26: case 0xd2:
         r.u32();
         break;
       case 0x0e:
-        for (let n = r.u32() + 1; n > 0; n--) r.u32();
+        for (let n = r.u32() + 1; n > 0; n--) labels.push(r.u32());
         break;
       case 0x11: case 0x13:
         r.u32();
@@ -370,6 +397,13 @@ function walkBody(r: Reader, walk: Walk): void {
           throw new WasmFormatError(`instruction 0x${op.toString(16)} is not supported in guards (it cannot be metered)`);
         }
     }
+    if (op === 0x02 || op === 0x03 || op === 0x04 || op === 0x06 || op === 0x1f) depth++;
+    else if (op === 0x0b) depth--;
+    // depth is -1 after the body's own end: the function returns there.
+    if (CALLS.has(op)) {
+      walk.stores.push(start);
+      walk.loads.push(r.pos);
+    } else if (LEAVES.has(op) || depth < 0 || labels.includes(depth)) walk.stores.push(start);
     if (SEGMENT_ENDS.has(op) && r.pos < r.end) {
       seg = { at: r.pos, cost: 0, test: op === 0x03 };
       walk.segments.push(seg);
@@ -431,7 +465,7 @@ const I32X3_TO_NONE = [0x60, 3, 0x7f, 0x7f, 0x7f, 0];
  * original are unchanged: the fuel global and the bulk-instruction helpers are appended.
  */
 export function instrument(bytes: Uint8Array, options: InstrumentOptions): { bytes: Uint8Array; info: ModuleInfo } {
-  const { info, secs, importedFuncs, importedGlobals, memoryImported } = parse(bytes);
+  const { info, secs, funcTypes, importedFuncs, importedGlobals, memoryImported } = parse(bytes);
   if (memoryImported) throw new WasmFormatError('the module imports its memory; a guard must define and export its own');
   if (info.memory && info.memory.min > options.maxPages) {
     throw new WasmFormatError(`the module needs ${info.memory.min * 64} KiB of memory at start, over its cap of ${options.maxPages * 64} KiB`);
@@ -499,7 +533,7 @@ export function instrument(bytes: Uint8Array, options: InstrumentOptions): { byt
       emit(7, appendToVec(s, [fuelExport]));
       exportDone = true;
     } else if (s.id === 10) {
-      emit(10, meteredCode(bytes, bodies, fuel, helpers));
+      emit(10, meteredCode(bytes, bodies, fuel, helpers, (i) => funcTypes[importedFuncs + i]!.params.length));
     } else {
       emit(s.id, raw(s));
     }
@@ -529,7 +563,7 @@ function walkCode(bytes: Uint8Array, s: Section): Body[] {
       body.u32();
       body.valtype();
     }
-    const walk: Walk = { segments: [], bulk: [] };
+    const walk: Walk = { segments: [], bulk: [], stores: [], loads: [], handlers: false };
     const code = body.pos;
     walkBody(body, walk);
     bodies.push({ start, end, code, walk });
@@ -538,29 +572,58 @@ function walkCode(bytes: Uint8Array, s: Section): Body[] {
   return bodies;
 }
 
+/** Charges the fuel global (a body with exception handling). */
 function charge(fuel: number[], cost: number, test: boolean): number[] {
   const sub = [0x23, ...fuel, 0x42, ...sleb64(BigInt(cost)), 0x7d, 0x24, ...fuel];
   return test ? [...sub, 0x23, ...fuel, 0x42, 0x00, 0x53, 0x04, 0x40, 0x00, 0x0b] : sub;
 }
 
-function meteredCode(bytes: Uint8Array, bodies: Body[], fuel: number[], helpers: Map<string, number>): Uint8Array {
+/** Charges the body's counter local; a failed test writes it back first, for the host to read. */
+function chargeLocal(counter: number[], fuel: number[], cost: number, test: boolean): number[] {
+  const sub = [0x20, ...counter, 0x42, ...sleb64(BigInt(cost)), 0x7d];
+  return test ? [...sub, 0x22, ...counter, 0x42, 0x00, 0x53, 0x04, 0x40, 0x20, ...counter, 0x24, ...fuel, 0x00, 0x0b] : [...sub, 0x21, ...counter];
+}
+
+function meteredCode(bytes: Uint8Array, bodies: Body[], fuel: number[], helpers: Map<string, number>, paramCount: (i: number) => number): Uint8Array {
   const out = new Writer();
   out.put(u32leb(bodies.length + helpers.size));
-  for (const b of bodies) {
-    // Edits in order: a charge is inserted at a segment head; a bulk instruction is replaced.
-    const edits: { at: number; skip: number; put: number[] }[] = [];
-    for (const seg of b.walk.segments) {
-      if (seg.cost > 0) edits.push({ at: seg.at, skip: 0, put: charge(fuel, seg.cost + (seg.test ? TEST_COST : 0), seg.test) });
-    }
-    for (const op of b.walk.bulk) {
-      edits.push({ at: op.start, skip: op.end - op.start, put: [0x10, ...u32leb(helpers.get(bytes.subarray(op.start, op.end).join(','))!)] });
-    }
-    edits.sort((x, y) => x.at - y.at || x.skip - y.skip);
+  for (const [i, b] of bodies.entries()) {
     const prefix = new Reader(bytes, b.start, b.end);
     prefix.u32();
-    // The new size is known before writing: the body, plus what is inserted, less what is replaced.
-    out.put(u32leb(edits.reduce((n, e) => n + e.put.length - e.skip, b.end - prefix.pos)));
-    let from = prefix.pos;
+    const localsAt = prefix.pos;
+    // The locals as declared, and the counter's index after them.
+    let declared = 0;
+    const groups = prefix.u32();
+    const entriesAt = prefix.pos;
+    for (let n = groups; n > 0; n--) {
+      declared += prefix.u32();
+      prefix.valtype();
+    }
+    const local = !b.walk.handlers;
+    const counter = u32leb(paramCount(i) + declared);
+    const store = [0x20, ...counter, 0x24, ...fuel];
+    const load = [0x23, ...fuel, 0x21, ...counter];
+    const head = local ? [...u32leb(groups + 1), ...bytes.subarray(entriesAt, b.code), 0x01, 0x7e] : [...bytes.subarray(localsAt, b.code)];
+    // Edits in order: inserted at a position (by kind where several meet), or an instruction replaced.
+    const edits: { at: number; order: number; skip: number; put: number[] }[] = [];
+    if (local) {
+      edits.push({ at: b.code, order: 0, skip: 0, put: load });
+      for (const at of b.walk.loads) edits.push({ at, order: 1, skip: 0, put: load });
+      for (const at of b.walk.stores) edits.push({ at, order: 3, skip: 0, put: store });
+    }
+    for (const seg of b.walk.segments) {
+      const cost = seg.cost + (seg.test ? TEST_COST : 0);
+      if (seg.cost > 0) edits.push({ at: seg.at, order: 2, skip: 0, put: local ? chargeLocal(counter, fuel, cost, seg.test) : charge(fuel, cost, seg.test) });
+    }
+    for (const op of b.walk.bulk) {
+      const call = [0x10, ...u32leb(helpers.get(bytes.subarray(op.start, op.end).join(','))!)];
+      edits.push({ at: op.start, order: 4, skip: op.end - op.start, put: local ? [...store, ...call, ...load] : call });
+    }
+    edits.sort((x, y) => x.at - y.at || x.order - y.order);
+    // The new size is known before writing: the locals, the body, plus what is inserted, less what is replaced.
+    out.put(u32leb(edits.reduce((n, e) => n + e.put.length - e.skip, head.length + b.end - b.code)));
+    out.put(head);
+    let from = b.code;
     for (const e of edits) {
       out.put(bytes.subarray(from, e.at));
       out.put(e.put);

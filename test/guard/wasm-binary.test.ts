@@ -99,6 +99,50 @@ describe('module rewriting', () => {
     expect(() => instrument(wasm('(module (memory 40))'), { maxPages: 16, initialFuel: 1n })).toThrow(/2560 KiB of memory at start, over its cap of 1024 KiB/);
   });
 
+  it('keeps the fuel global exact wherever another reads it: a callee or the host sees every charge, and the caller keeps what they took', () => {
+    const m = wasm(`(module
+      (import "env" "probe" (func $probe))
+      (func $leaf (result i32) (i32.const 5))
+      (func (export "f") (param $n i32) (result i32) (local $x i32)
+        (local.set $x (i32.add (local.get $n) (i32.const 1)))
+        (call $probe)
+        (block $out
+          (br_if $out (local.get $n))
+          (local.set $x (call $leaf)))
+        (call $probe)
+        (br_if 0 (local.get $x) (local.get $n))
+        (drop)
+        (local.get $x))
+      (func (export "early") (param $n i32) (result i32)
+        (i32.add (i32.const 1) (block $b (result i32) (br_table $b 1 (i32.const 7) (local.get $n))))))`);
+    const { bytes } = instrument(m, { maxPages: 1, initialFuel: 1_000n });
+    const seen: bigint[] = [];
+    const probe = () => {
+      seen.push(fuel.value as bigint);
+      // What the host takes for a call of its own.
+      fuel.value = (fuel.value as bigint) - 100n;
+    };
+    const e = new WebAssembly.Instance(new WebAssembly.Module(bytes as BufferSource), { env: { probe } }).exports as Record<string, (...a: number[]) => number>;
+    const fuel = e[FUEL_EXPORT] as unknown as WebAssembly.Global;
+    fuel.value = 10_000n;
+    expect(e.f!(0)).toBe(5);
+    // The entry's charge was written back before the first probe; the callee's and the first
+    // probe's charges were read back, and kept, by the second.
+    expect(seen[0]).toBeLessThan(10_000n);
+    expect(seen[1]).toBeLessThan(seen[0]! - 100n);
+    // After it, the last segment (drop, local.get, end) and nothing else.
+    expect(fuel.value as bigint).toBe(seen[1]! - 100n - 3n);
+    // A return by a branch out of the body (br_if, br_table) writes the counter back too.
+    seen.length = 0;
+    expect(e.f!(1)).toBe(2);
+    expect(fuel.value as bigint).toBe(seen[1]! - 100n);
+    for (const [n, result] of [[0, 8], [1, 7]] as const) {
+      fuel.value = 10_000n;
+      expect(e.early!(n)).toBe(result);
+      expect(fuel.value as bigint).toBeLessThan(10_000n - 8n);
+    }
+  });
+
   it('adds the fuel global and export to a module that has neither section', () => {
     const { bytes } = instrument(wasm('(module (func (export "f")))'), { maxPages: 1, initialFuel: 5n });
     const info = inspect(bytes);
