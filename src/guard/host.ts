@@ -65,7 +65,7 @@ interface Invocation {
   deadline?: { abort: AbortController; timer: NodeJS.Timeout };
   calls: number;
   /** The answer that did not fit, kept for the guest's retry with a bigger buffer. */
-  retry?: { key: string; bytes: Uint8Array };
+  retry?: { key: string; answer: string };
 }
 
 /**
@@ -302,9 +302,9 @@ export class GuardInstance {
     const tool = this.#read(toolPtr, toolLen);
     const argsText = this.#read(argsPtr, argsLen);
     const key = `${tool}\n${argsText}`;
-    const kept = inv.retry?.key === key ? inv.retry.bytes : undefined;
+    const kept = inv.retry?.key === key ? inv.retry.answer : undefined;
     inv.retry = undefined;
-    if (kept) return this.#deliver(inv, key, kept, resPtr, resSize);
+    if (kept !== undefined) return this.#deliver(inv, key, kept, resPtr, resSize);
     if (inv.calls >= this.#limits.backend_calls) {
       // As gh-aw-mcpg: past the limit call_backend answers -1 and the guard goes on (it falls
       // back to cheaper evidence); the log says so once per call, the audit line per refusal.
@@ -331,9 +331,9 @@ export class GuardInstance {
 
   async #ask(inv: Invocation, tool: string, args: Record<string, unknown>, key: string, resPtr: number, resSize: number): Promise<number> {
     const signal = this.#waiting(inv);
-    let bytes: Uint8Array;
+    let answer: string;
     try {
-      bytes = ENCODER.encode(JSON.stringify(await inv.backend(tool, args, signal)));
+      answer = JSON.stringify(await inv.backend(tool, args, signal));
     } catch (err) {
       if (signal.aborted) throw DEADLINE_PASSED;
       this.#log.warn(`call_backend("${tool}") failed: ${errorMessage(err)}`);
@@ -341,20 +341,22 @@ export class GuardInstance {
     }
     // Past the deadline the caller has its answer: unwind the guest instead of resuming it.
     if (signal.aborted) throw DEADLINE_PASSED;
-    return this.#deliver(inv, key, bytes, resPtr, resSize);
+    return this.#deliver(inv, key, answer, resPtr, resSize);
   }
 
-  #deliver(inv: Invocation, key: string, bytes: Uint8Array, resPtr: number, resSize: number): number {
+  /** The answer, measured, then encoded straight into the guest's buffer when it fits. */
+  #deliver(inv: Invocation, key: string, answer: string, resPtr: number, resSize: number): number {
+    const length = Buffer.byteLength(answer, 'utf8');
     // The answer's bytes; the call itself was priced when it was made.
-    this.#charge(Math.min(bytes.length, resSize), 0n);
+    this.#charge(Math.min(length, resSize), 0n);
     // The memory may have grown (and its buffer changed) while the guest was suspended.
-    if (bytes.length > resSize) {
-      if (resSize >= 4) new DataView(this.#memory.buffer).setUint32(resPtr, bytes.length, true);
-      inv.retry = { key, bytes };
+    if (length > resSize) {
+      if (resSize >= 4) new DataView(this.#memory.buffer).setUint32(resPtr, length, true);
+      inv.retry = { key, answer };
       return RC_TOO_SMALL;
     }
-    new Uint8Array(this.#memory.buffer).set(bytes, resPtr);
-    return bytes.length;
+    ENCODER.encodeInto(answer, new Uint8Array(this.#memory.buffer, resPtr, length));
+    return length;
   }
 }
 
