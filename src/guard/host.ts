@@ -1,6 +1,6 @@
 import type { Limits } from '../config/schema.ts';
 import { errorMessage } from '../shared/errors.ts';
-import { type Logger, logger } from '../shared/log.ts';
+import { type Level, type Logger, logger, logs } from '../shared/log.ts';
 import { ENV_IMPORTS, type LabelExport, LABEL_EXPORTS, RC_ERROR, RC_NOTHING, RC_TOO_SMALL, WASI_MODULE } from './abi.ts';
 import type { BackendCall } from './guard.ts';
 import { FUEL_EXPORT, type ModuleInfo } from './wasm-binary.ts';
@@ -41,6 +41,8 @@ const DEADLINE_PASSED = new GuardLimitError('deadline passed while the guard wai
 const HOST_CALL_FUEL = 5_000n;
 /** What is kept of one log line a guard writes (host_log, or a line on stdout/stderr). */
 const LOG_LINE = 4096;
+/** mcpg's level for each of a guard's (0 debug, 1 info, 2 warn, 3 error). */
+const GUEST_LEVELS: Level[] = ['debug', 'debug', 'warn', 'error'];
 const OUT_OF_FUEL = 'ran out of fuel (CPU limit; raise limits.fuel if the guard is slow but correct)';
 
 type LabelFns = Record<LabelExport, (...a: number[]) => Promise<number>>;
@@ -272,8 +274,8 @@ export class GuardInstance {
       // A guard's debug and info lines are mcpg's debug: real guards log a dozen lines a call.
       return (level: number, ptr: number, len: number) => {
         this.#charge(len);
-        const text = this.#read(ptr, Math.min(len, LOG_LINE));
-        [this.#log.debug, this.#log.debug, this.#log.warn, this.#log.error][Math.min(Math.max(level, 0), 3)]!(text);
+        const at = GUEST_LEVELS[Math.min(Math.max(level, 0), 3)]!;
+        if (logs(at)) this.#log[at](this.#read(ptr, Math.min(len, LOG_LINE)));
       };
     }
     if (name === 'abort') {

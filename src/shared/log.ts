@@ -35,6 +35,11 @@ export function configureLog(options: { level?: Level; file?: string; writer?: (
   }
 }
 
+/** Whether a line at `level` would be written (what it says need not be made when not). */
+export function logs(level: Level): boolean {
+  return LEVELS.indexOf(level) >= threshold;
+}
+
 function write(level: Level, scope: string, message: string): void {
   if (LEVELS.indexOf(level) < threshold) return;
   written++;

@@ -9,6 +9,8 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildGuard } from '../../scripts/build-guards.mjs';
 import { limitsSchema } from '../../src/config/schema.ts';
+import type { BackendCall } from '../../src/guard/guard.ts';
+import { configureLog } from '../../src/shared/log.ts';
 import { WasmGuard, compileGuard } from '../../src/guard/wasm-guard.ts';
 import { ROOT } from '../helpers/mcpg.ts';
 
@@ -25,8 +27,8 @@ async function guard(limits: object = {}): Promise<WasmGuard> {
   return g;
 }
 const text = (t: string) => ({ content: [{ type: 'text', text: t }] });
-const echoed = async (g: WasmGuard, tool: string, args: Record<string, unknown>, result: unknown = {}) => {
-  const r = await g.labelResponse(tool, args, result, backend);
+const echoed = async (g: WasmGuard, tool: string, args: Record<string, unknown>, result: unknown = {}, calls: BackendCall = backend) => {
+  const r = await g.labelResponse(tool, args, result, calls);
   if (r.kind !== 'items') throw new Error(`labeled ${r.kind}`);
   return r.items[0]!.data;
 };
@@ -39,6 +41,26 @@ describe('AssemblyScript SDK JSON (a test guard built from source)', () => {
     const args = Object.fromEntries(STRINGS.map((s, i) => [`s${i}`, s]));
     const r = await g.labelResource('read', args, backend);
     expect(r.resource.description).toBe(STRINGS.join('|'));
+  });
+
+  it("sends the host what it writes as it was: a log line, a backend call's tool and arguments", async () => {
+    const g = await guard();
+    const lines: string[] = [];
+    configureLog({ level: 'debug', writer: (line) => lines.push(line) });
+    try {
+      await g.labelResource('read', { a: 'caf\u00e9 "q"', b: 'x'.repeat(3000) }, backend);
+    } finally {
+      configureLog({ level: 'info' });
+    }
+    expect(lines.some((l) => l.includes(`read: caf\u00e9 "q"|${'x'.repeat(3000)}`))).toBe(true);
+    const args = { q: 'repo:o/r \u20ac', nested: { list: [1, 'two', null] }, long: 'y'.repeat(70_000) };
+    const asked: [string, unknown][] = [];
+    const answering = async (tool: string, a: Record<string, unknown>) => {
+      asked.push([tool, a]);
+      return text('{"ok":true}');
+    };
+    for (let i = 0; i < 2; i++) expect(await echoed(g, 'backend', args, {}, answering)).toEqual({ ok: true });
+    expect(asked).toEqual([['fetch', args], ['fetch', args]]);
   });
 
   it('gives parsed values back as they came: strings, integers, other numbers, nesting', async () => {
@@ -63,6 +85,18 @@ describe('AssemblyScript SDK JSON (a test guard built from source)', () => {
     // JSON as a server might write it: a raw tab, U+0001 and U+0002 inside its strings.
     const raw = '{"note":"a\tb\u0001c","list":["x\u0002"]}';
     expect(await echoed(g, 'json', {}, text(raw))).toEqual({ note: 'a\tb\u0001c', list: ['x\u0002'] });
+  });
+
+  it('parses each text afresh after one that was not JSON: too deep, or broken off inside arrays and objects', async () => {
+    const g = await guard();
+    const deep = (n: number) => `${'['.repeat(n)}${']'.repeat(n)}`;
+    for (const bad of [deep(600), '{"a":[1,{"b":[2,{"c":', '{"a":[1,2}', '{"k" 1}']) {
+      expect((await g.labelResponse('json', {}, text(bad), backend)).kind).not.toBe('items');
+    }
+    // As deep as the parser goes (512 levels), and nested objects and arrays with members.
+    expect(await echoed(g, 'json', {}, text(deep(512)))).toEqual(JSON.parse(deep(512)));
+    const doc = { a: [1, { b: [2, { c: 'd' }], e: {} }], f: { g: [[], [3]] } };
+    expect(await echoed(g, 'json', {}, text(JSON.stringify(doc)))).toEqual(doc);
   });
 
   it('collects what calls leave behind: thousands of calls and large ones, under a small memory cap', async () => {

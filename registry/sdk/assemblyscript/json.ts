@@ -8,6 +8,7 @@
 
 export const enum Kind { Null, Bool, Number, String, Array, Object, Written }
 
+const NO_BYTES = new ArrayBuffer(0);
 // Shared by scalars, which never hold children (push and set refuse them).
 const NO_VALUES = new Array<Value>(0);
 const NO_KEYS = new Array<string>(0);
@@ -29,8 +30,9 @@ export class Value {
   /** Keys and values of an object, in order. */
   keys: string[] = NO_KEYS;
   vals: Value[] = NO_VALUES;
-  /** A value already written as JSON (Kind.Written): an answer's many small parts cost one buffer each. */
+  /** A value already written as JSON (Kind.Written): its first `jsonLen` bytes; an answer's many small parts cost one buffer each. */
   private json: ArrayBuffer | null = null;
+  private jsonLen: i32 = 0;
 
   static null(): Value { return new Value(); }
   static bool(b: bool): Value { const v = new Value(); v.kind = Kind.Bool; v.b = b; return v; }
@@ -44,9 +46,17 @@ export class Value {
     return v;
   }
   /** A value given as the JSON that `w` wrote: serialised as it is, never read back. */
-  static written(w: Writer): Value { const v = new Value(); v.kind = Kind.Written; v.json = w.done(); return v; }
-  /** The JSON of a written value. */
-  writtenBytes(): ArrayBuffer | null { return this.json; }
+  static written(w: Writer): Value { const v = new Value(); v.kind = Kind.Written; v.json = w.buf; v.jsonLen = w.len; return v; }
+  /** Writes a written value's JSON into `w`: true when it was one. */
+  writeWritten(w: Writer): bool {
+    const json = this.json;
+    if (json == null) return false;
+    w.raw(changetype<usize>(json), this.jsonLen);
+    return true;
+  }
+  /** A written value's JSON as it lies in memory: where, and (`writtenLength`) how long; 0 for any other value. */
+  writtenAt(): usize { const json = this.json; return json != null ? changetype<usize>(json) : 0; }
+  writtenLength(): i32 { return this.jsonLen; }
 
   /** The string's value ("" when not a string). */
   get s(): string {
@@ -244,11 +254,7 @@ export class Writer {
         else this.ascii(isFinite(v.n) ? v.n.toString() : "null");
         return;
       case Kind.String: if (!v.writeParsed(this)) this.string(v.s); return;
-      case Kind.Written: {
-        const json = v.writtenBytes();
-        if (json != null) this.raw(changetype<usize>(json), json.byteLength);
-        return;
-      }
+      case Kind.Written: v.writeWritten(this); return;
       case Kind.Array: {
         this.byte(0x5b);
         for (let i = 0; i < v.items.length; i++) { if (i) this.byte(0x2c); this.value(v.items[i]); }
@@ -320,19 +326,28 @@ const LONG_ESCAPED: i32 = 1024;
 
 // Guards read attacker-written data: the parser never aborts. The first error is kept, the
 // cursor jumps to the end, and every loop then unwinds to parseBytes, which returns null.
+// One parser, set to each input in turn (parses never nest: nothing a parse calls parses).
 class Parser {
   /** The bytes parsed strings point into. */
-  src: ArrayBuffer;
-  p: usize;
-  start: usize;
-  end: usize;
+  src: ArrayBuffer = NO_BYTES;
+  p: usize = 0;
+  start: usize = 0;
+  end: usize = 0;
   depth: i32 = 0;
   err: string = "";
-  constructor(src: ArrayBuffer, at: i32, len: i32) {
+  /** Ready to parse `len` bytes of `src` from `at`. */
+  at(src: ArrayBuffer, at: i32, len: i32): Parser {
     this.src = src;
     this.start = changetype<usize>(src) + <usize>at;
     this.p = this.start;
     this.end = this.start + <usize>len;
+    this.depth = 0;
+    this.err = "";
+    return this;
+  }
+  /** Lets go of the input (the parser is shared: it would keep the last one alive). */
+  release(): void {
+    this.src = NO_BYTES;
   }
 
   fail(what: string): Value {
@@ -488,52 +503,73 @@ class Parser {
     }
     return v;
   }
+  // An array's elements and an object's members gather on the shared stacks (a nested one above
+  // its parent's) and are copied out at the end into arrays of their exact size: grown a push at a
+  // time, each array was reallocated as it filled.
   array(): Value {
     this.p++;
-    const v = Value.arr();
     this.ws();
-    if (this.peek() == 0x5d) { this.p++; return v; }
+    if (this.peek() == 0x5d) { this.p++; return Value.arr(); }
+    const base = stackVals.length;
     while (this.err.length == 0) {
-      v.items.push(this.value());
+      stackVals.push(this.value());
       this.ws();
       const c = this.peek();
       this.p++;
-      if (c == 0x5d) return v;
-      if (c != 0x2c) return this.fail("expected , or ]");
+      if (c == 0x5d) break;
+      if (c != 0x2c) { this.fail("expected , or ]"); break; }
     }
+    const v = new Value();
+    v.kind = Kind.Array;
+    v.items = stackVals.slice(base);
+    stackVals.length = base;
     return v;
   }
   object(): Value {
     this.p++;
-    const v = Value.obj();
     this.ws();
-    if (this.peek() == 0x7d) { this.p++; return v; }
+    if (this.peek() == 0x7d) { this.p++; return Value.obj(); }
+    const base = stackVals.length;
+    const keyBase = stackKeys.length;
     while (this.err.length == 0) {
       this.ws();
-      if (this.peek() != 0x22) return this.fail("expected a key");
+      if (this.peek() != 0x22) { this.fail("expected a key"); break; }
       const key = this.string();
       this.ws();
-      if (this.peek() != 0x3a) return this.fail("expected :");
+      if (this.peek() != 0x3a) { this.fail("expected :"); break; }
       this.p++;
-      v.keys.push(key);
-      v.vals.push(this.value());
+      stackKeys.push(key);
+      stackVals.push(this.value());
       this.ws();
       const c = this.peek();
       this.p++;
-      if (c == 0x7d) return v;
-      if (c != 0x2c) return this.fail("expected , or }");
+      if (c == 0x7d) break;
+      if (c != 0x2c) { this.fail("expected , or }"); break; }
     }
+    const v = new Value();
+    v.kind = Kind.Object;
+    v.keys = stackKeys.slice(keyBase);
+    v.vals = stackVals.slice(base);
+    stackKeys.length = keyBase;
+    stackVals.length = base;
     return v;
   }
 }
 
+const PARSER = new Parser();
+
+/** Where a parse gathers the elements and members of the containers it is inside (see array()). */
+const stackVals = new Array<Value>(0);
+const stackKeys = new Array<string>(0);
+
 /** A parsed string's escaped content (`len` bytes of `src` from `at`), unescaped into UTF-8. */
 function unescaped(src: ArrayBuffer, at: i32, len: i32): Writer {
   // From the opening quote, which the span leaves out; the content was checked when parsed.
-  const p = new Parser(src, at - 1, len + 2);
+  const p = PARSER.at(src, at - 1, len + 2);
   const w = new Writer(len > 16 ? len : 16);
   p.plain();
   p.escaped(p.start + 1, w, 0);
+  p.release();
   return w;
 }
 
@@ -550,11 +586,12 @@ export function takeParsed(): usize {
 /** Parses `len` bytes of UTF-8 JSON in `src` from `at`; its strings point into `src`. */
 function parseIn(src: ArrayBuffer, at: i32, len: i32): Value | null {
   parsed += <usize>len;
-  const p = new Parser(src, at, len);
+  const p = PARSER.at(src, at, len);
   const v = p.value();
   p.ws();
   if (p.p < p.end) p.fail("trailing characters");
   parseError = p.err;
+  p.release();
   return p.err.length > 0 ? null : v;
 }
 

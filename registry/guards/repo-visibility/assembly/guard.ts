@@ -41,12 +41,28 @@ function isPrivate(repo: string): bool {
   let priv = true;
   for (let i = 0; i < items.items.length; i++) {
     const item = items.items[i];
-    if (item.str("full_name").toLowerCase() == repo.toLowerCase()) priv = item.flag("private", true);
+    if (sameName(item.str("full_name"), repo)) priv = item.flag("private", true);
   }
   log(0, "repository " + repo + (priv ? " is private" : " is public"));
   if (known.size >= MAX_KNOWN) known.clear();
   known.set(repo, priv);
   return priv;
+}
+
+/**
+ * Two "owner/repo" names the same, ASCII letters in either case (GitHub's names are ASCII; any
+ * other character must match exactly, and a name that does not match is private).
+ */
+function sameName(a: string, b: string): bool {
+  if (a.length != b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    let x = a.charCodeAt(i);
+    let y = b.charCodeAt(i);
+    if (x >= 0x41 && x <= 0x5a) x += 0x20;
+    if (y >= 0x41 && y <= 0x5a) y += 0x20;
+    if (x != y) return false;
+  }
+  return true;
 }
 
 function repoOf(args: Value): string {
