@@ -1,11 +1,12 @@
 import type { Limits } from '../config/schema.ts';
 import { McpgError, errorMessage } from '../shared/errors.ts';
 import { logger } from '../shared/log.ts';
-import { abiProblems, type LabelExport } from './abi.ts';
+import { abiProblems, type LabelExport, WASI_MODULE } from './abi.ts';
 import type { AgentAnswer, BackendCall, Guard, ResourceAnswer } from './guard.ts';
-import { GuardAnswerError, GuardInstance, GuardLimitError, GuardTrapError } from './host.ts';
+import { GuardAnswerError, GuardInstance, GuardLimitError, GuardTrapError, WouldWait } from './host.ts';
 import { PayloadError, parseAgent, parseResource, parseResponse } from './payload.ts';
 import { guardPolicy } from './policy.ts';
+import { ASYNC_WASI } from './wasi.ts';
 import { METERING_VERSION, type ModuleInfo, WasmFormatError, inspect, instrument } from './wasm-binary.ts';
 import type { ResponseLabeling } from '../difc/response.ts';
 
@@ -48,6 +49,8 @@ export async function compileGuard(name: string, bytes: Uint8Array, limits: Limi
 
 /** After this many fresh instances in a row fail to start, the guard is failed for a while. */
 const BREAKER_AFTER = 3;
+/** Label calls remembered as ones whose guest waits; past this many, every instance can wait. */
+const MAX_WAITED = 1024;
 const BACKOFF_MS = [1_000, 2_000, 5_000, 10_000, 30_000, 60_000];
 
 /**
@@ -58,14 +61,26 @@ const BACKOFF_MS = [1_000, 2_000, 5_000, 10_000, 30_000, 60_000];
  * A failure (trap, limit, bad answer) costs the call it happened in, never the guard: that
  * instance is dropped and the next call gets a fresh one. Only when fresh instances keep failing
  * `label_agent` itself (the guard cannot start) is the guard failed, and then retried with backoff.
+ *
+ * A guard that imports call_backend or a sleep may wait, but most of its calls do not: each label
+ * call (by function and tool) first goes to an instance that cannot wait (see GuardInstance). If
+ * its guest is about to wait, that instance is dropped and the call is made again on one that can;
+ * the same label call goes there from then on.
  */
 export class WasmGuard implements Guard {
   readonly name: string;
   readonly #compiled: CompiledGuard;
   readonly #limits: Limits;
   readonly #idle: GuardInstance[] = [];
-  readonly #waiting: { backend: BackendCall; resolve: (i: GuardInstance) => void; reject: (e: unknown) => void }[] = [];
+  readonly #waiting: { backend: BackendCall; canWait: boolean; resolve: (i: GuardInstance) => void; reject: (e: unknown) => void }[] = [];
   #count = 0;
+  /** The module imports something that waits (call_backend, poll_oneoff). */
+  readonly #mayWait: boolean;
+  /** Label calls whose guest waited: the tools, by label function. */
+  readonly #waited: Record<LabelExport, Set<unknown>> = { label_agent: new Set(), label_resource: new Set(), label_response: new Set() };
+  #waitedCount = 0;
+  /** Every instance is made able to wait (label_agent waited, or too many calls did). */
+  #allWait = false;
   #policy = '{}';
   /** Fresh instances that failed to start, in a row; the guard is failed while retryAt is ahead. */
   #startFailures = 0;
@@ -78,6 +93,7 @@ export class WasmGuard implements Guard {
     this.name = name;
     this.#compiled = compiled;
     this.#limits = limits;
+    this.#mayWait = compiled.info.imports.some((i) => (i.module === 'env' && i.name === 'call_backend') || (i.module === WASI_MODULE && ASYNC_WASI.includes(i.name)));
     this.#log = logger(`guard:${name}`);
     this.#now = now;
   }
@@ -86,7 +102,7 @@ export class WasmGuard implements Guard {
   async labelAgent(policy: unknown, backend: BackendCall): Promise<AgentAnswer> {
     this.#policy = JSON.stringify(guardPolicy(this.name, policy));
     this.#count++;
-    const { instance, answer } = await this.#start(backend).catch((err: unknown) => {
+    const { instance, answer } = await this.#start(backend, false).catch((err: unknown) => {
       this.#count--;
       throw err;
     });
@@ -133,18 +149,29 @@ export class WasmGuard implements Guard {
       // Data nested deeper than the encoder's stack: the call cannot be labeled, so it is denied.
       throw this.#failure(`${fn} input cannot be encoded (${errorMessage(err)}): it is nested too deeply`, new GuardLimitError());
     }
-    const instance = await this.#acquire(backend);
-    let healthy = false;
-    try {
-      const answer = read(await instance.call(fn, input, backend), parser);
-      healthy = true;
-      return answer;
-    } catch (err) {
-      const error = this.#failure(`${fn} ${errorMessage(err)}`, err);
-      this.#log.warn(`${error.message}; the call is denied and the instance replaced`);
-      throw error;
-    } finally {
-      this.#release(instance, healthy);
+    const tool = (payload as { tool_name?: unknown }).tool_name;
+    let canWait = this.#allWait || this.#waited[fn].has(tool);
+    for (;;) {
+      const instance = await this.#acquire(backend, canWait);
+      let healthy = false;
+      try {
+        const answer = read(await instance.call(fn, input, backend), parser);
+        healthy = true;
+        return answer;
+      } catch (err) {
+        if (err instanceof WouldWait) {
+          // Made again where the guest can wait; this label call goes there from now on.
+          if (++this.#waitedCount <= MAX_WAITED) this.#waited[fn].add(tool);
+          else this.#allWait = true;
+          canWait = true;
+          continue;
+        }
+        const error = this.#failure(`${fn} ${errorMessage(err)}`, err);
+        this.#log.warn(`${error.message}; the call is denied and the instance replaced`);
+        throw error;
+      } finally {
+        this.#release(instance, healthy);
+      }
     }
   }
 
@@ -153,12 +180,28 @@ export class WasmGuard implements Guard {
     return new McpgError(code, `guard "${this.name}" ${what}`);
   }
 
-  #acquire(backend: BackendCall): Promise<GuardInstance> {
-    const idle = this.#idle.pop();
-    if (idle) return Promise.resolve(idle);
-    if (this.#count >= this.#limits.instances) return new Promise((resolve, reject) => this.#waiting.push({ backend, resolve, reject }));
+  /** An instance for a call: one that can wait when `canWait` (one that can serves any call). */
+  #acquire(backend: BackendCall, canWait: boolean): Promise<GuardInstance> {
+    const idle = this.#idle;
+    let at = idle.length - 1;
+    while (at >= 0 && idle[at]!.canWait !== canWait && this.#mayWait) at--;
+    if (at < 0 && this.#count >= this.#limits.instances) {
+      at = idle.length - 1;
+      while (at >= 0 && !idle[at]!.canWait) at--;
+    }
+    if (at >= 0) {
+      const instance = idle[at]!;
+      idle.splice(at, 1);
+      return Promise.resolve(instance);
+    }
+    if (this.#count >= this.#limits.instances) {
+      // All made, none idle that fits: an idle one that cannot wait gives way, or the call waits.
+      if (!this.#idle.length) return new Promise((resolve, reject) => this.#waiting.push({ backend, canWait, resolve, reject }));
+      this.#idle.pop();
+      this.#count--;
+    }
     this.#count++;
-    return this.#start(backend).then(
+    return this.#start(backend, canWait).then(
       (s) => s.instance,
       (err: unknown) => {
         this.#count--;
@@ -168,17 +211,22 @@ export class WasmGuard implements Guard {
   }
 
   /** A fresh instance of the compiled module, told the policy; the caller has counted it. */
-  async #start(backend: BackendCall): Promise<{ instance: GuardInstance; answer: AgentAnswer }> {
+  async #start(backend: BackendCall, canWait: boolean): Promise<{ instance: GuardInstance; answer: AgentAnswer }> {
     const wait = this.#retryAt - this.#now();
     if (wait > 0) {
       throw new McpgError('GUARD_FAILED', `guard "${this.name}" cannot start: ${this.#lastStartError}; it is failed until a retry in ${Math.ceil(wait / 1000)}s`);
     }
     try {
-      const instance = GuardInstance.create(this.name, this.#compiled.module, this.#compiled.info, this.#limits);
+      const instance = GuardInstance.create(this.name, this.#compiled.module, this.#compiled.info, this.#limits, this.#mayWait && (canWait || this.#allWait));
       const answer = read(await instance.call('label_agent', this.#policy, backend), required(parseAgent));
       this.#startFailures = 0;
       return { instance, answer };
     } catch (err) {
+      if (err instanceof WouldWait) {
+        // label_agent waits: every instance from now on can.
+        this.#allWait = true;
+        return this.#start(backend, true);
+      }
       const what = `label_agent ${errorMessage(err)}`;
       this.#lastStartError = what;
       if (++this.#startFailures >= BREAKER_AFTER) {
@@ -194,15 +242,22 @@ export class WasmGuard implements Guard {
   #release(instance: GuardInstance, healthy: boolean): void {
     const next = this.#waiting.shift();
     if (healthy) {
-      if (next) next.resolve(instance);
-      else this.#idle.push(instance);
+      if (!next) this.#idle.push(instance);
+      else if (instance.canWait || !next.canWait || !this.#mayWait) next.resolve(instance);
+      // The waiter needs one that can wait: this one gives way to a fresh one.
+      else this.#startFor(next);
       return;
     }
     if (!next) {
       this.#count--;
       return;
     }
-    this.#start(next.backend).then(
+    this.#startFor(next);
+  }
+
+  /** A fresh instance for a waiting call, in place of one dropped. */
+  #startFor(next: { backend: BackendCall; canWait: boolean; resolve: (i: GuardInstance) => void; reject: (e: unknown) => void }): void {
+    this.#start(next.backend, next.canWait).then(
       (s) => next.resolve(s.instance),
       (err: unknown) => {
         this.#count--;

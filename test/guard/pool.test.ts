@@ -153,6 +153,65 @@ describe('backend calls from a guard', () => {
   });
 });
 
+describe('instances that cannot wait run the calls whose guest does not (no stack of their own)', () => {
+  // label_agent logs each run (an instance started); label_resource asks the backend only when
+  // its input is long (the tool "fetch" with a long text).
+  const sometimes = guardWat(
+    `(if (i32.gt_u (local.get $inLen) (i32.const 80)) (then (if (i32.lt_s ${callBackend(3072, 4, 3100, 2)} (i32.const 1)) (then unreachable)))) ${ANSWER}`,
+    '(data (i32.const 3200) "started")',
+    `(call $log (i32.const 1) (i32.const 3200) (i32.const 7)) ${AGENT_BODY}`,
+    { imports: '(import "env" "host_log" (func $log (param i32 i32 i32)))' },
+  );
+  const LONG = 'a text long enough to make the guard ask its backend';
+
+  async function run(instances: number) {
+    const lines: string[] = [];
+    configureLog({ level: 'debug', writer: (line) => void (line.includes('started') && lines.push(line)) });
+    let backendCalls = 0;
+    const backend: BackendCall = async () => (backendCalls++, { content: [] });
+    try {
+      const guard = await load(sometimes, { instances }, backend);
+      const label = async (tool: string, text: string) => (await guard.labelResource(tool, { text }, backend)).resource.description;
+      const steps: [number, number][] = [];
+      const step = async (tool: string, text: string) => {
+        expect(await label(tool, text)).toBe('ok');
+        steps.push([lines.length, backendCalls]);
+      };
+      await step('echo', 'x');
+      // Its guest waits: made again on a fresh instance that can, which keeps this call from then on.
+      await step('fetch', LONG);
+      await step('fetch', LONG);
+      await step('echo', 'x');
+      await step('echo', 'x');
+      return steps;
+    } finally {
+      configureLog({ level: 'info', writer: () => {} });
+    }
+  }
+
+  it('a call whose guest waits is made again where it can, never reaching the backend twice', async () => {
+    // [instances started, backend calls] after each call: the stopped attempt asked the backend nothing.
+    expect(await run(2)).toEqual([
+      [1, 0],
+      [2, 1],
+      [2, 2],
+      // "echo" goes back to an instance that cannot wait: one more is made, then kept.
+      [3, 2],
+      [3, 2],
+    ]);
+  });
+
+  it('with one instance allowed, the one that can wait serves every call', async () => {
+    expect(await run(1)).toEqual([
+      [1, 0],
+      [2, 1],
+      [2, 2],
+      [2, 2],
+      [2, 2],
+    ]);
+  });
+});
+
 describe('label_agent', () => {
   // label_agent counts its runs in a global and asks the backend for "echo" (it fails when the
   // backend does); label_resource reports the count as its description.
