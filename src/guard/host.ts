@@ -70,7 +70,7 @@ interface Invocation {
    * Set when the guest first waits (see #waiting): aborted at the deadline, which cancels the
    * backend calls in flight and unwinds the guest instead of resuming it.
    */
-  deadline?: { abort: AbortController; timer: NodeJS.Timeout };
+  deadline?: AbortController;
   calls: number;
   /** The answer that did not fit, kept for the guest's retry with a bigger buffer. */
   retry?: { key: string; answer: string };
@@ -101,6 +101,8 @@ export class GuardInstance {
   /** For modules without alloc/dealloc: a scratch region the host grew past the guest's data. */
   #scratch?: Region;
   #current?: Invocation;
+  #deadlineTimer?: NodeJS.Timeout;
+  #deadlineArmedFor = 0;
 
   readonly #fuelBudget: bigint;
 
@@ -171,7 +173,6 @@ export class GuardInstance {
     try {
       return await answer;
     } finally {
-      if (inv.deadline) clearTimeout(inv.deadline.timer);
       this.#current = undefined;
     }
   }
@@ -179,14 +180,43 @@ export class GuardInstance {
   /** The signal of a call whose guest is about to wait: aborted at the call's deadline. */
   #waiting(inv: Invocation): AbortSignal {
     if (!inv.deadline) {
-      const abort = new AbortController();
-      const timer = setTimeout(() => {
-        abort.abort();
-        inv.fail(new GuardLimitError(`did not answer within ${this.#limits.timeout_ms} ms (limits.timeout_ms)`));
-      }, Math.max(0, inv.began + this.#limits.timeout_ms - performance.now()));
-      inv.deadline = { abort, timer };
+      inv.deadline = new AbortController();
+      this.#armDeadline(inv);
     }
-    return inv.deadline.abort.signal;
+    return inv.deadline.signal;
+  }
+
+  /**
+   * The deadline timer of the instance, for its call that waits now: one timer, made once and
+   * then re-armed (refresh), where one made and cleared for each wait cost 0.7 us of a 10 us
+   * call. It is re-armed only when the call began within 1 ms (so the deadline is at most 1 ms
+   * late); otherwise, or when it fires early (armed for another call), it is set for what is left.
+   */
+  #armDeadline(inv: Invocation): void {
+    const timeout = this.#limits.timeout_ms;
+    const left = inv.began + timeout - performance.now();
+    if (this.#deadlineTimer && this.#deadlineArmedFor === timeout && left >= timeout - 1) {
+      this.#deadlineTimer.refresh();
+      return;
+    }
+    clearTimeout(this.#deadlineTimer);
+    const armedFor = left >= timeout - 1 ? timeout : Math.max(0, left);
+    // Unreferenced: it never keeps the process alive, and fires for nobody once calls are done.
+    this.#deadlineTimer = setTimeout(() => this.#deadlinePassed(), armedFor).unref();
+    this.#deadlineArmedFor = armedFor;
+  }
+
+  #deadlinePassed(): void {
+    const inv = this.#current;
+    if (!inv?.deadline) return;
+    if (performance.now() - inv.began < this.#limits.timeout_ms) return this.#armDeadline(inv);
+    inv.deadline.abort();
+    inv.fail(new GuardLimitError(`did not answer within ${this.#limits.timeout_ms} ms (limits.timeout_ms)`));
+  }
+
+  /** Dropped from its pool: its timer goes (it would keep the instance's memory until it fired). */
+  close(): void {
+    clearTimeout(this.#deadlineTimer);
   }
 
   /**

@@ -124,12 +124,15 @@ export class WasmGuard implements Guard {
       }
     };
     if (fn !== 'label_agent') return this.#invoke(fn, payload as object, backend, json);
+    let instance: GuardInstance | undefined;
     try {
-      const instance = GuardInstance.create(this.name, this.#compiled.module, this.#compiled.info, this.#limits);
+      instance = GuardInstance.create(this.name, this.#compiled.module, this.#compiled.info, this.#limits);
       return json(await instance.call('label_agent', JSON.stringify(guardPolicy(this.name, payload)), backend));
     } catch (err) {
       if (err instanceof McpgError) throw err;
       throw this.#failure(`label_agent ${errorMessage(err)}`, err);
+    } finally {
+      instance?.close();
     }
   }
 
@@ -197,7 +200,7 @@ export class WasmGuard implements Guard {
     if (this.#count >= this.#limits.instances) {
       // All made, none idle that fits: an idle one that cannot wait gives way, or the call waits.
       if (!this.#idle.length) return new Promise((resolve, reject) => this.#waiting.push({ backend, canWait, resolve, reject }));
-      this.#idle.pop();
+      this.#idle.pop()!.close();
       this.#count--;
     }
     this.#count++;
@@ -216,12 +219,14 @@ export class WasmGuard implements Guard {
     if (wait > 0) {
       throw new McpgError('GUARD_FAILED', `guard "${this.name}" cannot start: ${this.#lastStartError}; it is failed until a retry in ${Math.ceil(wait / 1000)}s`);
     }
+    let instance: GuardInstance | undefined;
     try {
-      const instance = GuardInstance.create(this.name, this.#compiled.module, this.#compiled.info, this.#limits, this.#mayWait && (canWait || this.#allWait));
+      instance = GuardInstance.create(this.name, this.#compiled.module, this.#compiled.info, this.#limits, this.#mayWait && (canWait || this.#allWait));
       const answer = read(await instance.call('label_agent', this.#policy, backend), required(parseAgent));
       this.#startFailures = 0;
       return { instance, answer };
     } catch (err) {
+      instance?.close();
       if (err instanceof WouldWait) {
         // label_agent waits: every instance from now on can.
         this.#allWait = true;
@@ -241,11 +246,15 @@ export class WasmGuard implements Guard {
   /** An instance that failed a call may hold broken state: it is dropped, and a waiter gets a fresh one. */
   #release(instance: GuardInstance, healthy: boolean): void {
     const next = this.#waiting.shift();
+    if (healthy && (!next || instance.canWait || !next.canWait || !this.#mayWait)) {
+      if (next) next.resolve(instance);
+      else this.#idle.push(instance);
+      return;
+    }
+    // Dropped: it failed, or the waiter needs one that can wait and it gives way to a fresh one.
+    instance.close();
     if (healthy) {
-      if (!next) this.#idle.push(instance);
-      else if (instance.canWait || !next.canWait || !this.#mayWait) next.resolve(instance);
-      // The waiter needs one that can wait: this one gives way to a fresh one.
-      else this.#startFor(next);
+      this.#startFor(next!);
       return;
     }
     if (!next) {

@@ -145,11 +145,16 @@ describe('backend calls from a guard', () => {
         signals.push(signal!);
         signal!.addEventListener('abort', () => reject(new Error('cancelled')));
       });
-    const guard = await load(guardWat(`(drop ${echo}) ${ANSWER}`), { timeout_ms: 200 });
+    const guard = await load(guardWat(`(drop ${echo}) ${ANSWER}`), { timeout_ms: 200, instances: 1 });
     expect(failure(await call(guard, 'x', stuck))).toMatch(/label_resource did not answer within 200 ms \(limits\.timeout_ms\)/);
     expect(signals).toHaveLength(1);
     expect(signals[0]!.aborted).toBe(true);
     expect(await call(guard, 'next', async () => ({ content: [] }))).toBe('ok');
+    // The instance's one deadline timer, armed again for each call that waits.
+    expect(await call(guard, 'next', async () => ({ content: [] }))).toBe('ok');
+    expect(failure(await call(guard, 'x', stuck))).toMatch(/did not answer within 200 ms/);
+    expect(signals).toHaveLength(2);
+    expect(signals[1]!.aborted).toBe(true);
   });
 });
 
