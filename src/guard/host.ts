@@ -44,7 +44,7 @@ const DEADLINE_PASSED = new GuardLimitError('deadline passed while the guard wai
  * unit per byte it reads from or writes to guest memory, so that a guard calling the host in a
  * loop, or with huge buffers, is bounded like any other loop.
  */
-const HOST_CALL_FUEL = 5_000n;
+const HOST_CALL_FUEL = 5_000;
 /** What is kept of one log line a guard writes (host_log, or a line on stdout/stderr). */
 const LOG_LINE = 4096;
 /** mcpg's level for each of a guard's (0 debug, 1 info, 2 warn, 3 error). */
@@ -73,7 +73,7 @@ interface Invocation {
   deadline?: AbortController;
   calls: number;
   /** The answer that did not fit, kept for the guest's retry with a bigger buffer. */
-  retry?: { key: string; answer: string };
+  retry?: { tool: string; args: string; answer: string };
 }
 
 /**
@@ -254,7 +254,13 @@ export class GuardInstance {
     for (let step = attempts.next(); ; ) {
       if (step.done) return step.value;
       const { at, ptr, size } = step.value;
-      step = attempts.next(await runGuestAsync(this.#name, this, () => this.#labels[fn](at, length, ptr, size) as Promise<number>));
+      let rc: number;
+      try {
+        rc = await (this.#labels[fn](at, length, ptr, size) as Promise<number>);
+      } catch (err) {
+        throw classify(this.#name, err, this);
+      }
+      step = attempts.next(rc);
     }
   }
 
@@ -344,8 +350,9 @@ export class GuardInstance {
    * its start), checked here since a guest that never waits is never stopped by a timer.
    */
   #charge(bytes: number, fixed = HOST_CALL_FUEL): void {
-    this.#fuel.value = (this.#fuel.value as bigint) - fixed - BigInt(Math.max(0, bytes));
-    if (this.outOfFuel) throw new GuardLimitError(OUT_OF_FUEL);
+    const left = (this.#fuel.value as bigint) - BigInt(fixed + Math.max(0, bytes));
+    this.#fuel.value = left;
+    if (left < 0n) throw new GuardLimitError(OUT_OF_FUEL);
     const inv = this.#current;
     if (inv && performance.now() - inv.began > this.#limits.timeout_ms) throw new GuardLimitError(`did not answer within ${this.#limits.timeout_ms} ms (limits.timeout_ms)`);
   }
@@ -385,10 +392,9 @@ export class GuardInstance {
     this.#charge(toolLen + argsLen);
     const tool = this.#read(toolPtr, toolLen);
     const argsText = this.#read(argsPtr, argsLen);
-    const key = `${tool}\n${argsText}`;
-    const kept = inv.retry?.key === key ? inv.retry.answer : undefined;
+    const retry = inv.retry;
     inv.retry = undefined;
-    if (kept !== undefined) return this.#deliver(inv, key, kept, resPtr, resSize);
+    if (retry && retry.tool === tool && retry.args === argsText) return this.#deliver(inv, tool, argsText, retry.answer, resPtr, resSize);
     if (inv.calls >= this.#limits.backend_calls) {
       // As gh-aw-mcpg: past the limit call_backend answers -1 and the guard goes on (it falls
       // back to cheaper evidence); the log says so once per call, the audit line per refusal.
@@ -412,10 +418,10 @@ export class GuardInstance {
     }
     // This instance's guest cannot wait for the answer: the call is made again on one that can.
     if (!this.canWait) throw WOULD_WAIT;
-    return this.#ask(inv, tool, (args ?? {}) as Record<string, unknown>, key, resPtr, resSize);
+    return this.#ask(inv, tool, (args ?? {}) as Record<string, unknown>, argsText, resPtr, resSize);
   }
 
-  async #ask(inv: Invocation, tool: string, args: Record<string, unknown>, key: string, resPtr: number, resSize: number): Promise<number> {
+  async #ask(inv: Invocation, tool: string, args: Record<string, unknown>, argsText: string, resPtr: number, resSize: number): Promise<number> {
     const signal = this.#waiting(inv);
     let answer: string;
     try {
@@ -427,18 +433,18 @@ export class GuardInstance {
     }
     // Past the deadline the caller has its answer: unwind the guest instead of resuming it.
     if (signal.aborted) throw DEADLINE_PASSED;
-    return this.#deliver(inv, key, answer, resPtr, resSize);
+    return this.#deliver(inv, tool, argsText, answer, resPtr, resSize);
   }
 
   /** The answer, measured, then encoded straight into the guest's buffer when it fits. */
-  #deliver(inv: Invocation, key: string, answer: string, resPtr: number, resSize: number): number {
+  #deliver(inv: Invocation, tool: string, args: string, answer: string, resPtr: number, resSize: number): number {
     const length = Buffer.byteLength(answer, 'utf8');
     // The answer's bytes; the call itself was priced when it was made.
-    this.#charge(Math.min(length, resSize), 0n);
+    this.#charge(Math.min(length, resSize), 0);
     // The memory may have grown (and its buffer changed) while the guest was suspended.
     if (length > resSize) {
       if (resSize >= 4) new DataView(this.#memory.buffer).setUint32(resPtr, length, true);
-      inv.retry = { key, answer };
+      inv.retry = { tool, args, answer };
       return RC_TOO_SMALL;
     }
     ENCODER.encodeInto(answer, new Uint8Array(this.#memory.buffer, resPtr, length));
@@ -450,14 +456,6 @@ export class GuardInstance {
 function runGuest<T>(name: string, fn: () => T, instance?: GuardInstance): T {
   try {
     return fn();
-  } catch (err) {
-    throw classify(name, err, instance);
-  }
-}
-
-async function runGuestAsync<T>(name: string, instance: GuardInstance, fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
   } catch (err) {
     throw classify(name, err, instance);
   }

@@ -155,7 +155,7 @@ export class WasmGuard implements Guard {
     const tool = (payload as { tool_name?: unknown }).tool_name;
     let canWait = this.#allWait || this.#waited[fn].has(tool);
     for (;;) {
-      const instance = await this.#acquire(backend, canWait);
+      const instance = this.#idleFor(canWait) ?? (await this.#acquire(backend, canWait));
       let healthy = false;
       try {
         const answer = read(await instance.call(fn, input, backend), parser);
@@ -183,8 +183,11 @@ export class WasmGuard implements Guard {
     return new McpgError(code, `guard "${this.name}" ${what}`);
   }
 
-  /** An instance for a call: one that can wait when `canWait` (one that can serves any call). */
-  #acquire(backend: BackendCall, canWait: boolean): Promise<GuardInstance> {
+  /**
+   * An idle instance for a call, at once: one that can wait when `canWait`, else one that cannot
+   * (or, with every instance made, one that can: it serves any call).
+   */
+  #idleFor(canWait: boolean): GuardInstance | undefined {
     const idle = this.#idle;
     let at = idle.length - 1;
     while (at >= 0 && idle[at]!.canWait !== canWait && this.#mayWait) at--;
@@ -192,11 +195,14 @@ export class WasmGuard implements Guard {
       at = idle.length - 1;
       while (at >= 0 && !idle[at]!.canWait) at--;
     }
-    if (at >= 0) {
-      const instance = idle[at]!;
-      idle.splice(at, 1);
-      return Promise.resolve(instance);
-    }
+    if (at < 0) return undefined;
+    const instance = idle[at]!;
+    idle.splice(at, 1);
+    return instance;
+  }
+
+  /** An instance made for a call (none idle fits), or one given back by another call. */
+  #acquire(backend: BackendCall, canWait: boolean): Promise<GuardInstance> {
     if (this.#count >= this.#limits.instances) {
       // All made, none idle that fits: an idle one that cannot wait gives way, or the call waits.
       if (!this.#idle.length) return new Promise((resolve, reject) => this.#waiting.push({ backend, canWait, resolve, reject }));
