@@ -1,10 +1,10 @@
 import { type JsonWebKey, createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { OAuthDiscoveryState } from '@modelcontextprotocol/sdk/client/auth.js';
 import type { OAuthClientInformationMixed, OAuthTokens } from '@modelcontextprotocol/sdk/shared/auth.js';
 import { McpgError, errorMessage, fsReason } from '../shared/errors.ts';
-import { readOwnFile, replaceFile, withFileLock } from '../shared/files.ts';
+import { makeDirs, readOwnFile, replaceFile, withFileLock } from '../shared/files.ts';
 import { configDir, keyFile } from '../shared/user-dirs.ts';
 
 /** A stored record that cannot be opened (damaged, or sealed under another key): one server's problem. */
@@ -152,7 +152,7 @@ export class TokenStore {
 
   #ensureDir(): void {
     try {
-      mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+      makeDirs(this.dir, 0o700);
       chmodSync(this.dir, 0o700);
     } catch (err) {
       throw new McpgError('FILE_ACCESS', `cannot create ${this.dir} for tokens: ${fsReason(err)}`);

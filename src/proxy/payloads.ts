@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { makeDirs } from '../shared/files.ts';
 import { logger } from '../shared/log.ts';
 
 /** Where large answers go (gh-aw-mcpg's `payloadDir`), and from what size. */
@@ -41,7 +42,7 @@ export function offload(result: Record<string, unknown>, agent: string, options:
   const id = randomBytes(16).toString('hex');
   const folder = join(options.dir, safe(agent), id);
   try {
-    mkdirSync(folder, { recursive: true, mode: 0o700 });
+    makeDirs(folder, 0o700);
     writeFileSync(join(folder, 'payload.json'), json, { mode: 0o600, flag: 'wx' });
   } catch (err) {
     log.warn(`cannot write a large answer under ${options.dir}: ${(err as Error).message}; it is answered whole`);

@@ -1,4 +1,5 @@
-import { type Stats, closeSync, constants, fstatSync, openSync, readSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { type Stats, closeSync, constants, fstatSync, mkdirSync, openSync, readSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { type ErrorCode, McpgError, fsReason } from './errors.ts';
 
 /**
@@ -15,6 +16,33 @@ export function replaceFile(file: string, data: string | Uint8Array, mode?: numb
   } catch (err) {
     rmSync(temp, { force: true });
     throw err;
+  }
+}
+
+/**
+ * Makes `dir` and the directories above it that are missing (`mode` for each one made). Node's
+ * own recursive mkdir never returns where mkdir answers ENOENT for a directory whose parent
+ * exists (under /proc); this walk is bounded by the path, and throws what mkdir answered.
+ */
+export function makeDirs(dir: string, mode?: number): void {
+  const missing: string[] = [];
+  for (let d = resolve(dir); ; d = dirname(d)) {
+    try {
+      statSync(d);
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    missing.push(d);
+    if (dirname(d) === d) break;
+  }
+  for (const d of missing.reverse()) {
+    try {
+      mkdirSync(d, { mode });
+    } catch (err) {
+      // Made meanwhile by another process: fine.
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
   }
 }
 

@@ -1,8 +1,8 @@
-import { linkSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { linkSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { McpgError, fsReason } from './errors.ts';
-import { readOwnFile } from './files.ts';
+import { makeDirs, readOwnFile } from './files.ts';
 
 /** mcpg's directory in the user's config dir (tokens, local keys): never a cache, never shared. */
 export function configDir(): string {
@@ -32,7 +32,7 @@ export function keyFile(file: string): Buffer {
   const key = process.getBuiltinModule('node:crypto').randomBytes(32);
   const temp = `${file}.${process.pid}.${process.getBuiltinModule('node:crypto').randomBytes(4).toString('hex')}.tmp`;
   try {
-    mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+    makeDirs(dirname(file), 0o700);
     writeFileSync(temp, key, { mode: 0o600 });
     if (existing) renameSync(temp, file);
     else linkSync(temp, file);

@@ -1,8 +1,8 @@
-import { mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { homedir, hostname } from 'node:os';
 import { join } from 'node:path';
 import { McpgError, errorMessage, fsFault, fsReason } from '../shared/errors.ts';
-import { UnsafeFile, readOwnFile, replaceFile } from '../shared/files.ts';
+import { UnsafeFile, makeDirs, readOwnFile, replaceFile } from '../shared/files.ts';
 import { logger } from '../shared/log.ts';
 import { configDir, keyFile } from '../shared/user-dirs.ts';
 
@@ -69,7 +69,7 @@ export class Cache {
   #blobs(): string {
     const d = join(this.dir, 'sha256');
     try {
-      mkdirSync(d, { recursive: true });
+      makeDirs(d);
     } catch (err) {
       throw this.#unusable(err);
     }
@@ -145,7 +145,7 @@ export class Cache {
     if (!secret) return bytes;
     const file = this.#derivedFile(key);
     try {
-      mkdirSync(join(this.dir, 'derived'), { recursive: true });
+      makeDirs(join(this.dir, 'derived'));
       replaceFile(file, Buffer.concat([derivedTag(secret, key, bytes), bytes]));
     } catch (err) {
       // A cache that cannot keep it costs time, not correctness.

@@ -8,6 +8,7 @@ import { mkdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Cache } from '../../src/supply/cache.ts';
+import { makeDirs } from '../../src/shared/files.ts';
 import { configureLog } from '../../src/shared/log.ts';
 import { AuditLog } from '../../src/proxy/audit.ts';
 import { ROOT, fixtureServer, mcpgAsync, mcpgRun, tempDir, writeConfig } from '../helpers/mcpg.ts';
@@ -37,6 +38,19 @@ describe("files in mcpg's directories", () => {
     mkfifo(join(derived, createHash('sha256').update('k').digest('hex')));
     expect(cache.derived('k', () => new Uint8Array([1, 2, 3]))).toEqual(new Uint8Array([1, 2, 3]));
     configureLog({ writer: undefined });
+  });
+
+  it("mcpg's directories are made as far as they can be: where mkdir cannot (under /proc) the error comes at once, not a hang", () => {
+    const dir = join(tempDir(), 'a', 'b', 'c');
+    makeDirs(dir, 0o700);
+    expect(statSync(dir).mode & 0o777).toBe(0o700);
+    expect(statSync(join(dir, '..')).mode & 0o777).toBe(0o700);
+    makeDirs(dir);
+    // Node's recursive mkdirSync never returns here.
+    expect(() => makeDirs('/proc/mcpg-nowhere/mcpg')).toThrow(/ENOENT/);
+    const r = spawnSync(process.execPath, [join(ROOT, 'dist/mcpg.cjs'), 'cache', 'ls'], { encoding: 'utf8', timeout: 20_000, env: { ...process.env, MCPG_CACHE_DIR: '/proc/mcpg-nowhere/cache' } });
+    expect(r.signal).toBeNull();
+    expect(r.stderr).toMatch(/the guard cache \/proc\/mcpg-nowhere\/cache cannot be used/);
   });
 
   it('the audit log is created 0600; one that is a link or a FIFO is refused with the path and the reason', async () => {
