@@ -142,15 +142,21 @@ describe('replicas behind haproxy, sharing each agent\'s labels in redis', () =>
 
   it('64 callers of one agent over both replicas, reads and writes interleaved: no write is allowed that was sent after a private read reached the agent (audit lines agree)', { timeout: 120_000 }, async () => {
     const calls: { kind: 'read' | 'write'; sent: number; got: number; allowed: boolean; text: string }[] = [];
+    // Half of each writer's writes wait for the first read to reach the agent, so that some are
+    // sent after it whatever the timing (the first read can be the slowest: the guard starts).
+    let readReached!: () => void;
+    const firstReadReached = new Promise<void>((resolve) => (readReached = resolve));
     await Promise.all(
       Array.from({ length: 64 }, async (_, worker) => {
         // Reads on replica 1, writes on replica 2: only the shared state tells one of the other.
         const rpc = new Rpc(`${replicas[worker % 2]!.url}/mcp/${worker % 2 ? 'notes' : 'github'}`, TOKENS.carol);
         for (let i = 0; i < 4; i++) {
           const kind = worker % 2 ? 'write' : 'read';
+          if (kind === 'write' && i === 2) await firstReadReached;
           const sent = performance.now();
           const a = kind === 'read' ? await rpc.call('get_issue', SECRET, true) : await rpc.call('post_note', { text: `note ${worker}.${i}` }, true);
           calls.push({ kind, sent, got: performance.now(), allowed: a.status === 200 && !a.isError && a.error === undefined, text: a.text ?? a.error ?? '' });
+          if (kind === 'read') readReached();
         }
       }),
     );
