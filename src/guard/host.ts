@@ -56,6 +56,12 @@ interface Region {
   ptr: number;
   size: number;
 }
+/** Where a call's input is written and its answer read, in guest memory. */
+interface CallBuffers {
+  inPtr: number;
+  outPtr: number;
+  outSize: number;
+}
 
 /** The one invocation in flight on an instance: its backend, and its call_backend budget. */
 interface Invocation {
@@ -211,7 +217,7 @@ export class GuardInstance {
     if (!inv?.deadline) return;
     if (performance.now() - inv.began < this.#limits.timeout_ms) return this.#armDeadline(inv);
     inv.deadline.abort();
-    inv.fail(new GuardLimitError(`did not answer within ${this.#limits.timeout_ms} ms (limits.timeout_ms)`));
+    inv.fail(this.#tooLate());
   }
 
   /** Dropped from its pool: its timer goes (it would keep the instance's memory until it fired). */
@@ -223,15 +229,16 @@ export class GuardInstance {
    * A call's attempts under the -2 protocol: each writes the input and yields where the guest is
    * to read and write; given the guest's return code, it ends with the answer or tries again.
    */
-  *#attempts(fn: LabelExport, input: string, length: number): Generator<Region & { at: number }, string | null, number> {
+  *#attempts(fn: LabelExport, input: string, length: number): Generator<CallBuffers, string | null, number> {
     const cap = this.#limits.output_mib * 1024 * 1024;
     // Within the memory cap: an eighth of it at most, for small caps.
     let size = Math.min(FIRST_OUTPUT, (this.#limits.memory_mib * 1024 * 1024) / 8);
     for (let attempt = 0; ; attempt++) {
-      const { inPtr, outPtr, outSize } = this.#buffers(length, size);
+      const buffers = this.#buffers(length, size);
+      const { inPtr, outPtr, outSize } = buffers;
       ENCODER.encodeInto(input, new Uint8Array(this.#memory.buffer, inPtr, length));
       this.#fuel.value = this.#fuelBudget;
-      const rc = yield { at: inPtr, ptr: outPtr, size: outSize };
+      const rc = yield buffers;
       // Fuel is tested at loop heads and function entries only; the tail of a call is tested here.
       if (this.outOfFuel) throw new GuardLimitError(OUT_OF_FUEL);
       if (rc === RC_NOTHING) return null;
@@ -253,10 +260,10 @@ export class GuardInstance {
     const attempts = this.#attempts(fn, input, length);
     for (let step = attempts.next(); ; ) {
       if (step.done) return step.value;
-      const { at, ptr, size } = step.value;
+      const { inPtr, outPtr, outSize } = step.value;
       let rc: number;
       try {
-        rc = await (this.#labels[fn](at, length, ptr, size) as Promise<number>);
+        rc = await (this.#labels[fn](inPtr, length, outPtr, outSize) as Promise<number>);
       } catch (err) {
         throw classify(this.#name, err, this);
       }
@@ -269,8 +276,8 @@ export class GuardInstance {
     const attempts = this.#attempts(fn, input, length);
     for (let step = attempts.next(); ; ) {
       if (step.done) return step.value;
-      const { at, ptr, size } = step.value;
-      step = attempts.next(runGuest(this.#name, () => this.#labels[fn](at, length, ptr, size) as number, this));
+      const { inPtr, outPtr, outSize } = step.value;
+      step = attempts.next(runGuest(this.#name, () => this.#labels[fn](inPtr, length, outPtr, outSize) as number, this));
     }
   }
 
@@ -312,7 +319,7 @@ export class GuardInstance {
    * The call buffers, kept across calls and grown when a call needs more: allocating (and
    * zeroing) them in the guest on every call costs more than the call itself.
    */
-  #buffers(inLen: number, outLen: number): { inPtr: number; outPtr: number; outSize: number } {
+  #buffers(inLen: number, outLen: number): CallBuffers {
     const a = this.#alloc;
     if (a) {
       const get = (held: Region | undefined, size: number): Region => {
@@ -354,7 +361,12 @@ export class GuardInstance {
     this.#fuel.value = left;
     if (left < 0n) throw new GuardLimitError(OUT_OF_FUEL);
     const inv = this.#current;
-    if (inv && performance.now() - inv.began > this.#limits.timeout_ms) throw new GuardLimitError(`did not answer within ${this.#limits.timeout_ms} ms (limits.timeout_ms)`);
+    if (inv && performance.now() - inv.began > this.#limits.timeout_ms) throw this.#tooLate();
+  }
+
+  /** A call past its deadline (limits.timeout_ms from its start). */
+  #tooLate(): GuardLimitError {
+    return new GuardLimitError(`did not answer within ${this.#limits.timeout_ms} ms (limits.timeout_ms)`);
   }
 
   #envImport(name: string): unknown {

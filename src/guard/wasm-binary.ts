@@ -546,6 +546,8 @@ interface Body {
   /** The whole entry: its size prefix, locals and instructions. */
   start: number;
   end: number;
+  /** The locals' declaration (after the size): where it starts, its groups, where they start, the locals it declares. */
+  locals: { at: number; groups: number; groupsAt: number; count: number };
   /** Where the instructions begin (after the size and the locals). */
   code: number;
   walk: Walk;
@@ -559,14 +561,15 @@ function walkCode(bytes: Uint8Array, s: Section): Body[] {
     const size = r.u32();
     const end = r.pos + size;
     const body = new Reader(bytes, r.pos, end);
-    for (let n = body.u32(); n > 0; n--) {
-      body.u32();
+    const locals = { at: body.pos, groups: body.u32(), groupsAt: body.pos, count: 0 };
+    for (let n = locals.groups; n > 0; n--) {
+      locals.count += body.u32();
       body.valtype();
     }
     const walk: Walk = { segments: [], bulk: [], stores: [], loads: [], handlers: false };
     const code = body.pos;
     walkBody(body, walk);
-    bodies.push({ start, end, code, walk });
+    bodies.push({ start, end, locals, code, walk });
     r.pos = end;
   }
   return bodies;
@@ -588,22 +591,12 @@ function meteredCode(bytes: Uint8Array, bodies: Body[], fuel: number[], helpers:
   const out = new Writer();
   out.put(u32leb(bodies.length + helpers.size));
   for (const [i, b] of bodies.entries()) {
-    const prefix = new Reader(bytes, b.start, b.end);
-    prefix.u32();
-    const localsAt = prefix.pos;
-    // The locals as declared, and the counter's index after them.
-    let declared = 0;
-    const groups = prefix.u32();
-    const entriesAt = prefix.pos;
-    for (let n = groups; n > 0; n--) {
-      declared += prefix.u32();
-      prefix.valtype();
-    }
     const local = !b.walk.handlers;
-    const counter = u32leb(paramCount(i) + declared);
+    // The counter is declared after the function's own locals.
+    const counter = u32leb(paramCount(i) + b.locals.count);
     const store = [0x20, ...counter, 0x24, ...fuel];
     const load = [0x23, ...fuel, 0x21, ...counter];
-    const head = local ? [...u32leb(groups + 1), ...bytes.subarray(entriesAt, b.code), 0x01, 0x7e] : [...bytes.subarray(localsAt, b.code)];
+    const head = local ? [...u32leb(b.locals.groups + 1), ...bytes.subarray(b.locals.groupsAt, b.code), 0x01, 0x7e] : [...bytes.subarray(b.locals.at, b.code)];
     // Edits in order: inserted at a position (by kind where several meet), or an instruction replaced.
     const edits: { at: number; order: number; skip: number; put: number[] }[] = [];
     if (local) {

@@ -47,6 +47,14 @@ export async function compileGuard(name: string, bytes: Uint8Array, limits: Limi
   }
 }
 
+/** A call waiting for an instance (all are made and busy), and of which kind. */
+interface Waiter {
+  backend: BackendCall;
+  canWait: boolean;
+  resolve: (i: GuardInstance) => void;
+  reject: (e: unknown) => void;
+}
+
 /** After this many fresh instances in a row fail to start, the guard is failed for a while. */
 const BREAKER_AFTER = 3;
 /** Label calls remembered as ones whose guest waits; past this many, every instance can wait. */
@@ -72,7 +80,7 @@ export class WasmGuard implements Guard {
   readonly #compiled: CompiledGuard;
   readonly #limits: Limits;
   readonly #idle: GuardInstance[] = [];
-  readonly #waiting: { backend: BackendCall; canWait: boolean; resolve: (i: GuardInstance) => void; reject: (e: unknown) => void }[] = [];
+  readonly #waiting: Waiter[] = [];
   #count = 0;
   /** The module imports something that waits (call_backend, poll_oneoff). */
   readonly #mayWait: boolean;
@@ -271,7 +279,7 @@ export class WasmGuard implements Guard {
   }
 
   /** A fresh instance for a waiting call, in place of one dropped. */
-  #startFor(next: { backend: BackendCall; canWait: boolean; resolve: (i: GuardInstance) => void; reject: (e: unknown) => void }): void {
+  #startFor(next: Waiter): void {
     this.#start(next.backend, next.canWait).then(
       (s) => next.resolve(s.instance),
       (err: unknown) => {

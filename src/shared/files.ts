@@ -65,7 +65,13 @@ export class UnsafeFile extends Error {}
  * `witnessed: false` leaves the read out of a witnessed run's reads (see witnessReads).
  */
 export function readOwnFile(file: string, maxBytes: number, options: { witnessed?: boolean } = {}): Buffer {
-  return options.witnessed === false ? readRegular(file, maxBytes) : witness({ file, follow: false, maxBytes }, () => readRegular(file, maxBytes));
+  const read = { file, follow: false, maxBytes };
+  return options.witnessed === false ? readAs(read) : witness(read);
+}
+
+/** A user's file (links followed) or mcpg's own (not), as readUserFile and readOwnFile read them. */
+function readAs(read: Omit<Read, 'sha256'>): Buffer {
+  return readRegular(read.follow ? realpathSync(read.file) : read.file, read.maxBytes);
 }
 
 function readRegular(file: string, maxBytes: number): Buffer {
@@ -100,7 +106,7 @@ export function readFully(fd: number, buffer: Buffer, position: number): number 
  * rather than read without end.
  */
 export function readUserFile(file: string, maxBytes: number): Buffer {
-  return witness({ file, follow: true, maxBytes }, () => readRegular(realpathSync(file), maxBytes));
+  return witness({ file, follow: true, maxBytes });
 }
 
 /**
@@ -140,27 +146,29 @@ export function readBeyondFiles(): void {
 
 /** The same read again, and whether it finds what `read` found. */
 export function readsTheSame(read: Read): boolean {
-  return outcome(() => (read.follow ? readRegular(realpathSync(read.file), read.maxBytes) : readRegular(read.file, read.maxBytes))) === read.sha256;
-}
-
-function outcome(read: () => Buffer): string | null {
+  let found: string | null;
   try {
-    return process.getBuiltinModule('node:crypto').hash('sha256', read());
+    found = sha256Of(readAs(read));
   } catch {
-    return null;
+    found = null;
   }
+  return found === read.sha256;
 }
 
-function witness(read: Omit<Read, 'sha256'>, work: () => Buffer): Buffer {
+/** node:crypto, loaded when first used: src/sea.ts reads through this module before `--version`. */
+const sha256Of = (bytes: Uint8Array) => process.getBuiltinModule('node:crypto').hash('sha256', bytes);
+
+/** The read, noted in the witnessed run (if any) with what it found. */
+function witness(read: Omit<Read, 'sha256'>): Buffer {
   const run = witnessing;
-  if (!run) return work();
+  if (!run) return readAs(read);
   let bytes: Buffer | undefined;
   try {
-    bytes = work();
+    bytes = readAs(read);
     return bytes;
   } finally {
     const key = `${read.follow} ${read.file}`;
-    const seen = { ...read, sha256: bytes ? process.getBuiltinModule('node:crypto').hash('sha256', bytes) : null };
+    const seen = { ...read, sha256: bytes ? sha256Of(bytes) : null };
     const first = run.reads.get(key);
     // A file that changed while the run read it: what the run concluded rests on no one state of it.
     if (first && first.sha256 !== seen.sha256) run.beyond = true;

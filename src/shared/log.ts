@@ -41,7 +41,7 @@ export function logs(level: Level): boolean {
 }
 
 function write(level: Level, scope: string, message: string): void {
-  if (LEVELS.indexOf(level) < threshold) return;
+  if (!logs(level)) return;
   written++;
   // One line each, whatever the message holds: a server's stderr cannot forge or rewrite lines.
   const line = `${new Date().toISOString()} ${level.padEnd(5)} [${printableLine(scope)}] ${printableLine(message)}\n`;
