@@ -47,13 +47,6 @@ export class Value {
   }
   /** A value given as the JSON that `w` wrote: serialised as it is, never read back. */
   static written(w: Writer): Value { const v = new Value(); v.kind = Kind.Written; v.json = w.buf; v.jsonLen = w.len; return v; }
-  /** Writes a written value's JSON into `w`: true when it was one. */
-  writeWritten(w: Writer): bool {
-    const json = this.json;
-    if (json == null) return false;
-    w.raw(changetype<usize>(json), this.jsonLen);
-    return true;
-  }
   /** A written value's JSON as it lies in memory: where, and (`writtenLength`) how long; 0 for any other value. */
   writtenAt(): usize { const json = this.json; return json != null ? changetype<usize>(json) : 0; }
   writtenLength(): i32 { return this.jsonLen; }
@@ -254,7 +247,7 @@ export class Writer {
         else this.ascii(isFinite(v.n) ? v.n.toString() : "null");
         return;
       case Kind.String: if (!v.writeParsed(this)) this.string(v.s); return;
-      case Kind.Written: v.writeWritten(this); return;
+      case Kind.Written: this.raw(v.writtenAt(), v.writtenLength()); return;
       case Kind.Array: {
         this.byte(0x5b);
         for (let i = 0; i < v.items.length; i++) { if (i) this.byte(0x2c); this.value(v.items[i]); }
