@@ -2,18 +2,14 @@
 // code cache made for it at build time (scripts/build-binary.mjs), so `mcpg --version` is
 // answered before the bundle is read: as the SEA's main script, the bundle was compiled before
 // anything ran (73 ms against 45 now, on the development machine). So is a `guard verify
-// --offline` that passed before with nothing changed since (src/supply/verify-verdict.ts). And
-// `mcpg run` starts its servers here, before the bundle loads, when the plan its last run kept
-// still holds (src/proxy/early-start.ts).
+// --offline` that passed before with nothing changed since (src/supply/verify-verdict.ts).
 import { getRawAsset } from 'node:sea';
 import { appendedAssets } from './shared/appended.ts';
 import { compileBundle } from './shared/code-cache.ts';
 import { answeredVersion } from './shared/version.ts';
-import { startEarly } from './proxy/early-start.ts';
 import { answeredVerify } from './supply/verify-verdict.ts';
 
 if (!answeredVersion(process.argv.slice(2)) && !answeredVerify(process.argv.slice(2))) {
-  startEarly(process.argv.slice(2));
   const js = getRawAsset('mcpg.js');
   const cache = getRawAsset('mcpg.cache');
   // The same bytes from the file itself where the build appended where they lie (Linux): read,

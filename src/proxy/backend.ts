@@ -7,7 +7,6 @@ import { HANDSHAKE_VERSIONS, LATEST_HANDSHAKE, MODERN, UNSUPPORTED_VERSION, enve
 import { TASKS } from './rounds.ts';
 import { type Id, LocalError, type Params, type Progress, RPC, type RequestContext, Router, RpcError, isObject } from './router.ts';
 import type { RemoteTransport } from './remote.ts';
-import type { ServerSpawn } from './early-start.ts';
 import { ChildTransport, inheritedEnvironment } from './stdio.ts';
 
 /** The HTTP side (transports, OAuth), loaded for servers with a url only. */
@@ -37,11 +36,6 @@ const DISCOVER_MS = 5_000;
 
 /** Every client capability mcpg relays, for a server introduced on behalf of any agent. */
 export const RELAYED_CAPABILITIES: Params = { sampling: {}, elicitation: {}, roots: { listChanged: true } };
-
-/** How a stdio server is started: an allow-listed base environment (PATH, HOME, …) plus what its config gives, nothing else. */
-export function serverSpawn(c: Extract<Server, { command: string }>): ServerSpawn {
-  return { command: c.command, args: c.args, env: { ...inheritedEnvironment(), ...c.env }, cwd: c.cwd };
-}
 
 /** The capabilities of a client's that mcpg relays to a server. */
 export function relayed(capabilities: Params): Params {
@@ -423,8 +417,12 @@ export class Backend {
   #makeTransport(oversize: (id: Id | undefined, limit: string) => void): ChildTransport | RemoteTransport {
     const c = this.config;
     if ('url' in c) return this.#remote!.remoteTransport(c, oversize, (m) => this.#paramHeaderValues(m));
-    const transport = new ChildTransport(serverSpawn(c), { maxBytes: c.maxMessageBytes });
-    if (transport.early) this.#log.debug('started before the gateway loaded (the start plan of its last run)');
+    const transport = new ChildTransport(c.command, c.args, {
+      // An allow-listed base environment (PATH, HOME, …) plus what the config gives, nothing else.
+      env: { ...inheritedEnvironment(), ...c.env },
+      cwd: c.cwd,
+      maxBytes: c.maxMessageBytes,
+    });
     transport.onoversize = oversize;
     let partial = '';
     transport.child.stderr?.on('data', (chunk: Buffer) => {

@@ -15,7 +15,6 @@ import type { Tracing } from '../observe/traces.ts';
 import { AuditLog } from './audit.ts';
 import { Backend, type ListKind, type ServerRequest, relayed } from './backend.ts';
 import { Catalog } from './catalog.ts';
-import { endEarly } from './early-start.ts';
 import { AgentPolicy } from './agent-policy.ts';
 import { HostTools } from './host-tools.ts';
 import { pinMode } from './pins.ts';
@@ -143,8 +142,6 @@ export class Gateway {
       return backend;
     });
     for (const b of this.backends) b.spawn();
-    // Servers started early for another config than this one (src/proxy/early-start.ts) end now.
-    endEarly();
     this.#guards = Promise.all(config.servers.map((s) => options.makeGuard(s)));
     // A guard that cannot load ends start-up at once, before any agent arrives.
     this.#guards.catch((err: unknown) => this.#started.reject(err));

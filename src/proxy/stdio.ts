@@ -1,8 +1,7 @@
-import type { ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
-import { type ServerSpawn, spawnServer, takeEarly } from './early-start.ts';
 import { type Id, LocalError, RPC } from './router.ts';
 
 /** What send() answers when the line is written at once: one settled promise for all. */
@@ -194,21 +193,15 @@ export class ChildTransport extends LineTransport {
   /** Listened for from the first moment: start() may come later than the event does. */
   readonly #spawned: Promise<void>;
   readonly #graceMs: number;
-  /** Started before the gateway loaded, from the start plan (src/proxy/early-start.ts). */
-  readonly early: boolean;
 
-  constructor(server: ServerSpawn, options: { maxBytes: number; graceMs?: number }) {
-    const early = takeEarly(server);
-    const child = early ?? spawnServer(server);
+  constructor(command: string, args: string[], options: { env: NodeJS.ProcessEnv; cwd?: string; maxBytes: number; graceMs?: number }) {
+    const child = spawn(command, args, { env: options.env, cwd: options.cwd, stdio: ['pipe', 'pipe', 'pipe'], windowsHide: true, detached: true });
     super(child.stdout!, child.stdin!, { maxBytes: options.maxBytes });
     this.child = child;
-    this.early = early !== undefined;
     this.#graceMs = options.graceMs ?? 2000;
     this.#exited = new Promise((resolve) => child.once('close', () => resolve()));
     this.#spawned = new Promise<void>((resolve, reject) => {
-      // One started early has spawned already.
-      if (child.pid !== undefined) resolve();
-      else child.once('spawn', resolve);
+      child.once('spawn', resolve);
       child.once('error', reject);
     });
     this.#spawned.catch(() => {}); // start() reports it

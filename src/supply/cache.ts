@@ -154,33 +154,6 @@ export class Cache {
     return bytes;
   }
 
-  /**
-   * A derived entry that holds secrets (the environments of a start plan's servers): sealed as
-   * every derived entry is, and encrypted (AES-256-GCM) under a key made from the sealing key, so
-   * that the cache (copied, restored in CI, shared) never holds them in the clear.
-   */
-  keepPrivate(key: string, bytes: Uint8Array): void {
-    const secret = this.#derivedKey();
-    if (!secret) return;
-    const iv = crypto().randomBytes(IV_BYTES);
-    const cipher = crypto().createCipheriv('aes-256-gcm', privateKey(secret), iv);
-    this.keep(key, Buffer.concat([iv, cipher.update(bytes), cipher.final(), cipher.getAuthTag()]));
-  }
-
-  /** A private entry this machine kept under `key`, in the clear, if there is one. */
-  keptPrivate(key: string): Uint8Array | undefined {
-    const secret = this.#derivedKey();
-    const stored = secret && this.kept(key);
-    if (!stored || stored.length < IV_BYTES + TAG_BYTES) return undefined;
-    const decipher = crypto().createDecipheriv('aes-256-gcm', privateKey(secret), stored.subarray(0, IV_BYTES));
-    decipher.setAuthTag(stored.subarray(stored.length - TAG_BYTES));
-    try {
-      return Buffer.concat([decipher.update(stored.subarray(IV_BYTES, stored.length - TAG_BYTES)), decipher.final()]);
-    } catch {
-      return undefined;
-    }
-  }
-
   #derivedFile(key: string): string {
     return join(this.dir, 'derived', crypto().createHash('sha256').update(key).digest('hex'));
   }
@@ -289,14 +262,6 @@ function ageMs(file: string): number {
   } catch {
     return 0;
   }
-}
-
-const IV_BYTES = 12;
-const TAG_BYTES = 16;
-
-/** The key private entries are encrypted with: the sealing key's, for this use alone. */
-function privateKey(secret: Buffer): Buffer {
-  return crypto().createHmac('sha256', secret).update('mcpg private derived entries').digest();
 }
 
 function derivedTag(secret: Buffer, key: string, body: Uint8Array): Buffer {

@@ -1,6 +1,6 @@
 import { out } from '../cli/output.ts';
+import { seaBuildId } from '../shared/code-cache.ts';
 import { type Read, readsTheSame } from '../shared/files.ts';
-import { type ThisRun, runKey, thisRun } from '../shared/this-run.ts';
 import { Cache } from './cache.ts';
 
 /**
@@ -15,9 +15,17 @@ import { Cache } from './cache.ts';
  * - it is sealed like every derived entry (src/supply/cache.ts): one this machine's mcpg did not
  *   write is not trusted;
  * - a run that reached the network, warned, or found problems keeps none.
- * Only the single executable keeps one (src/shared/this-run.ts).
+ * Only the single executable keeps one: its build id names the code that reached the verdict.
  */
 const KIND = 'mcpg-verify-run/1';
+
+/** Everything a verify run was given besides the files it read. */
+export interface VerifyRun {
+  build: string;
+  argv: string[];
+  cwd: string;
+  env: NodeJS.ProcessEnv;
+}
 
 /** What the verdict rests on, and what the run printed. */
 interface Verdict {
@@ -25,13 +33,26 @@ interface Verdict {
   output: string;
 }
 
-export function keepVerdict(cache: Cache, run: ThisRun, reads: Read[], output: string): void {
-  cache.keep(runKey(KIND, run), Buffer.from(JSON.stringify({ reads, output } satisfies Verdict)));
+/** This process's run, where a verdict can be kept for it (in the single executable). */
+export function thisRun(argv: string[]): VerifyRun | undefined {
+  const build = seaBuildId();
+  return build ? { build, argv, cwd: process.cwd(), env: process.env } : undefined;
+}
+
+function keyOf(run: VerifyRun): string {
+  const env = Object.entries(run.env)
+    .filter(([, v]) => v !== undefined)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return JSON.stringify([KIND, run.build, run.argv, run.cwd, env]);
+}
+
+export function keepVerdict(cache: Cache, run: VerifyRun, reads: Read[], output: string): void {
+  cache.keep(keyOf(run), Buffer.from(JSON.stringify({ reads, output } satisfies Verdict)));
 }
 
 /** What the run printed when it passed, if a verdict is kept for it and every file it read reads the same. */
-export function keptVerdict(cache: Cache, run: ThisRun): string | undefined {
-  const sealed = cache.kept(runKey(KIND, run));
+export function keptVerdict(cache: Cache, run: VerifyRun): string | undefined {
+  const sealed = cache.kept(keyOf(run));
   if (!sealed) return undefined;
   const { reads, output } = JSON.parse(Buffer.from(sealed).toString('utf8')) as Verdict;
   return reads.every(readsTheSame) ? output : undefined;

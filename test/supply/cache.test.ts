@@ -123,7 +123,7 @@ describe('mcpg cache gc', () => {
     const config = join(dir, 'mcpg.toml');
     writeFileSync(config, '[servers.a]\ncommand = "true"\n');
     const r = await mcpgAsync(['cache', 'gc', config], { MCPG_CACHE_DIR: dir });
-    expect(r.stdout).toBe(`${dir}: dropped 1, kept 0; dropped 1 derived entries (metered modules, verdicts, start plans: made again when used)\n`);
+    expect(r.stdout).toBe(`${dir}: dropped 1, kept 0; dropped 1 derived entries (metered modules, verdicts: made again when used)\n`);
     expect(existsSync(join(dir, 'derived'))).toBe(false);
   });
 });

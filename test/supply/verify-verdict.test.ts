@@ -6,8 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { readBeyondFiles, readOwnFile, readUserFile, readsTheSame, witnessReads } from '../../src/shared/files.ts';
 import { Cache } from '../../src/supply/cache.ts';
 import { exchange } from '../../src/supply/fetch.ts';
-import type { ThisRun } from '../../src/shared/this-run.ts';
-import { keepVerdict, keptVerdict } from '../../src/supply/verify-verdict.ts';
+import { type VerifyRun, keepVerdict, keptVerdict } from '../../src/supply/verify-verdict.ts';
 import { tempDir } from '../helpers/mcpg.ts';
 
 const tryRead = (read: () => unknown) => {
@@ -89,7 +88,7 @@ describe('the kept verdict of a verify run', () => {
     const config = join(dir, 'mcpg.toml');
     writeFileSync(config, '[guards]');
     const { reads } = await witnessReads(async () => readUserFile(config, 1024));
-    const run: ThisRun = { build: 'b1', argv: ['guard', 'verify', '--offline'], cwd: dir, env: { HOME: dir, X: undefined } };
+    const run: VerifyRun = { build: 'b1', argv: ['guard', 'verify', '--offline'], cwd: dir, env: { HOME: dir, X: undefined } };
     keepVerdict(cache, run, reads!, 'guards.lock: 1 guards verified');
     return { cache, config, run };
   };

@@ -29,10 +29,10 @@ const gc: CommandModule<object, { configs: string[] }> = {
     const cache = new Cache();
     const dropped = cache.list().filter((e) => !keep.has(e.sha256));
     for (const e of dropped) cache.remove(e.sha256);
-    // Derived entries (metered modules, verify verdicts, start plans) are keyed by what they were
-    // made from, not by the lock: all go, and the ones still in use are made again on next use.
+    // Derived entries (metered modules, verify verdicts) are keyed by what they were made from,
+    // not by the lock: all go, and the ones still in use are made again on next use.
     const derived = cache.dropDerived();
-    out(`${cache.dir}: dropped ${dropped.length}, kept ${cache.list().length}${derived ? `; dropped ${derived} derived entries (metered modules, verdicts, start plans: made again when used)` : ''}`);
+    out(`${cache.dir}: dropped ${dropped.length}, kept ${cache.list().length}${derived ? `; dropped ${derived} derived entries (metered modules, verdicts: made again when used)` : ''}`);
   },
 };
 

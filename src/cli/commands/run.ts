@@ -1,8 +1,5 @@
 import type { CommandModule, Options } from 'yargs';
 import { loadConfig } from '../../config/load.ts';
-import { witnessReads } from '../../shared/files.ts';
-import { thisRun } from '../../shared/this-run.ts';
-import { Cache } from '../../supply/cache.ts';
 import { MODES, type Mode } from '../../config/schema.ts';
 import { LEVELS, type Level, configureLog } from '../../shared/log.ts';
 import { exitWithCode } from '../exit.ts';
@@ -30,16 +27,8 @@ export const runCommand: CommandModule<object, Args> = {
   handler: async (args) => {
     configureLog({ level: args['log-level'], file: args['log-file'] });
     // The gateway (and the MCP SDK) load only for `run`.
-    const [{ GuardFactory }, { serveStdio }, { serverSpawn }, { keepStartPlan }] = await Promise.all([
-      import('../../guard/load.ts'),
-      import('../../proxy/session.ts'),
-      import('../../proxy/backend.ts'),
-      import('../../proxy/early-start.ts'),
-    ]);
-    // What decides which servers start is read witnessed: the next run with all of it unchanged
-    // starts them before its bundle loads (src/proxy/early-start.ts).
-    const run = thisRun(process.argv.slice(2));
-    const { value: config, reads } = await witnessReads(async () => loadConfig(args.config));
+    const [{ GuardFactory }, { serveStdio }] = await Promise.all([import('../../guard/load.ts'), import('../../proxy/session.ts')]);
+    const config = loadConfig(args.config);
     for (const w of config.warnings) note(`mcpg: warning: ${w}`);
     const supply = supplyFrom(args, config);
     const guards = new GuardFactory(config.guards, (cfg) => supply.guardBytes(cfg), (key, make) => supply.cache.derived(key, make));
@@ -56,8 +45,6 @@ export const runCommand: CommandModule<object, Args> = {
       signal: stop.signal,
       pins: supply.lock.tools,
     });
-    const servers = config.servers.flatMap((s) => ('command' in s ? [serverSpawn(s)] : []));
-    if (run && reads && servers.length) keepStartPlan(new Cache(), run, reads, servers);
     await served.closed;
     exitWithCode();
   },
