@@ -76,8 +76,16 @@ class Rpc {
     const kib = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)![1]);
     return { peak: kib('VmHWM') / 1024, file: kib('RssFile') / 1024 };
   }
-  close(): void {
-    this.child.kill();
+  /**
+   * Ends the process and waits for it to exit, so that the next measurement starts on an idle
+   * machine (not beside this process and its servers winding down).
+   */
+  close(): Promise<void> {
+    const child = this.child;
+    if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    child.kill();
+    return exited;
   }
 }
 
@@ -167,8 +175,7 @@ results.payload = payloadOut;
 
 // The processes of sections 1 and 2 end here: each of section 3 runs alone (and a running
 // process keeps its executable's pages in the page cache, which the eviction below needs gone).
-for (const c of clients.values()) c.close();
-await new Promise((r) => setTimeout(r, 500));
+await Promise.all([...clients.values()].map((c) => c.close()));
 
 // 3. Concurrency: 64 callers on one connection.
 log(`\n3. concurrency: ${CONCURRENT} concurrent callers on one connection, ${CONC_CALLS} calls per target`);
@@ -195,7 +202,7 @@ for (const t of targets) {
   const secs = Number(process.hrtime.bigint() - start) / 1e9;
   const rss = c.rssMiB();
   concOut[t.name] = { calls_per_s: Math.round(CONC_CALLS / secs), peak_rss_mib: Math.round(rss.peak), file_rss_mib: Math.round(rss.file) };
-  c.close();
+  await c.close();
 }
 const directRate = (concOut.direct as { calls_per_s: number }).calls_per_s;
 const peerRate = (concOut['civic passthrough (peer)'] as { calls_per_s: number }).calls_per_s;
@@ -309,7 +316,7 @@ const startOnce = async (cacheDir: string, cmd = [MCPG, 'run', '--config', three
   const r = await c.request('tools/list', {});
   if (r.error) throw new Error(r.error.message);
   const ns = Number(process.hrtime.bigint() - t);
-  c.close();
+  await c.close();
   return ns;
 };
 const aloneOnce = async () => {
@@ -317,7 +324,7 @@ const aloneOnce = async () => {
   const servers = await Promise.all(threeGuards.map(() => new Rpc(SDK_SERVER).start()));
   await Promise.all(servers.map((c) => c.request('tools/list', {})));
   const ns = Number(process.hrtime.bigint() - t);
-  for (const c of servers) c.close();
+  await Promise.all(servers.map((c) => c.close()));
   return ns;
 };
 await startOnce(join(work, 'warm')); // locks and fills the cache
