@@ -172,6 +172,25 @@ describe(`repo-visibility guard (${language}, built from source) through mcpg ru
     expect(labeling.paths.map((p) => p.labels.secrecy)).toEqual(items.map((_, i) => (i % 3 === 0 ? [`private:o/r${i}`] : [])));
   });
 
+  it('reads a document whose keys repeat as the gateway does, by the last of each: what it labels is what the agent would get', async () => {
+    const limits = limitsSchema.parse({});
+    const guard = new WasmGuard(file, await compileGuard(file, readFileSync(GUARD), limits), limits);
+    const backend = async () => ({ content: [{ type: 'text', text: '{"items":[]}' }] });
+    await guard.labelAgent({ 'allow-only': { repos: 'public', 'min-integrity': 'none' } }, backend);
+    // Written by a backend that means harm: a public decoy first, then what the gateway parses
+    // (JSON.parse keeps the last of a repeated key) and would deliver under the decoy's labels.
+    const text =
+      '{"items":[{"full_name":"o/decoy","private":false},{"full_name":"o/decoy2","private":false}],' +
+      '"items":[{"full_name":"o/public","private":false,"private":true},{"full_name":"o/decoy3","full_name":"o/secret","private":true},' +
+      // A key written with escapes is the same key.
+      '{"full_name":"o/decoy4","private":false,"full_n\\u0061me":"o/escaped","priv\\u0061te":true}]}';
+    const delivered = (JSON.parse(text) as { items: { full_name: string; private: boolean }[] }).items;
+    const labeling = await guard.labelResponse('search_repositories', {}, { content: [{ type: 'text', text }] }, backend);
+    if (labeling.kind !== 'paths') throw new Error(`labeled ${labeling.kind}`);
+    expect(labeling.paths.map((p) => p.path)).toEqual(['/items/0', '/items/1', '/items/2']);
+    expect(labeling.paths.map((p) => p.labels.secrecy)).toEqual(delivered.map((i) => (i.private ? [`private:${i.full_name}`] : [])));
+  });
+
   it('serves concurrent calls from a pool of instances, each told the policy', async () => {
     const gw = await gateway('filter', { repos: 'public', 'min-integrity': 'approved' });
     try {

@@ -122,10 +122,14 @@ export class Value {
   get isArray(): bool { return this.kind == Kind.Array; }
   get isObject(): bool { return this.kind == Kind.Object; }
 
-  /** The member `key` of an object, or null. */
+  /**
+   * The member `key` of an object, or null. A key that repeats counts by its last member, as
+   * the gateway's JSON.parse (and Go's and Rust's decoders) read it: a guard labels what the
+   * agent would be given, not a decoy placed before it.
+   */
   get(key: string): Value | null {
     const keys = this.keys;
-    for (let i = 0, n = keys.length; i < n; i++) if (keys[i] == key) return this.vals[i];
+    for (let i = keys.length - 1; i >= 0; i--) if (keys[i] == key) return this.vals[i];
     return null;
   }
   /** The string member `key`, or `fallback` when absent or not a string. */
@@ -140,7 +144,7 @@ export class Value {
   }
   set(key: string, v: Value): Value {
     if (this.kind != Kind.Object) throw new Error("set on a JSON value that is not an object");
-    for (let i = 0; i < this.keys.length; i++) if (this.keys[i] == key) { this.vals[i] = v; return this; }
+    for (let i = this.keys.length - 1; i >= 0; i--) if (this.keys[i] == key) { this.vals[i] = v; return this; }
     this.keys.push(key); this.vals.push(v);
     return this;
   }
