@@ -191,6 +191,18 @@ describe(`repo-visibility guard (${language}, built from source) through mcpg ru
     expect(labeling.paths.map((p) => p.labels.secrecy)).toEqual(delivered.map((i) => (i.private ? [`private:${i.full_name}`] : [])));
   });
 
+  it('reads a text of JSON with whitespace around it, as the gateway does', async () => {
+    const limits = limitsSchema.parse({});
+    const guard = new WasmGuard(file, await compileGuard(file, readFileSync(GUARD), limits), limits);
+    const backend = async () => ({ content: [{ type: 'text', text: '{"items":[]}' }] });
+    await guard.labelAgent({ 'allow-only': { repos: 'public', 'min-integrity': 'none' } }, backend);
+    // JSON.parse reads it, so the gateway would deliver its items: each must be labeled.
+    const text = ' \r\n\t{"items":[{"full_name":"o/secret","private":true},{"full_name":"o/public","private":false}]}\n';
+    const labeling = await guard.labelResponse('search_repositories', {}, { content: [{ type: 'text', text }] }, backend);
+    if (labeling.kind !== 'paths') throw new Error(`labeled ${labeling.kind}`);
+    expect(labeling.paths.map((p) => p.labels.secrecy)).toEqual([['private:o/secret'], []]);
+  });
+
   it('serves concurrent calls from a pool of instances, each told the policy', async () => {
     const gw = await gateway('filter', { repos: 'public', 'min-integrity': 'approved' });
     try {

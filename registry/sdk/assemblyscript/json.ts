@@ -90,7 +90,10 @@ export class Value {
     if (src != null && !this.esc) { buf = src; at = this.at; len = this.len; }
     else if (src != null) { const w = unescaped(src, this.at, this.len); buf = w.buf; len = w.len; }
     else { buf = this.bytes(); len = buf.byteLength; }
-    const head = len > 0 ? load<u8>(changetype<usize>(buf) + <usize>at) : 0;
+    // The first character after JSON's whitespace, as JSON.parse (the gateway's) reads the text.
+    let first = at;
+    while (first < at + len && isSpace(load<u8>(changetype<usize>(buf) + <usize>first))) first++;
+    const head = first < at + len ? load<u8>(changetype<usize>(buf) + <usize>first) : 0;
     if (containers && head != 0x7b && head != 0x5b) return null;
     return parseIn(buf, at, len);
   }
@@ -354,10 +357,7 @@ class Parser {
   }
   @inline peek(): u32 { return this.p < this.end ? <u32>load<u8>(this.p) : 0; }
   ws(): void {
-    while (this.p < this.end) {
-      const c = load<u8>(this.p);
-      if (c == 0x20 || c == 0x0a || c == 0x0d || c == 0x09) this.p++; else break;
-    }
+    while (this.p < this.end && isSpace(load<u8>(this.p))) this.p++;
   }
   word(w: string): bool {
     const n = w.length;
@@ -581,6 +581,11 @@ export function takeParsed(): usize {
 }
 
 /** Parses `len` bytes of UTF-8 JSON in `src` from `at`; its strings point into `src`. */
+/** JSON's whitespace: space, tab, line feed, carriage return. */
+function isSpace(c: u8): bool {
+  return c == 0x20 || c == 0x0a || c == 0x0d || c == 0x09;
+}
+
 function parseIn(src: ArrayBuffer, at: i32, len: i32): Value | null {
   parsed += <usize>len;
   const p = PARSER.at(src, at, len);
