@@ -22,6 +22,40 @@ type Result = Record<string, unknown>;
 
 export class ResponseShapeError extends Error {}
 
+/**
+ * The deepest JSON text in a response that a guard's answer of nothing is trusted for. Guards'
+ * parsers stop at their own limits (Rust's serde_json at 128 levels, the AssemblyScript SDK at
+ * 512, Go's at 10,000) and then read no document: a guard that answers nothing for a text it
+ * could not read labels the response by its resource alone. Every limit is above this one.
+ */
+export const MAX_READ_DEPTH = 100;
+
+/** Whether the result's first text block is JSON nested deeper than MAX_READ_DEPTH. */
+export function deeperThanGuardsRead(result: Result): boolean {
+  const first = Array.isArray(result.content) ? (result.content[0] as unknown) : undefined;
+  const text = isObject(first) && first.type === 'text' && typeof first.text === 'string' ? first.text : '';
+  return deeperThan(text, MAX_READ_DEPTH) && jsonText(result) !== undefined;
+}
+
+/** Whether JSON-like text nests arrays and objects deeper than `limit` (strings skipped; not a validation). */
+function deeperThan(text: string, limit: number): boolean {
+  let depth = 0;
+  for (let i = 0, n = text.length; i < n; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) {
+      // A string: to its closing quote, over escapes.
+      for (i++; i < n; i++) {
+        const d = text.charCodeAt(i);
+        if (d === 0x5c) i++;
+        else if (d === 0x22) break;
+      }
+    } else if (c === 0x7b || c === 0x5b) {
+      if (++depth > limit) return true;
+    } else if (c === 0x7d || c === 0x5d) depth--;
+  }
+  return false;
+}
+
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }

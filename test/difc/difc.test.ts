@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { decideAfter, decideBefore } from '../../src/difc/decide.ts';
 import { AgentState, check } from '../../src/difc/evaluator.ts';
-import { ResponseShapeError, split } from '../../src/difc/response.ts';
+import { MAX_READ_DEPTH, ResponseShapeError, deeperThanGuardsRead, split } from '../../src/difc/response.ts';
 
 const L = (secrecy: string[] = [], integrity: string[] = []) => ({ secrecy, integrity });
 const json = (doc: unknown) => ({ content: [{ type: 'text', text: JSON.stringify(doc) }] });
@@ -174,5 +174,21 @@ describe('responses', () => {
     expect(at('/items/0/a~1b')).toEqual(L(['s']));
     expect(at('/items/0/c~0d')).toEqual(L(['s']));
     expect(() => at('/items/0/a/b')).toThrow(/does not exist/);
+  });
+});
+
+describe('a response too deep for guards to read', () => {
+  const text = (t: string) => ({ content: [{ type: 'text', text: t }] });
+  const nested = (levels: number) => `{"a":${'['.repeat(levels - 1)}${']'.repeat(levels - 1)}}`;
+  it(`is a JSON text nested deeper than ${MAX_READ_DEPTH} levels, counted outside strings, in the first text block`, () => {
+    expect(deeperThanGuardsRead(text(nested(MAX_READ_DEPTH)))).toBe(false);
+    expect(deeperThanGuardsRead(text(nested(MAX_READ_DEPTH + 1)))).toBe(true);
+    expect(deeperThanGuardsRead(text(` \n${nested(MAX_READ_DEPTH + 1)}`))).toBe(true);
+    // Brackets inside strings (escaped quotes too) are text, not nesting.
+    expect(deeperThanGuardsRead(text(JSON.stringify({ s: `\\"${'['.repeat(500)}` })))).toBe(false);
+    // Not JSON: delivered as the text it is, which no guard reads as a document either.
+    expect(deeperThanGuardsRead(text(`${'['.repeat(500)} not JSON`))).toBe(false);
+    expect(deeperThanGuardsRead({ content: [{ type: 'text', text: 'plain' }, { type: 'text', text: nested(500) }] })).toBe(false);
+    expect(deeperThanGuardsRead({ structuredContent: JSON.parse(nested(500)) as object })).toBe(false);
   });
 });

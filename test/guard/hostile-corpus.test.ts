@@ -185,6 +185,21 @@ describe('hostile corpus, through mcpg run', () => {
           for (const a of answers) expect(a, c.name).toHaveProperty('result');
           await normal();
         }
+        // A search whose text nests past what guards read (AssemblyScript's SDK stops at 512
+        // levels, Rust's serde_json at 128): its private repository never reaches the agent,
+        // whether the guard read it or answered nothing.
+        for (const depth of [99, 200, 600]) {
+          const reply = `{"items":[{"full_name":"octo/secret","private":true,"deep":${'['.repeat(depth)}${']'.repeat(depth)}},{"full_name":"octo/public","private":false}]}`;
+          const n = ++id;
+          gw.send({ jsonrpc: '2.0', id: n, method: 'tools/call', params: { name: 'github___search_repositories', arguments: { query: 'user:octo', reply } } });
+          const a = (await gw.answer(n)) as { result?: { isError?: boolean; content: { text: string }[] } };
+          const texts = a.result!.content.map((c) => c.text).join('\n');
+          expect(texts, `${depth} levels`).not.toContain('octo/secret');
+          // Filtered by a guard that read it; withheld, saying why, when one answered nothing.
+          if (a.result?.isError) expect(texts).toMatch(/nested deeper than 100 levels/);
+          else expect(JSON.parse(a.result!.content[0]!.text)).toMatchObject({ items: [{ full_name: 'octo/public' }] });
+        }
+        await normal();
         // Invalid UTF-8 on the wire (an SDK client cannot send it): read as U+FFFD, then labeled.
         gw.send(Buffer.concat([Buffer.from('{"jsonrpc":"2.0","id":"utf8","method":"tools/call","params":{"name":"github___list_issues","arguments":{"owner":"octo","repo":"'), Buffer.from([0xff, 0xfe, 0xc3]), Buffer.from('"}}}\n')]));
         expect(await gw.answer('utf8')).toHaveProperty('result');
