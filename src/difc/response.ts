@@ -33,8 +33,9 @@ export const MAX_READ_DEPTH = 100;
 /** Whether the result's first text block is JSON nested deeper than MAX_READ_DEPTH. */
 export function deeperThanGuardsRead(result: Result): boolean {
   const first = Array.isArray(result.content) ? (result.content[0] as unknown) : undefined;
-  const text = isObject(first) && first.type === 'text' && typeof first.text === 'string' ? first.text : '';
-  return deeperThan(text, MAX_READ_DEPTH) && jsonText(result) !== undefined;
+  const text = isObject(first) && first.type === 'text' && typeof first.text === 'string' ? first.text.trimStart() : '';
+  // Only a text that may be a document is scanned (a long plain text is not).
+  return (text.startsWith('{') || text.startsWith('[')) && deeperThan(text, MAX_READ_DEPTH) && jsonText(result) !== undefined;
 }
 
 /** Whether JSON-like text nests arrays and objects deeper than `limit` (strings skipped; not a validation). */
