@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
+	"unicode"
 	"unsafe"
 )
 
@@ -148,20 +150,75 @@ func ptrOf(b []byte) int32 {
 var ErrBackend = errors.New("call_backend failed")
 
 // ResultJSON decodes the first text block of an MCP tool result as JSON into v.
+//
+// The gateway reads that text with JSON.parse, where keys match exactly; encoding/json matches a
+// struct's fields ignoring case, so a document with "items" and "ITEMS" (or "private" and
+// "PRIVATE") could have the guard label one member and the gateway deliver another. Such a
+// document is refused: ResultJSON panics, and the call is denied (see recovered).
 func ResultJSON(result json.RawMessage, v any) error {
-	var r struct {
-		Content []struct {
-			Type string `json:"type"`
-			Text string `json:"text"`
-		} `json:"content"`
-	}
+	var r map[string]json.RawMessage
 	if err := json.Unmarshal(result, &r); err != nil {
 		return err
 	}
-	if len(r.Content) == 0 || r.Content[0].Type != "text" {
+	var content []map[string]json.RawMessage
+	if err := json.Unmarshal(r["content"], &content); err != nil || len(content) == 0 {
 		return errors.New("no text content")
 	}
-	return json.Unmarshal([]byte(r.Content[0].Text), v)
+	var kind, text string
+	if json.Unmarshal(content[0]["type"], &kind) != nil || kind != "text" || json.Unmarshal(content[0]["text"], &text) != nil {
+		return errors.New("no text content")
+	}
+	var doc any
+	if err := json.Unmarshal([]byte(text), &doc); err != nil {
+		return err
+	}
+	if key := foldedTwice(doc); key != "" {
+		panic(fmt.Sprintf("the tool's JSON has keys that differ only in case (%q): the gateway and the guard would read different members", key))
+	}
+	return json.Unmarshal([]byte(text), v)
+}
+
+// foldedTwice is a key of an object in doc that another key of that object equals, letter case
+// aside, as encoding/json compares a field's name; "" when there is none.
+func foldedTwice(doc any) string {
+	switch d := doc.(type) {
+	case map[string]any:
+		seen := make(map[string]bool, len(d))
+		for k, v := range d {
+			f := foldedName(k)
+			if seen[f] {
+				return k
+			}
+			seen[f] = true
+			if key := foldedTwice(v); key != "" {
+				return key
+			}
+		}
+	case []any:
+		for _, v := range d {
+			if key := foldedTwice(v); key != "" {
+				return key
+			}
+		}
+	}
+	return ""
+}
+
+// foldedName maps each rune to the smallest of its case-fold set, as encoding/json folds names.
+func foldedName(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		for {
+			f := unicode.SimpleFold(r)
+			if f <= r {
+				r = f
+				break
+			}
+			r = f
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // ---- ABI exports
