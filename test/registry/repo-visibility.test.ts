@@ -218,6 +218,22 @@ describe(`repo-visibility guard (${language}, built from source) through mcpg ru
     expect(labeling.paths.map((p) => p.labels.secrecy)).toEqual([['private:o/secret'], []]);
   });
 
+  it('labels the items of structured content where the text is not JSON, as the gateway reads them', async () => {
+    const limits = limitsSchema.parse({});
+    const guard = new WasmGuard(file, await compileGuard(file, readFileSync(GUARD), limits), limits);
+    const backend = async () => ({ content: [{ type: 'text', text: '{"items":[]}' }] });
+    await guard.labelAgent({ 'allow-only': { repos: 'public', 'min-integrity': 'none' } }, backend);
+    const structuredContent = { items: [{ full_name: 'o/secret', private: true }, { full_name: 'o/public', private: false }] };
+    for (const text of ['2 repositories', '', ' \u00a0{"items":[]}']) {
+      const labeling = await guard.labelResponse('search_repositories', {}, { content: [{ type: 'text', text }], structuredContent }, backend);
+      if (labeling.kind !== 'paths') throw new Error(`labeled ${labeling.kind} beside ${JSON.stringify(text)}`);
+      expect(labeling.paths.map((p) => [p.path, p.labels.secrecy])).toEqual([['/items/0', ['private:o/secret']], ['/items/1', []]]);
+    }
+    // A JSON text first is the document, as the gateway reads it: the structured content is not.
+    const labeling = await guard.labelResponse('search_repositories', {}, { content: [{ type: 'text', text: '{"items":[]}' }], structuredContent }, backend);
+    expect(labeling.kind === 'paths' ? labeling.paths : labeling.kind).toEqual([]);
+  });
+
   it('serves concurrent calls from a pool of instances, each told the policy', async () => {
     const gw = await gateway('filter', { repos: 'public', 'min-integrity': 'approved' });
     try {

@@ -170,15 +170,19 @@ export function callBackend(tool: string, args: Value): Value | null {
   return answer;
 }
 
-/** The first text block of an MCP tool result, parsed as JSON when it is JSON; else null (never an abort). */
+/**
+ * The document of an MCP tool result, as the gateway finds it to label its items: the first text
+ * block parsed as JSON when it starts with an object or array (null when that is not JSON this
+ * SDK reads), else the structured content when it is an object; else null (never an abort).
+ */
 export function resultJson(result: Value): Value | null {
   const content = result.get("content");
-  if (content == null || !content.isArray || content.items.length == 0) return null;
-  const first = content.items[0];
-  if (!first.isObject || first.str("type") != "text") return null;
-  const text = first.get("text");
+  const first = content != null && content.isArray && content.items.length > 0 ? content.items[0] : null;
+  const text = first != null && first.isObject && first.str("type") == "text" ? first.get("text") : null;
   // Parsed from its UTF-8 bytes: a long text is never decoded into a string.
-  return text != null ? text.parseJson(true) : null;
+  if (text != null && text.startsDocument()) return text.parseJson(true);
+  const structured = result.get("structuredContent");
+  return structured != null && structured.isObject ? structured : null;
 }
 
 // ---- ABI plumbing: used by the exports the build generates.

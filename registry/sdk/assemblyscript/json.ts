@@ -77,6 +77,18 @@ export class Value {
     return bytes != null ? bytes : String.UTF8.encode(this.text);
   }
   /**
+   * Whether the string's content starts, after JSON's whitespace, with an object or array: what
+   * the gateway takes for a JSON document (and parses as one) in a tool's text.
+   */
+  startsDocument(): bool {
+    if (this.kind != Kind.String) return false;
+    const src = this.src;
+    let head: i32 = 0;
+    if (src != null && !this.esc) head = firstByte(changetype<usize>(src) + <usize>this.at, this.len);
+    else { const b = this.bytes(); head = firstByte(changetype<usize>(b), b.byteLength); }
+    return head == 0x7b || head == 0x5b;
+  }
+  /**
    * The string's content parsed as JSON, from its bytes (a tool result's text is JSON inside
    * JSON, often megabytes: it is never decoded into a string); null when it is not a string,
    * not JSON, or (`containers`) not an object or array.
@@ -584,6 +596,15 @@ export function takeParsed(): usize {
 /** JSON's whitespace: space, tab, line feed, carriage return. */
 function isSpace(c: u8): bool {
   return c == 0x20 || c == 0x0a || c == 0x0d || c == 0x09;
+}
+
+/** The first byte of `len` at `ptr` after JSON's whitespace; 0 when there is none. */
+function firstByte(ptr: usize, len: i32): i32 {
+  for (let i = 0; i < len; i++) {
+    const c = load<u8>(ptr + <usize>i);
+    if (!isSpace(c)) return c;
+  }
+  return 0;
 }
 
 function parseIn(src: ArrayBuffer, at: i32, len: i32): Value | null {

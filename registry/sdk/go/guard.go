@@ -149,11 +149,13 @@ func ptrOf(b []byte) int32 {
 // ErrBackend is returned when the gateway refuses or fails a backend call.
 var ErrBackend = errors.New("call_backend failed")
 
-// ResultJSON decodes the first text block of an MCP tool result as JSON into v.
+// ResultJSON decodes the document of an MCP tool result into v, as the gateway finds it to label
+// its items: the first text block when it starts with a JSON object or array, else the structured
+// content when it is an object.
 //
-// The gateway reads that text with JSON.parse, where keys match exactly; encoding/json matches a
-// struct's fields ignoring case, so a document with "items" and "ITEMS" (or "private" and
-// "PRIVATE") could have the guard label one member and the gateway deliver another. Such a
+// The gateway reads that document with JSON.parse, where keys match exactly; encoding/json
+// matches a struct's fields ignoring case, so a document with "items" and "ITEMS" (or "private"
+// and "PRIVATE") could have the guard label one member and the gateway deliver another. Such a
 // document is refused: ResultJSON panics, and the call is denied (see recovered).
 func ResultJSON(result json.RawMessage, v any) error {
 	var r map[string]json.RawMessage
@@ -161,21 +163,32 @@ func ResultJSON(result json.RawMessage, v any) error {
 		return err
 	}
 	var content []map[string]json.RawMessage
-	if err := json.Unmarshal(r["content"], &content); err != nil || len(content) == 0 {
-		return errors.New("no text content")
-	}
 	var kind, text string
-	if json.Unmarshal(content[0]["type"], &kind) != nil || kind != "text" || json.Unmarshal(content[0]["text"], &text) != nil {
-		return errors.New("no text content")
+	isText := json.Unmarshal(r["content"], &content) == nil && len(content) > 0 &&
+		json.Unmarshal(content[0]["type"], &kind) == nil && kind == "text" && json.Unmarshal(content[0]["text"], &text) == nil
+	var raw []byte
+	switch {
+	case isText && startsDocument(text):
+		raw = []byte(text)
+	case len(r["structuredContent"]) > 0 && r["structuredContent"][0] == '{':
+		raw = r["structuredContent"]
+	default:
+		return errors.New("no JSON document: neither a JSON text first nor structured content")
 	}
 	var doc any
-	if err := json.Unmarshal([]byte(text), &doc); err != nil {
+	if err := json.Unmarshal(raw, &doc); err != nil {
 		return err
 	}
 	if key := foldedTwice(doc); key != "" {
 		panic(fmt.Sprintf("the tool's JSON has keys that differ only in case (%q): the gateway and the guard would read different members", key))
 	}
-	return json.Unmarshal([]byte(text), v)
+	return json.Unmarshal(raw, v)
+}
+
+// startsDocument tells whether text starts, after JSON's whitespace, with an object or array.
+func startsDocument(text string) bool {
+	t := strings.TrimLeft(text, " \t\r\n")
+	return strings.HasPrefix(t, "{") || strings.HasPrefix(t, "[")
 }
 
 // foldedTwice is a key of an object in doc that another key of that object equals, letter case
