@@ -32,10 +32,9 @@ export const MAX_READ_DEPTH = 100;
 
 /** Whether the result's first text block is JSON nested deeper than MAX_READ_DEPTH. */
 export function deeperThanGuardsRead(result: Result): boolean {
-  const first = Array.isArray(result.content) ? (result.content[0] as unknown) : undefined;
-  const text = isObject(first) && first.type === 'text' && typeof first.text === 'string' ? first.text.trimStart() : '';
   // Only a text that may be a document is scanned (a long plain text is not).
-  return (text.startsWith('{') || text.startsWith('[')) && deeperThan(text, MAX_READ_DEPTH) && jsonText(result) !== undefined;
+  const text = documentText(result);
+  return text !== undefined && deeperThan(text, MAX_READ_DEPTH) && jsonText(result) !== undefined;
 }
 
 /** Whether JSON-like text nests arrays and objects deeper than `limit` (strings skipped; not a validation). */
@@ -61,14 +60,20 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-/** The first text block, when it holds a JSON object or array: tools commonly answer that way. */
-function jsonText(result: Result): { text: string; doc: unknown } | undefined {
+/** The first text block, when it starts with a JSON object or array: what may be the response's document. */
+function documentText(result: Result): string | undefined {
   const first = Array.isArray(result.content) ? (result.content[0] as unknown) : undefined;
   if (!isObject(first) || first.type !== 'text' || typeof first.text !== 'string') return undefined;
   const t = first.text.trimStart();
-  if (!t.startsWith('{') && !t.startsWith('[')) return undefined;
+  return t.startsWith('{') || t.startsWith('[') ? first.text : undefined;
+}
+
+/** The first text block, when it holds a JSON object or array: tools commonly answer that way. */
+function jsonText(result: Result): { text: string; doc: unknown } | undefined {
+  const text = documentText(result);
+  if (text === undefined) return undefined;
   try {
-    return { text: first.text, doc: JSON.parse(first.text) };
+    return { text, doc: JSON.parse(text) };
   } catch {
     return undefined;
   }

@@ -1,6 +1,6 @@
 // The mcpg guard SDK for AssemblyScript: ABI plumbing, labels, backend calls and logging.
 // A guard author writes labelAgent, labelResource and labelResponse; the build adds the exports.
-import { Value, Writer, parseBuffer, parseBytes, parseError, takeParsed } from "./json";
+import { NOT_A_DOCUMENT, Value, Writer, parseBuffer, parseBytes, parseError, takeParsed } from "./json";
 export { MAX_DEPTH, Value, parse, parseBytes, parseError } from "./json";
 
 // @ts-ignore: decorator
@@ -179,8 +179,12 @@ export function resultJson(result: Value): Value | null {
   const content = result.get("content");
   const first = content != null && content.isArray && content.items.length > 0 ? content.items[0] : null;
   const text = first != null && first.isObject && first.str("type") == "text" ? first.get("text") : null;
-  // Parsed from its UTF-8 bytes: a long text is never decoded into a string.
-  if (text != null && text.startsDocument()) return text.parseJson(true);
+  if (text != null && text.isString) {
+    // Parsed from its UTF-8 bytes (unescaped once): a long text is never decoded into a string.
+    const doc = text.parseJson(true);
+    // Only a text that is no object or array leaves the structured content to be the document.
+    if (doc != null || parseError != NOT_A_DOCUMENT) return doc;
+  }
   const structured = result.get("structuredContent");
   return structured != null && structured.isObject ? structured : null;
 }

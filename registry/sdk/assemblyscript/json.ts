@@ -77,21 +77,9 @@ export class Value {
     return bytes != null ? bytes : String.UTF8.encode(this.text);
   }
   /**
-   * Whether the string's content starts, after JSON's whitespace, with an object or array: what
-   * the gateway takes for a JSON document (and parses as one) in a tool's text.
-   */
-  startsDocument(): bool {
-    if (this.kind != Kind.String) return false;
-    const src = this.src;
-    let head: i32 = 0;
-    if (src != null && !this.esc) head = firstByte(changetype<usize>(src) + <usize>this.at, this.len);
-    else { const b = this.bytes(); head = firstByte(changetype<usize>(b), b.byteLength); }
-    return head == 0x7b || head == 0x5b;
-  }
-  /**
    * The string's content parsed as JSON, from its bytes (a tool result's text is JSON inside
    * JSON, often megabytes: it is never decoded into a string); null when it is not a string,
-   * not JSON, or (`containers`) not an object or array.
+   * not JSON, or (`containers`) not an object or array (parseError is then NOT_A_DOCUMENT).
    */
   parseJson(containers: bool = false): Value | null {
     if (this.kind != Kind.String) return null;
@@ -103,10 +91,11 @@ export class Value {
     else if (src != null) { const w = unescaped(src, this.at, this.len); buf = w.buf; len = w.len; }
     else { buf = this.bytes(); len = buf.byteLength; }
     // The first character after JSON's whitespace, as JSON.parse (the gateway's) reads the text.
-    let first = at;
-    while (first < at + len && isSpace(load<u8>(changetype<usize>(buf) + <usize>first))) first++;
-    const head = first < at + len ? load<u8>(changetype<usize>(buf) + <usize>first) : 0;
-    if (containers && head != 0x7b && head != 0x5b) return null;
+    const head = firstByte(changetype<usize>(buf) + <usize>at, len);
+    if (containers && head != 0x7b && head != 0x5b) {
+      parseError = NOT_A_DOCUMENT;
+      return null;
+    }
     return parseIn(buf, at, len);
   }
   /**
@@ -328,6 +317,8 @@ export const MAX_DEPTH = 512;
 
 /** Why the last parse returned null ("" after a parse that succeeded). */
 export let parseError: string = "";
+/** parseError when `parseJson(true)` met a text that does not start with an object or array. */
+export const NOT_A_DOCUMENT = "not a JSON object or array";
 
 /** What Parser.escaped ends with. */
 const ESC_FAILED: i32 = 0;
@@ -592,7 +583,6 @@ export function takeParsed(): usize {
   return n;
 }
 
-/** Parses `len` bytes of UTF-8 JSON in `src` from `at`; its strings point into `src`. */
 /** JSON's whitespace: space, tab, line feed, carriage return. */
 function isSpace(c: u8): bool {
   return c == 0x20 || c == 0x0a || c == 0x0d || c == 0x09;
@@ -607,6 +597,7 @@ function firstByte(ptr: usize, len: i32): i32 {
   return 0;
 }
 
+/** Parses `len` bytes of UTF-8 JSON in `src` from `at`; its strings point into `src`. */
 function parseIn(src: ArrayBuffer, at: i32, len: i32): Value | null {
   parsed += <usize>len;
   const p = PARSER.at(src, at, len);
