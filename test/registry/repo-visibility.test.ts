@@ -28,6 +28,15 @@ async function gateway(mode: string, policy: object, extra: object = {}): Promis
   return Object.assign(await startGateway(config, ['--audit-log', audit]), { audit });
 }
 
+/** The guard in process, told a public-only policy, with a backend that finds nothing. */
+async function publicGuard() {
+  const limits = limitsSchema.parse({});
+  const guard = new WasmGuard(file, await compileGuard(file, readFileSync(GUARD), limits), limits);
+  const backend = async () => ({ content: [{ type: 'text', text: '{"items":[]}' }] });
+  await guard.labelAgent({ 'allow-only': { repos: 'public', 'min-integrity': 'none' } }, backend);
+  return { guard, backend };
+}
+
 const issues = (r: { text: string }) => (JSON.parse(r.text.split('\n')[0]!) as { title: string }[]).map((i) => i.title);
 
 describe(`repo-visibility guard (${language}, built from source) through mcpg run`, () => {
@@ -141,10 +150,7 @@ describe(`repo-visibility guard (${language}, built from source) through mcpg ru
   });
 
   it('reads each item by its own keys, among keys that look alike and many others (the AssemblyScript SDK keeps the keys it has seen)', async () => {
-    const limits = limitsSchema.parse({});
-    const guard = new WasmGuard(file, await compileGuard(file, readFileSync(GUARD), limits), limits);
-    const backend = async () => ({ content: [{ type: 'text', text: '{"items":[]}' }] });
-    await guard.labelAgent({ 'allow-only': { repos: 'public', 'min-integrity': 'none' } }, backend);
+    const { guard, backend } = await publicGuard();
     // Decoys: keys as long as "private" and "full_name" that land in the same slot of the
     // AssemblyScript SDK's table of keys (its hash, below) and differ by a byte or two; a
     // non-ASCII one; 300 others (more than the table holds); in varying order.
@@ -174,10 +180,7 @@ describe(`repo-visibility guard (${language}, built from source) through mcpg ru
   });
 
   it('reads a document whose keys repeat as the gateway does, by the last of each: what it labels is what the agent would get', async () => {
-    const limits = limitsSchema.parse({});
-    const guard = new WasmGuard(file, await compileGuard(file, readFileSync(GUARD), limits), limits);
-    const backend = async () => ({ content: [{ type: 'text', text: '{"items":[]}' }] });
-    await guard.labelAgent({ 'allow-only': { repos: 'public', 'min-integrity': 'none' } }, backend);
+    const { guard, backend } = await publicGuard();
     // Written by a backend that means harm: a public decoy first, then what the gateway parses
     // (JSON.parse keeps the last of a repeated key) and would deliver under the decoy's labels.
     const text =
@@ -207,10 +210,7 @@ describe(`repo-visibility guard (${language}, built from source) through mcpg ru
   });
 
   it('reads a text of JSON with whitespace around it, as the gateway does', async () => {
-    const limits = limitsSchema.parse({});
-    const guard = new WasmGuard(file, await compileGuard(file, readFileSync(GUARD), limits), limits);
-    const backend = async () => ({ content: [{ type: 'text', text: '{"items":[]}' }] });
-    await guard.labelAgent({ 'allow-only': { repos: 'public', 'min-integrity': 'none' } }, backend);
+    const { guard, backend } = await publicGuard();
     // JSON.parse reads it, so the gateway would deliver its items: each must be labeled.
     const text = ' \r\n\t{"items":[{"full_name":"o/secret","private":true},{"full_name":"o/public","private":false}]}\n';
     const labeling = await guard.labelResponse('search_repositories', {}, { content: [{ type: 'text', text }] }, backend);
@@ -219,10 +219,7 @@ describe(`repo-visibility guard (${language}, built from source) through mcpg ru
   });
 
   it('labels the items of structured content where the text is not JSON, as the gateway reads them', async () => {
-    const limits = limitsSchema.parse({});
-    const guard = new WasmGuard(file, await compileGuard(file, readFileSync(GUARD), limits), limits);
-    const backend = async () => ({ content: [{ type: 'text', text: '{"items":[]}' }] });
-    await guard.labelAgent({ 'allow-only': { repos: 'public', 'min-integrity': 'none' } }, backend);
+    const { guard, backend } = await publicGuard();
     const structuredContent = { items: [{ full_name: 'o/secret', private: true }, { full_name: 'o/public', private: false }] };
     for (const text of ['2 repositories', '', ' \u00a0{"items":[]}']) {
       const labeling = await guard.labelResponse('search_repositories', {}, { content: [{ type: 'text', text }], structuredContent }, backend);
