@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { limitsSchema } from '../../src/config/schema.ts';
+import { split } from '../../src/difc/response.ts';
 import type { BackendCall, Guard } from '../../src/guard/guard.ts';
 import { WasmGuard, compileGuard } from '../../src/guard/wasm-guard.ts';
 import { McpgError } from '../../src/shared/errors.ts';
@@ -46,8 +47,11 @@ const repoVisibilityCheck = async (guard: Guard) => {
   expect(pub).toMatchObject({ operation: 'read', resource: { secrecy: [] } });
   const secret = await guard.labelResource('get_issue', { owner: 'octo', repo: 'secret', issue_number: 7 }, github());
   expect(secret).toMatchObject({ operation: 'read', resource: { secrecy: ['private:octo/secret'] } });
-  const response = await guard.labelResponse('search_repositories', { query: 'user:octo' }, text(JSON.stringify({ items: REPOS })), github());
-  expect(response).toMatchObject({ kind: 'paths', paths: [{ labels: { secrecy: [] } }, { labels: { secrecy: ['private:octo/secret'] } }] });
+  const result = text(JSON.stringify({ items: REPOS }));
+  const response = await guard.labelResponse('search_repositories', { query: 'user:octo' }, result, github());
+  // Each item as the gateway reads the answer (its own path, or the default labels); "resource" marks neither.
+  expect(response.kind).toBe('paths');
+  expect(split(result, { secrecy: ['resource'], integrity: [] }, response).items.map((i) => i.labels.secrecy)).toEqual([[], ['private:octo/secret']]);
 };
 
 const guards: { name: string; bytes: () => Uint8Array; policy: unknown; check: (g: Guard) => Promise<void> }[] = [

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { limitsSchema } from '../../src/config/schema.ts';
+import { type ResponseLabeling, split } from '../../src/difc/response.ts';
 import { WasmGuard, compileGuard } from '../../src/guard/wasm-guard.ts';
 import { configureLog } from '../../src/shared/log.ts';
 import { ROOT, type Session, fixtureServer, readDecisions, startGateway, tempDir, writeConfig } from '../helpers/mcpg.ts';
@@ -35,6 +36,15 @@ async function publicGuard() {
   const backend = async () => ({ content: [{ type: 'text', text: '{"items":[]}' }] });
   await guard.labelAgent({ 'allow-only': { repos: 'public', 'min-integrity': 'none' } }, backend);
   return { guard, backend };
+}
+
+/**
+ * Each item's secrecy as the gateway reads the guard's answer: by the item's own path, or the
+ * default labels (a "resource" tag marks an item labeled by neither).
+ */
+function itemSecrecy(result: Record<string, unknown>, labeling: ResponseLabeling): string[][] {
+  if (labeling.kind !== 'paths') throw new Error(`labeled ${labeling.kind}`);
+  return split(result, { secrecy: ['resource'], integrity: [] }, labeling).items.map((i) => i.labels.secrecy);
 }
 
 const issues = (r: { text: string }) => (JSON.parse(r.text.split('\n')[0]!) as { title: string }[]).map((i) => i.title);
@@ -174,9 +184,9 @@ describe(`repo-visibility guard (${language}, built from source) through mcpg ru
       const decoy = { [nameTwin]: `o/decoy${i}`, [privateTwin]: i % 3 !== 0, 'privat\u00e9': i % 3 !== 0 };
       return i % 2 ? { ...decoy, ...filler, ...own } : { ...own, ...filler, ...decoy };
     });
-    const labeling = await guard.labelResponse('search_repositories', {}, { content: [{ type: 'text', text: JSON.stringify({ items }) }] }, backend);
-    if (labeling.kind !== 'paths') throw new Error(`labeled ${labeling.kind}`);
-    expect(labeling.paths.map((p) => p.labels.secrecy)).toEqual(items.map((_, i) => (i % 3 === 0 ? [`private:o/r${i}`] : [])));
+    const result = { content: [{ type: 'text', text: JSON.stringify({ items }) }] };
+    const labeling = await guard.labelResponse('search_repositories', {}, result, backend);
+    expect(itemSecrecy(result, labeling)).toEqual(items.map((_, i) => (i % 3 === 0 ? [`private:o/r${i}`] : [])));
   });
 
   it('reads a document whose keys repeat as the gateway does, by the last of each: what it labels is what the agent would get', async () => {
@@ -193,10 +203,11 @@ describe(`repo-visibility guard (${language}, built from source) through mcpg ru
     const delivered = (JSON.parse(text) as { items: { full_name: string; private: boolean }[] }).items;
     const logged: string[] = [];
     configureLog({ level: 'error', writer: (line) => logged.push(line) });
+    const result = { content: [{ type: 'text', text }] };
     const labeled = await guard
-      .labelResponse('search_repositories', {}, { content: [{ type: 'text', text }] }, backend)
+      .labelResponse('search_repositories', {}, result, backend)
       .then(
-        (l) => (l.kind === 'paths' ? l.paths.map((p) => [p.path, p.labels.secrecy]) : l.kind),
+        (l) => itemSecrecy(result, l),
         (err: Error) => err.message,
       )
       .finally(() => configureLog({ level: 'info' }));
@@ -205,7 +216,23 @@ describe(`repo-visibility guard (${language}, built from source) through mcpg ru
       expect(labeled).toMatch(/label_response returned error code -1/);
       expect(logged.join('\n')).toMatch(/keys that differ only in case/);
     } else {
-      expect(labeled).toEqual(delivered.map((i, n) => [`/items/${n}`, i.private ? [`private:${i.full_name}`] : []]));
+      expect(labeled).toEqual(delivered.map((i) => (i.private ? [`private:${i.full_name}`] : [])));
+    }
+  });
+
+  it('labels every item of a collection, the labels most items share said once', async () => {
+    const { guard, backend } = await publicGuard();
+    const items = Array.from({ length: 30 }, (_, i) => ({ full_name: `o/r${i}`, private: i % 3 === 0, ...(i % 5 === 0 && { author_association: 'NONE' }) }));
+    const result = { content: [{ type: 'text', text: JSON.stringify({ items }) }] };
+    const labeling = await guard.labelResponse('search_repositories', {}, result, backend);
+    expect(itemSecrecy(result, labeling)).toEqual(items.map((i) => (i.private ? [`private:${i.full_name}`] : [])));
+    if (labeling.kind !== 'paths') throw new Error(`labeled ${labeling.kind}`);
+    const integrity = split(result, { secrecy: [], integrity: ['resource'] }, labeling).items.map((i) => i.labels.integrity);
+    expect(integrity).toEqual(items.map((i) => (i.author_association ? [] : ['contributor', 'maintainer'])));
+    // The AssemblyScript SDK's labeledItems: the 16 public items by an owner are the default, the others each a path.
+    if (language === 'AssemblyScript') {
+      expect(labeling.defaultLabels).toEqual({ secrecy: [], integrity: ['contributor', 'maintainer'] });
+      expect(labeling.paths.map((p) => p.path)).toEqual(items.flatMap((item, i) => (item.private || item.author_association ? [`/items/${i}`] : [])));
     }
   });
 
@@ -213,18 +240,18 @@ describe(`repo-visibility guard (${language}, built from source) through mcpg ru
     const { guard, backend } = await publicGuard();
     // JSON.parse reads it, so the gateway would deliver its items: each must be labeled.
     const text = ' \r\n\t{"items":[{"full_name":"o/secret","private":true},{"full_name":"o/public","private":false}]}\n';
-    const labeling = await guard.labelResponse('search_repositories', {}, { content: [{ type: 'text', text }] }, backend);
-    if (labeling.kind !== 'paths') throw new Error(`labeled ${labeling.kind}`);
-    expect(labeling.paths.map((p) => p.labels.secrecy)).toEqual([['private:o/secret'], []]);
+    const result = { content: [{ type: 'text', text }] };
+    const labeling = await guard.labelResponse('search_repositories', {}, result, backend);
+    expect(itemSecrecy(result, labeling)).toEqual([['private:o/secret'], []]);
   });
 
   it('labels the items of structured content where the text is not JSON, as the gateway reads them', async () => {
     const { guard, backend } = await publicGuard();
     const structuredContent = { items: [{ full_name: 'o/secret', private: true }, { full_name: 'o/public', private: false }] };
     for (const text of ['2 repositories', '', ' \u00a0{"items":[]}']) {
-      const labeling = await guard.labelResponse('search_repositories', {}, { content: [{ type: 'text', text }], structuredContent }, backend);
-      if (labeling.kind !== 'paths') throw new Error(`labeled ${labeling.kind} beside ${JSON.stringify(text)}`);
-      expect(labeling.paths.map((p) => [p.path, p.labels.secrecy])).toEqual([['/items/0', ['private:o/secret']], ['/items/1', []]]);
+      const result = { content: [{ type: 'text', text }], structuredContent };
+      const labeling = await guard.labelResponse('search_repositories', {}, result, backend);
+      expect(itemSecrecy(result, labeling), `beside ${JSON.stringify(text)}`).toEqual([['private:o/secret'], []]);
     }
     // A JSON text first is the document, as the gateway reads it: the structured content is not.
     const labeling = await guard.labelResponse('search_repositories', {}, { content: [{ type: 'text', text: '{"items":[]}' }], structuredContent }, backend);

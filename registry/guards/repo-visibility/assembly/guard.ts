@@ -1,5 +1,5 @@
 // repo-visibility: labels the GitHub MCP server's tools by repository visibility.
-import { READ, READ_WRITE, Value, WRITE, agent, callBackend, labeledPath, labeledPaths, log, resource, resultJson } from "../../../sdk/assemblyscript";
+import { READ, READ_WRITE, Value, WRITE, agent, callBackend, labeledItems, labels, log, resource, resultJson } from "../../../sdk/assemblyscript";
 
 const CONTRIBUTOR = "contributor";
 const MAINTAINER = "maintainer";
@@ -92,12 +92,26 @@ export function labelResource(input: Value): Value | null {
   return resource(what, secrecy, [MAINTAINER], WRITE);
 }
 
+const BOTH: string[] = [CONTRIBUTOR, MAINTAINER];
+const ONLY_CONTRIBUTOR: string[] = [CONTRIBUTOR];
+const NONE: string[] = [];
+// A public item's labels, one per integrity: most items of a collection are alike, and each
+// made anew was three allocations.
+const PUBLIC_BOTH = labels(NONE, BOTH);
+const PUBLIC_CONTRIBUTOR = labels(NONE, ONLY_CONTRIBUTOR);
+const PUBLIC_NONE = labels(NONE, NONE);
+
 function itemIntegrity(item: Value): string[] {
   const assoc = item.str("author_association");
-  if (assoc == "OWNER" || assoc == "MEMBER") return [CONTRIBUTOR, MAINTAINER];
-  if (assoc == "COLLABORATOR" || assoc == "CONTRIBUTOR") return [CONTRIBUTOR];
-  if (assoc.length == 0) return [CONTRIBUTOR, MAINTAINER];
-  return [];
+  if (assoc == "OWNER" || assoc == "MEMBER") return BOTH;
+  if (assoc == "COLLABORATOR" || assoc == "CONTRIBUTOR") return ONLY_CONTRIBUTOR;
+  if (assoc.length == 0) return BOTH;
+  return NONE;
+}
+
+function itemLabels(secrecy: string[], integrity: string[]): Value {
+  if (secrecy.length > 0) return labels(secrecy, integrity);
+  return integrity == BOTH ? PUBLIC_BOTH : integrity == ONLY_CONTRIBUTOR ? PUBLIC_CONTRIBUTOR : PUBLIC_NONE;
 }
 
 /** list_* and search_* results are labeled per item; anything else takes the resource labels. */
@@ -116,15 +130,15 @@ export function labelResponse(input: Value): Value | null {
   if (items == null || !items.isArray) return null;
   const args = input.get("tool_args");
   const repo = args != null ? repoOf(args) : "";
-  const paths: Value[] = [];
+  const each: Value[] = [];
   for (let i = 0; i < items.items.length; i++) {
     const item = items.items[i];
     // A search result names its repository; a listing belongs to the repository in the arguments.
-    const name = item.str("full_name", repo);
-    const secrecy: string[] = item.isObject && item.get("private") != null
-      ? (item.flag("private", true) ? ["private:" + name] : [])
-      : secrecyOf(name);
-    paths.push(labeledPath(itemsPath + "/" + i.toString(), secrecy, itemIntegrity(item)));
+    const flagged = item.isObject && item.get("private") != null;
+    const secrecy: string[] = flagged && !item.flag("private", true)
+      ? NONE
+      : flagged ? ["private:" + item.str("full_name", repo)] : secrecyOf(item.str("full_name", repo));
+    each.push(itemLabels(secrecy, itemIntegrity(item)));
   }
-  return labeledPaths(itemsPath, paths);
+  return labeledItems(itemsPath, each);
 }
