@@ -33,7 +33,11 @@ const echoed = async (g: WasmGuard, tool: string, args: Record<string, unknown>,
   return r.items[0]!.data;
 };
 
-const STRINGS = ['plain', 'long "quoted" \\ and \n '.repeat(300), 'quote " backslash \\ slash /', 'lines\nand\ttabs\r\u0001\u001f', 'caf\u00e9 \u20ac', 'pair \ud83d\ude00 end', '', 'x'.repeat(5000)];
+const STRINGS = ['plain', 'long "quoted" \\ and \n '.repeat(300), 'quote " backslash \\ slash /', 'lines\nand\ttabs\r\u0001\u001f', 'caf\u00e9 \u20ac', 'pair \ud83d\ude00 end', '', 'x'.repeat(5000),
+  // A quote or a backslash at every offset of the eight bytes the parser scans at once, beside non-ASCII bytes.
+  ...Array.from({ length: 18 }, (_, k) => `${'a'.repeat(k)}${k % 2 ? '"' : '\\'}${'\u20ac'.repeat(k % 3)}${'b'.repeat(17 - k)}`),
+  ...Array.from({ length: 9 }, (_, k) => 'c'.repeat(k)),
+];
 
 describe('AssemblyScript SDK JSON (a test guard built from source)', () => {
   it('reads parsed strings as the host sent them, escaped or not', async () => {
