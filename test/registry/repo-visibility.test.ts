@@ -229,11 +229,9 @@ describe(`repo-visibility guard (${language}, built from source) through mcpg ru
     if (labeling.kind !== 'paths') throw new Error(`labeled ${labeling.kind}`);
     const integrity = split(result, { secrecy: [], integrity: ['resource'] }, labeling).items.map((i) => i.labels.integrity);
     expect(integrity).toEqual(items.map((i) => (i.author_association ? [] : ['contributor', 'maintainer'])));
-    // The AssemblyScript SDK's labeledItems: the 16 public items by an owner are the default, the others each a path.
-    if (language === 'AssemblyScript') {
-      expect(labeling.defaultLabels).toEqual({ secrecy: [], integrity: ['contributor', 'maintainer'] });
-      expect(labeling.paths.map((p) => p.path)).toEqual(items.flatMap((item, i) => (item.private || item.author_association ? [`/items/${i}`] : [])));
-    }
+    // The SDKs' labeledItems: the 16 public items by an owner are the default, the others each a path.
+    expect(labeling.defaultLabels).toEqual({ secrecy: [], integrity: ['contributor', 'maintainer'] });
+    expect(labeling.paths.map((p) => p.path)).toEqual(items.flatMap((item, i) => (item.private || item.author_association ? [`/items/${i}`] : [])));
   });
 
   it('reads a text of JSON with whitespace around it, as the gateway does', async () => {

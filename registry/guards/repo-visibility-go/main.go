@@ -3,7 +3,6 @@ package main
 
 import (
 	"encoding/json"
-	"strconv"
 	"strings"
 
 	guard "github.com/mcpg-dev/mcpg/registry/sdk/go"
@@ -141,8 +140,8 @@ func (g *repoVisibility) LabelResponse(c guard.Call) (*guard.ResponseLabels, err
 		items, itemsPath = wrapped.Items, "/items"
 	}
 	repo := repoOf(c.ToolArgs)
-	out := &guard.ResponseLabels{ItemsPath: itemsPath, LabeledPaths: []guard.LabeledPath{}}
-	for i, it := range items {
+	each := make([]guard.Labels, 0, len(items))
+	for _, it := range items {
 		name := it.FullName
 		if name == "" {
 			name = repo
@@ -156,12 +155,9 @@ func (g *repoVisibility) LabelResponse(c guard.Call) (*guard.ResponseLabels, err
 		} else {
 			secrecy = g.secrecyOf(name)
 		}
-		out.LabeledPaths = append(out.LabeledPaths, guard.LabeledPath{
-			Path:   itemsPath + "/" + strconv.Itoa(i),
-			Labels: guard.Labels{Secrecy: secrecy, Integrity: itemIntegrity(it.AuthorAssociation)},
-		})
+		each = append(each, guard.Labels{Secrecy: secrecy, Integrity: itemIntegrity(it.AuthorAssociation)})
 	}
-	return out, nil
+	return guard.NewLabeledItems(itemsPath, each), nil
 }
 
 func init() { guard.Register(&repoVisibility{private: map[string]bool{}}) }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"unicode"
 	"unsafe"
@@ -78,6 +79,37 @@ func NewItems(items []Item) *ResponseLabels {
 		items = []Item{}
 	}
 	return &ResponseLabels{Items: items}
+}
+
+// NewLabeledItems answers LabelResponse with labels for every item of the collection at
+// itemsPath, item i with each[i]. Written small: the labels most items have once, as
+// DefaultLabels, and a labeled path for each item whose labels differ (the gateway gives an item
+// with no path the default labels, so this says the same as a path for every item).
+func NewLabeledItems(itemsPath string, each []Labels) *ResponseLabels {
+	out := &ResponseLabels{ItemsPath: itemsPath, LabeledPaths: []LabeledPath{}}
+	if len(each) == 0 {
+		return out
+	}
+	counts := map[string]int{}
+	common, best := 0, 0
+	keys := make([]string, len(each))
+	for i, l := range each {
+		// As JSON: two labels are alike when they are written alike (tags may hold any character).
+		k, _ := json.Marshal([2][]string{nonNil(l.Secrecy), nonNil(l.Integrity)})
+		keys[i] = string(k)
+		counts[keys[i]]++
+		if counts[keys[i]] > best {
+			common, best = i, counts[keys[i]]
+		}
+	}
+	def := Labels{Secrecy: nonNil(each[common].Secrecy), Integrity: nonNil(each[common].Integrity)}
+	out.DefaultLabels = &def
+	for i, l := range each {
+		if keys[i] != keys[common] {
+			out.LabeledPaths = append(out.LabeledPaths, LabeledPath{Path: itemsPath + "/" + strconv.Itoa(i), Labels: Labels{Secrecy: nonNil(l.Secrecy), Integrity: nonNil(l.Integrity)}})
+		}
+	}
+	return out
 }
 
 // MarshalJSON writes the one ABI shape the answer is: {"items": ...} or {"labeled_paths": ...}.

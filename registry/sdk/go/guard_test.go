@@ -27,6 +27,23 @@ func TestResponseLabelsIsOneABIShape(t *testing.T) {
 	}
 }
 
+func TestLabeledItemsSaysTheCommonLabelsOnce(t *testing.T) {
+	pub := Labels{Integrity: []string{"contributor"}}
+	each := []Labels{{Secrecy: []string{"private:o/a"}, Integrity: []string{"contributor"}}, pub, {Secrecy: []string{}, Integrity: []string{"contributor"}}, {Secrecy: []string{"x", "y"}}, pub}
+	want := `{"labeled_paths":[{"path":"/items/0","labels":{"secrecy":["private:o/a"],"integrity":["contributor"]}},{"path":"/items/3","labels":{"secrecy":["x","y"],"integrity":[]}}],"default_labels":{"secrecy":[],"integrity":["contributor"]},"items_path":"/items"}`
+	if got := marshal(t, NewLabeledItems("/items", each)); got != want {
+		t.Errorf("got %s, want %s", got, want)
+	}
+	// Tags that would read alike joined with a separator are different labels.
+	odd := []Labels{{Secrecy: []string{"a\x00b"}}, {Secrecy: []string{"a", "b"}}, {Secrecy: []string{"a", "b"}}}
+	if got, want := marshal(t, NewLabeledItems("", odd)), `{"labeled_paths":[{"path":"/0","labels":{"secrecy":["a\u0000b"],"integrity":[]}}],"default_labels":{"secrecy":["a","b"],"integrity":[]},"items_path":""}`; got != want {
+		t.Errorf("got %s, want %s", got, want)
+	}
+	if got, want := marshal(t, NewLabeledItems("/items", nil)), `{"labeled_paths":[],"items_path":"/items"}`; got != want {
+		t.Errorf("none: got %s, want %s", got, want)
+	}
+}
+
 func TestRequiredNamesTheField(t *testing.T) {
 	c := Call{ToolName: "get_file", ToolArgs: map[string]any{"path": "a", "n": 2.0}}
 	if v, err := c.Required("path"); err != nil || v != "a" {

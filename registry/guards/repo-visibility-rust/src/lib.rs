@@ -2,7 +2,7 @@
 use std::collections::HashMap;
 
 use mcpg_guard::{
-    call_backend, export_guard, json, log, result_json, AgentLabels, Call, Guard, LabeledPath, Labels, ResourceLabels,
+    call_backend, export_guard, json, log, result_json, AgentLabels, Call, Guard, Labels, ResourceLabels,
     ResponseLabels, Value, READ, READ_WRITE, WRITE,
 };
 
@@ -125,8 +125,8 @@ impl Guard for RepoVisibility {
             None => return Ok(None),
         };
         let repo = repo_of(call);
-        let mut paths = Vec::new();
-        for (i, item) in items.iter().enumerate() {
+        let mut each = Vec::with_capacity(items.len());
+        for item in items.iter() {
             // A search result names its repository; a listing belongs to the repository in the arguments.
             let name = item.get("full_name").and_then(Value::as_str).map(str::to_string).unwrap_or_else(|| repo.clone());
             let secrecy = match item.get("private") {
@@ -139,9 +139,9 @@ impl Guard for RepoVisibility {
                 }
                 _ => self.secrecy_of(&name),
             };
-            paths.push(LabeledPath { path: format!("{}/{}", items_path, i), labels: Labels { secrecy, integrity: item_integrity(item) } });
+            each.push(Labels { secrecy, integrity: item_integrity(item) });
         }
-        Ok(Some(ResponseLabels::Paths { labeled_paths: paths, default_labels: None, items_path: items_path.to_string() }))
+        Ok(Some(ResponseLabels::labeled_items(items_path, each)))
     }
 }
 

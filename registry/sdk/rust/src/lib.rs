@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 pub use serde_json::{json, Value};
 
 /// Secrecy (who may see) and integrity (who vouches) tags.
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Labels {
     pub secrecy: Vec<String>,
     pub integrity: Vec<String>,
@@ -83,6 +83,34 @@ pub enum ResponseLabels {
         items_path: String,
     },
     Items { items: Vec<Item> },
+}
+
+impl ResponseLabels {
+    /// Labels for every item of the collection at `items_path`, item i with `each[i]`. Written
+    /// small: the labels most items have once, as `default_labels`, and a labeled path for each
+    /// item whose labels differ (the gateway gives an item with no path the default labels, so
+    /// this says the same as a path for every item).
+    pub fn labeled_items(items_path: &str, each: Vec<Labels>) -> ResponseLabels {
+        let mut counts: std::collections::HashMap<&Labels, usize> = std::collections::HashMap::new();
+        let mut common: Option<&Labels> = None;
+        let mut best = 0;
+        for l in &each {
+            let c = counts.entry(l).or_insert(0);
+            *c += 1;
+            if *c > best {
+                best = *c;
+                common = Some(l);
+            }
+        }
+        let default_labels = common.cloned();
+        let labeled_paths = each
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| Some(*l) != default_labels.as_ref())
+            .map(|(i, l)| LabeledPath { path: format!("{}/{}", items_path, i), labels: l.clone() })
+            .collect();
+        ResponseLabels::Paths { labeled_paths, default_labels, items_path: items_path.to_string() }
+    }
 }
 
 /// The input of `label_resource` and `label_response`.
@@ -348,6 +376,24 @@ mod tests {
         let call = Call { tool_name: "delete_issue".to_string(), tool_args: json!({ "n": 1 }), ..Call::default() };
         assert_eq!(call.required("id"), Err("delete_issue: missing required field tool_args.id".to_string()));
         assert_eq!(call.required("n"), Err("delete_issue: field tool_args.n is not a string".to_string()));
+    }
+
+    #[test]
+    fn labeled_items_say_the_common_labels_once() {
+        let public = Labels::new(&[], &["contributor"]);
+        let each = vec![Labels::new(&["private:o/a"], &["contributor"]), public.clone(), public.clone(), Labels::new(&["x"], &[])];
+        assert_eq!(
+            serde_json::to_value(&ResponseLabels::labeled_items("/items", each)).unwrap(),
+            json!({
+                "labeled_paths": [
+                    { "path": "/items/0", "labels": { "secrecy": ["private:o/a"], "integrity": ["contributor"] } },
+                    { "path": "/items/3", "labels": { "secrecy": ["x"], "integrity": [] } }
+                ],
+                "default_labels": { "secrecy": [], "integrity": ["contributor"] },
+                "items_path": "/items"
+            })
+        );
+        assert_eq!(serde_json::to_value(&ResponseLabels::labeled_items("", vec![])).unwrap(), json!({ "labeled_paths": [], "items_path": "" }));
     }
 
     #[test]
