@@ -30,8 +30,22 @@ export class ResponseShapeError extends Error {}
  */
 export const MAX_READ_DEPTH = 100;
 
+/**
+ * Why a guard's labeling is not trusted for the result's JSON text, or undefined. A text nested
+ * deeper than MAX_READ_DEPTH is past what guards read: an answer of nothing does not label it by
+ * its resource, and beside structured content the guard may have read that instead (the SDKs take
+ * it when the text is not a document they can read).
+ */
+export function pastGuardsRead(result: Result, labeling: ResponseLabeling): string | undefined {
+  const structured = isObject(result.structuredContent);
+  if ((labeling.kind !== 'whole' && !structured) || !deeperThanGuardsRead(result)) return undefined;
+  const what = labeling.kind === 'whole' ? 'answered nothing for' : 'labeled';
+  const why = structured ? 'it may have read the structured content beside it instead' : 'it is not labeled by its resource alone';
+  return `${what} a response whose JSON text is nested deeper than ${MAX_READ_DEPTH} levels, past what guards read: ${why}`;
+}
+
 /** Whether the result's first text block is JSON nested deeper than MAX_READ_DEPTH. */
-export function deeperThanGuardsRead(result: Result): boolean {
+function deeperThanGuardsRead(result: Result): boolean {
   // Only a text that may be a document is scanned (a long plain text is not).
   const text = documentText(result);
   return text !== undefined && deeperThan(text, MAX_READ_DEPTH) && jsonText(result) !== undefined;

@@ -8,7 +8,7 @@ import { PayloadError, parseAgent, parseResource, parseResponse } from './payloa
 import { guardPolicy } from './policy.ts';
 import { ASYNC_WASI } from './wasi.ts';
 import { METERING_VERSION, type ModuleInfo, WasmFormatError, inspect, instrument } from './wasm-binary.ts';
-import { MAX_READ_DEPTH, type ResponseLabeling, deeperThanGuardsRead } from '../difc/response.ts';
+import { type ResponseLabeling, pastGuardsRead } from '../difc/response.ts';
 
 /** Keeps bytes derived from others (the metered module): `make` runs only when it has none. */
 export type Derived = (key: string, make: () => Uint8Array) => Uint8Array;
@@ -150,10 +150,8 @@ export class WasmGuard implements Guard {
 
   async labelResponse(tool: string, args: Record<string, unknown>, result: unknown, backend: BackendCall): Promise<ResponseLabeling> {
     const labeling = await this.#invoke('label_response', { tool_name: tool, tool_args: args, tool_result: result }, backend, parseResponse);
-    // Nothing labels the response by its resource: not when the guard could not have read its text.
-    if (labeling.kind === 'whole' && deeperThanGuardsRead(result as Record<string, unknown>)) {
-      throw this.#failure(`label_response answered nothing for a response whose JSON text is nested deeper than ${MAX_READ_DEPTH} levels, past what guards read: it is not labeled by its resource alone`, new GuardAnswerError());
-    }
+    const past = pastGuardsRead(result as Record<string, unknown>, labeling);
+    if (past) throw this.#failure(`label_response ${past}`, new GuardAnswerError());
     return labeling;
   }
 

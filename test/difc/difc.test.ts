@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { decideAfter, decideBefore } from '../../src/difc/decide.ts';
 import { AgentState, check } from '../../src/difc/evaluator.ts';
-import { MAX_READ_DEPTH, ResponseShapeError, deeperThanGuardsRead, split } from '../../src/difc/response.ts';
+import { MAX_READ_DEPTH, type ResponseLabeling, ResponseShapeError, pastGuardsRead, split } from '../../src/difc/response.ts';
 
 const L = (secrecy: string[] = [], integrity: string[] = []) => ({ secrecy, integrity });
 const json = (doc: unknown) => ({ content: [{ type: 'text', text: JSON.stringify(doc) }] });
@@ -180,15 +180,26 @@ describe('responses', () => {
 describe('a response too deep for guards to read', () => {
   const text = (t: string) => ({ content: [{ type: 'text', text: t }] });
   const nested = (levels: number) => `{"a":${'['.repeat(levels - 1)}${']'.repeat(levels - 1)}}`;
+  const whole = { kind: 'whole' } as const;
+  const deep = (result: Record<string, unknown>) => pastGuardsRead(result, whole) !== undefined;
   it(`is a JSON text nested deeper than ${MAX_READ_DEPTH} levels, counted outside strings, in the first text block`, () => {
-    expect(deeperThanGuardsRead(text(nested(MAX_READ_DEPTH)))).toBe(false);
-    expect(deeperThanGuardsRead(text(nested(MAX_READ_DEPTH + 1)))).toBe(true);
-    expect(deeperThanGuardsRead(text(` \n${nested(MAX_READ_DEPTH + 1)}`))).toBe(true);
+    expect(deep(text(nested(MAX_READ_DEPTH)))).toBe(false);
+    expect(deep(text(nested(MAX_READ_DEPTH + 1)))).toBe(true);
+    expect(deep(text(` \n${nested(MAX_READ_DEPTH + 1)}`))).toBe(true);
     // Brackets inside strings (escaped quotes too) are text, not nesting.
-    expect(deeperThanGuardsRead(text(JSON.stringify({ s: `\\"${'['.repeat(500)}` })))).toBe(false);
+    expect(deep(text(JSON.stringify({ s: `\\"${'['.repeat(500)}` })))).toBe(false);
     // Not JSON: delivered as the text it is, which no guard reads as a document either.
-    expect(deeperThanGuardsRead(text(`${'['.repeat(500)} not JSON`))).toBe(false);
-    expect(deeperThanGuardsRead({ content: [{ type: 'text', text: 'plain' }, { type: 'text', text: nested(500) }] })).toBe(false);
-    expect(deeperThanGuardsRead({ structuredContent: JSON.parse(nested(500)) as object })).toBe(false);
+    expect(deep(text(`${'['.repeat(500)} not JSON`))).toBe(false);
+    expect(deep({ content: [{ type: 'text', text: 'plain' }, { type: 'text', text: nested(500) }] })).toBe(false);
+    expect(deep({ structuredContent: JSON.parse(nested(500)) as object })).toBe(false);
+  });
+
+  it('is not trusted labeled by paths either beside structured content, which the guard may have read instead', () => {
+    const paths: ResponseLabeling = { kind: 'paths', paths: [{ path: '/a', labels: L([]) }] };
+    const structuredContent = { items: [] };
+    expect(pastGuardsRead(text(nested(MAX_READ_DEPTH + 1)), paths)).toBeUndefined();
+    expect(pastGuardsRead({ ...text(nested(MAX_READ_DEPTH + 1)), structuredContent }, paths)).toMatch(/labeled a response whose JSON text is nested deeper than 100 levels, past what guards read: it may have read the structured content beside it instead/);
+    expect(pastGuardsRead({ ...text(nested(MAX_READ_DEPTH)), structuredContent }, paths)).toBeUndefined();
+    expect(pastGuardsRead(text(nested(MAX_READ_DEPTH + 1)), whole)).toMatch(/answered nothing for .*: it is not labeled by its resource alone/);
   });
 });

@@ -204,6 +204,18 @@ describe('hostile corpus, through mcpg run', () => {
           else expect(JSON.parse(a.result!.content[0]!.text)).toMatchObject({ items: [{ full_name: 'octo/public' }] });
         }
         await normal();
+        // Items in structured content beside a text that is not JSON, though it starts like it
+        // (a summary, a number JSON does not write, a raw tab): the gateway labels the structured
+        // content, so the guard must read that too, not answer nothing (which labels it all public).
+        const structured = JSON.stringify({ items: [{ full_name: 'octo/secret', private: true }, { full_name: 'octo/public', private: false }] });
+        for (const reply of ['[INFO] 2 repositories', '{"items":[{"full_name":"octo/public","private":false,"n":01}]}', '{"items":[{"full_name":"octo/public","private":false,"note":"a\tb"}]}']) {
+          const n = ++id;
+          gw.send({ jsonrpc: '2.0', id: n, method: 'tools/call', params: { name: 'github___search_repositories', arguments: { query: 'user:octo', reply, structured } } });
+          const a = (await gw.answer(n)) as { result?: { structuredContent?: unknown } };
+          expect(JSON.stringify(a.result), reply).not.toContain('octo/secret');
+          expect(a.result?.structuredContent, reply).toEqual({ items: [{ full_name: 'octo/public', private: false }] });
+        }
+        await normal();
         // Invalid UTF-8 on the wire (an SDK client cannot send it): read as U+FFFD, then labeled.
         gw.send(Buffer.concat([Buffer.from('{"jsonrpc":"2.0","id":"utf8","method":"tools/call","params":{"name":"github___list_issues","arguments":{"owner":"octo","repo":"'), Buffer.from([0xff, 0xfe, 0xc3]), Buffer.from('"}}}\n')]));
         expect(await gw.answer('utf8')).toHaveProperty('result');

@@ -84,11 +84,17 @@ describe('AssemblyScript SDK JSON (a test guard built from source)', () => {
     expect(await echoed(g, 'json', {}, text(JSON.stringify(doc)))).toEqual(doc);
   });
 
-  it('gives back a text\'s strings as JSON even where the text held raw control characters (which the parser lets pass)', async () => {
+  it('reads a text as a document exactly when JSON.parse does: numbers and strings as JSON writes them, and nothing else', async () => {
     const g = await guard();
-    // JSON as a server might write it: a raw tab, U+0001 and U+0002 inside its strings.
-    const raw = '{"note":"a\tb\u0001c","list":["x\u0002"]}';
-    expect(await echoed(g, 'json', {}, text(raw))).toEqual({ note: 'a\tb\u0001c', list: ['x\u0002'] });
+    // What JSON.parse (and Go's and Rust's parsers) refuse: a raw control character in a string,
+    // numbers JSON does not write. The gateway reads such a text as no document, so must the guard.
+    const refused = ['{"note":"a\tb"}', '{"list":["x\u0002"]}', '{"k\u0001":1}', '[01]', '[-01]', '[1.]', '[.5]', '[+1]', '[-]', '[1e]', '[1.5e+]', '[0x10]', '[00]'];
+    const valid = ['[0.5e-3]', '[1E+2]', '[-1.25e-7]', '[12345678901234567890]', '[0, 10, 100]', '{"x\\u0001 \\t":"\\u001f\u007f"}'];
+    for (const t of refused) {
+      expect(() => JSON.parse(t)).toThrow();
+      expect(await g.labelResponse('json', {}, text(t), backend), t).toEqual({ kind: 'whole' });
+    }
+    for (const t of valid) expect(await echoed(g, 'json', {}, text(t)), t).toEqual(JSON.parse(t));
   });
 
   it('parses each text afresh after one that was not JSON: too deep, or broken off inside arrays and objects', async () => {

@@ -246,7 +246,10 @@ describe(`repo-visibility guard (${language}, built from source) through mcpg ru
   it('labels the items of structured content where the text is not JSON, as the gateway reads them', async () => {
     const { guard, backend } = await publicGuard();
     const structuredContent = { items: [{ full_name: 'o/secret', private: true }, { full_name: 'o/public', private: false }] };
-    for (const text of ['2 repositories', '', ' \u00a0{"items":[]}']) {
+    // Texts that start like JSON and are not (a summary, a number JSON does not write, a raw tab in
+    // a string): the gateway's JSON.parse refuses them, so the SDKs do too and read the structured content.
+    const decoys = ['[INFO] 2 repositories', '{"items":[{"full_name":"o/x","private":false,"n":01}]}', '{"items":[{"full_name":"o/x","private":false,"note":"a\tb"}]}'];
+    for (const text of ['2 repositories', '', ' \u00a0{"items":[]}', ...decoys]) {
       const result = { content: [{ type: 'text', text }], structuredContent };
       const labeling = await guard.labelResponse('search_repositories', {}, result, backend);
       expect(itemSecrecy(result, labeling), `beside ${JSON.stringify(text)}`).toEqual([['private:o/secret'], []]);
@@ -254,6 +257,11 @@ describe(`repo-visibility guard (${language}, built from source) through mcpg ru
     // A JSON text first is the document, as the gateway reads it: the structured content is not.
     const labeling = await guard.labelResponse('search_repositories', {}, { content: [{ type: 'text', text: '{"items":[]}' }], structuredContent }, backend);
     expect(labeling.kind === 'paths' ? labeling.paths : labeling.kind).toEqual([]);
+    // Unless that text is nested past what every guard reads: the guard may have read the structured content instead.
+    const deep = `{"items":[],"deep":${'['.repeat(200)}${']'.repeat(200)}}`;
+    await expect(guard.labelResponse('search_repositories', {}, { content: [{ type: 'text', text: deep }], structuredContent }, backend)).rejects.toThrow(
+      /nested deeper than 100 levels, past what guards read: it may have read the structured content beside it instead/,
+    );
   });
 
   it('serves concurrent calls from a pool of instances, each told the policy', async () => {

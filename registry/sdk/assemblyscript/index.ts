@@ -1,6 +1,6 @@
 // The mcpg guard SDK for AssemblyScript: ABI plumbing, labels, backend calls and logging.
 // A guard author writes labelAgent, labelResource and labelResponse; the build adds the exports.
-import { Kind, NOT_A_DOCUMENT, Value, Writer, parseBuffer, parseBytes, parseError, takeParsed } from "./json";
+import { Kind, Value, Writer, parseBuffer, parseBytes, parseError, takeParsed } from "./json";
 export { MAX_DEPTH, Value, parse, parseBytes, parseError } from "./json";
 
 // @ts-ignore: decorator
@@ -234,8 +234,10 @@ export function callBackend(tool: string, args: Value): Value | null {
 
 /**
  * The document of an MCP tool result, as the gateway finds it to label its items: the first text
- * block parsed as JSON when it starts with an object or array (null when that is not JSON this
- * SDK reads), else the structured content when it is an object; else null (never an abort).
+ * block when it is a JSON object or array, else the structured content when it is an object;
+ * else null (never an abort). The parser reads JSON as strictly as the gateway's JSON.parse, so
+ * both take the same document (a text nested deeper than MAX_DEPTH aside, which the gateway
+ * withholds beside structured content).
  */
 export function resultJson(result: Value): Value | null {
   const content = result.get("content");
@@ -244,8 +246,7 @@ export function resultJson(result: Value): Value | null {
   if (text != null && text.isString) {
     // Parsed from its UTF-8 bytes (unescaped once): a long text is never decoded into a string.
     const doc = text.parseJson(true);
-    // Only a text that is no object or array leaves the structured content to be the document.
-    if (doc != null || parseError != NOT_A_DOCUMENT) return doc;
+    if (doc != null) return doc;
   }
   const structured = result.get("structuredContent");
   return structured != null && structured.isObject ? structured : null;

@@ -98,16 +98,11 @@ export class Value {
     }
     return parseIn(buf, at, len);
   }
-  /**
-   * A parsed string not read yet is written as the bytes it came from: true when it was. Not one
-   * holding raw control characters (the parser lets them pass in a text's strings, JSON does not):
-   * that one is written escaped, as any other string.
-   */
+  /** A parsed string not read yet is written as the bytes it came from: true when it was. */
   writeParsed(w: Writer): bool {
     const src = this.src;
     if (src == null) return false;
     const from = changetype<usize>(src) + <usize>this.at;
-    for (let i = 0; i < this.len; i++) if (load<u8>(from + <usize>i) < 0x20) return false;
     w.byte(0x22);
     w.raw(from, this.len);
     w.byte(0x22);
@@ -322,21 +317,23 @@ export const NOT_A_DOCUMENT = "not a JSON object or array";
 
 /** What Parser.escaped ends with. */
 /**
- * The first quote or backslash from `p` (before `end`), or `end`: eight bytes at a time (a
- * megabyte's text is mostly runs between them), then byte by byte within the eight that hold one.
+ * The first byte from `p` (before `end`) that ends a run of a string's plain bytes: a quote, a
+ * backslash or a control character (which JSON does not allow raw); `end` when none. Eight bytes
+ * at a time (a megabyte's text is mostly such runs), then byte by byte within the eight.
  */
-function quoteOrBackslash(p: usize, end: usize): usize {
+function runEnd(p: usize, end: usize): usize {
   while (p + 8 <= end) {
     const x = load<u64>(p);
     const q = x ^ 0x2222222222222222;
     const b = x ^ 0x5c5c5c5c5c5c5c5c;
-    // A byte of q or b is zero where x has a quote or a backslash (exact for whether any is).
-    if ((((q - 0x0101010101010101) & ~q) | ((b - 0x0101010101010101) & ~b)) & 0x8080808080808080) break;
+    // A byte of q or b is zero where x has a quote or a backslash; x - 0x20.. borrows into the
+    // top bit of a byte below 0x20 (each test exact for whether any byte is one).
+    if ((((q - 0x0101010101010101) & ~q) | ((b - 0x0101010101010101) & ~b) | ((x - 0x2020202020202020) & ~x)) & 0x8080808080808080) break;
     p += 8;
   }
   while (p < end) {
     const c = load<u8>(p);
-    if (c == 0x22 || c == 0x5c) return p;
+    if (c == 0x22 || c == 0x5c || c < 0x20) return p;
     p++;
   }
   return end;
@@ -405,25 +402,52 @@ class Parser {
     if (this.word("null")) return Value.null();
     return this.number();
   }
+  /**
+   * A number as JSON writes one, and only that (as JSON.parse, Go and serde read them): an
+   * optional minus, 0 or digits without a leading zero, then optionally a point and digits, then
+   * optionally e, a sign and digits.
+   */
   number(): Value {
     const start = this.p;
-    let digits = true;
-    while (this.p < this.end) {
-      const c = load<u8>(this.p);
-      if (c >= 0x30 && c <= 0x39) this.p++;
-      else if (c == 0x2d || c == 0x2b || c == 0x2e || c == 0x65 || c == 0x45) { if (c != 0x2d || this.p != start) digits = false; this.p++; }
-      else break;
+    if (this.p < this.end && load<u8>(this.p) == 0x2d) this.p++;
+    if (!this.isDigit()) {
+      if (this.p == start) return this.fail(this.p < this.end ? "unexpected character" : "unexpected end");
+      return this.fail("invalid number");
     }
-    if (start == this.p) return this.fail(this.p < this.end ? "unexpected character" : "unexpected end");
+    if (load<u8>(this.p) == 0x30) this.p++;
+    else this.digits();
+    let integer = true;
+    if (this.p < this.end && load<u8>(this.p) == 0x2e) {
+      this.p++;
+      integer = false;
+      if (!this.digits()) return this.fail("invalid number");
+    }
+    if (this.p < this.end && (load<u8>(this.p) | 0x20) == 0x65) {
+      this.p++;
+      integer = false;
+      if (this.p < this.end && (load<u8>(this.p) == 0x2b || load<u8>(this.p) == 0x2d)) this.p++;
+      if (!this.digits()) return this.fail("invalid number");
+    }
     // A plain integer of up to 15 digits is exact in an f64: read without making a string.
     const neg = load<u8>(start) == 0x2d;
     const n = <i32>(this.p - start) - (neg ? 1 : 0);
-    if (digits && n > 0 && n <= 15) {
+    if (integer && n <= 15) {
       let x: f64 = 0;
       for (let q = start + (neg ? 1 : 0); q < this.p; q++) x = x * 10 + <f64>(load<u8>(q) - 0x30);
       return Value.num(neg ? -x : x);
     }
     return Value.num(parseFloat(String.UTF8.decodeUnsafe(start, <i32>(this.p - start))));
+  }
+  isDigit(): bool {
+    if (this.p >= this.end) return false;
+    const c = load<u8>(this.p);
+    return c >= 0x30 && c <= 0x39;
+  }
+  /** Moves past a run of digits: false when there was none. */
+  digits(): bool {
+    const from = this.p;
+    while (this.isDigit()) this.p++;
+    return this.p > from;
   }
   /** An object's key: short ASCII keys come from the table of keys seen (see internedKey). */
   string(): string {
@@ -451,17 +475,18 @@ class Parser {
   }
   /**
    * The common case, a string without escapes: from the opening quote, moves past the closing
-   * one and returns the length between; -1 (the cursor at a backslash or the end) otherwise.
+   * one and returns the length between; -1 (the cursor at a backslash, a control character or
+   * the end) otherwise.
    */
   plain(): i32 {
     this.p++;
     const start = this.p;
-    this.p = quoteOrBackslash(this.p, this.end);
+    this.p = runEnd(this.p, this.end);
     if (this.p < this.end && load<u8>(this.p) == 0x22) { this.p++; return <i32>(this.p - 1 - start); }
     return -1;
   }
   /**
-   * A string with escapes, from `start` (the cursor at its first backslash) past its closing
+   * A string with escapes, from `start` (the cursor where plain() stopped) past its closing
    * quote; unescaped into `w` when given, as UTF-8 (building strings per escape is quadratic, and
    * tool results are JSON text inside JSON). ESC_FAILED after a parse error; ESC_LONG once the
    * cursor passes `stop` (when not 0).
@@ -475,9 +500,13 @@ class Parser {
         this.p++;
         return ESC_DONE;
       }
+      if (c < 0x20) {
+        this.fail("a control character in a string");
+        return ESC_FAILED;
+      }
       if (c != 0x5c) {
         const from = this.p;
-        this.p = quoteOrBackslash(this.p, this.end);
+        this.p = runEnd(this.p, this.end);
         if (w != null) w.raw(from, <i32>(this.p - from));
         continue;
       }

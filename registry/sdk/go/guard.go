@@ -182,8 +182,8 @@ func ptrOf(b []byte) int32 {
 var ErrBackend = errors.New("call_backend failed")
 
 // ResultJSON decodes the document of an MCP tool result into v, as the gateway finds it to label
-// its items: the first text block when it starts with a JSON object or array, else the structured
-// content when it is an object.
+// its items: the first text block when it is a JSON object or array, else the structured content
+// when it is an object.
 //
 // The gateway reads that document with JSON.parse, where keys match exactly; encoding/json
 // matches a struct's fields ignoring case, so a document with "items" and "ITEMS" (or "private"
@@ -200,7 +200,7 @@ func ResultJSON(result json.RawMessage, v any) error {
 		json.Unmarshal(content[0]["type"], &kind) == nil && kind == "text" && json.Unmarshal(content[0]["text"], &text) == nil
 	var raw []byte
 	switch {
-	case isText && startsDocument(text):
+	case isText && startsDocument(text) && json.Valid([]byte(text)):
 		raw = []byte(text)
 	case len(r["structuredContent"]) > 0 && r["structuredContent"][0] == '{':
 		raw = r["structuredContent"]

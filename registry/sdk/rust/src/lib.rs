@@ -234,18 +234,18 @@ pub mod fake {
 }
 
 /// The document of an MCP tool result, as the gateway finds it to label its items: the first
-/// text block parsed as JSON when it starts with an object or array (`None` when that is not JSON
-/// serde_json reads), else the structured content when it is an object; else `None`.
+/// text block when it is a JSON object or array, else the structured content when it is an
+/// object; else `None`.
 pub fn result_json(result: &Value) -> Option<Value> {
     let first = result.get("content").and_then(|c| c.get(0));
     let text = first
         .filter(|b| b.get("type").and_then(Value::as_str) == Some("text"))
         .and_then(|b| b.get("text"))
         .and_then(Value::as_str);
-    if let Some(text) = text.filter(|t| t.trim_start_matches([' ', '\t', '\r', '\n']).starts_with(['{', '['])) {
-        return serde_json::from_str(text).ok();
-    }
-    result.get("structuredContent").filter(|v| v.is_object()).cloned()
+    let doc = text
+        .filter(|t| t.trim_start_matches([' ', '\t', '\r', '\n']).starts_with(['{', '[']))
+        .and_then(|t| serde_json::from_str(t).ok());
+    doc.or_else(|| result.get("structuredContent").filter(|v| v.is_object()).cloned())
 }
 
 // ---- ABI plumbing: used by the exports `export_guard!` writes.
