@@ -55,7 +55,13 @@ export function decideAfter(mode: Mode, agent: AgentState, result: Record<string
     if (split.rest) agent.absorb(split.rest.labels);
     return { result, withheld: 0, total, violations: [], absorbed: agent.labels };
   }
-  const verdicts = split.items.map((item) => check(agent.labels, item.labels, 'read'));
+  // Items labeled alike (a collection's default labels, one object) are checked once.
+  const checked = new Map<Labels, Violation[]>();
+  const verdicts = split.items.map((item) => {
+    let verdict = checked.get(item.labels);
+    if (!verdict) checked.set(item.labels, (verdict = check(agent.labels, item.labels, 'read')));
+    return verdict;
+  });
   const restBlocked = split.rest ? check(agent.labels, split.rest.labels, 'read') : [];
   const blocked = verdicts.filter((v) => v.length > 0);
   if (!blocked.length && !restBlocked.length) return { result, withheld: 0, total, violations: [] };
