@@ -964,16 +964,14 @@ export class Session implements Agent {
   }
 
   /** A guard's labeling, timed for the metrics and a child span of the call's. */
-  async #timed<T>(call: Call, stage: 'label_resource' | 'label_response', label: () => Promise<T>): Promise<T> {
+  #timed<T>(call: Call, stage: 'label_resource' | 'label_response', label: () => Promise<T>): Promise<T> {
     const { metrics, tracing } = this.#gateway;
     const { route } = call;
+    // Neither metrics nor tracing: the guard's own promise, with no wrapper's ticks a call.
     if (!metrics && !(tracing && call.trace)) return label();
     const started = performance.now();
-    try {
-      return tracing && call.trace ? await tracing.child(call.trace.context, `${stage} ${route.guard.name}`, 'internal', { 'mcpg.guard': route.guard.name }, label) : await label();
-    } finally {
-      metrics?.guard(route.backend.name, route.guard.name, stage, (performance.now() - started) / 1000);
-    }
+    const labeled = tracing && call.trace ? tracing.child(call.trace.context, `${stage} ${route.guard.name}`, 'internal', { 'mcpg.guard': route.guard.name }, label) : label();
+    return labeled.finally(() => metrics?.guard(route.backend.name, route.guard.name, stage, (performance.now() - started) / 1000));
   }
 
   /** The guard's call_backend: to its own server (or mcpg's host tools), outside DIFC, audited. */
