@@ -315,7 +315,6 @@ export let parseError: string = "";
 /** parseError when `parseJson(true)` met a text that does not start with an object or array. */
 export const NOT_A_DOCUMENT = "not a JSON object or array";
 
-/** What Parser.escaped ends with. */
 /**
  * The first byte from `p` (before `end`) that ends a run of a string's plain bytes: a quote, a
  * backslash or a control character (which JSON does not allow raw); `end` when none. Eight bytes
@@ -339,6 +338,7 @@ function runEnd(p: usize, end: usize): usize {
   return end;
 }
 
+/** What Parser.escaped ends with. */
 const ESC_FAILED: i32 = 0;
 const ESC_DONE: i32 = 1;
 const ESC_LONG: i32 = 2;

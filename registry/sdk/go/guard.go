@@ -198,18 +198,19 @@ func ResultJSON(result json.RawMessage, v any) error {
 	var kind, text string
 	isText := json.Unmarshal(r["content"], &content) == nil && len(content) > 0 &&
 		json.Unmarshal(content[0]["type"], &kind) == nil && kind == "text" && json.Unmarshal(content[0]["text"], &text) == nil
+	// The document decoded once as it is (for the case check), then into v.
 	var raw []byte
+	var doc any
 	switch {
-	case isText && startsDocument(text) && json.Valid([]byte(text)):
+	case isText && startsDocument(text) && json.Unmarshal([]byte(text), &doc) == nil:
 		raw = []byte(text)
 	case len(r["structuredContent"]) > 0 && r["structuredContent"][0] == '{':
 		raw = r["structuredContent"]
+		if err := json.Unmarshal(raw, &doc); err != nil {
+			return err
+		}
 	default:
 		return errors.New("no JSON document: neither a JSON text first nor structured content")
-	}
-	var doc any
-	if err := json.Unmarshal(raw, &doc); err != nil {
-		return err
 	}
 	if key := foldedTwice(doc); key != "" {
 		panic(fmt.Sprintf("the tool's JSON has keys that differ only in case (%q): the gateway and the guard would read different members", key))
