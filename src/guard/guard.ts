@@ -19,6 +19,12 @@ export interface AgentAnswer {
 export interface ResourceAnswer {
   resource: Labels & { description: string };
   operation: Operation;
+  /**
+   * The guard labels the whole response with the resource's labels, whatever it holds (its
+   * `"response": "resource"`): the gateway does not ask label_response, and the response is
+   * not copied into the guard to be read.
+   */
+  wholeResponse?: true;
 }
 
 /**
@@ -31,6 +37,7 @@ export interface Guard {
   readonly passthrough?: boolean;
   labelAgent(policy: unknown, backend: BackendCall): Promise<AgentAnswer>;
   labelResource(tool: string, args: Record<string, unknown>, backend: BackendCall): Promise<ResourceAnswer>;
+  /** Asked for every response, unless labelResource answered `wholeResponse`. */
   labelResponse(
     tool: string,
     args: Record<string, unknown>,

@@ -16,6 +16,8 @@ const agentSchema = z.object({ agent: labels, difc_mode: z.enum(MODES).optional(
 const resourceSchema = z.object({
   resource: labels,
   operation: z.enum(OPERATIONS as [Operation, ...Operation[]]),
+  // The response takes the resource's labels, unread: label_response is not asked.
+  response: z.literal('resource').optional(),
 });
 const responseSchema = z.union([
   z.object({ items: z.array(z.object({ data: z.unknown(), labels })) }),
@@ -49,7 +51,7 @@ export function parseAgent(text: string): AgentAnswer {
 
 export function parseResource(text: string): ResourceAnswer {
   const r = parse(resourceSchema, text);
-  return { resource: { description: r.resource.description ?? '', ...plain(r.resource) }, operation: r.operation };
+  return { resource: { description: r.resource.description ?? '', ...plain(r.resource) }, operation: r.operation, ...(r.response && { wholeResponse: true }) };
 }
 
 export function parseResponse(text: string | null): ResponseLabeling {

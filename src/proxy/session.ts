@@ -6,7 +6,7 @@ import { decideAfter, decideBefore, shownViolations } from '../difc/decide.ts';
 import { type AgentState, type Violation, check, describe } from '../difc/evaluator.ts';
 import type { Labels } from '../difc/labels.ts';
 import { format } from '../difc/labels.ts';
-import { ResponseShapeError, split } from '../difc/response.ts';
+import { type ResponseLabeling, ResponseShapeError, split } from '../difc/response.ts';
 import type { BackendCall, ResourceAnswer } from '../guard/guard.ts';
 import { McpgError, errorMessage } from '../shared/errors.ts';
 import { logger } from '../shared/log.ts';
@@ -43,6 +43,8 @@ const MAX_ELICITATIONS = 1000;
 const MAX_WATCHED = 32;
 /** Times a server may answer input_required to one request before mcpg stops asking. */
 const MAX_SERVER_ROUNDS = 8;
+/** The labeling of a response its guard labeled with the resource when it labeled the call. */
+const WHOLE_RESPONSE: ResponseLabeling = { kind: 'whole' };
 
 /** One request of the agent's that carries a server's data back: it passes `#through`. */
 interface Call {
@@ -786,7 +788,8 @@ export class Session implements Agent {
 
     let after;
     try {
-      const labeling = await this.#timed(call, 'label_response', () => route.guard.labelResponse(tool, args, result, backend));
+      // A guard that labeled the response with the resource, unread, is not asked again.
+      const labeling = answer.wholeResponse ? WHOLE_RESPONSE : await this.#timed(call, 'label_response', () => route.guard.labelResponse(tool, args, result, backend));
       after = decideAfter(route.mode, agent, result, split(result, answer.resource, labeling), answer.operation);
     } catch (err) {
       const stage = err instanceof ResponseShapeError ? 'malformed response labels' : 'label_response';

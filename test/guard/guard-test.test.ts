@@ -32,7 +32,7 @@ expect = { resource = { description = "list_issues on octo/r", secrecy = ["priva
 name = "a wrong expectation"
 fn = "label_resource"
 input = { tool_name = "create_issue", tool_args = { owner = "octo", repo = "r" } }
-expect = { resource = { description = "create_issue on octo/r", secrecy = [], integrity = ["contributor"] }, operation = "write" }
+expect = { resource = { description = "create_issue on octo/r", secrecy = [], integrity = ["contributor"] }, operation = "write", response = "resource" }
 
 [[case]]
 name = "an unreadable policy is an error"

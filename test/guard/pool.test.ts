@@ -59,6 +59,8 @@ describe('a failure costs one call: the next call gets a fresh instance', () => 
 
   it('a trap, a memory grow past the cap, an oversized answer, invalid JSON and wrong types each fail only their call', async () => {
     const bad = '{"resource":{"secrecy":"private","integrity":[]},"operation":"read"}';
+    // "response" says only "resource" (the response takes the call's labels), nothing else.
+    const unknownResponse = '{"resource":{"secrecy":[],"integrity":[]},"operation":"read","response":"items"}';
     const cases: [string, RegExp][] = [
       ['unreachable', /label_resource trapped: unreachable$/],
       ['(if (i32.eq (memory.grow (i32.const 1024)) (i32.const -1)) (then unreachable))', /trapped: unreachable/],
@@ -66,9 +68,10 @@ describe('a failure costs one call: the next call gets a fresh instance', () => 
       ['(i32.store (local.get $out) (i32.const 0x6e6f6e7b)) (return (i32.const 4))', /label_resource answered malformed labels: not valid JSON/],
       [`(return (call $write (i32.const 5000) (i32.const ${bad.length}) (local.get $out) (local.get $size)))`, /field resource\.secrecy: Invalid input: expected array/],
       ['(return (i32.const -7))', /label_resource returned error code -7/],
+      [`(return (call $write (i32.const 6000) (i32.const ${unknownResponse.length}) (local.get $out) (local.get $size)))`, /field response: Invalid input: expected "resource"/],
     ];
     for (const [misbehave, pattern] of cases) {
-      const guard = await load(guardWat(onShort(misbehave), `(data (i32.const 5000) ${JSON.stringify(bad)})`), { instances: 1 });
+      const guard = await load(guardWat(onShort(misbehave), `(data (i32.const 5000) ${JSON.stringify(bad)}) (data (i32.const 6000) ${JSON.stringify(unknownResponse)})`), { instances: 1 });
       for (let round = 0; round < 3; round++) {
         expect(failure(await call(guard, 'x'))).toMatch(pattern);
         expect(await call(guard, 'a longer text, answered')).toBe('ok');

@@ -19,16 +19,25 @@ const PUBLIC = { secrecy: [], integrity: [] };
 /** The tools that only ask the client: their calls are public, what the server asks is not. */
 const ASKS = ['sample', 'elicit', 'elicit_url', 'roots'];
 
-/** Everything of the canary server is private; its asking tools' calls are public. */
-function canaryGuard(): Guard {
+/**
+ * Everything of the canary server is private; its asking tools' calls are public. `whole`: the
+ * guard says, as it labels a call, that the response takes the call's labels (all but
+ * read_items), and is never asked to label those responses.
+ */
+function canaryGuard(whole = false): Guard {
+  const declared = (tool: string) => whole && tool !== 'read_items';
   return {
     name: 'canary-guard',
     labelAgent: async () => ({ agent: PUBLIC }),
     labelResource: async (tool) => ({
       resource: { description: 'canary', ...(ASKS.includes(tool) ? PUBLIC : PRIVATE) },
       operation: tool.startsWith('write') ? 'write' : 'read',
+      ...(declared(tool) && { wholeResponse: true as const }),
     }),
-    labelResponse: async (tool) => (tool === 'read_items' ? { kind: 'paths', itemsPath: '', paths: [{ path: '/0', labels: PRIVATE }] } : { kind: 'whole' }),
+    labelResponse: async (tool) => {
+      if (declared(tool)) throw new Error(`label_response asked for "${tool}", whose response the guard labeled with the call`);
+      return tool === 'read_items' ? { kind: 'paths', itemsPath: '', paths: [{ path: '/0', labels: PRIVATE }] } : { kind: 'whole' };
+    },
   };
 }
 
@@ -39,7 +48,7 @@ interface Agent extends InProcess {
   audit: string;
 }
 
-async function agent(mode: Mode, onSampling?: () => Promise<void>, era?: '2026'): Promise<Agent> {
+async function agent(mode: Mode, onSampling?: () => Promise<void>, era?: '2026', whole = false): Promise<Agent> {
   const audit = join(tempDir(), 'audit.jsonl');
   const answers = { sampling: [] as unknown[], elicitation: [] as unknown[] };
   const sampled = async (params: unknown) => {
@@ -59,7 +68,7 @@ async function agent(mode: Mode, onSampling?: () => Promise<void>, era?: '2026')
         client.setRequestHandler('elicitation/create', async (request) => (await elicited(request.params)) as never);
         client.setRequestHandler('roots/list', async () => ({ roots: [{ uri: 'file:///agent-root' }] }) as never);
       },
-      makeGuard: async (server: Server) => (server.name === 'sink' ? writeSinkGuard('sink', { accept: [] }) : canaryGuard()),
+      makeGuard: async (server: Server) => (server.name === 'sink' ? writeSinkGuard('sink', { accept: [] }) : canaryGuard(whole)),
       setup: (client) => {
         client.setRequestHandler(CreateMessageRequestSchema, async (request) => sampled(request.params));
         client.setRequestHandler(ElicitRequestSchema, async (request) => elicited(request.params));
@@ -123,9 +132,9 @@ describe('the canary: no byte of a private server reaches an agent that may not 
     a = undefined;
   });
 
-  for (const [mode, era] of [['strict'], ['filter'], ['strict', '2026'], ['filter', '2026']] as const) {
-    it(`${mode}${era ? `, a ${era} agent` : ''}: the marker is in no message the agent receives, on any path`, async () => {
-      a = await agent(mode, undefined, era);
+  for (const [mode, era, whole] of [['strict'], ['filter'], ['strict', '2026'], ['filter', '2026'], ['filter', undefined, 'whole']] as const) {
+    it(`${mode}${era ? `, a ${era} agent` : ''}${whole ? ', responses labeled with their call (label_response not asked)' : ''}: the marker is in no message the agent receives, on any path`, async () => {
+      a = await agent(mode, undefined, era, whole === 'whole');
       await touchEverything(a, era);
       // The paths were taken: answers came back for each request (refusals included).
       expect(a.wire.length).toBeGreaterThan(10);
@@ -181,6 +190,15 @@ describe('the canary: no byte of a private server reaches an agent that may not 
     await a.call('canary___touch');
     await expect.poll(() => updates).toEqual([{ uri: 'canary://doc' }]);
     expect(a.wire.filter((m) => m.includes('resources/updated')).join('')).not.toContain(MARK);
+  });
+
+  it('propagate: a response its guard labeled with the call is given with those labels, label_response not asked, and taints as any read', async () => {
+    a = await agent('propagate', undefined, undefined, true);
+    const read = await a.call('canary___read');
+    expect(read.raw).toMatchObject({ structuredContent: { secret: MARK } });
+    const write = await a.call('sink___write');
+    expect(write.isError).toBe(true);
+    expect(write.text).toMatch(/^mcpg denied write of "write" on server "sink": the agent carries secrecy tags the resource does not accept: private:canary/);
   });
 
   it('propagate: a server\'s request says which server asks, quoted so no server can forge mcpg\'s words; sampling takes no client context', async () => {

@@ -220,6 +220,19 @@ describe(`repo-visibility guard (${language}, built from source) through mcpg ru
     }
   });
 
+  it('labels a response that is no collection with its call, and says so as it labels the call; asked anyway (as gh-aw-mcpg asks), it answers nothing', async () => {
+    const { guard, backend } = await publicGuard();
+    const repo = { owner: 'octo', repo: 'r' };
+    for (const tool of ['get_issue', 'create_issue', 'merge_pull_request', 'delete_file']) {
+      expect((await guard.labelResource(tool, repo, backend)).wholeResponse, tool).toBe(true);
+    }
+    for (const tool of ['list_issues', 'search_repositories']) {
+      expect((await guard.labelResource(tool, repo, backend)).wholeResponse, tool).toBeUndefined();
+    }
+    const issue = { content: [{ type: 'text', text: JSON.stringify({ items: [{ full_name: 'octo/secret', private: true }] }) }] };
+    expect(await guard.labelResponse('get_issue', repo, issue, backend)).toEqual({ kind: 'whole' });
+  });
+
   it('labels every item of a collection, the labels most items share said once', async () => {
     const { guard, backend } = await publicGuard();
     const items = Array.from({ length: 30 }, (_, i) => ({ full_name: `o/r${i}`, private: i % 3 === 0, ...(i % 5 === 0 && { author_association: 'NONE' }) }));

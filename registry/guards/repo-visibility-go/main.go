@@ -98,15 +98,27 @@ func (g *repoVisibility) LabelResource(c guard.Call) (*guard.ResourceLabels, err
 	}
 	s := g.secrecyOf(repo)
 	t := c.ToolName
+	var r *guard.ResourceLabels
 	switch {
 	case t == "merge_pull_request":
-		return guard.NewResource(what, guard.Labels{Secrecy: s, Integrity: []string{maintainer}}, guard.ReadWrite), nil
+		r = guard.NewResource(what, guard.Labels{Secrecy: s, Integrity: []string{maintainer}}, guard.ReadWrite)
 	case strings.HasPrefix(t, "list_") || strings.HasPrefix(t, "get_") || strings.HasPrefix(t, "search_"):
-		return guard.NewResource(what, guard.Labels{Secrecy: s, Integrity: []string{contributor, maintainer}}, guard.Read), nil
+		r = guard.NewResource(what, guard.Labels{Secrecy: s, Integrity: []string{contributor, maintainer}}, guard.Read)
 	case strings.HasPrefix(t, "create_") || strings.HasPrefix(t, "update_") || strings.HasPrefix(t, "add_"):
-		return guard.NewResource(what, guard.Labels{Secrecy: s, Integrity: []string{contributor}}, guard.Write), nil
+		r = guard.NewResource(what, guard.Labels{Secrecy: s, Integrity: []string{contributor}}, guard.Write)
+	default:
+		r = guard.NewResource(what, guard.Labels{Secrecy: s, Integrity: []string{maintainer}}, guard.Write)
 	}
-	return guard.NewResource(what, guard.Labels{Secrecy: s, Integrity: []string{maintainer}}, guard.Write), nil
+	// Only collections are labeled item by item: any other response takes these labels, unread.
+	if !labeledPerItem(t) {
+		r.WholeResponse()
+	}
+	return r, nil
+}
+
+// labeledPerItem says whether a tool's response is a collection LabelResponse labels item by item.
+func labeledPerItem(tool string) bool {
+	return strings.HasPrefix(tool, "list_") || strings.HasPrefix(tool, "search_")
 }
 
 func itemIntegrity(assoc string) []string {
@@ -120,7 +132,7 @@ func itemIntegrity(assoc string) []string {
 }
 
 func (g *repoVisibility) LabelResponse(c guard.Call) (*guard.ResponseLabels, error) {
-	if !strings.HasPrefix(c.ToolName, "list_") && !strings.HasPrefix(c.ToolName, "search_") {
+	if !labeledPerItem(c.ToolName) {
 		return nil, nil
 	}
 	type item struct {

@@ -44,15 +44,20 @@ export function agent(secrecy: string[], integrity: string[]): Value {
   return Value.written(w);
 }
 
-/** The answer of label_resource. */
-export function resource(description: string, secrecy: string[], integrity: string[], operation: string): Value {
-  const w = new Writer(96 + description.length);
+/**
+ * The answer of label_resource. With `wholeResponse`, the response takes these labels too,
+ * whatever it holds: mcpg then does not ask label_response (nor copy the response into the
+ * guard). Hosts that do not know it ask anyway, so label_response must answer the same (null).
+ */
+export function resource(description: string, secrecy: string[], integrity: string[], operation: string, wholeResponse: bool = false): Value {
+  const w = new Writer(120 + description.length);
   w.ascii('{"resource":{');
   writeLabels(w, secrecy, integrity);
   w.ascii(',"description":');
   w.string(description);
   w.ascii('},"operation":');
   w.string(operation);
+  if (wholeResponse) w.ascii(',"response":"resource"');
   w.byte(0x7d);
   return Value.written(w);
 }

@@ -40,6 +40,17 @@ type ResourceLabels struct {
 		Integrity   []string `json:"integrity"`
 	} `json:"resource"`
 	Operation string `json:"operation"`
+	// Response is "resource" when the response takes the resource's labels, whatever it holds
+	// (set it with WholeResponse); otherwise empty.
+	Response string `json:"response,omitempty"`
+}
+
+// WholeResponse says the response takes these labels too: mcpg then does not call
+// LabelResponse (nor copy the response into the guard). Hosts that do not know it call it
+// anyway, so LabelResponse must answer the same (nil).
+func (r *ResourceLabels) WholeResponse() *ResourceLabels {
+	r.Response = "resource"
+	return r
 }
 
 // NewResource builds a ResourceLabels answer.

@@ -64,6 +64,11 @@ fn repo_of(call: &Call) -> String {
     }
 }
 
+/// Whether a tool's response is a collection `label_response` labels item by item.
+fn labeled_per_item(tool: &str) -> bool {
+    tool.starts_with("list_") || tool.starts_with("search_")
+}
+
 fn item_integrity(item: &Value) -> Vec<String> {
     let tags: &[&str] = match item.get("author_association").and_then(Value::as_str).unwrap_or("") {
         "OWNER" | "MEMBER" | "" => &[CONTRIBUTOR, MAINTAINER],
@@ -94,7 +99,7 @@ impl Guard for RepoVisibility {
         let secrecy = self.secrecy_of(&repo);
         let what = if repo.is_empty() { tool.to_string() } else { format!("{} on {}", tool, repo) };
         let labels = |integrity: &[&str]| Labels { secrecy: secrecy.clone(), integrity: integrity.iter().map(|t| t.to_string()).collect() };
-        Ok(if tool == "merge_pull_request" {
+        let answer = if tool == "merge_pull_request" {
             ResourceLabels::new(&what, labels(&[MAINTAINER]), READ_WRITE)
         } else if tool.starts_with("list_") || tool.starts_with("get_") || tool.starts_with("search_") {
             ResourceLabels::new(&what, labels(&[CONTRIBUTOR, MAINTAINER]), READ)
@@ -103,13 +108,15 @@ impl Guard for RepoVisibility {
         } else {
             // Anything else may change the repository: only a maintainer may, and nothing secret leaks into it.
             ResourceLabels::new(&what, labels(&[MAINTAINER]), WRITE)
-        })
+        };
+        // Only collections are labeled item by item: any other response takes these labels, unread.
+        Ok(if labeled_per_item(tool) { answer } else { answer.whole_response() })
     }
 
     /// list_* and search_* results are labeled per item; anything else takes the resource labels.
     fn label_response(&mut self, call: &Call) -> Result<Option<ResponseLabels>, String> {
         let tool = call.tool_name.as_str();
-        if !tool.starts_with("list_") && !tool.starts_with("search_") {
+        if !labeled_per_item(tool) {
             return Ok(None);
         }
         let doc = match result_json(&call.tool_result) {

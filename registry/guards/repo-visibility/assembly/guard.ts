@@ -81,15 +81,22 @@ export function labelResource(input: Value): Value | null {
   const repo = args != null ? repoOf(args) : "";
   const secrecy = secrecyOf(repo);
   const what = tool + (repo.length > 0 ? " on " + repo : "");
-  if (tool == "merge_pull_request") return resource(what, secrecy, [MAINTAINER], READ_WRITE);
+  // Only collections are labeled item by item: any other response takes these labels, unread.
+  const whole = !labeledPerItem(tool);
+  if (tool == "merge_pull_request") return resource(what, secrecy, [MAINTAINER], READ_WRITE, whole);
   if (tool.startsWith("list_") || tool.startsWith("get_") || tool.startsWith("search_")) {
-    return resource(what, secrecy, [CONTRIBUTOR, MAINTAINER], READ);
+    return resource(what, secrecy, [CONTRIBUTOR, MAINTAINER], READ, whole);
   }
   if (tool.startsWith("create_") || tool.startsWith("update_") || tool.startsWith("add_")) {
-    return resource(what, secrecy, [CONTRIBUTOR], WRITE);
+    return resource(what, secrecy, [CONTRIBUTOR], WRITE, whole);
   }
   // Anything else may change the repository: only a maintainer may, and nothing secret leaks into it.
-  return resource(what, secrecy, [MAINTAINER], WRITE);
+  return resource(what, secrecy, [MAINTAINER], WRITE, whole);
+}
+
+/** Whether a tool's response is a collection labelResponse labels item by item. */
+function labeledPerItem(tool: string): bool {
+  return tool.startsWith("list_") || tool.startsWith("search_");
 }
 
 const BOTH: string[] = [CONTRIBUTOR, MAINTAINER];
@@ -117,7 +124,7 @@ function itemLabels(secrecy: string[], integrity: string[]): Value {
 /** list_* and search_* results are labeled per item; anything else takes the resource labels. */
 export function labelResponse(input: Value): Value | null {
   const tool = input.str("tool_name");
-  if (!tool.startsWith("list_") && !tool.startsWith("search_")) return null;
+  if (!labeledPerItem(tool)) return null;
   const result = input.get("tool_result");
   const doc = result != null ? resultJson(result) : null;
   if (doc == null) return null;

@@ -49,6 +49,10 @@ pub struct Resource {
 pub struct ResourceLabels {
     pub resource: Resource,
     pub operation: String,
+    /// `Some("resource")` when the response takes the resource's labels, whatever it holds
+    /// (set it with `whole_response`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response: Option<String>,
 }
 
 impl ResourceLabels {
@@ -56,7 +60,16 @@ impl ResourceLabels {
         ResourceLabels {
             resource: Resource { description: description.to_string(), secrecy: labels.secrecy, integrity: labels.integrity },
             operation: operation.to_string(),
+            response: None,
         }
+    }
+
+    /// The response takes these labels too: mcpg then does not call `label_response` (nor copy
+    /// the response into the guard). Hosts that do not know it call it anyway, so
+    /// `label_response` must answer the same (`None`).
+    pub fn whole_response(mut self) -> ResourceLabels {
+        self.response = Some("resource".to_string());
+        self
     }
 }
 
