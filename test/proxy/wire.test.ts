@@ -145,6 +145,32 @@ describe('the gateway in process', () => {
     expect(JSON.parse(out)).toEqual({ jsonrpc: '2.0', id: 1.5, error: { code: -32600, message: 'Invalid Request: a numeric id must be an integer' } });
   });
 
+  it('times each request out by its own deadlines (idle, and in all), tells the server, and ends no other', async () => {
+    const { Router } = await import('../../src/proxy/router.ts');
+    const input = new PassThrough();
+    const output = new PassThrough();
+    const router = new Router(new LineTransport(input, output, { maxBytes: 1024 }), 'server "mute"');
+    await router.start();
+    let sent = '';
+    output.on('data', (d: Buffer) => (sent += d.toString()));
+    const ended: string[] = [];
+    const end = (name: string, p: Promise<unknown>) => p.then(() => ended.push(`${name} answered`), (err: Error) => ended.push(`${name}: ${err.message}`));
+    // The later deadline first: the one after it must still end first. A request answered in time ends no other.
+    const slow = end('slow', router.request('tools/call', {}, { timeoutMs: 600 }));
+    const answered = end('answered', router.request('ping', {}, { timeoutMs: 100 }));
+    input.write('{"jsonrpc":"2.0","id":"mcpg-2","result":{}}\n');
+    const quick = end('quick', router.request('tools/call', {}, { timeoutMs: 20_000, maxTotalMs: 150 }));
+    await Promise.all([slow, answered, quick]);
+    expect(ended).toEqual([
+      'answered answered',
+      'quick: server "mute" did not finish tools/call within 0.15s in all',
+      'slow: server "mute" did not answer tools/call within 0.6s',
+    ]);
+    // The server is told of each request given up.
+    const cancelled = sent.trim().split('\n').map((l) => JSON.parse(l) as { method?: string; params?: { requestId?: string } }).filter((m) => m.method === 'notifications/cancelled');
+    expect(cancelled.map((m) => m.params?.requestId)).toEqual(['mcpg-3', 'mcpg-1']);
+  });
+
   it('errors reach SDK clients with one prefix, the plain message on the wire', async () => {
     const gw = await inProcess({ mcpServers: { s: fixtureServer('tools.ts', 's') } });
     try {
