@@ -51,6 +51,7 @@ describe('allow-list guard (AssemblyScript, built from source)', () => {
     expect(JSON.parse(r.stdout)).toEqual({
       resource: { description: 'b (not allow-listed)', secrecy: [], integrity: ['allow-list:never'] },
       operation: 'write',
+      response: 'resource',
     });
   });
 

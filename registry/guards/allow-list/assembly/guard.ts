@@ -13,13 +13,15 @@ export function labelAgent(policy: Value): Value | null {
   return agent([], []);
 }
 
+// A response takes its call's labels (none): mcpg need not ask labelResponse.
 export function labelResource(input: Value): Value | null {
   const tool = input.str("tool_name");
-  if (allowed.has(tool)) return resource(tool, [], [], READ);
+  if (allowed.has(tool)) return resource(tool, [], [], READ, true);
   // No agent holds this integrity tag, so the write check always refuses the call.
-  return resource(tool + " (not allow-listed)", [], ["allow-list:never"], WRITE);
+  return resource(tool + " (not allow-listed)", [], ["allow-list:never"], WRITE, true);
 }
 
+/** Asked only by hosts that do not read "response" (gh-aw-mcpg): the same answer, nothing. */
 export function labelResponse(input: Value): Value | null {
   return null;
 }
