@@ -20,6 +20,8 @@ const LENIENT = new TextDecoder();
 /** gh-aw-mcpg's first output buffer: guards that answer -1 (not -2) when it is short rely on it. */
 const FIRST_OUTPUT = 4 * 1024 * 1024;
 const MAX_RETRIES = 4;
+/** A call's attempt that asked for a bigger output buffer: it is made again. */
+const AGAIN = Symbol('again');
 
 /**
  * How a call into the guest failed. Each costs that call only: the pool drops the instance
@@ -109,6 +111,8 @@ export class GuardInstance {
   #current?: Invocation;
   #deadlineTimer?: NodeJS.Timeout;
   #deadlineArmedFor = 0;
+  /** The output buffer the guest asked for (-2), for the call's next attempt. */
+  #nextOutput = 0;
 
   readonly #fuelBudget: bigint;
 
@@ -153,20 +157,8 @@ export class GuardInstance {
    * wall-clock deadline that covers backend calls (CPU is bounded by fuel, waiting by this).
    */
   async call(fn: LabelExport, input: string, backend: BackendCall): Promise<string | null> {
-    // Measured, then encoded straight into the guest's memory (#run): no buffer of its own per call.
-    const length = Buffer.byteLength(input, 'utf8');
-    if (length > this.#limits.input_mib * 1024 * 1024) {
-      throw new GuardLimitError(`input to ${fn} is ${length} bytes, over the ${this.#limits.input_mib} MiB input cap`);
-    }
-    if (!this.canWait) {
-      // Nothing waits, so no deadline timer: the clock is read at each host call.
-      this.#current = { backend, began: performance.now(), fail: () => {}, calls: 0, refused: false };
-      try {
-        return this.#runDirect(fn, input, length);
-      } finally {
-        this.#current = undefined;
-      }
-    }
+    if (!this.canWait) return this.callNow(fn, input, backend);
+    const length = this.#measured(fn, input);
     let inv!: Invocation;
     // CPU is bounded by fuel; the clock only matters once the guest waits, so the deadline's
     // timer starts then (most calls never wait, and a timer per call was a tenth of its cost).
@@ -178,6 +170,34 @@ export class GuardInstance {
     });
     try {
       return await answer;
+    } finally {
+      this.#current = undefined;
+    }
+  }
+
+  /**
+   * The same call on an instance that cannot wait: made on the caller's stack, answered at once
+   * (no promise, no turn of the event loop: a label call costs several times more in the
+   * gateway than in a loop, its code out of the CPU's caches, and each layer adds to that).
+   */
+  callNow(fn: LabelExport, input: string, backend: BackendCall): string | null {
+    if (this.canWait) throw new Error('an instance that can wait is called with call()');
+    const length = this.#measured(fn, input);
+    // Nothing waits, so no deadline timer: the clock is read at each host call.
+    this.#current = { backend, began: performance.now(), fail: () => {}, calls: 0, refused: false };
+    try {
+      for (let attempt = 0, size = this.#firstOutput(); ; attempt++) {
+        const buffers = this.#prepare(input, length, size);
+        let rc: number;
+        try {
+          rc = (this.#labels[fn] as (...a: number[]) => number)(buffers.inPtr, length, buffers.outPtr, buffers.outSize);
+        } catch (err) {
+          throw classify(this.#name, err, this);
+        }
+        const answer = this.#answer(fn, rc, buffers, attempt);
+        if (answer !== AGAIN) return answer;
+        size = this.#nextOutput;
+      }
     } finally {
       this.#current = undefined;
     }
@@ -225,59 +245,62 @@ export class GuardInstance {
     clearTimeout(this.#deadlineTimer);
   }
 
-  /**
-   * A call's attempts under the -2 protocol: each writes the input and yields where the guest is
-   * to read and write; given the guest's return code, it ends with the answer or tries again.
-   */
-  *#attempts(fn: LabelExport, input: string, length: number): Generator<CallBuffers, string | null, number> {
-    const cap = this.#limits.output_mib * 1024 * 1024;
-    // Within the memory cap: an eighth of it at most, for small caps.
-    let size = Math.min(FIRST_OUTPUT, (this.#limits.memory_mib * 1024 * 1024) / 8);
-    for (let attempt = 0; ; attempt++) {
-      const buffers = this.#buffers(length, size);
-      const { inPtr, outPtr, outSize } = buffers;
-      ENCODER.encodeInto(input, new Uint8Array(this.#memory.buffer, inPtr, length));
-      this.#fuel.value = this.#fuelBudget;
-      const rc = yield buffers;
-      // Fuel is tested at loop heads and function entries only; the tail of a call is tested here.
-      if (this.outOfFuel) throw new GuardLimitError(OUT_OF_FUEL);
-      if (rc === RC_NOTHING) return null;
-      if (rc > 0) {
-        if (rc > outSize) throw new GuardAnswerError(`${fn} claims ${rc} bytes written into a ${outSize}-byte buffer`);
-        return UTF8.decode(new Uint8Array(this.#memory.buffer, outPtr, rc));
-      }
-      if (rc !== RC_TOO_SMALL) throw new GuardAnswerError(`${fn} returned error code ${rc}`);
-      const wanted = new DataView(this.#memory.buffer).getUint32(outPtr, true);
-      const next = wanted > outSize ? wanted : outSize * 2;
-      if (next > cap) throw new GuardLimitError(`${fn} needs a ${next}-byte output buffer, over the ${this.#limits.output_mib} MiB output cap`);
-      if (attempt + 1 >= MAX_RETRIES) throw new GuardAnswerError(`${fn} still reported a too-small buffer after ${MAX_RETRIES} tries`);
-      size = next;
+  /** The input's length in bytes, within the input cap (it is encoded straight into the guest's memory). */
+  #measured(fn: LabelExport, input: string): number {
+    const length = Buffer.byteLength(input, 'utf8');
+    if (length > this.#limits.input_mib * 1024 * 1024) {
+      throw new GuardLimitError(`input to ${fn} is ${length} bytes, over the ${this.#limits.input_mib} MiB input cap`);
     }
+    return length;
+  }
+
+  /** The first output buffer: FIRST_OUTPUT, and an eighth of the memory cap at most (small caps). */
+  #firstOutput(): number {
+    return Math.min(FIRST_OUTPUT, (this.#limits.memory_mib * 1024 * 1024) / 8);
+  }
+
+  /** One attempt of a call (the -2 protocol): the input written into the guest, its fuel refilled. */
+  #prepare(input: string, length: number, size: number): CallBuffers {
+    const buffers = this.#buffers(length, size);
+    ENCODER.encodeInto(input, new Uint8Array(this.#memory.buffer, buffers.inPtr, length));
+    this.#fuel.value = this.#fuelBudget;
+    return buffers;
+  }
+
+  /**
+   * What the guest's return code says: its answer (null for nothing), or AGAIN with a bigger
+   * output buffer (#nextOutput) when it asked for one, within the output cap and MAX_RETRIES.
+   */
+  #answer(fn: LabelExport, rc: number, { outPtr, outSize }: CallBuffers, attempt: number): string | null | typeof AGAIN {
+    // Fuel is tested at loop heads and function entries only; the tail of a call is tested here.
+    if (this.outOfFuel) throw new GuardLimitError(OUT_OF_FUEL);
+    if (rc === RC_NOTHING) return null;
+    if (rc > 0) {
+      if (rc > outSize) throw new GuardAnswerError(`${fn} claims ${rc} bytes written into a ${outSize}-byte buffer`);
+      return UTF8.decode(new Uint8Array(this.#memory.buffer, outPtr, rc));
+    }
+    if (rc !== RC_TOO_SMALL) throw new GuardAnswerError(`${fn} returned error code ${rc}`);
+    const wanted = new DataView(this.#memory.buffer).getUint32(outPtr, true);
+    const next = wanted > outSize ? wanted : outSize * 2;
+    if (next > this.#limits.output_mib * 1024 * 1024) throw new GuardLimitError(`${fn} needs a ${next}-byte output buffer, over the ${this.#limits.output_mib} MiB output cap`);
+    if (attempt + 1 >= MAX_RETRIES) throw new GuardAnswerError(`${fn} still reported a too-small buffer after ${MAX_RETRIES} tries`);
+    this.#nextOutput = next;
+    return AGAIN;
   }
 
   /** The call on a stack of its own: the guest may wait. */
   async #run(fn: LabelExport, input: string, length: number): Promise<string | null> {
-    const attempts = this.#attempts(fn, input, length);
-    for (let step = attempts.next(); ; ) {
-      if (step.done) return step.value;
-      const { inPtr, outPtr, outSize } = step.value;
+    for (let attempt = 0, size = this.#firstOutput(); ; attempt++) {
+      const buffers = this.#prepare(input, length, size);
       let rc: number;
       try {
-        rc = await (this.#labels[fn](inPtr, length, outPtr, outSize) as Promise<number>);
+        rc = await (this.#labels[fn](buffers.inPtr, length, buffers.outPtr, buffers.outSize) as Promise<number>);
       } catch (err) {
         throw classify(this.#name, err, this);
       }
-      step = attempts.next(rc);
-    }
-  }
-
-  /** The call on the caller's stack: the guest cannot wait. */
-  #runDirect(fn: LabelExport, input: string, length: number): string | null {
-    const attempts = this.#attempts(fn, input, length);
-    for (let step = attempts.next(); ; ) {
-      if (step.done) return step.value;
-      const { inPtr, outPtr, outSize } = step.value;
-      step = attempts.next(runGuest(this.#name, () => this.#labels[fn](inPtr, length, outPtr, outSize) as number, this));
+      const answer = this.#answer(fn, rc, buffers, attempt);
+      if (answer !== AGAIN) return answer;
+      size = this.#nextOutput;
     }
   }
 

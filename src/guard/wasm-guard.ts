@@ -169,7 +169,8 @@ export class WasmGuard implements Guard {
       const instance = this.#idleFor(canWait) ?? (await this.#acquire(backend, canWait));
       let healthy = false;
       try {
-        const answer = read(await instance.call(fn, input, backend), parser);
+        // An instance that cannot wait answers at once: no promise to wait for.
+        const answer = read(instance.canWait ? await instance.call(fn, input, backend) : instance.callNow(fn, input, backend), parser);
         healthy = true;
         return answer;
       } catch (err) {
