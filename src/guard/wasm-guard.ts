@@ -144,8 +144,9 @@ export class WasmGuard implements Guard {
     }
   }
 
-  async labelResource(tool: string, args: Record<string, unknown>, backend: BackendCall): Promise<ResourceAnswer> {
-    return this.#invoke('label_resource', { tool_name: tool, tool_args: args }, backend, required(parseResource));
+  // Not async: #invoke's own promise, without another around it.
+  labelResource(tool: string, args: Record<string, unknown>, backend: BackendCall): Promise<ResourceAnswer> {
+    return this.#invoke('label_resource', { tool_name: tool, tool_args: args }, backend, resourceAnswer);
   }
 
   async labelResponse(tool: string, args: Record<string, unknown>, result: unknown, backend: BackendCall): Promise<ResponseLabeling> {
@@ -295,6 +296,9 @@ export class WasmGuard implements Guard {
 }
 
 /** An answer the guard must give: 0 ("nothing") is not one. */
+/** label_resource's answer: labels are required. */
+const resourceAnswer = required(parseResource);
+
 function required<T>(parser: (text: string) => T): (text: string | null) => T {
   return (text) => {
     if (text === null) throw new GuardAnswerError('answered nothing (0): it must return labels');
