@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { ASN1Obj, X509Certificate } from '@sigstore/core';
 import { describe, expect, it } from 'vitest';
 import { libraryDer } from '../../src/supply/der.ts';
+import { libraryVerify } from '../../src/supply/x509-verified.ts';
 import { publicGoodTrustedRoot } from '../../src/supply/trusted-root.ts';
 
 const FIXTURES = join(import.meta.dirname, '../fixtures');
@@ -54,5 +55,39 @@ describe("mcpg's DER encoder for @sigstore/core", () => {
       expect(node.toDER().equals(bytes)).toBe(true);
       expect(node.toDER().equals(libraryDer.call(node))).toBe(true);
     }
+  });
+});
+
+describe("a certificate's signature checked once per pair of certificate objects", () => {
+  it('answers as the library does for every pair of real certificates, asked twice', () => {
+    const certs = realCertificates().map((b) => X509Certificate.parse(b));
+    let valid = 0;
+    for (let round = 0; round < 2; round++) {
+      for (const cert of certs) {
+        expect(cert.verify()).toBe(libraryVerify.call(cert));
+        for (const issuer of certs) {
+          const ok = cert.verify(issuer);
+          expect(ok).toBe(libraryVerify.call(cert, issuer));
+          if (round === 0 && ok) valid++;
+        }
+      }
+    }
+    // Some pairs hold (each chain's links and self-signed roots), most do not.
+    expect(valid).toBeGreaterThan(2);
+    expect(valid).toBeLessThan(certs.length * certs.length);
+  });
+
+  it("checks a certificate object of its own: a twin with another signature fails after the original passed", () => {
+    const certs = realCertificates().map((b) => X509Certificate.parse(b));
+    const [leaf, issuer] = (() => {
+      for (const c of certs) for (const i of certs) if (c !== i && c.verify(i)) return [c, i];
+      throw new Error('no certificate issued by another in the fixtures');
+    })();
+    expect(leaf.verify(issuer)).toBe(true);
+    const forged = Buffer.from(leaf.root.toDER());
+    forged[forged.length - 1] ^= 1; // the signature's last byte
+    const twin = X509Certificate.parse(forged);
+    expect(twin.verify(issuer)).toBe(false);
+    expect(leaf.verify(issuer)).toBe(true);
   });
 });
