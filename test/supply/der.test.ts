@@ -85,7 +85,7 @@ describe("a certificate's signature checked once per pair of certificate objects
     })();
     expect(leaf.verify(issuer)).toBe(true);
     const forged = Buffer.from(leaf.root.toDER());
-    forged[forged.length - 1] ^= 1; // the signature's last byte
+    forged[forged.length - 1]! ^= 1; // the signature's last byte
     const twin = X509Certificate.parse(forged);
     expect(twin.verify(issuer)).toBe(false);
     expect(leaf.verify(issuer)).toBe(true);
