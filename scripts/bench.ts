@@ -429,4 +429,6 @@ mkdirSync(outDir, { recursive: true });
 const outFile = join(outDir, `bench-${createHash('sha256').update(String(Date.now())).digest('hex').slice(0, 8)}.json`);
 writeFileSync(outFile, `${JSON.stringify(results, null, 2)}\n`);
 log(`\nresults: ${outFile}`);
+// Its configs, caches and guard copies (about 60 MB) go with it.
+rmSync(work, { recursive: true, force: true });
 process.exit(0);
