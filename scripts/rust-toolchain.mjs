@@ -4,7 +4,6 @@
 // unpacked /usr/share/cargo/registry through a source replacement.
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { fetchDebian, planDebian } from './debian.mjs';
@@ -73,7 +72,9 @@ export async function buildRust(dir, target) {
   const work = join(base, 'target');
   const name = /^name\s*=\s*"([^"]+)"/m.exec(readFileSync(join(dir, 'Cargo.toml'), 'utf8'))?.[1];
   if (!name) throw new Error(`${dir}/Cargo.toml names no package`);
-  const stage = join(tmpdir(), 'mcpg-rust-build', name);
+  // /tmp itself, not os.tmpdir(): a TMPDIR of the user's (or of the test run) is another place,
+  // and so another module.
+  const stage = join('/tmp', 'mcpg-rust-build', name);
   const crate = join(stage, 'registry/guards/crate');
   rmSync(stage, { recursive: true, force: true });
   cpSync(dir, crate, { recursive: true, filter: (p) => !/[/\\]target$/.test(p) });
