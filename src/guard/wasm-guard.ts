@@ -296,15 +296,15 @@ export class WasmGuard implements Guard {
 }
 
 /** An answer the guard must give: 0 ("nothing") is not one. */
-/** label_resource's answer: labels are required. */
-const resourceAnswer = required(parseResource);
-
 function required<T>(parser: (text: string) => T): (text: string | null) => T {
   return (text) => {
     if (text === null) throw new GuardAnswerError('answered nothing (0): it must return labels');
     return parser(text);
   };
 }
+
+/** label_resource's answer: labels are required. */
+const resourceAnswer = required(parseResource);
 
 /** The guard's answer, parsed; malformed labels are the guard's error. */
 function read<T>(text: string | null, parser: (text: string | null) => T): T {

@@ -84,14 +84,20 @@ export interface VerifyInput {
 }
 
 /**
- * A trusted root read, checked and made into @sigstore/verify's trust material once for all the
- * bundles verified against it (a run's guards share one parsed root): making it again for each
- * (its certificates parsed, its keys imported) was a tenth of `guard verify`'s CPU for 10 guards.
+ * A trusted root read and checked once for all the bundles verified against it (a run's guards
+ * share one parsed root), with @sigstore/verify's trust material for it made when first needed:
+ * making both again for each bundle (its certificates parsed, its keys imported) was a tenth of
+ * `guard verify`'s CPU for 10 guards.
  */
-const trustedRoots = new WeakMap<object, { root: TrustedRoot; material: ReturnType<typeof toTrustMaterial> }>();
+interface Trusted {
+  root: TrustedRoot;
+  material?: ReturnType<typeof toTrustMaterial>;
+}
+const trustedRoots = new WeakMap<object, Trusted>();
 
-function trusted(what: string, json: unknown): { root: TrustedRoot; material: ReturnType<typeof toTrustMaterial> } {
-  const known = typeof json === 'object' && json !== null ? trustedRoots.get(json) : undefined;
+function trusted(what: string, json: unknown): Trusted {
+  const key = typeof json === 'object' && json !== null ? json : undefined;
+  const known = key && trustedRoots.get(key);
   if (known) return known;
   let root;
   try {
@@ -104,8 +110,8 @@ function trusted(what: string, json: unknown): { root: TrustedRoot; material: Re
   for (const log of [...root.tlogs, ...root.ctlogs]) {
     if (!log.publicKey?.validFor?.start) throw fail(what, `the trusted root is not valid: log ${log.baseUrl || '(unnamed)'} has a key with no validity start`);
   }
-  const made = { root, material: toTrustMaterial(root) };
-  if (typeof json === 'object' && json !== null) trustedRoots.set(json, made);
+  const made: Trusted = { root };
+  if (key) trustedRoots.set(key, made);
   return made;
 }
 
@@ -118,8 +124,9 @@ export function verifyBundle(input: VerifyInput): VerifiedSigner {
     throw fail(what, `not a valid Sigstore bundle (${errorMessage(err)})`);
   }
   const keyPolicy = 'key' in input.policy ? input.policy : undefined;
-  const { root, material } = trusted(what, input.trustedRoot);
-  const trust = keyPolicy ? toTrustMaterial(root, () => ({ publicKey: createPublicKey(keyPolicy.key), validFor: () => true })) : material;
+  const known = trusted(what, input.trustedRoot);
+  const { root } = known;
+  const trust = keyPolicy ? toTrustMaterial(root, () => ({ publicKey: createPublicKey(keyPolicy.key), validFor: () => true })) : (known.material ??= toTrustMaterial(root));
   // GitHub's own instance (private repositories) has no transparency log and no CT log, and
   // signs with a timestamp authority: accept that only for a trusted root that has neither.
   const noLogs = root.tlogs.length === 0 && root.ctlogs.length === 0;
