@@ -224,7 +224,7 @@ await wasm.labelAgent({ 'allow-only': { repos: 'public', 'min-integrity': 'none'
 const noop = noopGuard();
 // Each series is timed after as many untimed calls of its own (a gateway's guards run long: what
 // counts is the steady state, not an instance's first calls; Extism's plugin is warmed the same).
-const timeIt = async (fn: () => Promise<unknown>, n = 20_000, untimed?: () => void) => {
+const timeIt = async (fn: () => unknown, n = 20_000, untimed?: () => void) => {
   for (let i = 0; i < n; i++) await fn();
   const xs: number[] = [];
   for (let i = 0; i < n; i++) {

@@ -1,4 +1,5 @@
 import { MemoryState } from '../state/memory.ts';
+import type { Awaitable } from '../shared/awaitable.ts';
 import { type Labels, type Operation, absorbed, format, union, uncovered } from './labels.ts';
 
 /** One reason a flow is not allowed: the tags that block it, and which rule they break. */
@@ -43,8 +44,8 @@ const frozen = (l: Labels): Labels => Object.freeze({ secrecy: Object.freeze(l.s
 
 /** Where an agent's labels are kept, so that every replica sees every read (src/state). */
 export interface LabelStore {
-  labels(agent: string, initial: Labels): Promise<Labels>;
-  absorb(agent: string, initial: Labels, read: Labels): Promise<Labels>;
+  labels(agent: string, initial: Labels): Awaitable<Labels>;
+  absorb(agent: string, initial: Labels, read: Labels): Awaitable<Labels>;
 }
 
 /**
@@ -79,24 +80,37 @@ export class AgentState {
     this.#labels = merged(this.#labels, read);
     this.#pending = this.#pending ? merged(this.#pending, read) : frozen(normal(read));
   }
-  /** The labels as the store has them now, with what this process absorbed and has not recorded yet. */
-  async refresh(): Promise<void> {
-    const stored = this.#normal(await this.#store.labels(this.#agent, this.#initial));
-    this.#labels = this.#pending ? merged(stored, this.#pending) : stored;
+  /**
+   * The labels as the store has them now, with what this process absorbed and has not recorded
+   * yet. A promise only when the store answers with one (a shared store; not the in-memory one).
+   */
+  refresh(): Promise<void> | undefined {
+    const stored = this.#store.labels(this.#agent, this.#initial);
+    if (stored instanceof Promise) return stored.then((s) => this.#take(s));
+    this.#take(stored);
+  }
+  #take(stored: Labels): void {
+    const normal = this.#normal(stored);
+    this.#labels = this.#pending ? merged(normal, this.#pending) : normal;
   }
   /** The store's labels sorted and frozen; the same value again (an in-memory store's) is not done again. */
   #normal(stored: Labels): Labels {
     if (stored !== this.#lastStored) this.#lastNormal = frozen(normal((this.#lastStored = stored)));
     return this.#lastNormal!;
   }
-  /** Records what the agent read in the store, in one step; fails (and keeps it to record) when the store cannot. */
-  async commit(): Promise<void> {
+  /**
+   * Records what the agent read in the store, in one step; fails (and keeps it to record) when the
+   * store cannot. A promise only when there is something to record.
+   */
+  commit(): Promise<void> | undefined {
     const pending = this.#pending;
     if (!pending) return;
     this.#pending = undefined;
+    return this.#record(pending);
+  }
+  async #record(pending: Labels): Promise<void> {
     try {
-      const stored = this.#normal(await this.#store.absorb(this.#agent, this.#initial, pending));
-      this.#labels = this.#pending ? merged(stored, this.#pending) : stored;
+      this.#take(await this.#store.absorb(this.#agent, this.#initial, pending));
     } catch (err) {
       this.#pending = this.#pending ? merged(pending, this.#pending) : pending;
       throw err;

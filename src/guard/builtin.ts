@@ -1,15 +1,25 @@
 import { McpgError } from '../shared/errors.ts';
-import type { Guard } from './guard.ts';
+import type { Guard, ResourceAnswer } from './guard.ts';
 
 const none = { secrecy: [], integrity: [] };
 
-/** No labels; every call read-write, so it passes only while the agent carries no tags. */
+/** The noop guard's one answer: frozen, as every call shares it. */
+const UNLABELED: ResourceAnswer = Object.freeze({
+  resource: Object.freeze({ description: 'unlabeled', secrecy: Object.freeze([]) as unknown as string[], integrity: Object.freeze([]) as unknown as string[] }),
+  operation: 'read-write',
+  wholeResponse: true,
+});
+
+/**
+ * No labels; every call read-write, so it passes only while the agent carries no tags. It says
+ * so at once, and that the response is unlabeled too: it is not asked about the response.
+ */
 export function noopGuard(name = 'noop'): Guard {
   return {
     name,
     passthrough: true,
     labelAgent: async () => ({ agent: none }),
-    labelResource: async () => ({ resource: { description: 'unlabeled', ...none }, operation: 'read-write' }),
+    labelResource: () => UNLABELED,
     labelResponse: async () => ({ kind: 'whole' }),
   };
 }

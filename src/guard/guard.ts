@@ -1,13 +1,15 @@
 import type { Mode } from '../config/schema.ts';
 import type { Labels, Operation } from '../difc/labels.ts';
 import type { ResponseLabeling } from '../difc/response.ts';
+import type { Awaitable } from '../shared/awaitable.ts';
+import type { Cancel } from '../shared/cancel.ts';
 
 /**
  * Calls a tool on the guard's own backend, outside DIFC (the gateway logs every such call).
- * The signal aborts it when the guard's invocation passes its deadline. `refused` hears of a
+ * `cancel` stops it when the guard's invocation passes its deadline. `refused` hears of a
  * call the host answered -1 without making it (over the limit), for the audit line.
  */
-export type BackendCall = ((tool: string, args: Record<string, unknown>, signal?: AbortSignal) => Promise<unknown>) & {
+export type BackendCall = ((tool: string, args: Record<string, unknown>, cancel?: Cancel) => Promise<unknown>) & {
   refused?: (tool: string, why: string) => void;
 };
 
@@ -36,7 +38,7 @@ export interface Guard {
   /** The built-in noop guard: it labels nothing, so the server's data is unlabeled. */
   readonly passthrough?: boolean;
   labelAgent(policy: unknown, backend: BackendCall): Promise<AgentAnswer>;
-  labelResource(tool: string, args: Record<string, unknown>, backend: BackendCall): Promise<ResourceAnswer>;
+  labelResource(tool: string, args: Record<string, unknown>, backend: BackendCall): Awaitable<ResourceAnswer>;
   /** Asked for every response, unless labelResource answered `wholeResponse`. */
   labelResponse(
     tool: string,

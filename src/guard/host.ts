@@ -1,5 +1,6 @@
 import type { Limits } from '../config/schema.ts';
 import { errorMessage } from '../shared/errors.ts';
+import { Cancellation, pause } from '../shared/cancel.ts';
 import { type Level, type Logger, logger, logs } from '../shared/log.ts';
 import { ENV_IMPORTS, type LabelExport, LABEL_EXPORTS, RC_ERROR, RC_NOTHING, RC_TOO_SMALL, WASI_MODULE } from './abi.ts';
 import type { BackendCall } from './guard.ts';
@@ -75,10 +76,10 @@ interface Invocation {
   /** Fails the call (at the deadline). */
   fail: (err: Error) => void;
   /**
-   * Set when the guest first waits (see #waiting): aborted at the deadline, which cancels the
+   * Set when the guest first waits (see #waiting): cancelled at the deadline, which cancels the
    * backend calls in flight and unwinds the guest instead of resuming it.
    */
-  deadline?: AbortController;
+  deadline?: Cancellation;
   calls: number;
   /** The answer that did not fit, kept for the guest's retry with a bigger buffer. */
   retry?: { tool: string; args: string; answer: string };
@@ -203,13 +204,13 @@ export class GuardInstance {
     }
   }
 
-  /** The signal of a call whose guest is about to wait: aborted at the call's deadline. */
-  #waiting(inv: Invocation): AbortSignal {
+  /** What tells a call whose guest is about to wait that its deadline passed. */
+  #waiting(inv: Invocation): Cancellation {
     if (!inv.deadline) {
-      inv.deadline = new AbortController();
+      inv.deadline = new Cancellation();
       this.#armDeadline(inv);
     }
-    return inv.deadline.signal;
+    return inv.deadline;
   }
 
   /**
@@ -236,7 +237,7 @@ export class GuardInstance {
     const inv = this.#current;
     if (!inv?.deadline) return;
     if (performance.now() - inv.began < this.#limits.timeout_ms) return this.#armDeadline(inv);
-    inv.deadline.abort();
+    inv.deadline.cancel();
     inv.fail(this.#tooLate());
   }
 
@@ -308,19 +309,7 @@ export class GuardInstance {
   #sleep(ms: number): Promise<void> {
     const inv = this.#current;
     if (!inv) return Promise.reject(new GuardTrapError('slept outside a call'));
-    const signal = this.#waiting(inv);
-    if (signal.aborted) return Promise.reject(DEADLINE_PASSED);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        signal.removeEventListener('abort', stop);
-        resolve();
-      }, ms);
-      const stop = () => {
-        clearTimeout(timer);
-        reject(DEADLINE_PASSED);
-      };
-      signal.addEventListener('abort', stop, { once: true });
-    });
+    return pause(ms, this.#waiting(inv), DEADLINE_PASSED);
   }
 
   /** Fuel the last call used (its -2 retries: the last attempt). */
@@ -457,17 +446,17 @@ export class GuardInstance {
   }
 
   async #ask(inv: Invocation, tool: string, args: Record<string, unknown>, argsText: string, resPtr: number, resSize: number): Promise<number> {
-    const signal = this.#waiting(inv);
+    const deadline = this.#waiting(inv);
     let answer: string;
     try {
-      answer = JSON.stringify(await inv.backend(tool, args, signal));
+      answer = JSON.stringify(await inv.backend(tool, args, deadline));
     } catch (err) {
-      if (signal.aborted) throw DEADLINE_PASSED;
+      if (deadline.cancelled) throw DEADLINE_PASSED;
       this.#log.warn(`call_backend("${tool}") failed: ${errorMessage(err)}`);
       return RC_ERROR;
     }
     // Past the deadline the caller has its answer: unwind the guest instead of resuming it.
-    if (signal.aborted) throw DEADLINE_PASSED;
+    if (deadline.cancelled) throw DEADLINE_PASSED;
     return this.#deliver(inv, tool, argsText, answer, resPtr, resSize);
   }
 

@@ -5,6 +5,7 @@ import { IMPLEMENTATION } from '../shared/version.ts';
 import { type ParamHeader, paramHeaderValues, paramHeaders } from './param-headers.ts';
 import { HANDSHAKE_VERSIONS, LATEST_HANDSHAKE, MODERN, UNSUPPORTED_VERSION, enveloped } from './protocol.ts';
 import { TASKS } from './rounds.ts';
+import type { Cancel } from '../shared/cancel.ts';
 import { type Id, LocalError, type Params, type Progress, RPC, type RequestContext, Router, RpcError, isObject } from './router.ts';
 import type { RemoteTransport } from './remote.ts';
 import { ChildTransport, inheritedEnvironment } from './stdio.ts';
@@ -62,7 +63,7 @@ export interface BackendHooks {
 }
 
 export interface CallOptions {
-  signal?: AbortSignal;
+  cancel?: Cancel;
   /** The capabilities of the agent the request is for (a 2026 server is told those it may use, of the ones mcpg relays). */
   capabilities?: Params;
   onprogress?: (progress: Progress) => void;
@@ -153,11 +154,11 @@ export class Backend {
     return enveloped(params, { ...(agent ? relayed(agent) : this.#clientCapabilities), extensions: { [TASKS]: {} } });
   }
 
-  /** A subscriptions/listen of mcpg's to this 2026 server, open until the signal ends it (or the server does). */
-  async listenFor(notifications: Params, signal: AbortSignal): Promise<void> {
+  /** A subscriptions/listen of mcpg's to this 2026 server, open until `cancel` ends it (or the server does). */
+  async listenFor(notifications: Params, cancel: Cancel): Promise<void> {
     try {
       const router = await this.#connected();
-      await router.request('subscriptions/listen', this.#enveloped({ notifications }), { signal, timeoutMs: 2 ** 31 - 1 });
+      await router.request('subscriptions/listen', this.#enveloped({ notifications }), { cancel, timeoutMs: 2 ** 31 - 1 });
     } catch (err) {
       this.#log.debug(`subscriptions/listen ended: ${errorMessage(err)}`);
     }

@@ -20,6 +20,7 @@ import { HostTools } from './host-tools.ts';
 import { pinMode } from './pins.ts';
 import type { Id, Params, RequestContext } from './router.ts';
 import { RPC, RpcError } from './router.ts';
+import type { Awaitable } from '../shared/awaitable.ts';
 
 export interface GatewayOptions {
   config: Config;
@@ -217,7 +218,7 @@ export class Gateway {
       if (this.needsLogin.has(backend.name)) continue;
       const guard = guards[i]!;
       const guardConfig = this.config.guards.find((g) => g.name === backend.config.guard);
-      const direct: BackendCall = (name, args, signal) => backend.request('tools/call', { name, arguments: args }, { signal });
+      const direct: BackendCall = (name, args, cancel) => backend.request('tools/call', { name, arguments: args }, { cancel });
       const answer = await guard.labelAgent(guardConfig?.policy, direct).catch((err: unknown) => {
         if (err instanceof McpgError && err.code === 'CONFIG_INVALID') throw err;
         throw new McpgError('GUARD_FAILED', `guard "${guard.name}" failed in label_agent for server "${backend.name}": ${errorMessage(err)}`);
@@ -276,7 +277,7 @@ export class Gateway {
    * A call of this agent's begins: its release, or undefined past [gateway] max_concurrent_calls
    * in flight (over all its sessions, on every replica).
    */
-  admit(agent: string): Promise<(() => void) | undefined> {
+  admit(agent: string): Awaitable<(() => void) | undefined> {
     return this.state.admit(agent, this.config.maxConcurrentCalls, this.#callLapseMs);
   }
 

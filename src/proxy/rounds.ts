@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { Cancellation } from '../shared/cancel.ts';
 import { LocalError, type Params, RPC, type RequestContext, RpcError } from './router.ts';
 
 /** Questions one request may have open at once, and how long a request may wait for its next try. */
@@ -48,7 +49,7 @@ export class Rounds {
   readonly logLevel?: string;
   /** The context the work runs in: its own id and signal, progress to the agent's latest try. */
   readonly context: RequestContext;
-  readonly #controller = new AbortController();
+  readonly #cancelled = new Cancellation();
   readonly #questions = new Map<string, Question>();
   #timer: NodeJS.Timeout;
   readonly #onend: () => void;
@@ -72,7 +73,7 @@ export class Rounds {
     this.#onend = onend;
     this.context = {
       id: `rounds-${this.nonce}`,
-      signal: this.#controller.signal,
+      cancel: this.#cancelled,
       progressToken: first.progressToken,
       sendProgress: (p) => this.#current.sendProgress(p),
     };
@@ -94,7 +95,7 @@ export class Rounds {
   /** A try of the agent's: cancelling it ends the request (a task lives on its own). */
   #follow(attempt: RequestContext): void {
     this.#current = attempt;
-    attempt.signal.addEventListener('abort', () => this.#task || this.end('the agent cancelled it'), { once: true });
+    attempt.cancel.onCancel(() => this.#task || this.end('the agent cancelled it'));
   }
 
   #settle(outcome: { result: unknown } | { error: unknown }): void {
@@ -115,7 +116,7 @@ export class Rounds {
 
   /** A question for the agent, answered on its next try (or by tasks/update); the server's key is kept when free. */
   ask(method: string, params: Params, key?: string): Promise<unknown> {
-    if (this.#controller.signal.aborted) return Promise.reject(new LocalError(RPC.requestTimeout, 'cancelled'));
+    if (this.#cancelled.cancelled) return Promise.reject(new LocalError(RPC.requestTimeout, 'cancelled'));
     if (this.#questions.size >= MAX_QUESTIONS) return Promise.reject(new LocalError(RPC.invalidRequest, `more than ${MAX_QUESTIONS} questions open for one request`));
     const named = key !== undefined && key.length <= 128 && !this.#questions.has(key) ? key : `${method.split('/')[0]}-${++this.#asked}`;
     const answered = new Promise<unknown>((resolve, reject) => this.#questions.set(named, { method, params, resolve, reject }));
@@ -208,7 +209,7 @@ export class Rounds {
     if (this.#settled || this.#task!.cancelled) return;
     this.#task!.cancelled = true;
     this.#changed();
-    this.#controller.abort('the agent cancelled the task');
+    this.#cancelled.cancel('the agent cancelled the task');
     for (const q of this.#questions.values()) q.reject(new LocalError(RPC.requestTimeout, 'the agent cancelled the task'));
     this.#questions.clear();
   }
@@ -217,7 +218,7 @@ export class Rounds {
   end(why?: string): void {
     clearTimeout(this.#timer);
     this.#onend();
-    if (why && !this.#settled) this.#controller.abort(why);
+    if (why && !this.#settled) this.#cancelled.cancel(why);
     for (const q of this.#questions.values()) q.reject(new LocalError(RPC.requestTimeout, why ?? 'the request ended'));
     this.#questions.clear();
   }

@@ -1,5 +1,6 @@
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+import { type Cancel, Cancellation } from '../shared/cancel.ts';
 
 /**
  * JSON-RPC over one transport, in both directions: the one owner of the transport's callbacks.
@@ -51,8 +52,8 @@ export class LocalError extends RpcError {}
 export interface RequestContext {
   /** The request's id on this connection. */
   id: Id;
-  /** Aborted when the peer cancels the request or the connection closes. */
-  signal: AbortSignal;
+  /** Cancelled when the peer cancels the request or the connection closes. */
+  cancel: Cancel;
   progressToken?: Id;
   /** Sends progress for this request (nothing when the peer asked for none). */
   sendProgress(progress: Progress): Promise<void>;
@@ -62,7 +63,7 @@ export type RequestHandler = (params: Params, context: RequestContext) => Promis
 export type NotificationHandler = (params: Params) => void;
 
 export interface RequestOptions {
-  signal?: AbortSignal;
+  cancel?: Cancel;
   /** Without a message in between (progress re-arms it). */
   timeoutMs: number;
   /** In all: progress cannot extend it. */
@@ -101,7 +102,7 @@ export class Router {
   readonly #requests = new Map<string, RequestHandler>();
   readonly #notifications = new Map<string, NotificationHandler>();
   readonly #pending = new Map<string, Pending>();
-  readonly #inFlight = new Map<Id, AbortController>();
+  readonly #inFlight = new Map<Id, Cancellation>();
   readonly #idPrefix: string;
   #next = 0;
   #closed = false;
@@ -148,12 +149,12 @@ export class Router {
     const id = `${this.#idPrefix}${++this.#next}`;
     const withToken = options.onprogress ? { ...params, _meta: { ...(params?._meta as object | undefined), progressToken: id } } : params;
     return new Promise((resolve, reject) => {
-      let idle: NodeJS.Timeout | undefined;
-      let total: NodeJS.Timeout | undefined;
+      // One timer: at the idle deadline (progress moves it), or the total one when that comes first.
+      let timer: NodeJS.Timeout | undefined;
+      const totalBy = options.maxTotalMs === undefined ? Infinity : performance.now() + options.maxTotalMs;
       const done = () => {
-        clearTimeout(idle);
-        clearTimeout(total);
-        options.signal?.removeEventListener('abort', onAbort);
+        clearTimeout(timer);
+        stopListening?.();
         return this.#pending.delete(id);
       };
       const cancel = (reason: string, error: Error) => {
@@ -162,23 +163,21 @@ export class Router {
         reject(error);
       };
       const arm = () => {
-        clearTimeout(idle);
-        idle = setTimeout(() => cancel('timeout', new LocalError(RPC.requestTimeout, `${this.#name} did not answer ${method} within ${options.timeoutMs / 1000}s`)), options.timeoutMs);
+        clearTimeout(timer);
+        const left = totalBy - performance.now();
+        timer =
+          left < options.timeoutMs
+            ? setTimeout(() => cancel('timeout', new LocalError(RPC.requestTimeout, `${this.#name} did not finish ${method} within ${options.maxTotalMs! / 1000}s in all`)), Math.max(left, 0))
+            : setTimeout(() => cancel('timeout', new LocalError(RPC.requestTimeout, `${this.#name} did not answer ${method} within ${options.timeoutMs / 1000}s`)), options.timeoutMs);
       };
-      const onAbort = () => cancel(String(options.signal?.reason ?? 'cancelled'), new LocalError(RPC.requestTimeout, 'cancelled'));
-      if (options.signal?.aborted) return reject(new LocalError(RPC.requestTimeout, 'cancelled'));
-      options.signal?.addEventListener('abort', onAbort, { once: true });
+      if (options.cancel?.cancelled) return reject(new LocalError(RPC.requestTimeout, 'cancelled'));
+      // Declared after `done` uses it: onCancel never calls its listener at once.
+      const stopListening = options.cancel?.onCancel((reason) => cancel(String(reason ?? 'cancelled'), new LocalError(RPC.requestTimeout, 'cancelled')));
       arm();
-      if (options.maxTotalMs !== undefined) {
-        total = setTimeout(
-          () => cancel('timeout', new LocalError(RPC.requestTimeout, `${this.#name} did not finish ${method} within ${options.maxTotalMs! / 1000}s in all`)),
-          options.maxTotalMs,
-        );
-      }
       this.#pending.set(id, {
         resolve: (r) => (done(), resolve(r)),
         reject: (e) => (done(), reject(e)),
-        // Progress shows the call is alive: it re-arms the idle timer, never the total one.
+        // Progress shows the call is alive: it moves the idle deadline, never the total one.
         onprogress: options.onprogress && ((p) => (arm(), options.onprogress!(p))),
       });
       // A request that could not be sent is not the peer's to cancel: it only fails here.
@@ -235,20 +234,20 @@ export class Router {
     if (this.#inFlight.has(id)) {
       return this.#answer(id, { error: { code: RPC.invalidRequest, message: `Invalid Request: id ${JSON.stringify(id)} is already in use` } });
     }
-    const controller = new AbortController();
-    this.#inFlight.set(id, controller);
+    const cancelled = new Cancellation();
+    this.#inFlight.set(id, cancelled);
     const token = (params._meta as { progressToken?: unknown } | undefined)?.progressToken;
     const progressToken = isId(token) ? token : undefined;
     const context: RequestContext = {
       id,
-      signal: controller.signal,
+      cancel: cancelled,
       progressToken,
       sendProgress: (p) => (progressToken === undefined ? Promise.resolve() : this.notify('notifications/progress', { ...p, progressToken }, id)),
     };
     const answer = (body: Answer) => {
       this.#inFlight.delete(id);
       // MCP: a request the peer cancelled is not answered.
-      if (!controller.signal.aborted) this.#answer(id, body);
+      if (!cancelled.cancelled) this.#answer(id, body);
     };
     handler(params, context).then(
       (result) => answer({ result }),
@@ -262,7 +261,7 @@ export class Router {
   #notification(method: string, params: Params): void {
     if (method === 'notifications/cancelled') {
       const id = params.requestId;
-      if (isId(id)) this.#inFlight.get(id)?.abort(params.reason ?? 'cancelled');
+      if (isId(id)) this.#inFlight.get(id)?.cancel(params.reason ?? 'cancelled');
       return;
     }
     if (method === 'notifications/progress') {
@@ -289,7 +288,7 @@ export class Router {
     this.#closed = true;
     const error = new LocalError(RPC.connectionClosed, `${this.#name} closed the connection`);
     for (const p of [...this.#pending.values()]) p.reject(error);
-    for (const c of this.#inFlight.values()) c.abort('connection closed');
+    for (const c of this.#inFlight.values()) c.cancel('connection closed');
     this.onclose?.();
   }
 }

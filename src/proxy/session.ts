@@ -1,5 +1,4 @@
 import type { Readable, Writable } from 'node:stream';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Context, Span } from '@opentelemetry/api';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { decideAfter, decideBefore, shownViolations } from '../difc/decide.ts';
@@ -17,6 +16,8 @@ import { type Agent, Gateway, type GatewayOptions, type Route } from './gateway.
 import { SEPARATOR } from './catalog.ts';
 import type { AgentPolicy } from './agent-policy.ts';
 import type { HostTool } from './host-tools.ts';
+import type { Awaitable } from '../shared/awaitable.ts';
+import { type Cancel, Cancellation, pause } from '../shared/cancel.ts';
 import { type Id, LocalError, type Params, type Progress, RPC, type RequestContext, Router, RpcError, isObject } from './router.ts';
 import { offload } from './payloads.ts';
 import { HANDSHAKE_VERSIONS, LATEST_HANDSHAKE, LOG_LEVEL_META, META, MISSING_CAPABILITY, MODERN, SUPPORTED_VERSIONS, UNSUPPORTED_VERSION, claimedCapabilities, claimedVersion, withoutEnvelope } from './protocol.ts';
@@ -261,10 +262,10 @@ export class Session implements Agent {
    * A question for the agent's client during one of its requests (`related`): a request of ours
    * to an older client, a question in the request's next round to a 2026 one.
    */
-  #askAgent(method: string, params: Params, options: { related?: Id; signal?: AbortSignal; timeoutMs: number; key?: string }): Promise<unknown> {
+  #askAgent(method: string, params: Params, options: { related?: Id; cancel?: Cancel; timeoutMs: number; key?: string }): Promise<unknown> {
     const rounds = options.related === undefined ? undefined : this.#gateway.rounds.get(options.related);
     if (rounds) return rounds.ask(method, params, options.key);
-    return this.#agent.request(method, params, { signal: options.signal, timeoutMs: options.timeoutMs, relatedRequestId: options.related });
+    return this.#agent.request(method, params, { cancel: options.cancel, timeoutMs: options.timeoutMs, relatedRequestId: options.related });
   }
 
   async listTools(): Promise<Params> {
@@ -436,7 +437,7 @@ export class Session implements Agent {
     const listening = (this.#listening ??= new Map());
     listening.set(context.id, { kinds, resources: new Set(watched.keys()) });
     await this.#agent.notify('notifications/subscriptions/acknowledged', { notifications: agreed, _meta: { [META.subscriptionId]: context.id } }, context.id);
-    await new Promise<void>((resolve) => context.signal.addEventListener('abort', () => resolve(), { once: true }));
+    await new Promise<void>((resolve) => context.cancel.onCancel(() => resolve()));
     listening.delete(context.id);
     for (const unwatch of watched.values()) unwatch();
     return { _meta: { [META.subscriptionId]: context.id } };
@@ -452,15 +453,15 @@ export class Session implements Agent {
     const key = `${backend.name}\n${uri}`;
     if (!backend.modern) {
       await this.subscribe('resources/subscribe', { uri }, context);
-      const after: RequestContext = { id: context.id, signal: new AbortController().signal, sendProgress: async () => {} };
+      const after: RequestContext = { id: context.id, cancel: new Cancellation(), sendProgress: async () => {} };
       return () => void this.subscribe('resources/unsubscribe', { uri }, after).catch(() => {});
     }
     if (!(backend.capabilities.resources as { subscribe?: unknown } | undefined)?.subscribe) throw new RpcError(RPC.methodNotFound, `server "${backend.name}" does not support resource subscriptions`);
     if (!(await this.#mayRead(backend.name, uri))) throw new RpcError(RPC.invalidRequest, 'the agent may not read it');
-    const stop = new AbortController();
-    void this.#gateway.backendFor(backend, this.agentName).listenFor({ resourceSubscriptions: [uri] }, stop.signal);
+    const stop = new Cancellation();
+    void this.#gateway.backendFor(backend, this.agentName).listenFor({ resourceSubscriptions: [uri] }, stop);
     this.#subscribed.add(key);
-    return () => (this.#subscribed.delete(key), stop.abort());
+    return () => (this.#subscribed.delete(key), stop.cancel());
   }
 
   /**
@@ -569,7 +570,7 @@ export class Session implements Agent {
     const checked = await Promise.all(questions.map((q) => this.#readChecked(route, agent, q.method, q.params)));
     const related = this.#calls.get(server)?.at(-1);
     const replies = await Promise.all(
-      questions.map((q) => this.#askAgent(q.method, shownToAgent(server, q.method, q.params), { signal: context.signal, timeoutMs: route.backend.config.maxTotalMs, related, key: q.key })),
+      questions.map((q) => this.#askAgent(q.method, shownToAgent(server, q.method, q.params), { cancel: context.cancel, timeoutMs: route.backend.config.maxTotalMs, related, key: q.key })),
     );
     for (const { record, audited, resource, refuse } of checked) {
       record.stage = 'response';
@@ -648,11 +649,13 @@ export class Session implements Agent {
     if (++this.#callsMade > this.#maxCalls) return { refused: `mcpg refused "${call.tool}": this session has made the ${this.#maxCalls} calls [gateway] max_calls_per_session allows; start a new session` };
     // The labels every replica has for the agent are read while the call is admitted (one round trip to a shared store).
     const { agent } = this.#state ?? (await this.#labels());
+    // Promises only where the store answers with them (src/shared/awaitable.ts).
     const refreshed = agent.refresh();
-    refreshed.catch(() => {});
+    refreshed?.catch(() => {});
     let release;
     try {
-      release = await this.#gateway.admit(this.agentName);
+      const admitted = this.#gateway.admit(this.agentName);
+      release = admitted instanceof Promise ? await admitted : admitted;
     } catch (err) {
       this.#countState(err);
       return { refused: `mcpg refused "${call.tool}": ${errorMessage(err)}` };
@@ -686,7 +689,7 @@ export class Session implements Agent {
    * mcpg's own message with the audit id; a result is labeled and decided whatever the
    * operation (a write's answer is data too).
    */
-  async #decided(call: Call, refreshed: Promise<void>): Promise<Outcome> {
+  async #decided(call: Call, refreshed: Promise<void> | undefined): Promise<Outcome> {
     const { route, tool, args, context } = call;
     const server = route.backend.name;
     const { agent } = this.#state ?? (await this.#labels());
@@ -718,7 +721,7 @@ export class Session implements Agent {
     const backend = this.#backendCall(route, record);
     // The labels every replica has for this agent now: a write is checked against every read given before it.
     try {
-      await refreshed;
+      if (refreshed) await refreshed;
     } catch (err) {
       return fail('the shared state', err);
     }
@@ -726,7 +729,8 @@ export class Session implements Agent {
 
     let answer: ResourceAnswer;
     try {
-      answer = await this.#timed(call, 'label_resource', () => route.guard.labelResource(tool, args, backend));
+      const labeled = this.#timed(call, 'label_resource', () => route.guard.labelResource(tool, args, backend));
+      answer = labeled instanceof Promise ? await labeled : labeled;
     } catch (err) {
       return fail(`guard "${route.guard.name}" failed in label_resource`, err);
     }
@@ -783,7 +787,7 @@ export class Session implements Agent {
       return audited({ error: err });
     } finally {
       inFlight.splice(inFlight.indexOf(context.id), 1);
-      await Promise.all(sent);
+      if (sent.length) await Promise.all(sent);
     }
 
     let after;
@@ -804,7 +808,8 @@ export class Session implements Agent {
     }
     // What the agent read is recorded for every replica before it is given the data.
     try {
-      await agent.commit();
+      const committed = agent.commit();
+      if (committed) await committed;
     } catch (err) {
       return fail('the shared state', err, true);
     }
@@ -825,7 +830,7 @@ export class Session implements Agent {
     let params = call.params;
     for (let round = 1; ; round++) {
       const started = performance.now();
-      const send = (sent: Params) => backend.request(call.method, sent, { signal: call.context.signal, capabilities: this.#capabilities, ...(onprogress && { onprogress }) });
+      const send = (sent: Params) => backend.request(call.method, sent, { cancel: call.context.cancel, capabilities: this.#capabilities, ...(onprogress && { onprogress }) });
       const { tracing } = this.#gateway;
       // Traced: the server's request is a child span, and the server gets its trace context in _meta.
       const result = tracing && call.trace
@@ -878,15 +883,14 @@ export class Session implements Agent {
     const taskId = modern ? created.taskId : (created.task as Params).taskId;
     if (typeof taskId !== 'string' || taskId.length > 1024) throw refuse('it made the call a task without a taskId');
     this.#gateway.rounds.get(call.context.id)?.becameTask();
-    const { signal } = call.context;
-    const stop = () => void backend.request('tasks/cancel', { taskId }).catch(() => {});
-    signal.addEventListener('abort', stop, { once: true });
+    const { cancel } = call.context;
+    const stopListening = cancel.onCancel(() => void backend.request('tasks/cancel', { taskId }).catch(() => {}));
     try {
-      if (!modern) return await backend.request('tasks/result', { taskId }, { signal });
+      if (!modern) return await backend.request('tasks/result', { taskId }, { cancel });
       const deadline = Date.now() + call.route.backend.config.maxTotalMs;
       const answered = new Set<string>();
       let asked = 0;
-      for (let task = created; ; task = await backend.request('tasks/get', { taskId }, { signal })) {
+      for (let task = created; ; task = await backend.request('tasks/get', { taskId }, { cancel })) {
         if (task.status === 'completed') {
           if (!isObject(task.result)) throw refuse('its task completed without a result');
           return task.result;
@@ -903,16 +907,14 @@ export class Session implements Agent {
           if (++asked > MAX_SERVER_ROUNDS) throw refuse(`the server asked for input ${MAX_SERVER_ROUNDS} times`);
           const inputResponses = await this.#answers(call, task.inputRequests, answered, refuse);
           for (const key of Object.keys(inputResponses)) answered.add(key);
-          await backend.request('tasks/update', { taskId, inputResponses }, { signal });
+          await backend.request('tasks/update', { taskId, inputResponses }, { cancel });
           continue;
         }
         const interval = typeof task.pollIntervalMs === 'number' ? Math.min(Math.max(task.pollIntervalMs, 50), 5000) : 500;
-        await sleep(interval, undefined, { signal }).catch(() => {
-          throw new LocalError(RPC.requestTimeout, 'cancelled');
-        });
+        await pause(interval, cancel, new LocalError(RPC.requestTimeout, 'cancelled'));
       }
     } finally {
-      signal.removeEventListener('abort', stop);
+      stopListening();
     }
   }
 
@@ -967,13 +969,13 @@ export class Session implements Agent {
   }
 
   /** A guard's labeling, timed for the metrics and a child span of the call's. */
-  #timed<T>(call: Call, stage: 'label_resource' | 'label_response', label: () => Promise<T>): Promise<T> {
+  #timed<T>(call: Call, stage: 'label_resource' | 'label_response', label: () => Awaitable<T>): Awaitable<T> {
     const { metrics, tracing } = this.#gateway;
     const { route } = call;
-    // Neither metrics nor tracing: the guard's own promise, with no wrapper's ticks a call.
+    // Neither metrics nor tracing: the guard's own answer, with no wrapper's ticks a call.
     if (!metrics && !(tracing && call.trace)) return label();
     const started = performance.now();
-    const labeled = tracing && call.trace ? tracing.child(call.trace.context, `${stage} ${route.guard.name}`, 'internal', { 'mcpg.guard': route.guard.name }, label) : label();
+    const labeled = tracing && call.trace ? tracing.child(call.trace.context, `${stage} ${route.guard.name}`, 'internal', { 'mcpg.guard': route.guard.name }, async () => label()) : Promise.resolve(label());
     return labeled.finally(() => metrics?.guard(route.backend.name, route.guard.name, stage, (performance.now() - started) / 1000));
   }
 
@@ -981,11 +983,11 @@ export class Session implements Agent {
   #backendCall(route: Route, record: AuditRecord): BackendCall {
     const server = route.backend.name;
     return Object.assign(
-      async (name: string, callArgs: Record<string, unknown>, signal?: AbortSignal) => {
+      async (name: string, callArgs: Record<string, unknown>, cancel?: Cancel) => {
         log.debug(`guard "${route.guard.name}" calls ${server}.${name}`);
         try {
           const host = route.hostTools?.names.includes(name) ? route.hostTools.tools : undefined;
-          const r = host ? await host.call(name as HostTool, callArgs) : await this.#gateway.backendFor(route.backend, this.agentName).request('tools/call', { name, arguments: callArgs }, { signal });
+          const r = host ? await host.call(name as HostTool, callArgs) : await this.#gateway.backendFor(route.backend, this.agentName).request('tools/call', { name, arguments: callArgs }, { cancel });
           record.backend_calls.push({ tool: name, ok: true });
           return r;
         } catch (err) {

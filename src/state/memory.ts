@@ -9,19 +9,20 @@ export class MemoryState implements SharedState {
   readonly #labels = new Map<string, Labels>();
   readonly #inFlight = new Map<string, number>();
 
-  async labels(agent: string, initial: Labels): Promise<Labels> {
+  // Answered at once, not as promises (src/shared/awaitable.ts).
+  labels(agent: string, initial: Labels): Labels {
     let labels = this.#labels.get(agent);
     if (!labels) this.#labels.set(agent, (labels = initial));
     return labels;
   }
 
-  async absorb(agent: string, initial: Labels, read: Labels): Promise<Labels> {
-    const after = absorbed(await this.labels(agent, initial), read);
+  absorb(agent: string, initial: Labels, read: Labels): Labels {
+    const after = absorbed(this.labels(agent, initial), read);
     this.#labels.set(agent, after);
     return after;
   }
 
-  async admit(agent: string, max: number): Promise<(() => void) | undefined> {
+  admit(agent: string, max: number): (() => void) | undefined {
     const n = this.#inFlight.get(agent) ?? 0;
     if (n >= max) return undefined;
     this.#inFlight.set(agent, n + 1);

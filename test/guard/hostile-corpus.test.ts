@@ -110,7 +110,7 @@ const guards: { name: string; bytes: () => Uint8Array; policy: unknown; check: (
 ];
 
 /** Every way a case reaches a guard; each may be answered or refused, never anything else. */
-function attempts(c: HostileCase, i: number): [string, (g: Guard) => Promise<unknown>][] {
+function attempts(c: HostileCase, i: number): [string, (g: Guard) => unknown][] {
   const fresh = `fresh-${i}`;
   return [
     ['as tool arguments', (g) => g.labelResource('list_issues', { owner: c.value, repo: c.value, payload: c.value }, github())],

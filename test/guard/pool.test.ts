@@ -5,6 +5,7 @@ import { type Limits, limitsSchema } from '../../src/config/schema.ts';
 import type { BackendCall } from '../../src/guard/guard.ts';
 import { WasmGuard, compileGuard } from '../../src/guard/wasm-guard.ts';
 import { McpgError } from '../../src/shared/errors.ts';
+import type { Cancel } from '../../src/shared/cancel.ts';
 import { configureLog } from '../../src/shared/log.ts';
 import { AGENT_BODY, READ_DESCRIPTION_AT, guardWat, watToBytes } from '../fixtures/guards/wat.ts';
 
@@ -141,23 +142,23 @@ describe('backend calls from a guard', () => {
   });
 
   it('a guard stuck in call_backend is stopped at its deadline; the backend call is cancelled', async () => {
-    const signals: AbortSignal[] = [];
-    // Never answers on its own: it settles only when the host aborts it.
-    const stuck: BackendCall = (_tool, _args, signal) =>
+    const cancels: Cancel[] = [];
+    // Never answers on its own: it settles only when the host cancels it.
+    const stuck: BackendCall = (_tool, _args, cancel) =>
       new Promise((_, reject) => {
-        signals.push(signal!);
-        signal!.addEventListener('abort', () => reject(new Error('cancelled')));
+        cancels.push(cancel!);
+        cancel!.onCancel(() => reject(new Error('cancelled')));
       });
     const guard = await load(guardWat(`(drop ${echo}) ${ANSWER}`), { timeout_ms: 200, instances: 1 });
     expect(failure(await call(guard, 'x', stuck))).toMatch(/label_resource did not answer within 200 ms \(limits\.timeout_ms\)/);
-    expect(signals).toHaveLength(1);
-    expect(signals[0]!.aborted).toBe(true);
+    expect(cancels).toHaveLength(1);
+    expect(cancels[0]!.cancelled).toBe(true);
     expect(await call(guard, 'next', async () => ({ content: [] }))).toBe('ok');
     // The instance's one deadline timer, armed again for each call that waits.
     expect(await call(guard, 'next', async () => ({ content: [] }))).toBe('ok');
     expect(failure(await call(guard, 'x', stuck))).toMatch(/did not answer within 200 ms/);
-    expect(signals).toHaveLength(2);
-    expect(signals[1]!.aborted).toBe(true);
+    expect(cancels).toHaveLength(2);
+    expect(cancels[1]!.cancelled).toBe(true);
   });
 });
 
