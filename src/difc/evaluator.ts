@@ -15,16 +15,22 @@ export interface Violation {
  */
 export function check(agent: Labels, resource: Labels, operation: Operation): Violation[] {
   const found: Violation[] = [];
-  const add = (rule: Violation['rule'], tags: string[]) => tags.length && found.push({ rule, tags });
   if (operation !== 'write') {
-    add('read-secrecy', uncovered(resource.secrecy, agent.secrecy));
-    add('read-integrity', uncovered(agent.integrity, resource.integrity));
+    missing(found, 'read-secrecy', resource.secrecy, agent.secrecy);
+    missing(found, 'read-integrity', agent.integrity, resource.integrity);
   }
   if (operation !== 'read') {
-    add('write-secrecy', uncovered(agent.secrecy, resource.secrecy));
-    add('write-integrity', uncovered(resource.integrity, agent.integrity));
+    missing(found, 'write-secrecy', agent.secrecy, resource.secrecy);
+    missing(found, 'write-integrity', resource.integrity, agent.integrity);
   }
   return found;
+}
+
+/** A violation of `rule` for the tags of `subset` that `superset` does not cover, if any (none looked for in an empty subset: a check a call). */
+function missing(found: Violation[], rule: Violation['rule'], subset: readonly string[], superset: readonly string[]): void {
+  if (!subset.length) return;
+  const tags = uncovered(subset, superset);
+  if (tags.length) found.push({ rule, tags });
 }
 
 const EXPLAIN: Record<Violation['rule'], string> = {

@@ -36,6 +36,8 @@ export class Catalog {
   readonly #templates = new Map<string, { backend: Backend; template: ResourceTemplate; pattern: UriTemplate }[]>();
   /** Per server and kind: the names whose definitions failed their pins, and how. */
   readonly #notes = new Map<string, Map<string, PinNote>>();
+  /** Some server has a note (most never do). */
+  #noted = false;
   readonly #pinning: Pinning;
 
   /** Lists come out in config order, whichever backend answers first. */
@@ -51,6 +53,8 @@ export class Catalog {
 
   /** What failed its pin, by the name the agent sees (a tool or prompt) or a template's URI template. */
   pinNote(name: string): PinNote | undefined {
+    // Asked on every call: nearly always there are none, and the maps are not walked.
+    if (!this.#noted) return undefined;
     for (const [key, notes] of this.#notes) if (key.endsWith(`\n${serverOf(name)}`) || key.startsWith('resource_templates')) {
       const note = notes.get(name);
       if (note) return note;
@@ -63,16 +67,20 @@ export class Catalog {
     const { mode, pins } = this.#pinning(backend.name);
     const notes = new Map<string, PinNote>();
     this.#notes.set(`${kind}\n${backend.name}`, notes);
-    if (mode === 'off') return items;
-    return items.filter((item) => {
-      const check = checkPin(kind, item as Record<string, unknown>, pins);
-      if (check.ok) return true;
-      const name = nameOf(item);
-      const withheld = mode === 'strict';
-      notes.set(name, { why: check.why, withheld });
-      log.warn(`server "${backend.name}": ${PIN_WORD[kind]} "${name}": ${check.why}; ${withheld ? 'withheld' : 'let through (pin = "warn")'} (review with \`mcpg tools diff\`)`);
-      return !withheld;
-    });
+    const kept =
+      mode === 'off'
+        ? items
+        : items.filter((item) => {
+            const check = checkPin(kind, item as Record<string, unknown>, pins);
+            if (check.ok) return true;
+            const name = nameOf(item);
+            const withheld = mode === 'strict';
+            notes.set(name, { why: check.why, withheld });
+            log.warn(`server "${backend.name}": ${PIN_WORD[kind]} "${name}": ${check.why}; ${withheld ? 'withheld' : 'let through (pin = "warn")'} (review with \`mcpg tools diff\`)`);
+            return !withheld;
+          });
+    this.#noted = [...this.#notes.values()].some((n) => n.size > 0);
+    return kept;
   }
 
   async refresh(backend: Backend, kind: ListKind): Promise<void> {

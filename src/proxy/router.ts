@@ -249,7 +249,14 @@ export class Router {
       // MCP: a request the peer cancelled is not answered.
       if (!cancelled.cancelled) this.#answer(id, body);
     };
-    handler(params, context).then(
+    // A handler that throws instead of rejecting costs its request, not the connection.
+    let handled: Promise<unknown>;
+    try {
+      handled = handler(params, context);
+    } catch (err) {
+      handled = Promise.reject(err);
+    }
+    handled.then(
       (result) => answer({ result }),
       (err: unknown) =>
         answer({

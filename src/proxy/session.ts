@@ -146,17 +146,18 @@ export class Session implements Agent {
      */
     const served =
       (handler: (params: Params, context: RequestContext) => Promise<unknown>, kind: { rounds?: true; cached?: true } = {}) =>
-      async (params: Params, context: RequestContext) => {
+      (params: Params, context: RequestContext): Promise<unknown> => {
         const version = claimedVersion(params);
-        if (version === undefined) {
-          if (!gateway.ready) await gateway.started;
-          return handler(params, context);
-        }
-        await this.#modern(version, params);
-        const plain = withoutEnvelope(params);
-        const result = complete(await (kind.rounds ? this.#inRounds(plain, context, handler, { tasks: takesTasks(claimedCapabilities(params)), logLevel: askedLogLevel(params) }) : handler(plain, context)));
-        return kind.cached && isObject(result) && result.resultType === 'complete' ? { ttlMs: 0, cacheScope: 'private', ...result } : result;
+        // An older client's request: the handler's own promise, with no async function's around it.
+        if (version === undefined) return gateway.ready ? handler(params, context) : gateway.started.then(() => handler(params, context));
+        return modern(version, params, context, handler, kind);
       };
+    const modern = async (version: string, params: Params, context: RequestContext, handler: (params: Params, context: RequestContext) => Promise<unknown>, kind: { rounds?: true; cached?: true }) => {
+      await this.#modern(version, params);
+      const plain = withoutEnvelope(params);
+      const result = complete(await (kind.rounds ? this.#inRounds(plain, context, handler, { tasks: takesTasks(claimedCapabilities(params)), logLevel: askedLogLevel(params) }) : handler(plain, context)));
+      return kind.cached && isObject(result) && result.resultType === 'complete' ? { ttlMs: 0, cacheScope: 'private', ...result } : result;
+    };
     agent.onRequest('initialize', (params) => this.initialize(params));
     agent.onRequest('server/discover', async (params) => this.discover(params));
     agent.onRequest('ping', async () => ({}));
@@ -328,7 +329,8 @@ export class Session implements Agent {
     // agent that takes tasks, a server of that era is asked for one where its tool offers it; a
     // 2026 server makes a task when it will. #followTask follows either to its end.
     const forwarded: Params = { ...params, name: target.name, arguments: args };
-    delete forwarded.task;
+    // Deleted only when there: a delete turns the object into a slow dictionary.
+    if ('task' in forwarded) delete forwarded.task;
     const legacyTasks = (target.backend.capabilities as { tasks?: { requests?: { tools?: { call?: unknown } } } }).tasks?.requests?.tools?.call;
     if (legacyTasks && rounds?.tasks && (target.taskSupport === 'required' || target.taskSupport === 'optional')) forwarded.task = { ttl: target.backend.config.maxTotalMs };
     const outcome = await this.#through({
