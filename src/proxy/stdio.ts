@@ -34,7 +34,8 @@ export class LineTransport implements Transport {
   /** While a line is over the limit: its first and last bytes, to find its id. */
   #discarding?: { head: Buffer; tail: Buffer };
   #closed = false;
-  #corked = false;
+  /** The lines sent in this turn of the event loop, not yet written. */
+  #queued?: string;
   readonly #waiting = new Set<{ resolve: () => void; reject: (e: Error) => void }>();
 
   constructor(input: Readable, output: Writable, options: { maxBytes: number }) {
@@ -58,9 +59,13 @@ export class LineTransport implements Transport {
 
   #onError = (error: Error) => this.onerror?.(error);
 
-  #uncork = () => {
-    this.#corked = false;
-    this.#output.uncork();
+  /** Writes the lines queued in this turn now (before the stream is ended, say). */
+  flush = (): void => {
+    const lines = this.#queued;
+    if (lines === undefined) return;
+    this.#queued = undefined;
+    // Under the stream's mark after all: no 'drain' will come for those who wait.
+    if (this.#output.write(lines)) this.#onDrain();
   };
 
   #onDrain = () => {
@@ -134,19 +139,21 @@ export class LineTransport implements Transport {
     } catch (err) {
       return Promise.reject(new LocalError(RPC.internalError, `the message cannot be encoded: ${(err as Error).message}`));
     }
-    // The lines sent in one turn of the event loop leave in one write: under many callers,
-    // one system call for all the answers (or requests) made of what one read brought.
-    if (!this.#corked) {
-      this.#corked = true;
-      this.#output.cork();
-      process.nextTick(this.#uncork);
-    }
-    if (this.#output.write(line)) return SENT;
+    // The lines sent in one turn of the event loop leave as one string in one write: under many
+    // callers, one system call for all the answers (or requests) made of what one read brought,
+    // and one chunk for the stream rather than one a line (corking the stream measured more).
+    if (this.#queued === undefined) {
+      this.#queued = line;
+      process.nextTick(this.flush);
+    } else this.#queued += line;
+    // Past the stream's high-water mark (what it holds and what is queued), the sender waits for 'drain'.
+    if (this.#output.writableLength + this.#queued.length < this.#output.writableHighWaterMark) return SENT;
     return new Promise((resolve, reject) => this.#waiting.add({ resolve, reject }));
   }
 
   async close(): Promise<void> {
     if (this.#closed) return;
+    this.flush();
     this.#closed = true;
     this.#input.off('data', this.#onData);
     const closed = new LocalError(RPC.connectionClosed, 'the connection closed before the message was written');
@@ -226,6 +233,7 @@ export class ChildTransport extends LineTransport {
       }
     };
     if (this.child.pid !== undefined && this.child.exitCode === null && this.child.signalCode === null) {
+      this.flush();
       this.child.stdin?.end();
       if (!(await wait(this.#graceMs))) {
         group('SIGTERM');

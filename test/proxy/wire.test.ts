@@ -75,7 +75,11 @@ describe('reading lines, bounded', () => {
     await new Promise((r) => setImmediate(r));
     await t.send({ jsonrpc: '2.0', id: 4, method: 'ping' });
     await new Promise((r) => setImmediate(r));
-    expect(writes.map((w) => w.map((line) => (JSON.parse(line) as { id: number }).id))).toEqual([[1, 2, 3], [4]]);
+    // A line sent just before the transport closes is written as it closes, not after.
+    void t.send({ jsonrpc: '2.0', id: 5, method: 'ping' });
+    await t.close();
+    const lines = (w: string[]) => w.join('').trimEnd().split('\n');
+    expect(writes.map((w) => lines(w).map((line) => (JSON.parse(line) as { id: number }).id))).toEqual([[1, 2, 3], [4], [5]]);
   });
 
   it('every send settles: one waiting on a reader that never reads fails when the connection closes', async () => {
