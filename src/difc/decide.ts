@@ -55,6 +55,11 @@ export function decideAfter(mode: Mode, agent: AgentState, result: Record<string
     if (split.rest) agent.absorb(split.rest.labels);
     return { result, withheld: 0, total, violations: [], absorbed: agent.labels };
   }
+  // One document with nothing beside it (most responses): one check.
+  if (total === 1 && !split.rest && split.items[0]) {
+    const violations = check(agent.labels, split.items[0].labels, 'read');
+    if (!violations.length) return { result, withheld: 0, total, violations };
+  }
   // Items labeled alike (a collection's default labels, one object) are checked once.
   const checked = new Map<Labels, Violation[]>();
   const verdicts = split.items.map((item) => {

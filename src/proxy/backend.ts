@@ -167,9 +167,9 @@ export class Backend {
   async request(method: string, params: Params | undefined, options: CallOptions = {}): Promise<Params> {
     const router = await this.#connected();
     try {
-      const { capabilities, ...rest } = options;
-      return await router.request(method, this.#modern ? this.#enveloped(params, capabilities) : params, {
-        ...rest,
+      return await router.request(method, this.#modern ? this.#enveloped(params, options.capabilities) : params, {
+        cancel: options.cancel,
+        onprogress: options.onprogress,
         timeoutMs: this.config.toolTimeoutMs,
         maxTotalMs: this.config.maxTotalMs,
       });

@@ -832,7 +832,7 @@ export class Session implements Agent {
     let params = call.params;
     for (let round = 1; ; round++) {
       const started = performance.now();
-      const send = (sent: Params) => backend.request(call.method, sent, { cancel: call.context.cancel, capabilities: this.#capabilities, ...(onprogress && { onprogress }) });
+      const send = (sent: Params) => backend.request(call.method, sent, { cancel: call.context.cancel, capabilities: this.#capabilities, onprogress });
       const { tracing } = this.#gateway;
       // Traced: the server's request is a child span, and the server gets its trace context in _meta.
       const result = tracing && call.trace
