@@ -1,3 +1,4 @@
+import { arraySpans } from './json-spans.ts';
 import type { Labels } from './labels.ts';
 
 /**
@@ -145,6 +146,10 @@ export function split(result: Result, resourceLabels: Labels, labeling: Response
   if (labeling.kind === 'whole') {
     return { items: [{ labels: labeling.labels ?? resourceLabels }], collection: false, rebuild: () => result };
   }
+  if (labeling.kind === 'paths') {
+    const sliced = splitBySlicing(result, resourceLabels, labeling);
+    if (sliced) return sliced;
+  }
   const text = jsonText(result);
   const source: Source = text ? 'text' : isObject(result.structuredContent) ? 'structured' : 'raw';
   const doc = text ? text.doc : source === 'structured' ? result.structuredContent : result;
@@ -193,6 +198,58 @@ export function split(result: Result, resourceLabels: Labels, labeling: Response
     collection: true,
     rest,
     rebuild: (keep, keepRest) => write(replaceAt(doc, base, collection.filter((_, i) => keep[i])), keepRest),
+  };
+}
+
+/**
+ * The common case of a collection labeled by paths, without parsing its document: a JSON text in
+ * the first block, nothing structured beside it, and each path naming an item of the array at
+ * items_path. The items are found in the text (src/difc/json-spans.ts) and the rebuilt text is
+ * the kept items' text between the array's own brackets, as the server wrote them. Anything else
+ * is undefined, and `split` reads the document as a tree.
+ */
+function splitBySlicing(result: Result, resourceLabels: Labels, labeling: Extract<ResponseLabeling, { kind: 'paths' }>): Split | undefined {
+  if (labeling.itemsPath === undefined || 'structuredContent' in result) return undefined;
+  const text = documentText(result);
+  if (text === undefined) return undefined;
+  let base: string[];
+  let indexes: number[];
+  try {
+    base = parsePointer(labeling.itemsPath);
+    indexes = labeling.paths.map((p) => {
+      const segs = parsePointer(p.path);
+      const index = segs[base.length];
+      return segs.length === base.length + 1 && base.every((s, i) => segs[i] === s) && index !== undefined && isIndex(index) ? Number(index) : -1;
+    });
+  } catch {
+    return undefined;
+  }
+  const spans = indexes.includes(-1) ? undefined : arraySpans(text, base);
+  if (!spans || indexes.some((i) => i >= spans.elements.length)) return undefined;
+  const perItem: Labels[][] = spans.elements.map(() => []);
+  labeling.paths.forEach((p, at) => perItem[indexes[at]!]!.push(p.labels));
+  const fallback = labeling.defaultLabels ?? resourceLabels;
+  const others = Object.keys(result).filter((k) => !DOCUMENT_KEYS.has(k));
+  const blocks = (result.content as unknown[]).length - 1;
+  const { open, close, elements } = spans;
+  const rebuild = (keep: boolean[], keepRest = true): Result => {
+    const kept = elements.filter((_, i) => keep[i]);
+    // Between the brackets: the items as they were laid out (the first's indent, the separator
+    // after it, the space before the closing bracket), or nothing when none is kept.
+    const inner = kept.length
+      ? text.slice(open + 1, elements[0]![0]) + kept.map(([s, e]) => text.slice(s, e)).join(elements.length > 1 ? text.slice(elements[0]![1], elements[1]![0]) : ',') + text.slice(elements.at(-1)![1], close)
+      : '';
+    const content = keepRest ? [...(result.content as unknown[])] : (result.content as unknown[]).slice(0, 1);
+    content[0] = { ...(content[0] as object), text: text.slice(0, open + 1) + inner + text.slice(close) };
+    const out: Result = { ...result, content };
+    if (!keepRest) for (const k of others) delete out[k];
+    return out;
+  };
+  return {
+    items: perItem.map((ls) => ({ labels: ls.length === 1 ? ls[0]! : ls.length ? merge(ls) : fallback })),
+    collection: true,
+    rest: others.length || blocks ? { labels: resourceLabels } : undefined,
+    rebuild,
   };
 }
 

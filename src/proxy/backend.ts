@@ -165,7 +165,7 @@ export class Backend {
   }
 
   async request(method: string, params: Params | undefined, options: CallOptions = {}): Promise<Params> {
-    const router = await this.#connected();
+    const router = this.#router ?? (await this.#connected());
     try {
       return await router.request(method, this.#modern ? this.#enveloped(params, options.capabilities) : params, {
         cancel: options.cancel,
