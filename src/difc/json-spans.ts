@@ -17,8 +17,9 @@ export interface ArraySpans {
   /** The index of the array's `[` and of its `]`. */
   open: number;
   close: number;
-  /** Each element's first and past-last index, without the whitespace around it. */
-  elements: [number, number][];
+  /** Each element's first and past-last index, without the whitespace around it (two lists of numbers: no array an element). */
+  starts: number[];
+  ends: number[];
 }
 
 /** The array at `pointer` (its segments, already unescaped) in `text`, or undefined (see above). */
@@ -66,7 +67,7 @@ export function arraySpans(text: string, pointer: readonly string[]): ArraySpans
     if (c === 0x7b || c === 0x5b) {
       if (isArray.length >= MAX_DEPTH) return undefined;
       const array = c === 0x5b;
-      if (array && next === target) found = { open: i, close: -1, elements: [] };
+      if (array && next === target) found = { open: i, close: -1, starts: [], ends: [] };
       i = spaceEnd(text, i + 1);
       if (text.charCodeAt(i) !== (array ? 0x5d : 0x7d)) {
         isArray.push(array);
@@ -99,7 +100,10 @@ export function arraySpans(text: string, pointer: readonly string[]): ArraySpans
       if (d < 0) return spaceEnd(text, i) === n ? found : undefined;
       const inArray = isArray[d]!;
       const a = at[d]!;
-      if (inArray && a === target) found!.elements.push([start, i]);
+      if (inArray && a === target) {
+        found!.starts.push(start);
+        found!.ends.push(i);
+      }
       i = spaceEnd(text, i);
       const sep = text.charCodeAt(i++);
       if (sep === 0x2c) {

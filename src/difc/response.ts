@@ -225,32 +225,35 @@ function splitBySlicing(result: Result, resourceLabels: Labels, labeling: Extrac
     return undefined;
   }
   const spans = indexes.includes(-1) ? undefined : arraySpans(text, base);
-  if (!spans || indexes.some((i) => i >= spans.elements.length)) return undefined;
-  const perItem: Labels[][] = spans.elements.map(() => []);
-  labeling.paths.forEach((p, at) => perItem[indexes[at]!]!.push(p.labels));
-  const fallback = labeling.defaultLabels ?? resourceLabels;
+  if (!spans || indexes.some((i) => i >= spans.starts.length)) return undefined;
+  // Most items have no path of their own: they share one labeled item (no object an item).
+  const byDefault = { labels: labeling.defaultLabels ?? resourceLabels };
+  const labeled = new Map<number, Labels[]>();
+  labeling.paths.forEach((p, at) => {
+    const index = indexes[at]!;
+    const ls = labeled.get(index);
+    if (ls) ls.push(p.labels);
+    else labeled.set(index, [p.labels]);
+  });
+  const items: LabeledItem[] = spans.starts.map(() => byDefault);
+  for (const [index, ls] of labeled) items[index] = { labels: ls.length === 1 ? ls[0]! : merge(ls) };
   const others = Object.keys(result).filter((k) => !DOCUMENT_KEYS.has(k));
   const blocks = (result.content as unknown[]).length - 1;
-  const { open, close, elements } = spans;
+  const { open, close, starts, ends } = spans;
   const rebuild = (keep: boolean[], keepRest = true): Result => {
-    const kept = elements.filter((_, i) => keep[i]);
+    const kept: string[] = [];
+    for (let i = 0; i < starts.length; i++) if (keep[i]) kept.push(text.slice(starts[i], ends[i]));
     // Between the brackets: the items as they were laid out (the first's indent, the separator
     // after it, the space before the closing bracket), or nothing when none is kept.
-    const inner = kept.length
-      ? text.slice(open + 1, elements[0]![0]) + kept.map(([s, e]) => text.slice(s, e)).join(elements.length > 1 ? text.slice(elements[0]![1], elements[1]![0]) : ',') + text.slice(elements.at(-1)![1], close)
-      : '';
+    const last = starts.length - 1;
+    const inner = kept.length ? text.slice(open + 1, starts[0]) + kept.join(last > 0 ? text.slice(ends[0]!, starts[1]) : ',') + text.slice(ends[last]!, close) : '';
     const content = keepRest ? [...(result.content as unknown[])] : (result.content as unknown[]).slice(0, 1);
     content[0] = { ...(content[0] as object), text: text.slice(0, open + 1) + inner + text.slice(close) };
     const out: Result = { ...result, content };
     if (!keepRest) for (const k of others) delete out[k];
     return out;
   };
-  return {
-    items: perItem.map((ls) => ({ labels: ls.length === 1 ? ls[0]! : ls.length ? merge(ls) : fallback })),
-    collection: true,
-    rest: others.length || blocks ? { labels: resourceLabels } : undefined,
-    rebuild,
-  };
+  return { items, collection: true, rest: others.length || blocks ? { labels: resourceLabels } : undefined, rebuild };
 }
 
 /** `doc` with the value at `segs` replaced, copying only the containers on the way (not the items). */
