@@ -157,24 +157,33 @@ export class GuardInstance {
    * One ABI call: JSON in, JSON out (null for "nothing"), with the -2 retry protocol, under a
    * wall-clock deadline that covers backend calls (CPU is bounded by fuel, waiting by this).
    */
-  async call(fn: LabelExport, input: string, backend: BackendCall): Promise<string | null> {
-    if (!this.canWait) return this.callNow(fn, input, backend);
-    const length = this.#measured(fn, input);
-    let inv!: Invocation;
+  call(fn: LabelExport, input: string, backend: BackendCall): Promise<string | null> {
+    let length: number;
+    try {
+      if (!this.canWait) return Promise.resolve(this.callNow(fn, input, backend));
+      length = this.#measured(fn, input);
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
     // CPU is bounded by fuel; the clock only matters once the guest waits, so the deadline's
     // timer starts then (most calls never wait, and a timer per call was a tenth of its cost).
-    const answer = new Promise<string | null>((resolve, reject) => {
-      inv = { backend, began: performance.now(), fail: reject, calls: 0, refused: false };
+    // Promises chained, not awaited in async functions: each of those was another a call.
+    return new Promise<string | null>((resolve, reject) => {
+      const inv: Invocation = { backend, began: performance.now(), calls: 0, refused: false, fail: (err) => (this.#ended(inv), reject(err)) };
       this.#current = inv;
       // A guest abandoned at the deadline still settles later; that outcome is nobody's.
-      this.#run(fn, input, length).then(resolve, reject);
+      this.#run(fn, input, length, 0, this.#firstOutput()).then(
+        (answer) => (this.#ended(inv), resolve(answer)),
+        (err: unknown) => (this.#ended(inv), reject(err)),
+      );
     });
-    try {
-      return await answer;
-    } finally {
-      this.#current = undefined;
-    }
   }
+
+  /** The instance is no longer running `inv` (if a later call has not begun on it). */
+  #ended(inv: Invocation): void {
+    if (this.#current === inv) this.#current = undefined;
+  }
+
 
   /**
    * The same call on an instance that cannot wait: made on the caller's stack, answered at once
@@ -289,21 +298,27 @@ export class GuardInstance {
     return AGAIN;
   }
 
-  /** The call on a stack of its own: the guest may wait. */
-  async #run(fn: LabelExport, input: string, length: number): Promise<string | null> {
-    for (let attempt = 0, size = this.#firstOutput(); ; attempt++) {
-      const buffers = this.#prepare(input, length, size);
-      let rc: number;
-      try {
-        rc = await (this.#labels[fn](buffers.inPtr, length, buffers.outPtr, buffers.outSize) as Promise<number>);
-      } catch (err) {
-        throw classify(this.#name, err, this);
-      }
-      const answer = this.#answer(fn, rc, buffers, attempt);
-      if (answer !== AGAIN) return answer;
-      size = this.#nextOutput;
+  /** The call on a stack of its own: the guest may wait. Another attempt (the -2 protocol) follows the last. */
+  #run(fn: LabelExport, input: string, length: number, attempt: number, size: number): Promise<string | null> {
+    let buffers: CallBuffers;
+    let running: Promise<number>;
+    try {
+      buffers = this.#prepare(input, length, size);
+      running = this.#labels[fn](buffers.inPtr, length, buffers.outPtr, buffers.outSize) as Promise<number>;
+    } catch (err) {
+      return Promise.reject(classify(this.#name, err, this));
     }
+    return running.then(
+      (rc) => {
+        const answer = this.#answer(fn, rc, buffers, attempt);
+        return answer === AGAIN ? this.#run(fn, input, length, attempt + 1, this.#nextOutput) : answer;
+      },
+      (err: unknown) => {
+        throw classify(this.#name, err, this);
+      },
+    );
   }
+
 
   /** A guest's sleep: part of its call's deadline (waiting costs no fuel); cut short at the deadline. */
   #sleep(ms: number): Promise<void> {
@@ -445,20 +460,32 @@ export class GuardInstance {
     return this.#ask(inv, tool, (args ?? {}) as Record<string, unknown>, argsText, resPtr, resSize);
   }
 
-  async #ask(inv: Invocation, tool: string, args: Record<string, unknown>, argsText: string, resPtr: number, resSize: number): Promise<number> {
+  #ask(inv: Invocation, tool: string, args: Record<string, unknown>, argsText: string, resPtr: number, resSize: number): Promise<number> {
     const deadline = this.#waiting(inv);
-    let answer: string;
-    try {
-      answer = JSON.stringify(await inv.backend(tool, args, deadline));
-    } catch (err) {
+    const failed = (err: unknown) => {
       if (deadline.cancelled) throw DEADLINE_PASSED;
       this.#log.warn(`call_backend("${tool}") failed: ${errorMessage(err)}`);
       return RC_ERROR;
+    };
+    let asked: Promise<unknown>;
+    try {
+      asked = inv.backend(tool, args, deadline);
+    } catch (err) {
+      asked = Promise.reject(err);
     }
-    // Past the deadline the caller has its answer: unwind the guest instead of resuming it.
-    if (deadline.cancelled) throw DEADLINE_PASSED;
-    return this.#deliver(inv, tool, argsText, answer, resPtr, resSize);
+    return asked.then((result) => {
+      let answer: string;
+      try {
+        answer = JSON.stringify(result);
+      } catch (err) {
+        return failed(err);
+      }
+      // Past the deadline the caller has its answer: unwind the guest instead of resuming it.
+      if (deadline.cancelled) throw DEADLINE_PASSED;
+      return this.#deliver(inv, tool, argsText, answer, resPtr, resSize);
+    }, failed);
   }
+
 
   /** The answer, measured, then encoded straight into the guest's buffer when it fits. */
   #deliver(inv: Invocation, tool: string, args: string, answer: string, resPtr: number, resSize: number): number {
