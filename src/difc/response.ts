@@ -158,10 +158,7 @@ export function split(result: Result, resourceLabels: Labels, labeling: Response
   const rest = others.length || blocks ? { labels: resourceLabels } : undefined;
   const write = (newDoc: unknown, keepRest = true) => {
     const out = writeBack(result, source, doc, newDoc, text?.text);
-    if (keepRest) return out;
-    for (const k of others) delete out[k];
-    if (Array.isArray(out.content)) out.content = out.content.slice(0, 1);
-    return out;
+    return keepRest ? out : withoutRest(out, others);
   };
 
   if (labeling.kind === 'items') {
@@ -247,11 +244,8 @@ function splitBySlicing(result: Result, resourceLabels: Labels, labeling: Extrac
     // after it, the space before the closing bracket), or nothing when none is kept.
     const last = starts.length - 1;
     const inner = kept.length ? text.slice(open + 1, starts[0]) + kept.join(last > 0 ? text.slice(ends[0]!, starts[1]) : ',') + text.slice(ends[last]!, close) : '';
-    const content = keepRest ? [...(result.content as unknown[])] : (result.content as unknown[]).slice(0, 1);
-    content[0] = { ...(content[0] as object), text: text.slice(0, open + 1) + inner + text.slice(close) };
-    const out: Result = { ...result, content };
-    if (!keepRest) for (const k of others) delete out[k];
-    return out;
+    const out = withText(result, text.slice(0, open + 1) + inner + text.slice(close));
+    return keepRest ? out : withoutRest(out, others);
   };
   return { items, collection: true, rest: others.length || blocks ? { labels: resourceLabels } : undefined, rebuild };
 }
@@ -279,21 +273,30 @@ function sameJson(a: unknown, b: unknown): boolean {
 
 function writeBack(result: Result, source: Source, oldDoc: unknown, newDoc: unknown, oldText?: string): Result {
   if (source === 'raw') return newDoc as Result;
-  const out: Result = { ...result };
   const serialised = JSON.stringify(newDoc, null, oldText?.includes('\n') ? 2 : undefined);
   if (source === 'text') {
-    const content = [...(result.content as unknown[])];
-    content[0] = { ...(content[0] as object), text: serialised };
-    out.content = content;
+    const out = withText(result, serialised);
     // structuredContent repeating the document is filtered with it; anything else cannot be vouched for.
     if ('structuredContent' in result) {
       if (sameJson(result.structuredContent, oldDoc) && isObject(newDoc)) out.structuredContent = newDoc;
       else delete out.structuredContent;
     }
-  } else {
-    out.structuredContent = newDoc;
-    // The text blocks beside structured content usually repeat it: replace them with the filtered copy.
-    out.content = [{ type: 'text', text: serialised }];
+    return out;
   }
+  // The text blocks beside structured content usually repeat it: replace them with the filtered copy.
+  return { ...result, structuredContent: newDoc, content: [{ type: 'text', text: serialised }] };
+}
+
+/** The result with the text of its first content block replaced. */
+function withText(result: Result, text: string): Result {
+  const content = [...(result.content as unknown[])];
+  content[0] = { ...(content[0] as object), text };
+  return { ...result, content };
+}
+
+/** The result without what its document leaves out (other keys, other content blocks). */
+function withoutRest(out: Result, others: string[]): Result {
+  for (const k of others) delete out[k];
+  if (Array.isArray(out.content)) out.content = out.content.slice(0, 1);
   return out;
 }

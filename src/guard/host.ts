@@ -184,7 +184,6 @@ export class GuardInstance {
     if (this.#current === inv) this.#current = undefined;
   }
 
-
   /**
    * The same call on an instance that cannot wait: made on the caller's stack, answered at once
    * (no promise, no turn of the event loop: a label call costs several times more in the
@@ -318,7 +317,6 @@ export class GuardInstance {
       },
     );
   }
-
 
   /** A guest's sleep: part of its call's deadline (waiting costs no fuel); cut short at the deadline. */
   #sleep(ms: number): Promise<void> {
@@ -485,7 +483,6 @@ export class GuardInstance {
       return this.#deliver(inv, tool, argsText, answer, resPtr, resSize);
     }, failed);
   }
-
 
   /** The answer, measured, then encoded straight into the guest's buffer when it fits. */
   #deliver(inv: Invocation, tool: string, args: string, answer: string, resPtr: number, resSize: number): number {

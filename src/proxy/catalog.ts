@@ -34,10 +34,8 @@ export class Catalog {
   readonly #prompts = new Map<string, Map<string, Entry<Prompt>>>();
   readonly #resources = new Map<string, Map<string, Entry<Resource>>>();
   readonly #templates = new Map<string, { backend: Backend; template: ResourceTemplate; pattern: UriTemplate }[]>();
-  /** Per server and kind: the names whose definitions failed their pins, and how. */
+  /** Per server and kind that has any: the names whose definitions failed their pins, and how. */
   readonly #notes = new Map<string, Map<string, PinNote>>();
-  /** Some server has a note (most never do). */
-  #noted = false;
   readonly #pinning: Pinning;
 
   /** Lists come out in config order, whichever backend answers first. */
@@ -53,8 +51,8 @@ export class Catalog {
 
   /** What failed its pin, by the name the agent sees (a tool or prompt) or a template's URI template. */
   pinNote(name: string): PinNote | undefined {
-    // Asked on every call: nearly always there are none, and the maps are not walked.
-    if (!this.#noted) return undefined;
+    // Asked on every call: nearly always there are none, and no map is walked.
+    if (!this.#notes.size) return undefined;
     for (const [key, notes] of this.#notes) if (key.endsWith(`\n${serverOf(name)}`) || key.startsWith('resource_templates')) {
       const note = notes.get(name);
       if (note) return note;
@@ -66,7 +64,6 @@ export class Catalog {
   #pinned<T extends object>(backend: Backend, kind: PinKind, items: T[], nameOf: (item: T) => string): T[] {
     const { mode, pins } = this.#pinning(backend.name);
     const notes = new Map<string, PinNote>();
-    this.#notes.set(`${kind}\n${backend.name}`, notes);
     const kept =
       mode === 'off'
         ? items
@@ -79,7 +76,10 @@ export class Catalog {
             log.warn(`server "${backend.name}": ${PIN_WORD[kind]} "${name}": ${check.why}; ${withheld ? 'withheld' : 'let through (pin = "warn")'} (review with \`mcpg tools diff\`)`);
             return !withheld;
           });
-    this.#noted = [...this.#notes.values()].some((n) => n.size > 0);
+    // Only a server and kind with notes is kept: none at all is the common case pinNote tests for.
+    const key = `${kind}\n${backend.name}`;
+    if (notes.size) this.#notes.set(key, notes);
+    else this.#notes.delete(key);
     return kept;
   }
 

@@ -47,7 +47,7 @@ export class Rounds {
   readonly tasks: boolean;
   /** The least severe log lines of its servers the agent asked to hear during this request, if any. */
   readonly logLevel?: string;
-  /** The context the work runs in: its own id and signal, progress to the agent's latest try. */
+  /** The context the work runs in: its own id and cancellation, progress to the agent's latest try. */
   readonly context: RequestContext;
   readonly #cancelled = new Cancellation();
   readonly #questions = new Map<string, Question>();

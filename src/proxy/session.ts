@@ -18,7 +18,7 @@ import type { AgentPolicy } from './agent-policy.ts';
 import type { HostTool } from './host-tools.ts';
 import type { Awaitable } from '../shared/awaitable.ts';
 import { type Cancel, Cancellation, pause } from '../shared/cancel.ts';
-import { type Id, LocalError, type Params, type Progress, RPC, type RequestContext, Router, RpcError, isObject } from './router.ts';
+import { type Id, LocalError, type Params, type Progress, RPC, type RequestContext, type RequestHandler, Router, RpcError, isObject } from './router.ts';
 import { offload } from './payloads.ts';
 import { HANDSHAKE_VERSIONS, LATEST_HANDSHAKE, LOG_LEVEL_META, META, MISSING_CAPABILITY, MODERN, SUPPORTED_VERSIONS, UNSUPPORTED_VERSION, claimedCapabilities, claimedVersion, withoutEnvelope } from './protocol.ts';
 import { Rounds, TASKS, takesTasks } from './rounds.ts';
@@ -46,6 +46,9 @@ const MAX_WATCHED = 32;
 const MAX_SERVER_ROUNDS = 8;
 /** The labeling of a response its guard labeled with the resource when it labeled the call. */
 const WHOLE_RESPONSE: ResponseLabeling = { kind: 'whole' };
+
+/** How a request is served: in rounds (it may need the agent's answers), and whether its result is marked not to be cached. */
+type ServedAs = { rounds?: true; cached?: true };
 
 /** One request of the agent's that carries a server's data back: it passes `#through`. */
 interface Call {
@@ -145,14 +148,14 @@ export class Session implements Agent {
      * (clients should not send requests before initialize; those that do wait).
      */
     const served =
-      (handler: (params: Params, context: RequestContext) => Promise<unknown>, kind: { rounds?: true; cached?: true } = {}) =>
-      (params: Params, context: RequestContext): Promise<unknown> => {
+      (handler: RequestHandler, kind: ServedAs = {}): RequestHandler =>
+      (params, context) => {
         const version = claimedVersion(params);
         // An older client's request: the handler's own promise, with no async function's around it.
         if (version === undefined) return gateway.ready ? handler(params, context) : gateway.started.then(() => handler(params, context));
-        return modern(version, params, context, handler, kind);
+        return servedModern(version, params, context, handler, kind);
       };
-    const modern = async (version: string, params: Params, context: RequestContext, handler: (params: Params, context: RequestContext) => Promise<unknown>, kind: { rounds?: true; cached?: true }) => {
+    const servedModern = async (version: string, params: Params, context: RequestContext, handler: RequestHandler, kind: ServedAs) => {
       await this.#modern(version, params);
       const plain = withoutEnvelope(params);
       const result = complete(await (kind.rounds ? this.#inRounds(plain, context, handler, { tasks: takesTasks(claimedCapabilities(params)), logLevel: askedLogLevel(params) }) : handler(plain, context)));
