@@ -76,10 +76,32 @@ export interface RequestOptions {
   relatedRequestId?: Id;
 }
 
-interface Pending {
-  resolve: (result: Params) => void;
-  reject: (error: Error) => void;
-  onprogress?: (progress: Progress) => void;
+/**
+ * A request of ours waiting for its answer. Its deadlines are times (performance.now()), kept
+ * by the router's one timer (`#watch`): no timer is made or cleared per request.
+ */
+class Pending {
+  /** Without a message in between: progress moves it. */
+  idleBy: number;
+  /** In all (Infinity without maxTotalMs). */
+  readonly totalBy: number;
+  stopListening?: () => void;
+  readonly method: string;
+  readonly options: RequestOptions;
+  readonly resolve: (result: Params) => void;
+  readonly reject: (error: Error) => void;
+  constructor(method: string, options: RequestOptions, resolve: (result: Params) => void, reject: (error: Error) => void, now: number) {
+    this.method = method;
+    this.options = options;
+    this.resolve = resolve;
+    this.reject = reject;
+    this.idleBy = now + options.timeoutMs;
+    this.totalBy = options.maxTotalMs === undefined ? Infinity : now + options.maxTotalMs;
+  }
+
+  get deadline(): number {
+    return this.idleBy < this.totalBy ? this.idleBy : this.totalBy;
+  }
 }
 
 type Message = {
@@ -102,6 +124,9 @@ export class Router {
   readonly #requests = new Map<string, RequestHandler>();
   readonly #notifications = new Map<string, NotificationHandler>();
   readonly #pending = new Map<string, Pending>();
+  /** The one timer for every pending request's deadlines, and when it fires. */
+  #timer?: NodeJS.Timeout;
+  #timerAt = Infinity;
   readonly #inFlight = new Map<Id, Cancellation>();
   readonly #idPrefix: string;
   #next = 0;
@@ -146,44 +171,81 @@ export class Router {
   /** Sends a request; settles exactly once: its answer, a timeout, a cancellation, or the close. */
   request(method: string, params: Params | undefined, options: RequestOptions): Promise<Params> {
     if (this.#closed) return Promise.reject(new LocalError(RPC.connectionClosed, `${this.#name} is not connected`));
+    const { cancel } = options;
+    if (cancel?.cancelled) return Promise.reject(new LocalError(RPC.requestTimeout, 'cancelled'));
     const id = `${this.#idPrefix}${++this.#next}`;
     const withToken = options.onprogress ? { ...params, _meta: { ...(params?._meta as object | undefined), progressToken: id } } : params;
     return new Promise((resolve, reject) => {
-      // One timer: at the idle deadline (progress moves it), or the total one when that comes first.
-      let timer: NodeJS.Timeout | undefined;
-      const totalBy = options.maxTotalMs === undefined ? Infinity : performance.now() + options.maxTotalMs;
-      const done = () => {
-        clearTimeout(timer);
-        stopListening?.();
-        return this.#pending.delete(id);
-      };
-      const cancel = (reason: string, error: Error) => {
-        if (!done()) return;
-        void this.notify('notifications/cancelled', { requestId: id, reason }).catch(() => {});
-        reject(error);
-      };
-      const arm = () => {
-        clearTimeout(timer);
-        const left = totalBy - performance.now();
-        timer =
-          left < options.timeoutMs
-            ? setTimeout(() => cancel('timeout', new LocalError(RPC.requestTimeout, `${this.#name} did not finish ${method} within ${options.maxTotalMs! / 1000}s in all`)), Math.max(left, 0))
-            : setTimeout(() => cancel('timeout', new LocalError(RPC.requestTimeout, `${this.#name} did not answer ${method} within ${options.timeoutMs / 1000}s`)), options.timeoutMs);
-      };
-      if (options.cancel?.cancelled) return reject(new LocalError(RPC.requestTimeout, 'cancelled'));
-      // Declared after `done` uses it: onCancel never calls its listener at once.
-      const stopListening = options.cancel?.onCancel((reason) => cancel(String(reason ?? 'cancelled'), new LocalError(RPC.requestTimeout, 'cancelled')));
-      arm();
-      this.#pending.set(id, {
-        resolve: (r) => (done(), resolve(r)),
-        reject: (e) => (done(), reject(e)),
-        // Progress shows the call is alive: it moves the idle deadline, never the total one.
-        onprogress: options.onprogress && ((p) => (arm(), options.onprogress!(p))),
-      });
+      const pending = new Pending(method, options, resolve, reject, performance.now());
+      this.#pending.set(id, pending);
+      if (cancel) pending.stopListening = cancel.onCancel((reason) => this.#giveUp(id, String(reason ?? 'cancelled'), new LocalError(RPC.requestTimeout, 'cancelled')));
+      this.#watch(pending.deadline);
+      const message: Record<string, unknown> = { jsonrpc: '2.0', id, method };
+      if (withToken) message.params = withToken;
       // A request that could not be sent is not the peer's to cancel: it only fails here.
-      this.#send({ jsonrpc: '2.0', id, method, ...(withToken && { params: withToken }) }, options.relatedRequestId).catch((err: Error) => done() && reject(err));
+      this.#send(message, options.relatedRequestId).catch((err: Error) => this.#settled(id)?.reject(err));
     });
   }
+
+  /** The pending request, no longer pending (undefined when it already settled). */
+  #settled(id: string): Pending | undefined {
+    const pending = this.#pending.get(id);
+    if (!pending) return undefined;
+    this.#pending.delete(id);
+    pending.stopListening?.();
+    if (this.#pending.size === 0) this.#unwatch();
+    return pending;
+  }
+
+  /** A request we stop waiting for (its deadline, its cancellation): the peer is told. */
+  #giveUp(id: string, reason: string, error: Error): void {
+    const pending = this.#settled(id);
+    if (!pending) return;
+    void this.notify('notifications/cancelled', { requestId: id, reason }).catch(() => {});
+    pending.reject(error);
+  }
+
+  /** The timer fires by `at` (or earlier, for an earlier deadline it already has). */
+  #watch(at: number): void {
+    if (at >= this.#timerAt) return;
+    clearTimeout(this.#timer);
+    this.#timerAt = at;
+    this.#timer = setTimeout(this.#deadlines, Math.max(0, at - performance.now()));
+  }
+
+  #unwatch(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#timerAt = Infinity;
+  }
+
+  /**
+   * The timer fired: the requests past a deadline end, earliest first; it is set again for the
+   * next. Progress moved idle deadlines without touching the timer: a request whose deadline
+   * moved is only looked at again. Within a millisecond counts as past (timers fire on whole ms).
+   */
+  #deadlines = (): void => {
+    this.#timer = undefined;
+    this.#timerAt = Infinity;
+    const now = performance.now();
+    const due: [string, Pending][] = [];
+    let next = Infinity;
+    for (const entry of this.#pending) {
+      const deadline = entry[1].deadline;
+      if (deadline <= now + 1) due.push(entry);
+      else if (deadline < next) next = deadline;
+    }
+    due.sort((a, b) => a[1].deadline - b[1].deadline);
+    for (const [id, p] of due) {
+      const { method, options } = p;
+      const error =
+        p.totalBy <= p.idleBy
+          ? new LocalError(RPC.requestTimeout, `${this.#name} did not finish ${method} within ${options.maxTotalMs! / 1000}s in all`)
+          : new LocalError(RPC.requestTimeout, `${this.#name} did not answer ${method} within ${options.timeoutMs / 1000}s`);
+      this.#giveUp(id, 'timeout', error);
+    }
+    if (next < Infinity && this.#pending.size) this.#watch(next);
+  };
 
   #send(message: Record<string, unknown>, related?: Id): Promise<void> {
     if (this.#closed) return Promise.reject(new LocalError(RPC.connectionClosed, `${this.#name} is not connected`));
@@ -204,7 +266,7 @@ export class Router {
     }
     if ('method' in m) return this.#invalid(m, 'method must be a string');
     if (!isId(m.id)) return this.#invalid(m, 'a response needs the id of its request');
-    const pending = this.#pending.get(String(m.id));
+    const pending = this.#settled(String(m.id));
     if (!pending) return this.onproblem?.(`${this.#name} answered unknown request ${JSON.stringify(m.id)}`);
     const error = m.error as { code?: unknown; message?: unknown; data?: unknown } | undefined;
     if (error && typeof error === 'object') {
@@ -274,7 +336,12 @@ export class Router {
     if (method === 'notifications/progress') {
       const token = params.progressToken;
       const pending = isId(token) ? this.#pending.get(String(token)) : undefined;
-      if (pending?.onprogress) return pending.onprogress(params as unknown as Progress);
+      const onprogress = pending?.options.onprogress;
+      if (onprogress) {
+        // Progress shows the call is alive: it moves the idle deadline, never the total one.
+        pending!.idleBy = performance.now() + pending!.options.timeoutMs;
+        return onprogress(params as unknown as Progress);
+      }
     }
     this.#notifications.get(method)?.(params);
   }
@@ -284,7 +351,7 @@ export class Router {
    * request of the peer's is refused. `id` is what could be read of it.
    */
   oversize(id: Id | undefined, limit: string): void {
-    const pending = id !== undefined ? this.#pending.get(String(id)) : undefined;
+    const pending = id !== undefined ? this.#settled(String(id)) : undefined;
     if (pending) return pending.reject(new LocalError(RPC.internalError, `${this.#name} answered with a message larger than ${limit}; it was discarded`));
     this.onproblem?.(`${this.#name} sent a message larger than ${limit}; it was discarded`);
     if (id !== undefined) this.#answer(id, { error: { code: RPC.invalidRequest, message: `messages larger than ${limit} are refused` } });
@@ -294,7 +361,7 @@ export class Router {
     if (this.#closed) return;
     this.#closed = true;
     const error = new LocalError(RPC.connectionClosed, `${this.#name} closed the connection`);
-    for (const p of [...this.#pending.values()]) p.reject(error);
+    for (const id of [...this.#pending.keys()]) this.#settled(id)?.reject(error);
     for (const c of this.#inFlight.values()) c.cancel('connection closed');
     this.onclose?.();
   }
