@@ -74,13 +74,18 @@ export class LineTransport implements Transport {
   };
 
   #onData = (chunk: Buffer | string) => {
-    let data = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-    for (let nl = data.indexOf(0x0a); nl >= 0; nl = data.indexOf(0x0a)) {
-      this.#take(data.subarray(0, nl));
-      this.#endLine();
-      data = data.subarray(nl + 1);
+    const data = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    let start = 0;
+    for (let nl = data.indexOf(0x0a); nl >= 0; nl = data.indexOf(0x0a, start)) {
+      // A line whole in this chunk, within the limit, is decoded from it as it is (no view of it).
+      if (this.#length === 0 && !this.#discarding && nl - start <= this.#maxBytes) this.#line(data.toString('utf8', start, nl));
+      else {
+        this.#take(data.subarray(start, nl));
+        this.#endLine();
+      }
+      start = nl + 1;
     }
-    if (data.length) this.#take(data);
+    if (start < data.length) this.#take(start === 0 ? data : data.subarray(start));
   };
 
   #take(part: Buffer): void {
@@ -113,10 +118,14 @@ export class LineTransport implements Transport {
     const line = this.#parts.length === 1 ? this.#parts[0]! : Buffer.concat(this.#parts);
     this.#parts.length = 0;
     this.#length = 0;
-    // Invalid UTF-8 reads as U+FFFD, as JSON text must be UTF-8. A CR before the LF is JSON
-    // whitespace, as is any around the message; a blank line is skipped (without copying a line
-    // of megabytes to find out).
-    const text = line.toString('utf8');
+    this.#line(line.toString('utf8'));
+  }
+
+  /**
+   * One line, decoded. Invalid UTF-8 reads as U+FFFD, as JSON text must be UTF-8. A CR before
+   * the LF is JSON whitespace, as is any around the message; a blank line is skipped.
+   */
+  #line(text: string): void {
     if (/^\s*$/.test(text)) return;
     let message: unknown;
     try {

@@ -57,6 +57,43 @@ describe('reading lines, bounded', () => {
     expect(got).toEqual([{ jsonrpc: '2.0', id: 42, method: 'ping' }]);
   });
 
+  it('reads the same messages however the bytes are cut into chunks (characters of several bytes, lines over the limit)', async () => {
+    // A seeded stream: messages of 0 to 600 characters, some with characters of 2 to 4 bytes,
+    // a few over the 512-byte limit (their ids are reported), blank lines and CRLF between.
+    let seed = 7;
+    const rand = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
+    const chars = ['a', 'é', '€', '😀', '"', '\\', ' '];
+    const lines: string[] = [];
+    const want: unknown[] = [];
+    const over: unknown[] = [];
+    for (let id = 1; id <= 300; id++) {
+      const text = Array.from({ length: rand(600) }, () => chars[rand(chars.length)]).join('');
+      const line = JSON.stringify({ jsonrpc: '2.0', id, method: 'm', params: { text } });
+      if (Buffer.byteLength(line) > 512) over.push(id);
+      else want.push(JSON.parse(line));
+      lines.push(line + (rand(4) === 0 ? '\r\n\n' : '\n'));
+    }
+    const bytes = Buffer.from(lines.join(''));
+    for (let round = 0; round < 20; round++) {
+      const input = new PassThrough();
+      const t = new LineTransport(input, new PassThrough(), { maxBytes: 512 });
+      const got: unknown[] = [];
+      const oversize: unknown[] = [];
+      t.onmessage = (m) => got.push(m);
+      t.onoversize = (id) => oversize.push(id);
+      await t.start();
+      // Cut anywhere: inside a character, on a newline, a byte at a time, many lines at once.
+      for (let at = 0; at < bytes.length; ) {
+        const size = round === 0 ? 1 : 1 + rand(round < 10 ? 64 : 4096);
+        input.write(bytes.subarray(at, at + size));
+        at += size;
+      }
+      await new Promise((r) => setImmediate(r));
+      expect(got).toEqual(want);
+      expect(oversize).toEqual(over);
+    }
+  });
+
   it('finds the id at the start or the end of a message, and nowhere else', () => {
     expect(sniffId('{"jsonrpc":"2.0","id":"a\\"b","method":"x"', '')).toBe('a"b');
     expect(sniffId('{"method":"x","params":{"id":5', '"}},"jsonrpc":"2.0","id":7}')).toBe(7);
