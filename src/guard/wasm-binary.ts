@@ -16,7 +16,7 @@ export const FUEL_EXPORT = '__mcpg_fuel';
  * The rewriter's output version: metered modules are cached under it. Bump it with any change
  * to what `instrument` writes (test/guard/metering-version.test.ts fails until you do).
  */
-export const METERING_VERSION = 2;
+export const METERING_VERSION = 3;
 
 export type ValType = 'i32' | 'i64' | 'f32' | 'f64' | 'v128' | 'ref';
 export interface FuncType {
@@ -291,6 +291,12 @@ function memarg(r: Reader): void {
  * written back before every call, return and failed test, so the global is exact wherever anyone
  * else reads it (a callee, the host, a bulk helper). A function with exception handling, where a
  * handler is entered from a callee's throw, charges the global directly.
+ *
+ * A leaf (no loop, no call) runs at most its own length. A direct call of one goes to an
+ * unmetered copy of it, and the calling segment pays the leaf's whole length up front; the counter
+ * stays in the caller's local across the call (the leaf reads nothing of it). Between tests,
+ * control then runs forward through one function body and the leaves it calls. The original stays
+ * metered, for whoever reaches it another way (an export, a table, a reference).
  */
 interface Segment {
   at: number;
@@ -313,6 +319,10 @@ interface Walk {
   loads: number[];
   /** The body uses exception handling: it charges the global itself. */
   handlers: boolean;
+  /** Its direct calls (\`call\`): where each lies, and the function it calls. */
+  calls: { start: number; end: number; callee: number }[];
+  /** No loop and no call of any kind (nor a bulk instruction, nor a handler): its cost is bounded by its length. */
+  leaf: boolean;
 }
 
 /** Opcodes of exception handling: try, catch, rethrow, delegate, catch_all, try_table. */
@@ -397,6 +407,8 @@ function walkBody(r: Reader, walk: Walk): void {
           throw new WasmFormatError(`instruction 0x${op.toString(16)} is not supported in guards (it cannot be metered)`);
         }
     }
+    if (op === 0x03 || (op >= 0x10 && op <= 0x15)) walk.leaf = false;
+    if (op === 0x10) walk.calls.push({ start, end: r.pos, callee: new Reader(r.b, start + 1, r.pos).u32() });
     if (op === 0x02 || op === 0x03 || op === 0x04 || op === 0x06 || op === 0x1f) depth++;
     else if (op === 0x0b) depth--;
     // depth is -1 after the body's own end: the function returns there.
@@ -487,6 +499,24 @@ export function instrument(bytes: Uint8Array, options: InstrumentOptions): { byt
     }
   }
   const helperType = count(1);
+  // A leaf (no loop, no call) called directly is called as a copy without metering: its length
+  // bounds what it runs, so the caller's segment pays that length up front, and the counter stays
+  // in the caller's local across the call. The original stays metered for everyone else (an
+  // export, a table, a reference), who may call it without paying first.
+  const typeIndices: number[] = [];
+  const funcs = secs.find((s) => s.id === 3);
+  if (funcs) {
+    const r = new Reader(bytes, funcs.start, funcs.end);
+    for (let n = r.u32(); n > 0; n--) typeIndices.push(r.u32());
+  }
+  const clones = new Map<number, number>();
+  for (const b of bodies) {
+    for (const { callee } of b.walk.calls) {
+      const body = bodies[callee - importedFuncs];
+      if (body?.walk.leaf && !clones.has(callee)) clones.set(callee, importedFuncs + count(3) + helpers.size + clones.size);
+    }
+  }
+  const leaves: Leaves = { clones, cost: (callee) => bodies[callee - importedFuncs]!.walk.segments.reduce((n, seg) => n + seg.cost, 0) };
 
   const fuelGlobal = [0x7e, 0x01, 0x42, ...sleb64(options.initialFuel), 0x0b];
   const fuelExport = [...u32leb(FUEL_EXPORT.length), ...new TextEncoder().encode(FUEL_EXPORT), 0x03, ...fuel];
@@ -522,7 +552,7 @@ export function instrument(bytes: Uint8Array, options: InstrumentOptions): { byt
   for (const s of secs) {
     flushBefore(s.id);
     if (s.id === 1) emit(1, appendToVec(s, helpers.size ? [I32X3_TO_NONE] : []));
-    else if (s.id === 3) emit(3, appendToVec(s, extra(u32leb(helperType))));
+    else if (s.id === 3) emit(3, appendToVec(s, [...extra(u32leb(helperType)), ...[...clones.keys()].map((f) => u32leb(typeIndices[f - importedFuncs]!))]));
     else if (s.id === 5 && info.memory) {
       const max = Math.min(info.memory.max ?? options.maxPages, options.maxPages);
       emit(5, [1, 0x01, ...u32leb(info.memory.min), ...u32leb(max)]);
@@ -533,7 +563,7 @@ export function instrument(bytes: Uint8Array, options: InstrumentOptions): { byt
       emit(7, appendToVec(s, [fuelExport]));
       exportDone = true;
     } else if (s.id === 10) {
-      emit(10, meteredCode(bytes, bodies, fuel, helpers, (i) => funcTypes[importedFuncs + i]!.params.length));
+      emit(10, meteredCode(bytes, bodies, fuel, helpers, leaves, importedFuncs, (i) => funcTypes[importedFuncs + i]!.params.length));
     } else {
       emit(s.id, raw(s));
     }
@@ -566,9 +596,10 @@ function walkCode(bytes: Uint8Array, s: Section): Body[] {
       locals.count += body.u32();
       body.valtype();
     }
-    const walk: Walk = { segments: [], bulk: [], stores: [], loads: [], handlers: false };
+    const walk: Walk = { segments: [], bulk: [], stores: [], loads: [], handlers: false, calls: [], leaf: true };
     const code = body.pos;
     walkBody(body, walk);
+    if (walk.bulk.length || walk.handlers) walk.leaf = false;
     bodies.push({ start, end, locals, code, walk });
     r.pos = end;
   }
@@ -587,10 +618,26 @@ function chargeLocal(counter: number[], fuel: number[], cost: number, test: bool
   return test ? [...sub, 0x22, ...counter, 0x42, 0x00, 0x53, 0x04, 0x40, 0x20, ...counter, 0x24, ...fuel, 0x00, 0x0b] : [...sub, 0x21, ...counter];
 }
 
-function meteredCode(bytes: Uint8Array, bodies: Body[], fuel: number[], helpers: Map<string, number>, paramCount: (i: number) => number): Uint8Array {
+/** Leaves called as unmetered copies: the function index of each one's copy, and its cost. */
+interface Leaves {
+  clones: Map<number, number>;
+  cost: (callee: number) => number;
+}
+
+function meteredCode(bytes: Uint8Array, bodies: Body[], fuel: number[], helpers: Map<string, number>, leaves: Leaves, importedFuncs: number, paramCount: (i: number) => number): Uint8Array {
   const out = new Writer();
-  out.put(u32leb(bodies.length + helpers.size));
+  out.put(u32leb(bodies.length + helpers.size + leaves.clones.size));
   for (const [i, b] of bodies.entries()) {
+    // Calls of leaves: their copy is called, paid for by the segment the call is in, and the
+    // counter is neither written back before nor read after (a leaf reads nothing of it).
+    const leafCalls = b.walk.calls.filter((c) => leaves.clones.has(c.callee));
+    const noStore = new Set(leafCalls.map((c) => c.start));
+    const noLoad = new Set(leafCalls.map((c) => c.end));
+    const prepaid = new Map<Segment, number>();
+    for (const c of leafCalls) {
+      const seg = b.walk.segments.findLast((x) => x.at <= c.start)!;
+      prepaid.set(seg, (prepaid.get(seg) ?? 0) + leaves.cost(c.callee));
+    }
     const local = !b.walk.handlers;
     // The counter is declared after the function's own locals.
     const counter = u32leb(paramCount(i) + b.locals.count);
@@ -601,11 +648,12 @@ function meteredCode(bytes: Uint8Array, bodies: Body[], fuel: number[], helpers:
     const edits: { at: number; order: number; skip: number; put: number[] }[] = [];
     if (local) {
       edits.push({ at: b.code, order: 0, skip: 0, put: load });
-      for (const at of b.walk.loads) edits.push({ at, order: 1, skip: 0, put: load });
-      for (const at of b.walk.stores) edits.push({ at, order: 3, skip: 0, put: store });
+      for (const at of b.walk.loads) if (!noLoad.has(at)) edits.push({ at, order: 1, skip: 0, put: load });
+      for (const at of b.walk.stores) if (!noStore.has(at)) edits.push({ at, order: 3, skip: 0, put: store });
     }
+    for (const c of leafCalls) edits.push({ at: c.start, order: 4, skip: c.end - c.start, put: [0x10, ...u32leb(leaves.clones.get(c.callee)!)] });
     for (const seg of b.walk.segments) {
-      const cost = seg.cost + (seg.test ? TEST_COST : 0);
+      const cost = seg.cost + (seg.test ? TEST_COST : 0) + (prepaid.get(seg) ?? 0);
       if (seg.cost > 0) edits.push({ at: seg.at, order: 2, skip: 0, put: local ? chargeLocal(counter, fuel, cost, seg.test) : charge(fuel, cost, seg.test) });
     }
     for (const op of b.walk.bulk) {
@@ -634,6 +682,11 @@ function meteredCode(bytes: Uint8Array, bodies: Body[], fuel: number[], helpers:
       0x20, 0x00, 0x20, 0x01, 0x20, 0x02, ...op, 0x0b,
     ];
     out.put([...u32leb(body.length), ...body]);
+  }
+  // The copies, as they are (each entry with its size).
+  for (const callee of leaves.clones.keys()) {
+    const b = bodies[callee - importedFuncs]!;
+    out.put(bytes.subarray(b.start, b.end));
   }
   return out.bytes();
 }

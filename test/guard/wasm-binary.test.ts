@@ -57,6 +57,41 @@ describe('module rewriting', () => {
     expect(used(() => e.nested!(10)) - used(() => e.nested!(9))).toBe(8n + 8n);
   });
 
+  it('a leaf called directly is paid for by its caller, its whole length; called any other way it is metered itself', () => {
+    // $leaf: no loop, no call (6 instructions with its end). The loops call it directly and
+    // through the table, the same work but for the i32.const that names the table slot.
+    const m = wasm(`(module
+      (type $t (func (param i32) (result i32)))
+      (table 1 funcref) (elem (i32.const 0) $leaf)
+      (func $leaf (export "leaf") (param $x i32) (result i32) (i32.add (i32.mul (local.get $x) (i32.const 3)) (i32.const 1)))
+      (func (export "direct") (param $n i32) (result i32) (local $s i32)
+        (loop $l
+          (local.set $s (i32.add (local.get $s) (call $leaf (local.get $n))))
+          (br_if $l (local.tee $n (i32.sub (local.get $n) (i32.const 1)))))
+        (local.get $s))
+      (func (export "indirect") (param $n i32) (result i32) (local $s i32)
+        (loop $l
+          (local.set $s (i32.add (local.get $s) (call_indirect (type $t) (local.get $n) (i32.const 0))))
+          (br_if $l (local.tee $n (i32.sub (local.get $n) (i32.const 1)))))
+        (local.get $s)))`);
+    const { e, fuel } = run(m, 1_000_000n);
+    const used = (f: () => number) => {
+      fuel.value = 1_000_000n;
+      f();
+      return 1_000_000n - (fuel.value as bigint);
+    };
+    expect(e.direct!(10)).toBe(175);
+    expect(e.indirect!(10)).toBe(175);
+    const direct = used(() => e.direct!(11)) - used(() => e.direct!(10));
+    const indirect = used(() => e.indirect!(11)) - used(() => e.indirect!(10));
+    // An iteration pays the leaf's 6 instructions either way; through the table it also pays the
+    // slot's i32.const and the leaf's own entry test.
+    expect(direct).toBe(indirect - 1n - 8n);
+    expect(direct).toBeGreaterThanOrEqual(6n + 8n);
+    // Called by the host (an export), the leaf pays for itself.
+    expect(used(() => e.leaf!(1))).toBe(6n + 8n);
+  });
+
   it('charges bulk memory instructions by size, before they touch memory', () => {
     const bulk = wasm(`(module (memory (export "memory") 2)
       (func (export "copy") (param $n i32) (memory.copy (i32.const 0) (i32.const 100) (local.get $n)))
