@@ -188,6 +188,8 @@ interface Parsed {
   secs: Section[];
   /** The type of every function: the imported ones first. */
   funcTypes: FuncType[];
+  /** The type index of each function the module defines (its function section). */
+  typeIndices: number[];
   importedFuncs: number;
   importedGlobals: number;
   memoryImported: boolean;
@@ -204,6 +206,7 @@ function parse(b: Uint8Array): Parsed {
   };
   const imports: ImportEntry[] = [];
   const funcTypes: FuncType[] = [];
+  const typeIndices: number[] = [];
   let importedGlobals = 0;
   let memoryImported = false;
   let memory: ModuleInfo['memory'];
@@ -239,7 +242,11 @@ function parse(b: Uint8Array): Parsed {
         imports.push({ module, name, kind });
       }
     } else if (s.id === 3) {
-      for (let n = r.u32(); n > 0; n--) funcTypes.push(typeAt(r.u32()));
+      for (let n = r.u32(); n > 0; n--) {
+        const index = r.u32();
+        typeIndices.push(index);
+        funcTypes.push(typeAt(index));
+      }
     } else if (s.id === 5) {
       const count = r.u32();
       if (count > 1) throw new WasmFormatError('more than one memory is not supported in guards');
@@ -259,7 +266,7 @@ function parse(b: Uint8Array): Parsed {
     }
   }
   const importedFuncs = imports.filter((i) => i.kind === 'func').length;
-  return { info: { imports, exports, memory }, secs, funcTypes, importedFuncs, importedGlobals, memoryImported };
+  return { info: { imports, exports, memory }, secs, funcTypes, typeIndices, importedFuncs, importedGlobals, memoryImported };
 }
 
 export function inspect(bytes: Uint8Array): ModuleInfo {
@@ -363,7 +370,12 @@ function walkBody(r: Reader, walk: Walk): void {
       case 0x0c: case 0x0d: case 0xd5: case 0xd6:
         labels = [r.u32()];
         break;
-      case 0x10: case 0x12: case 0x14: case 0x15: case 0x08: case 0x07: case 0x09: case 0x18:
+      case 0x10: {
+        const callee = r.u32();
+        walk.calls.push({ start, end: r.pos, callee });
+        break;
+      }
+      case 0x12: case 0x14: case 0x15: case 0x08: case 0x07: case 0x09: case 0x18:
       case 0x20: case 0x21: case 0x22: case 0x23: case 0x24: case 0x25: case 0x26: case 0xd2:
         r.u32();
         break;
@@ -408,7 +420,6 @@ function walkBody(r: Reader, walk: Walk): void {
         }
     }
     if (op === 0x03 || (op >= 0x10 && op <= 0x15)) walk.leaf = false;
-    if (op === 0x10) walk.calls.push({ start, end: r.pos, callee: new Reader(r.b, start + 1, r.pos).u32() });
     if (op === 0x02 || op === 0x03 || op === 0x04 || op === 0x06 || op === 0x1f) depth++;
     else if (op === 0x0b) depth--;
     // depth is -1 after the body's own end: the function returns there.
@@ -477,7 +488,7 @@ const I32X3_TO_NONE = [0x60, 3, 0x7f, 0x7f, 0x7f, 0];
  * original are unchanged: the fuel global and the bulk-instruction helpers are appended.
  */
 export function instrument(bytes: Uint8Array, options: InstrumentOptions): { bytes: Uint8Array; info: ModuleInfo } {
-  const { info, secs, funcTypes, importedFuncs, importedGlobals, memoryImported } = parse(bytes);
+  const { info, secs, funcTypes, typeIndices, importedFuncs, importedGlobals, memoryImported } = parse(bytes);
   if (memoryImported) throw new WasmFormatError('the module imports its memory; a guard must define and export its own');
   if (info.memory && info.memory.min > options.maxPages) {
     throw new WasmFormatError(`the module needs ${info.memory.min * 64} KiB of memory at start, over its cap of ${options.maxPages * 64} KiB`);
@@ -503,20 +514,14 @@ export function instrument(bytes: Uint8Array, options: InstrumentOptions): { byt
   // bounds what it runs, so the caller's segment pays that length up front, and the counter stays
   // in the caller's local across the call. The original stays metered for everyone else (an
   // export, a table, a reference), who may call it without paying first.
-  const typeIndices: number[] = [];
-  const funcs = secs.find((s) => s.id === 3);
-  if (funcs) {
-    const r = new Reader(bytes, funcs.start, funcs.end);
-    for (let n = r.u32(); n > 0; n--) typeIndices.push(r.u32());
-  }
-  const clones = new Map<number, number>();
+  const leaves: Leaves = new Map();
   for (const b of bodies) {
     for (const { callee } of b.walk.calls) {
-      const body = bodies[callee - importedFuncs];
-      if (body?.walk.leaf && !clones.has(callee)) clones.set(callee, importedFuncs + count(3) + helpers.size + clones.size);
+      const leaf = bodies[callee - importedFuncs];
+      if (!leaf?.walk.leaf || leaves.has(callee)) continue;
+      leaves.set(callee, { body: leaf, copy: importedFuncs + count(3) + helpers.size + leaves.size, cost: leaf.walk.segments.reduce((n, seg) => n + seg.cost, 0) });
     }
   }
-  const leaves: Leaves = { clones, cost: (callee) => bodies[callee - importedFuncs]!.walk.segments.reduce((n, seg) => n + seg.cost, 0) };
 
   const fuelGlobal = [0x7e, 0x01, 0x42, ...sleb64(options.initialFuel), 0x0b];
   const fuelExport = [...u32leb(FUEL_EXPORT.length), ...new TextEncoder().encode(FUEL_EXPORT), 0x03, ...fuel];
@@ -552,7 +557,7 @@ export function instrument(bytes: Uint8Array, options: InstrumentOptions): { byt
   for (const s of secs) {
     flushBefore(s.id);
     if (s.id === 1) emit(1, appendToVec(s, helpers.size ? [I32X3_TO_NONE] : []));
-    else if (s.id === 3) emit(3, appendToVec(s, [...extra(u32leb(helperType)), ...[...clones.keys()].map((f) => u32leb(typeIndices[f - importedFuncs]!))]));
+    else if (s.id === 3) emit(3, appendToVec(s, [...extra(u32leb(helperType)), ...[...leaves.keys()].map((f) => u32leb(typeIndices[f - importedFuncs]!))]));
     else if (s.id === 5 && info.memory) {
       const max = Math.min(info.memory.max ?? options.maxPages, options.maxPages);
       emit(5, [1, 0x01, ...u32leb(info.memory.min), ...u32leb(max)]);
@@ -563,7 +568,7 @@ export function instrument(bytes: Uint8Array, options: InstrumentOptions): { byt
       emit(7, appendToVec(s, [fuelExport]));
       exportDone = true;
     } else if (s.id === 10) {
-      emit(10, meteredCode(bytes, bodies, fuel, helpers, leaves, importedFuncs, (i) => funcTypes[importedFuncs + i]!.params.length));
+      emit(10, meteredCode(bytes, bodies, fuel, helpers, leaves, (i) => funcTypes[importedFuncs + i]!.params.length));
     } else {
       emit(s.id, raw(s));
     }
@@ -618,25 +623,22 @@ function chargeLocal(counter: number[], fuel: number[], cost: number, test: bool
   return test ? [...sub, 0x22, ...counter, 0x42, 0x00, 0x53, 0x04, 0x40, 0x20, ...counter, 0x24, ...fuel, 0x00, 0x0b] : [...sub, 0x21, ...counter];
 }
 
-/** Leaves called as unmetered copies: the function index of each one's copy, and its cost. */
-interface Leaves {
-  clones: Map<number, number>;
-  cost: (callee: number) => number;
-}
+/** Leaves called as unmetered copies, by function index: the body, its copy's index, its cost. */
+type Leaves = Map<number, { body: Body; copy: number; cost: number }>;
 
-function meteredCode(bytes: Uint8Array, bodies: Body[], fuel: number[], helpers: Map<string, number>, leaves: Leaves, importedFuncs: number, paramCount: (i: number) => number): Uint8Array {
+function meteredCode(bytes: Uint8Array, bodies: Body[], fuel: number[], helpers: Map<string, number>, leaves: Leaves, paramCount: (i: number) => number): Uint8Array {
   const out = new Writer();
-  out.put(u32leb(bodies.length + helpers.size + leaves.clones.size));
+  out.put(u32leb(bodies.length + helpers.size + leaves.size));
   for (const [i, b] of bodies.entries()) {
     // Calls of leaves: their copy is called, paid for by the segment the call is in, and the
     // counter is neither written back before nor read after (a leaf reads nothing of it).
-    const leafCalls = b.walk.calls.filter((c) => leaves.clones.has(c.callee));
+    const leafCalls = b.walk.calls.filter((c) => leaves.has(c.callee));
     const noStore = new Set(leafCalls.map((c) => c.start));
     const noLoad = new Set(leafCalls.map((c) => c.end));
     const prepaid = new Map<Segment, number>();
     for (const c of leafCalls) {
       const seg = b.walk.segments.findLast((x) => x.at <= c.start)!;
-      prepaid.set(seg, (prepaid.get(seg) ?? 0) + leaves.cost(c.callee));
+      prepaid.set(seg, (prepaid.get(seg) ?? 0) + leaves.get(c.callee)!.cost);
     }
     const local = !b.walk.handlers;
     // The counter is declared after the function's own locals.
@@ -651,7 +653,7 @@ function meteredCode(bytes: Uint8Array, bodies: Body[], fuel: number[], helpers:
       for (const at of b.walk.loads) if (!noLoad.has(at)) edits.push({ at, order: 1, skip: 0, put: load });
       for (const at of b.walk.stores) if (!noStore.has(at)) edits.push({ at, order: 3, skip: 0, put: store });
     }
-    for (const c of leafCalls) edits.push({ at: c.start, order: 4, skip: c.end - c.start, put: [0x10, ...u32leb(leaves.clones.get(c.callee)!)] });
+    for (const c of leafCalls) edits.push({ at: c.start, order: 4, skip: c.end - c.start, put: [0x10, ...u32leb(leaves.get(c.callee)!.copy)] });
     for (const seg of b.walk.segments) {
       const cost = seg.cost + (seg.test ? TEST_COST : 0) + (prepaid.get(seg) ?? 0);
       if (seg.cost > 0) edits.push({ at: seg.at, order: 2, skip: 0, put: local ? chargeLocal(counter, fuel, cost, seg.test) : charge(fuel, cost, seg.test) });
@@ -684,9 +686,6 @@ function meteredCode(bytes: Uint8Array, bodies: Body[], fuel: number[], helpers:
     out.put([...u32leb(body.length), ...body]);
   }
   // The copies, as they are (each entry with its size).
-  for (const callee of leaves.clones.keys()) {
-    const b = bodies[callee - importedFuncs]!;
-    out.put(bytes.subarray(b.start, b.end));
-  }
+  for (const { body } of leaves.values()) out.put(bytes.subarray(body.start, body.end));
   return out.bytes();
 }
