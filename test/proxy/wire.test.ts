@@ -212,6 +212,26 @@ describe('the gateway in process', () => {
     expect(cancelled.map((m) => m.params?.requestId)).toEqual(['mcpg-3', 'mcpg-1']);
   });
 
+  it('times a request by its own deadline when the timer was set for one that settled, shorter or longer', async () => {
+    const { Router } = await import('../../src/proxy/router.ts');
+    const input = new PassThrough();
+    const router = new Router(new LineTransport(input, new PassThrough(), { maxBytes: 1024 }), 'server "mute"');
+    await router.start();
+    const ended: string[] = [];
+    const end = (name: string, p: Promise<unknown>) => p.then(() => ended.push(`${name} answered`), (err: Error) => ended.push(`${name}: ${err.message}`));
+    // Answered at once: the timer set for its deadline (400 ms) stays set.
+    const answered = end('answered', router.request('ping', {}, { timeoutMs: 400 }));
+    input.write('{"jsonrpc":"2.0","id":"mcpg-1","result":{}}\n');
+    await answered;
+    // Later than that deadline (the timer, firing, is set again for it) and earlier (set at once).
+    const later = end('later', router.request('tools/call', {}, { timeoutMs: 1000 }));
+    const earlier = end('earlier', router.request('tools/call', {}, { timeoutMs: 50 }));
+    const marker = new Promise<void>((resolve) => setTimeout(() => resolve(void ended.push('250 ms')), 250));
+    await Promise.all([later, earlier, marker]);
+    expect(ended).toEqual(['answered answered', 'earlier: server "mute" did not answer tools/call within 0.05s', '250 ms', 'later: server "mute" did not answer tools/call within 1s']);
+    await router.close();
+  });
+
   it('errors reach SDK clients with one prefix, the plain message on the wire', async () => {
     const gw = await inProcess({ mcpServers: { s: fixtureServer('tools.ts', 's') } });
     try {
