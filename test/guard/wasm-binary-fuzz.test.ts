@@ -4,23 +4,11 @@
 import { describe, expect, it } from 'vitest';
 import wabtInit from 'wabt';
 import { FUEL_EXPORT, instrument } from '../../src/guard/wasm-binary.ts';
+import { seeded } from '../helpers/random.ts';
 
 const wabt = await wabtInit();
 
-/** mulberry32: a small seeded generator, so a failing seed can be replayed. */
-function rng(seed: number) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  return { int: (n: number) => Math.floor(next() * n), pick: <T>(xs: readonly T[]) => xs[Math.floor(next() * xs.length)]! };
-}
-
-type Rng = ReturnType<typeof rng>;
+type Rng = ReturnType<typeof seeded>;
 const LOCALS = ['$a', '$b', '$x', '$y'];
 const BINOPS = ['i32.add', 'i32.sub', 'i32.mul', 'i32.xor', 'i32.and', 'i32.or', 'i32.shl', 'i32.rotl', 'i32.shr_u'];
 
@@ -66,7 +54,7 @@ function stmts(r: Rng, depth: number, fn: number, labels: string[], counters: { 
 }
 
 function randomModule(seed: number): string {
-  const r = rng(seed);
+  const r = seeded(seed);
   const fns: string[] = [];
   const count = r.int(3) + 1;
   for (let f = 0; f < count; f++) {

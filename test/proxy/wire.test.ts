@@ -20,6 +20,7 @@ import type { Guard } from '../../src/guard/guard.ts';
 import { LineTransport, sniffId } from '../../src/proxy/stdio.ts';
 import { inProcess } from '../helpers/in-process.ts';
 import { FIXTURES, INITIALIZE, ROOT, fixtureServer, mcpgCommand, mcpgRun, tempDir, writeConfig } from '../helpers/mcpg.ts';
+import { seeded } from '../helpers/random.ts';
 
 const EVERYTHING = join(ROOT, 'node_modules/@modelcontextprotocol/server-everything/dist/index.js');
 const waitFor = async <T>(f: () => T | undefined, what: string): Promise<T> => {
@@ -60,8 +61,7 @@ describe('reading lines, bounded', () => {
   it('reads the same messages however the bytes are cut into chunks (characters of several bytes, lines over the limit)', async () => {
     // A seeded stream: messages of 0 to 600 characters, some with characters of 2 to 4 bytes,
     // a few over the 512-byte limit (their ids are reported), blank lines and CRLF between.
-    let seed = 7;
-    const rand = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
+    const rand = seeded(7).int;
     const chars = ['a', 'é', '€', '😀', '"', '\\', ' '];
     const lines: string[] = [];
     const want: unknown[] = [];
@@ -74,6 +74,10 @@ describe('reading lines, bounded', () => {
       lines.push(line + (rand(4) === 0 ? '\r\n\n' : '\n'));
     }
     const bytes = Buffer.from(lines.join(''));
+    // The stream holds every case: lines over the limit, CRLF, characters of 2, 3 and 4 bytes.
+    expect(over.length).toBeGreaterThan(10);
+    expect(lines.filter((l) => l.endsWith('\r\n\n')).length).toBeGreaterThan(10);
+    for (const c of ['é', '€', '😀']) expect(lines.filter((l) => l.includes(c)).length).toBeGreaterThan(10);
     for (let round = 0; round < 20; round++) {
       const input = new PassThrough();
       const t = new LineTransport(input, new PassThrough(), { maxBytes: 512 });
