@@ -54,11 +54,12 @@ describe('docs/guard-authoring.md, command by command', () => {
     const wasm = readFileSync(join(guardDir, 'guard.wasm'));
     const tried = await sh(tryIt!, guardDir);
     expect(tried).toContain('PASS  a delete without its id is denied, not labeled');
-    expect(tried).toContain('4 passed, 0 failed');
+    expect(tried).toContain('5 passed, 0 failed');
     expect(tried).toContain('ABI: ok');
     expect(JSON.parse(tried.slice(tried.indexOf('{\n')))).toEqual({
       resource: { description: 'get_weather', secrecy: [], integrity: [] },
       operation: 'read',
+      response: 'resource',
     });
 
     // Step 3, the release: what the template's workflow uploads, signed by its identity.

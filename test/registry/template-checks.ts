@@ -10,6 +10,6 @@ export function expectTemplateAnswers(dir: string): void {
   expect(JSON.parse(r.stdout)).toEqual({ resource: { description: 'list_things', secrecy: [], integrity: [] }, operation: 'read' });
   // The template's own cases, one of them a required field missing: denied with its name.
   const t = mcpg(['guard', 'test', join(dir, 'guard.wasm'), join(dir, 'cases.toml')]);
-  expect(t.stdout.trim().split('\n').pop()).toBe('4 passed, 0 failed');
+  expect(t.stdout.trim().split('\n').pop()).toBe('5 passed, 0 failed');
   expect(t.code).toBe(0);
 }

@@ -23,7 +23,13 @@ func (myGuard) LabelResource(c guard.Call) (*guard.ResourceLabels, error) {
 		}
 		return guard.NewResource(c.ToolName+" "+id, guard.Labels{}, guard.Write), nil
 	}
-	if strings.HasPrefix(c.ToolName, "get_") || strings.HasPrefix(c.ToolName, "list_") {
+	// One thing read: its response takes these labels whatever it holds (WholeResponse), and mcpg
+	// does not call LabelResponse for it, one guard call instead of two. A list is left to
+	// LabelResponse, which may label its items one by one.
+	if strings.HasPrefix(c.ToolName, "get_") {
+		return guard.NewResource(c.ToolName, guard.Labels{}, guard.Read).WholeResponse(), nil
+	}
+	if strings.HasPrefix(c.ToolName, "list_") {
 		return guard.NewResource(c.ToolName, guard.Labels{}, guard.Read), nil
 	}
 	return guard.NewResource(c.ToolName, guard.Labels{}, guard.Write), nil

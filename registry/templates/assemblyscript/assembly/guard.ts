@@ -11,7 +11,11 @@ export function labelResource(input: Value): Value | null {
   const tool = input.str("tool_name");
   // A field the labels depend on: requireStr denies the call (naming the field) when it is missing.
   if (tool.startsWith("delete_")) return resource(tool + " " + requireStr(input.get("tool_args"), "id"), [], [], WRITE);
-  if (tool.startsWith("get_") || tool.startsWith("list_")) return resource(tool, [], [], READ);
+  // One thing read: its response takes these labels whatever it holds (true), and mcpg does not
+  // call labelResponse for it, one guard call instead of two. A list is left to labelResponse,
+  // which may label its items one by one.
+  if (tool.startsWith("get_")) return resource(tool, [], [], READ, true);
+  if (tool.startsWith("list_")) return resource(tool, [], [], READ);
   return resource(tool, [], [], WRITE);
 }
 

@@ -15,7 +15,13 @@ impl Guard for MyGuard {
             let what = format!("{} {}", call.tool_name, call.required("id")?);
             return Ok(ResourceLabels::new(&what, Labels::default(), WRITE));
         }
-        let read = call.tool_name.starts_with("get_") || call.tool_name.starts_with("list_");
+        // One thing read: its response takes these labels whatever it holds (`whole_response`), and
+        // mcpg does not call label_response for it, one guard call instead of two. A list is left
+        // to label_response, which may label its items one by one.
+        if call.tool_name.starts_with("get_") {
+            return Ok(ResourceLabels::new(&call.tool_name, Labels::default(), READ).whole_response());
+        }
+        let read = call.tool_name.starts_with("list_");
         Ok(ResourceLabels::new(&call.tool_name, Labels::default(), if read { READ } else { WRITE }))
     }
 
