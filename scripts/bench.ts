@@ -159,6 +159,34 @@ results.latency = latencyOut;
 const guardOverNoGuard = pct(latency.get('mcpg (wasm guard)')!, 50) - pct(latency.get('mcpg (no guard)')!, 50);
 log(`   wasm guard over no guard: ${us(guardOverNoGuard)} µs p50`);
 
+// The same on one CPU, for what it shows (no target): a hop is a process woken, and where the
+// scheduler puts the agent, the gateway and the server on different CPUs each wake-up of an idle
+// CPU is paid in full, which on a VM whose idle CPUs halt (this development machine boots with
+// haltpoll.guest_halt_poll_ns=0) is most of the added latency. This process and what it starts
+// are held to CPU 0 (taskset, which the children inherit), then let go.
+const mask = spawnSync('taskset', ['-p', String(process.pid)], { encoding: 'utf8' }).stdout?.match(/: *([0-9a-f]+)\s*$/)?.[1];
+if (mask && cpus().length > 1 && spawnSync('taskset', ['-a', '-p', '1', String(process.pid)]).status === 0) {
+  const oneCpu = targets.filter((t) => t.name !== 'mcpg (wasm guard)' && t.name !== 'civic passthrough (peer)');
+  const pinned = new Map<string, number[]>(oneCpu.map((t) => [t.name, []]));
+  const pinnedClients = new Map<string, Rpc>();
+  for (const t of oneCpu) {
+    const c = await new Rpc(t.cmd, cacheEnv).start();
+    for (let i = 0; i < 200; i++) await c.call(t.tool, ARGS);
+    pinnedClients.set(t.name, c);
+  }
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const t of round % 2 ? [...oneCpu].reverse() : oneCpu) {
+      for (let i = 0; i < SEQ_CALLS / ROUNDS / 2; i++) pinned.get(t.name)!.push(await pinnedClients.get(t.name)!.call(t.tool, ARGS));
+    }
+  }
+  await Promise.all([...pinnedClients.values()].map((c) => c.close()));
+  spawnSync('taskset', ['-a', '-p', mask, String(process.pid)]);
+  const d = pct(pinned.get('direct')!, 50);
+  const added = (name: string) => us(pct(pinned.get(name)!, 50) - d);
+  results.latency_one_cpu = Object.fromEntries(oneCpu.map((t) => [t.name, { p50_us: us(pct(pinned.get(t.name)!, 50)), added_p50_us: added(t.name) }]));
+  log(`   all on one CPU: direct p50 ${us(d)} µs; added p50: mcpg (no guard) ${added('mcpg (no guard)')} µs, the bare forwarder ${added('bare forwarder (floor)')} µs`);
+} else log('   all on one CPU: not measured (taskset from util-linux and two CPUs are needed)');
+
 // 2. Payloads labeled per item (labeled_paths), through the guard, against direct.
 log('\n2. payload: list_repos results labeled per item by the guard (1 in 10 items withheld)');
 const payloadOut: Record<string, object> = {};
