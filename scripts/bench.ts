@@ -128,23 +128,30 @@ const targets: Target[] = [
 const results: Record<string, unknown> = { node: process.version, cpus: cpus().length, cpu: cpus()[0]?.model, date: new Date().toISOString() };
 const log = (s = '') => console.log(s);
 
+/** A target's process, started and warmed by 200 calls. */
+const warmed = async (t: Target) => {
+  const c = await new Rpc(t.cmd, cacheEnv).start();
+  for (let i = 0; i < 200; i++) await c.call(t.tool, ARGS);
+  return c;
+};
+/** Each target's times of `perRound` sequential calls a round, ROUNDS rounds, in the targets' order and then the reverse. */
+const sequential = async (ts: Target[], clients: Map<string, Rpc>, perRound: number) => {
+  const times = new Map<string, number[]>(ts.map((t) => [t.name, []]));
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const t of round % 2 ? [...ts].reverse() : ts) {
+      const c = clients.get(t.name)!;
+      for (let i = 0; i < perRound; i++) times.get(t.name)!.push(await c.call(t.tool, ARGS));
+    }
+  }
+  return times;
+};
+
 // 1. Sequential latency, rounds alternating between targets.
 log(`mcpg benchmark: node ${process.version}, ${cpus().length} CPUs (${cpus()[0]?.model})\n`);
 log(`1. latency: ${SEQ_CALLS} sequential tools/call per target (~200-byte arguments), ${ROUNDS} alternating rounds`);
-const latency = new Map<string, number[]>(targets.map((t) => [t.name, []]));
 const clients = new Map<string, Rpc>();
-for (const t of targets) {
-  const c = await new Rpc(t.cmd, cacheEnv).start();
-  for (let i = 0; i < 200; i++) await c.call(t.tool, ARGS); // warm-up
-  clients.set(t.name, c);
-}
-for (let round = 0; round < ROUNDS; round++) {
-  const order = round % 2 ? [...targets].reverse() : targets;
-  for (const t of order) {
-    const c = clients.get(t.name)!;
-    for (let i = 0; i < SEQ_CALLS / ROUNDS; i++) latency.get(t.name)!.push(await c.call(t.tool, ARGS));
-  }
-}
+for (const t of targets) clients.set(t.name, await warmed(t));
+const latency = await sequential(targets, clients, SEQ_CALLS / ROUNDS);
 const direct50 = pct(latency.get('direct')!, 50);
 const direct99 = pct(latency.get('direct')!, 99);
 const latencyOut: Record<string, object> = {};
@@ -167,18 +174,9 @@ log(`   wasm guard over no guard: ${us(guardOverNoGuard)} µs p50`);
 const mask = spawnSync('taskset', ['-p', String(process.pid)], { encoding: 'utf8' }).stdout?.match(/: *([0-9a-f]+)\s*$/)?.[1];
 if (mask && cpus().length > 1 && spawnSync('taskset', ['-a', '-p', '1', String(process.pid)]).status === 0) {
   const oneCpu = targets.filter((t) => t.name !== 'mcpg (wasm guard)' && t.name !== 'civic passthrough (peer)');
-  const pinned = new Map<string, number[]>(oneCpu.map((t) => [t.name, []]));
   const pinnedClients = new Map<string, Rpc>();
-  for (const t of oneCpu) {
-    const c = await new Rpc(t.cmd, cacheEnv).start();
-    for (let i = 0; i < 200; i++) await c.call(t.tool, ARGS);
-    pinnedClients.set(t.name, c);
-  }
-  for (let round = 0; round < ROUNDS; round++) {
-    for (const t of round % 2 ? [...oneCpu].reverse() : oneCpu) {
-      for (let i = 0; i < SEQ_CALLS / ROUNDS / 2; i++) pinned.get(t.name)!.push(await pinnedClients.get(t.name)!.call(t.tool, ARGS));
-    }
-  }
+  for (const t of oneCpu) pinnedClients.set(t.name, await warmed(t));
+  const pinned = await sequential(oneCpu, pinnedClients, SEQ_CALLS / ROUNDS / 2);
   await Promise.all([...pinnedClients.values()].map((c) => c.close()));
   spawnSync('taskset', ['-a', '-p', mask, String(process.pid)]);
   const d = pct(pinned.get('direct')!, 50);
@@ -225,8 +223,7 @@ log(`   ${targets.every((t) => evicted(t.cmd[0]!)) ? 'each executable dropped fr
 // 20,000 calls or so).
 const burst = async (t: Target) => {
   evicted(t.cmd[0]!);
-  const c = await new Rpc(t.cmd, cacheEnv).start();
-  for (let i = 0; i < 200; i++) await c.call(t.tool, ARGS);
+  const c = await warmed(t);
   let next = 0;
   const start = process.hrtime.bigint();
   await Promise.all(
