@@ -1,8 +1,10 @@
+import { channel } from 'node:diagnostics_channel';
 import type { Config } from '../config/load.ts';
 import type { Mode } from '../config/schema.ts';
 import { AgentState } from '../difc/evaluator.ts';
 import { type Labels, format, union } from '../difc/labels.ts';
 import type { BackendCall, Guard } from '../guard/guard.ts';
+import { SERVING } from '../shared/channels.ts';
 import { McpgError, errorMessage } from '../shared/errors.ts';
 import { RequestStates } from './protocol.ts';
 import type { Rounds } from './rounds.ts';
@@ -65,6 +67,8 @@ export interface Agent {
 }
 
 const log = logger('gateway');
+/** Where the gateway says that it serves (src/sea.ts listens, to let V8 optimize sooner from then on). */
+const serving = channel(SERVING);
 /** The agent's labels are made this long after start-up at the latest (see `labeled`). */
 const LABELS_AFTER_MS = 100;
 
@@ -184,6 +188,7 @@ export class Gateway {
     this.#starting.then(() => {
       this.#ready = true;
       this.#started.resolve();
+      serving.publish(this);
     }, this.#started.reject);
     return this.#starting;
   }
