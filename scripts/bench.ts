@@ -2,7 +2,7 @@
 // a direct connection to the same bare echo server and against a peer proxy
 // (@civic/passthrough-mcp-server). Prints medians and ratios; writes JSON to .cache/bench/.
 // Not part of the test suite: tests assert behaviour, this measures time.
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createServer } from 'node:http';
 import { cpus } from 'node:os';
@@ -11,11 +11,6 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
-import { limitsSchema } from '../src/config/schema.ts';
-import { noopGuard } from '../src/guard/builtin.ts';
-import { WasmGuard, compileGuard } from '../src/guard/wasm-guard.ts';
-import createPlugin, { type CallContext } from '@extism/extism';
-import asc from 'assemblyscript/asc';
 import { fakeGitHub } from '../test/helpers/fake-github.ts';
 import { testSigstore } from '../test/helpers/sigstore.ts';
 import { benchHttp } from './bench/http.ts';
@@ -257,72 +252,14 @@ for (const t of targets) {
 }
 results.concurrency = concOut;
 
-// 4. The guard alone, in process: one label_resource, and one with a call_backend inside.
+// 4. The guard alone, in process: one label_resource, and one with a call_backend inside
+// (scripts/bench/guard-alone.ts, in a process of its own).
 log('\n4. guard cost alone (in process, p50 of 20,000 calls after as many untimed)');
-const limits = limitsSchema.parse({});
-const wasm = new WasmGuard('repo-visibility', await compileGuard('repo-visibility', readFileSync(guardPath('repo-visibility')), limits), limits);
-const search = { content: [{ type: 'text', text: JSON.stringify({ items: [{ full_name: 'o/r', private: false }] }) }] };
-let repoN = 0;
-const backend = async () => search;
-await wasm.labelAgent({ 'allow-only': { repos: 'public', 'min-integrity': 'none' } }, backend);
-const noop = noopGuard();
-// Each series is timed after as many untimed calls of its own (a gateway's guards run long: what
-// counts is the steady state, not an instance's first calls; Extism's plugin is warmed the same).
-const timeIt = async (fn: () => unknown, n = 20_000, untimed?: () => void) => {
-  for (let i = 0; i < n; i++) await fn();
-  const xs: number[] = [];
-  for (let i = 0; i < n; i++) {
-    untimed?.();
-    const t = process.hrtime.bigint();
-    await fn();
-    xs.push(Number(process.hrtime.bigint() - t));
-  }
-  return pct(xs, 50);
-};
-const args200 = { ...ARGS };
-const noopNs = await timeIt(() => noop.labelResource('get_echo', args200, backend));
-const wasmNs = await timeIt(() => wasm.labelResource('get_echo', args200, backend));
-// The same with the CPU's caches cold: 1 MB of other memory touched before each call, as the
-// processes beside a gateway do between its calls (there a guard call costs several times this).
-const other = new Uint8Array(1 << 20);
-const touchOther = () => {
-  for (let i = 0; i < other.length; i += 64) other[i]!++;
-};
-const wasmColdNs = await timeIt(() => wasm.labelResource('get_echo', args200, backend), 5_000, touchOther);
-// A new repository each call: the guard asks the backend every time.
-const backendNs = await timeIt(() => wasm.labelResource('list_issues', { owner: 'o', repo: `r${repoN++}` }, backend));
-// The anchor: the same work as an Extism plugin on Extism's JS SDK (in process, its default).
-const pluginFile = join(work, 'extism-plugin.wasm');
-const built = await asc.main([join(ROOT, 'scripts/bench/assembly/extism-plugin.ts'), '-o', pluginFile, '--optimize', '--runtime', 'minimal', '--use', 'abort=', '--noAssert'], {});
-if (built.error) throw new Error(`extism plugin: ${built.stderr.toString()}`);
-const plugin = await createPlugin(
-  { wasm: [{ data: readFileSync(pluginFile) }] },
-  {
-    useWasi: false,
-    functions: {
-      'extism:host/user': {
-        call_backend: (ctx: CallContext, at: bigint) => {
-          JSON.parse(ctx.read(at)!.text());
-          return ctx.store(JSON.stringify(search));
-        },
-      },
-    },
-  },
-);
-// Extism's JS SDK never reuses a memory block's index (three a call), and addresses overflow past
-// 32,768: the plugin is reset between calls every 5,000, as a host running it long must do (the
-// reset lands in one sample of 20,000, which the median does not see).
-let sinceReset = 0;
-const extismNs = await timeIt(async () => {
-  if (++sinceReset > 5_000) {
-    await plugin.reset();
-    sinceReset = 1;
-  }
-  return plugin.call('label_resource', JSON.stringify({ tool_name: 'list_issues', tool_args: { owner: 'o', repo: `r${repoN++}` } }));
-});
+const guardAlone = JSON.parse(execFileSync(NODE, [join(ROOT, 'scripts/bench/guard-alone.ts')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })) as Record<'noopNs' | 'wasmNs' | 'wasmColdNs' | 'backendNs' | 'extismNs', number>;
+const { noopNs, wasmNs, wasmColdNs, backendNs, extismNs } = guardAlone;
 results.guard = { noop_label_resource_us: us(noopNs), wasm_label_resource_us: us(wasmNs), wasm_label_resource_cold_us: us(wasmColdNs), wasm_with_call_backend_us: us(backendNs), extism_with_call_backend_us: us(extismNs) };
 log(`   noop label_resource ${us(noopNs)} µs; wasm label_resource ${us(wasmNs)} µs (caches cold: ${us(wasmColdNs)} µs); wasm with a call_backend ${us(backendNs)} µs`);
-log(`   the same work (a call_backend inside) as an Extism plugin: ${us(extismNs)} µs (mcpg/Extism ${(backendNs / extismNs).toFixed(2)}x)`);
+log(`   the same work (a call_backend inside) as an Extism plugin: ${us(extismNs)} µs (mcpg/Extism ${(backendNs / extismNs).toFixed(2)}x, 5 alternating rounds)`);
 
 // 5a. `mcpg --version` against bare Node: the floor of every command.
 const execMs = (cmd: string[]) =>
