@@ -16,8 +16,8 @@ import { answeredVerify } from './supply/verify-verdict.ts';
  * a function after 100 calls rather than 400, and 100 calls after its inline caches last changed
  * rather than 500. A gateway runs the same few functions for every call, and an agent's session
  * is often a few hundred calls long. Measured on the executable, 64 callers on a fresh `mcpg run`
- * (its first 6,400 calls after 200): CPU a call 16.1 -> 13.9 µs, of which V8's compiler threads
- * 4.2 -> 2.8; after 13,000 calls, unchanged. Not before it serves: set as the bundle started,
+ * (its first 6,400 calls after 200): CPU a call about 16 -> 13.5 µs, of which V8's compiler
+ * threads 4.2 -> 2.6; after 13,000 calls, unchanged. Not before it serves: set as the bundle started,
  * start-up with 3 servers took 5-12 ms longer (more of it compiled while the servers boot), and
  * `guard verify` of 10 guards 7 ms. Not in the SEA's execArgv either: V8 takes a code cache only
  * under the flags it was made under, and it refused this entry's.
