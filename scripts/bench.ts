@@ -14,6 +14,7 @@ import { createInterface } from 'node:readline';
 import { fakeGitHub } from '../test/helpers/fake-github.ts';
 import { testSigstore } from '../test/helpers/sigstore.ts';
 import { benchHttp } from './bench/http.ts';
+import { ARGS, pct, us } from './bench/measure.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const NODE = process.execPath;
@@ -26,8 +27,6 @@ const ROUNDS = 6;
 const CONCURRENT = 64;
 const CONC_CALLS = quick ? 1280 : 6400;
 const CONC_ROUNDS = quick ? 1 : 3;
-const ARGS = { message: 'x'.repeat(160), n: 42 }; // ~200 bytes on the wire
-
 /** A minimal newline JSON-RPC client: no SDK, so the client costs the same for every target. */
 class Rpc {
   readonly child: ChildProcess;
@@ -85,11 +84,6 @@ class Rpc {
   }
 }
 
-const pct = (xs: number[], p: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
-};
-const us = (ns: number) => Math.round(ns / 100) / 10;
 const ms = (ns: number) => Math.round(ns / 1e5) / 10;
 
 function config(name: string, body: object): string {
@@ -255,7 +249,8 @@ results.concurrency = concOut;
 // 4. The guard alone, in process: one label_resource, and one with a call_backend inside
 // (scripts/bench/guard-alone.ts, in a process of its own).
 log('\n4. guard cost alone (in process, p50 of 20,000 calls after as many untimed)');
-const guardAlone = JSON.parse(execFileSync(NODE, [join(ROOT, 'scripts/bench/guard-alone.ts')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })) as Record<'noopNs' | 'wasmNs' | 'wasmColdNs' | 'backendNs' | 'extismNs', number>;
+// Its stderr (Node's WASI warning) is shown only when it fails, in the error.
+const guardAlone = JSON.parse(execFileSync(NODE, [join(ROOT, 'scripts/bench/guard-alone.ts')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })) as Record<'noopNs' | 'wasmNs' | 'wasmColdNs' | 'backendNs' | 'extismNs', number>;
 const { noopNs, wasmNs, wasmColdNs, backendNs, extismNs } = guardAlone;
 results.guard = { noop_label_resource_us: us(noopNs), wasm_label_resource_us: us(wasmNs), wasm_label_resource_cold_us: us(wasmColdNs), wasm_with_call_backend_us: us(backendNs), extism_with_call_backend_us: us(extismNs) };
 log(`   noop label_resource ${us(noopNs)} µs; wasm label_resource ${us(wasmNs)} µs (caches cold: ${us(wasmColdNs)} µs); wasm with a call_backend ${us(backendNs)} µs`);

@@ -13,13 +13,10 @@ import asc from 'assemblyscript/asc';
 import { limitsSchema } from '../../src/config/schema.ts';
 import { noopGuard } from '../../src/guard/builtin.ts';
 import { WasmGuard, compileGuard } from '../../src/guard/wasm-guard.ts';
+import { ARGS, pct } from './measure.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const work = mkdtempSync(join(tmpdir(), 'mcpg-guard-alone-'));
-const pct = (xs: number[], p: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
-};
 const limits = limitsSchema.parse({});
 const wasm = new WasmGuard('repo-visibility', await compileGuard('repo-visibility', readFileSync(join(ROOT, 'dist/guards/repo-visibility.wasm')), limits), limits);
 const search = { content: [{ type: 'text', text: JSON.stringify({ items: [{ full_name: 'o/r', private: false }] }) }] };
@@ -27,29 +24,35 @@ let repoN = 0;
 const backend = async () => search;
 await wasm.labelAgent({ 'allow-only': { repos: 'public', 'min-integrity': 'none' } }, backend);
 const noop = noopGuard();
-// Each series is timed after as many untimed calls of its own (a gateway's guards run long: what
-// counts is the steady state, not an instance's first calls; Extism's plugin is warmed the same).
-const timeIt = async (fn: () => unknown, n = 20_000, untimed?: () => void) => {
-  for (let i = 0; i < n; i++) await fn();
+/** The times of `n` calls of `fn`, each after `before` (when given). */
+const timed = async (fn: () => unknown, n: number, before?: () => void) => {
   const xs: number[] = [];
   for (let i = 0; i < n; i++) {
-    untimed?.();
+    before?.();
     const t = process.hrtime.bigint();
     await fn();
     xs.push(Number(process.hrtime.bigint() - t));
   }
-  return pct(xs, 50);
+  return xs;
 };
-const args200 = { message: 'x'.repeat(160), n: 42 }; // the bench's ~200-byte arguments
-const noopNs = await timeIt(() => noop.labelResource('get_echo', args200, backend));
-const wasmNs = await timeIt(() => wasm.labelResource('get_echo', args200, backend));
+const untimed = async (fn: () => unknown, n: number) => {
+  for (let i = 0; i < n; i++) await fn();
+};
+// Each series is timed after as many untimed calls of its own (a gateway's guards run long: what
+// counts is the steady state, not an instance's first calls; Extism's plugin is warmed the same).
+const timeIt = async (fn: () => unknown, n = 20_000, before?: () => void) => {
+  await untimed(fn, n);
+  return pct(await timed(fn, n, before), 50);
+};
+const noopNs = await timeIt(() => noop.labelResource('get_echo', ARGS, backend));
+const wasmNs = await timeIt(() => wasm.labelResource('get_echo', ARGS, backend));
 // The same with the CPU's caches cold: 1 MB of other memory touched before each call, as the
 // processes beside a gateway do between its calls (there a guard call costs several times this).
 const other = new Uint8Array(1 << 20);
 const touchOther = () => {
   for (let i = 0; i < other.length; i += 64) other[i]!++;
 };
-const wasmColdNs = await timeIt(() => wasm.labelResource('get_echo', args200, backend), 5_000, touchOther);
+const wasmColdNs = await timeIt(() => wasm.labelResource('get_echo', ARGS, backend), 5_000, touchOther);
 // A new repository each call: the guard asks the backend every time.
 const withBackend = () => wasm.labelResource('list_issues', { owner: 'o', repo: `r${repoN++}` }, backend);
 // The anchor: the same work as an Extism plugin on Extism's JS SDK (in process, its default).
@@ -82,20 +85,12 @@ const withExtism = async () => {
   return plugin.call('label_resource', JSON.stringify({ tool_name: 'list_issues', tool_args: { owner: 'o', repo: `r${repoN++}` } }));
 };
 // The ratio's two sides side by side: each warmed by as many untimed calls, then timed in 5
-// alternating rounds of 4,000 calls (one series after the other read 0.45-0.53x from run to run,
-// as the machine's speed moved between them); each side's median is over all its rounds.
+// alternating rounds of 4,000 calls, not one series after the other; each side's median is over
+// all its rounds.
 const alternating = async (fns: (() => unknown)[], rounds = 5, perRound = 4_000) => {
-  for (const fn of fns) for (let i = 0; i < 20_000; i++) await fn();
+  for (const fn of fns) await untimed(fn, 20_000);
   const times = fns.map(() => [] as number[]);
-  for (let round = 0; round < rounds; round++) {
-    for (const [k, fn] of fns.entries()) {
-      for (let i = 0; i < perRound; i++) {
-        const t = process.hrtime.bigint();
-        await fn();
-        times[k]!.push(Number(process.hrtime.bigint() - t));
-      }
-    }
-  }
+  for (let round = 0; round < rounds; round++) for (const [k, fn] of fns.entries()) times[k]!.push(...(await timed(fn, perRound)));
   return times.map((xs) => pct(xs, 50));
 };
 const [backendNs, extismNs] = (await alternating([withBackend, withExtism])) as [number, number];

@@ -8,10 +8,8 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Agent, request } from 'undici';
 import { redis } from '../../test/helpers/debian-tools.ts';
+import { ARGS, pct, us } from './measure.ts';
 
-const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!;
-const us = (ns: number) => Math.round(ns / 100) / 10;
-const ARGS = { message: 'x'.repeat(160), n: 42 };
 const dispatcher = new Agent({ keepAliveTimeout: 60_000, connections: 128 });
 
 /** One MCP client over HTTP without the SDK: the client costs the same for every target. */
